@@ -47,7 +47,10 @@ def generate(out_dir: Path) -> None:
         if protoc.main(args) != 0:
             raise SystemExit("protoc failed")
         # Every directory becomes a package so setuptools and mypy find it.
-        for directory in [tmp_out / "aura", *(p for p in (tmp_out / "aura").rglob("*") if p.is_dir())]:
+        for directory in [
+            tmp_out / "aura",
+            *(p for p in (tmp_out / "aura").rglob("*") if p.is_dir()),
+        ]:
             init = directory / "__init__.py"
             if not init.exists():
                 init.write_text(HEADER)
