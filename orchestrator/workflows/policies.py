@@ -1,0 +1,96 @@
+"""Timeouts and retry policies of a definition, checked and with defaults filled in."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2
+
+from aura.orchestrator.v1 import workflow_pb2
+from orchestrator.errors import ViolationCollector
+from orchestrator.workflows.compiled import DEFAULT_RETRY, MAX_TIMEOUT_S, RetrySpec
+
+MAX_ATTEMPTS_LIMIT = 10
+
+NEVER_RETRYABLE = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+
+_STATUS_BY_CODE = {status.value[0]: status for status in grpc.StatusCode}
+
+
+def duration_s(duration: duration_pb2.Duration) -> float:
+    return duration.seconds + duration.nanos / 1e9
+
+
+def check_timeout(
+    duration: duration_pb2.Duration | None,
+    default_s: float,
+    path: str,
+    label: str,
+    collector: ViolationCollector,
+) -> float:
+    """The timeout in seconds (`default_s` when unset); positive and at most 1 h."""
+    if duration is None:
+        return default_s
+    seconds = duration_s(duration)
+    if seconds <= 0:
+        collector.add(path, f"{label}: timeout must be positive, got {seconds:g}s")
+    elif seconds > MAX_TIMEOUT_S:
+        collector.add(path, f"{label}: timeout must be at most 1h, got {seconds:g}s")
+    return seconds
+
+
+def check_retry(
+    policy: workflow_pb2.RetryPolicy, path: str, label: str, collector: ViolationCollector
+) -> RetrySpec:
+    """The policy with defaults filled in; every problem is added to `collector`."""
+    max_attempts = policy.max_attempts or DEFAULT_RETRY.max_attempts
+    if not 0 <= policy.max_attempts <= MAX_ATTEMPTS_LIMIT:
+        collector.add(
+            f"{path}.max_attempts",
+            f"{label}: max_attempts must be 0..{MAX_ATTEMPTS_LIMIT} (0 means "
+            f"{DEFAULT_RETRY.max_attempts}), got {policy.max_attempts}",
+        )
+    initial_s = DEFAULT_RETRY.initial_backoff_s
+    if policy.HasField("initial_backoff"):
+        initial_s = duration_s(policy.initial_backoff)
+    max_s = DEFAULT_RETRY.max_backoff_s
+    if policy.HasField("max_backoff"):
+        max_s = duration_s(policy.max_backoff)
+    for name, seconds in (("initial_backoff", initial_s), ("max_backoff", max_s)):
+        if seconds < 0:
+            collector.add(f"{path}.{name}", f"{label}: {name} must not be negative")
+    if 0 <= max_s < initial_s:
+        collector.add(
+            f"{path}.max_backoff",
+            f"{label}: max_backoff ({max_s:g}s) must be at least initial_backoff ({initial_s:g}s)",
+        )
+    multiplier = policy.backoff_multiplier or DEFAULT_RETRY.multiplier
+    if not math.isfinite(multiplier) or multiplier < 1:
+        collector.add(
+            f"{path}.backoff_multiplier",
+            f"{label}: backoff_multiplier must be >= 1 (0 means {DEFAULT_RETRY.multiplier:g}), "
+            f"got {policy.backoff_multiplier:g}",
+        )
+    codes = set()
+    for position, code in enumerate(policy.retryable_status_codes):
+        code_path = f"{path}.retryable_status_codes[{position}]"
+        status = _STATUS_BY_CODE.get(code)
+        if status is None:
+            collector.add(code_path, f"{label}: {code} is not a gRPC status code")
+        elif status is grpc.StatusCode.OK:
+            collector.add(code_path, f"{label}: OK is not an error and cannot be retried")
+        elif status in NEVER_RETRYABLE:
+            collector.add(code_path, f"{label}: {code_pb2.Code.Name(code)} is never retried")
+        else:
+            codes.add(status)
+    return RetrySpec(
+        max_attempts=max_attempts,
+        initial_backoff_s=initial_s,
+        max_backoff_s=max_s,
+        multiplier=multiplier,
+        retryable_codes=frozenset(codes) or DEFAULT_RETRY.retryable_codes,
+    )
