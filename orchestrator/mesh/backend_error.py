@@ -1,0 +1,46 @@
+"""One wrapper turns a backend's AioRpcError into our error type."""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from orchestrator.errors import AuraError
+
+
+class BackendCallError(AuraError):
+    """A backend call failed; `status` is what the backend (or the channel) said."""
+
+    def __init__(self, status: status_pb2.Status, *, service: str, method: str) -> None:
+        super().__init__(
+            status.message, reason="BACKEND_ERROR", metadata={"service": service, "method": method}
+        )
+        self.status = status
+        self.code = _code_from_int(status.code)
+
+
+def _code_from_int(value: int) -> grpc.StatusCode:
+    for code in grpc.StatusCode:
+        if code.value[0] == value:
+            return code
+    return grpc.StatusCode.UNKNOWN
+
+
+def status_from_aio_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The google.rpc.Status of a failed call, keeping the backend's rich details."""
+    try:
+        rich = rpc_status.from_call(error)
+    except ValueError:
+        rich = None
+    if rich is not None:
+        return rich
+    return status_pb2.Status(code=error.code().value[0], message=error.details() or "")
+
+
+def status_of(code: grpc.StatusCode, message: str) -> status_pb2.Status:
+    return status_pb2.Status(code=code.value[0], message=message)
+
+
+def code_of(status: status_pb2.Status) -> grpc.StatusCode:
+    return _code_from_int(status.code)

@@ -1,0 +1,57 @@
+"""Follows one backend's grpc.health.v1 Watch stream and remembers its status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+UNKNOWN = health_pb2.HealthCheckResponse.UNKNOWN
+
+
+class HealthWatch:
+    """One Watch stream per (channel, service); re-opened with backoff when it breaks.
+
+    A broken stream is not itself a failure of the backend: the status becomes
+    UNKNOWN until the stream answers again.
+    """
+
+    def __init__(
+        self, channel: grpc.aio.Channel, service: str, *, max_backoff_s: float = 2.0
+    ) -> None:
+        self._stub = health_pb2_grpc.HealthStub(channel)
+        self._service = service
+        self._max_backoff_s = max_backoff_s
+        self.status: int = UNKNOWN
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._follow(), name=f"health-watch:{self._service}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _follow(self) -> None:
+        backoff_s = 0.05
+        while True:
+            try:
+                call = self._stub.Watch(health_pb2.HealthCheckRequest(service=self._service))
+                async for response in call:
+                    self.status = response.status
+                    backoff_s = 0.05
+            except grpc.aio.AioRpcError as error:
+                log.debug("health watch of %s broke: %s", self._service, error.code())
+            self.status = UNKNOWN
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, self._max_backoff_s)
