@@ -1,0 +1,299 @@
+"""The engine: starts, resumes, cancels and awaits runs; one executor task per active run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
+
+from aura.orchestrator.v1 import run_pb2
+from orchestrator.engine.catalog import DefinitionCatalog
+from orchestrator.engine.recorder import RunRecorder
+from orchestrator.engine.run_executor import RunExecutor, ShutdownInterrupt
+from orchestrator.engine.step_runner import RunContext
+from orchestrator.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    ViolationCollector,
+)
+from orchestrator.mesh import BackendPool
+from orchestrator.runs import RunFolder, fold_run
+from orchestrator.store import RunStore
+
+log = logging.getLogger(__name__)
+
+RUN_PREFIX = "workflowRuns/"
+MAX_RUN_TIMEOUT_S = 24 * 3600.0
+MAX_REQUEST_ID_LENGTH = 128
+MAX_LABEL_LENGTH = 63
+FINAL_RUN_STATES = frozenset(
+    {
+        run_pb2.RUN_STATE_SUCCEEDED,
+        run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED,
+        run_pb2.RUN_STATE_FAILED,
+        run_pb2.RUN_STATE_CANCELLED,
+    }
+)
+
+
+def run_name(name_or_id: str) -> str:
+    """Accepts "workflowRuns/x" or the bare id "x"."""
+    return name_or_id if name_or_id.startswith(RUN_PREFIX) else RUN_PREFIX + name_or_id
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a client asks to run (the fields shared by Start/Execute/StreamWorkflowRun)."""
+
+    workflow_definition: str
+    input: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    request_id: str = ""
+    timeout_s: float | None = None
+    # Caller's own deadline (ExecuteWorkflowRun): bounds the run, not part of its identity.
+    caller_deadline_s: float | None = None
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for part in (
+            self.workflow_definition.encode(),
+            self.input.SerializeToString(deterministic=True),
+            repr(sorted(self.labels.items())).encode(),
+            repr(self.timeout_s).encode(),
+        ):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return digest.hexdigest()
+
+
+@dataclass
+class ActiveRun:
+    executor: RunExecutor
+    task: asyncio.Task[None]
+    done: asyncio.Future[int]
+
+
+class Engine:
+    def __init__(self, store: RunStore, pool: BackendPool, catalog: DefinitionCatalog) -> None:
+        self.store = store
+        self.pool = pool
+        self.catalog = catalog
+        self._active: dict[str, ActiveRun] = {}
+
+    @property
+    def active_run_count(self) -> int:
+        return len(self._active)
+
+    async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
+        """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
+        workflow = self.catalog.get(spec.workflow_definition)
+        timeout_s = self._validate(spec, workflow.required_inputs, workflow.timeout_s)
+        run_id = uuid.uuid4().hex
+        name = RUN_PREFIX + run_id
+        created = run_pb2.RunCreated(
+            workflow_definition=workflow.name,
+            input=spec.input,
+            labels=dict(spec.labels),
+            request_id=spec.request_id,
+            steps=[
+                run_pb2.StepRun(
+                    step_id=step.id, method=step.method.full_name, optional=step.optional
+                )
+                for step in workflow.steps.values()
+            ],
+        )
+        created.expire_time.FromNanoseconds(time.time_ns() + int(timeout_s * 1e9))
+        event = run_pb2.RunEvent(run=name, seq=1, run_created=created)
+        event.time.FromNanoseconds(time.time_ns())
+        stored_name, is_new = await self.store.create_run(
+            event, request_id=spec.request_id, fingerprint=spec.fingerprint()
+        )
+        if not is_new:
+            return await self.get_run(stored_name), False
+        recorder = RunRecorder(self.store, name, next_seq=2)
+        recorder.emit(run_started=run_pb2.RunStarted())
+        ctx = RunContext(
+            run_id=run_id,
+            recorder=recorder,
+            pool=self.pool,
+            run_input=json_format.MessageToDict(spec.input),
+            outputs={},
+            deadline=time.monotonic() + timeout_s,
+        )
+        self._launch(name, RunExecutor(workflow, ctx))
+        folder = RunFolder()
+        folder.apply(event)
+        return folder.run, True
+
+    def _validate(
+        self, spec: RunSpec, required_inputs: tuple[str, ...], default_timeout_s: float
+    ) -> float:
+        problems = ViolationCollector()
+        for key in required_inputs:
+            if key not in spec.input.fields:
+                problems.add(f"input.{key}", f"required input {key!r} is missing")
+        for key, value in spec.labels.items():
+            if (
+                not key
+                or len(key) > MAX_LABEL_LENGTH
+                or not key.replace("_", "a").replace("-", "a").isalnum()
+            ):
+                problems.add(f"labels[{key}]", "label keys are 1-63 letters, digits, '-' or '_'")
+            if len(value) > MAX_LABEL_LENGTH:
+                problems.add(f"labels[{key}]", "label values are at most 63 characters")
+        if len(spec.request_id) > MAX_REQUEST_ID_LENGTH:
+            problems.add("request_id", f"at most {MAX_REQUEST_ID_LENGTH} characters")
+        timeout_s = default_timeout_s if spec.timeout_s is None else spec.timeout_s
+        if spec.timeout_s is not None and not 0 < spec.timeout_s <= MAX_RUN_TIMEOUT_S:
+            problems.add("timeout", "must be positive and at most 24h")
+        problems.raise_if_any("invalid run request")
+        if spec.caller_deadline_s is not None:
+            if spec.caller_deadline_s <= 0:
+                raise InvalidArgument(
+                    "the caller's deadline has already passed", reason="DEADLINE_TOO_SHORT"
+                )
+            timeout_s = min(timeout_s, spec.caller_deadline_s)
+        return timeout_s
+
+    def _launch(self, name: str, executor: RunExecutor) -> None:
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def drive() -> None:
+            try:
+                state = await executor.run()
+                await executor.ctx.recorder.flush()
+                done.set_result(state)
+            except (ShutdownInterrupt, asyncio.CancelledError):
+                if not done.done():
+                    done.cancel()
+            except Exception as error:
+                log.exception("run %s crashed", name)
+                if not done.done():
+                    done.set_exception(error)
+                raise
+            finally:
+                self._active.pop(name, None)
+
+        task = asyncio.create_task(drive(), name=f"run:{name}")
+        self._active[name] = ActiveRun(executor, task, done)
+
+    async def wait_finished(self, name: str) -> run_pb2.WorkflowRun:
+        """Waits for the run's final event to be committed, then returns the run."""
+        name = run_name(name)
+        active = self._active.get(name)
+        if active is not None:
+            try:
+                await asyncio.shield(active.done)
+            except asyncio.CancelledError:
+                if not active.done.cancelled():
+                    raise  # our caller went away
+                raise Unavailable(
+                    f"the orchestrator is shutting down; run {name} resumes when it restarts",
+                    reason="SHUTTING_DOWN",
+                    retry_after_s=1.0,
+                    resource_name=name,
+                ) from None
+        return await self.get_run(name)
+
+    async def get_run(self, name: str, *, include_outputs: bool = True) -> run_pb2.WorkflowRun:
+        name = run_name(name)
+        events = await self.store.read_events(name)
+        if not events:
+            raise NotFound(
+                f"workflow run {name} not found",
+                reason="RUN_NOT_FOUND",
+                resource_type="aura.orchestrator.v1.WorkflowRun",
+                resource_name=name,
+            )
+        return fold_run(events, include_outputs=include_outputs)
+
+    async def cancel_run(self, name: str, reason: str) -> run_pb2.WorkflowRun:
+        name = run_name(name)
+        active = self._active.get(name)
+        if active is None:
+            run = await self.get_run(name, include_outputs=False)
+            if run.state in FINAL_RUN_STATES:
+                raise FailedPrecondition(
+                    f"workflow run {name} already finished as {run_pb2.RunState.Name(run.state)}",
+                    reason="RUN_ALREADY_FINISHED",
+                    resource_type="aura.orchestrator.v1.WorkflowRun",
+                    resource_name=name,
+                )
+            raise FailedPrecondition(
+                f"workflow run {name} is not active on this orchestrator",
+                reason="RUN_NOT_ACTIVE",
+                resource_name=name,
+            )
+        active.executor.request_cancel(reason)
+        active.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(active.done)
+        return await self.get_run(name)
+
+    async def resume_unfinished(self) -> list[str]:
+        """After a restart: takes up every unfinished run where its history ends."""
+        resumed = []
+        for name in await self.store.unfinished_runs():
+            if name in self._active:
+                continue
+            events = await self.store.read_events(name)
+            if not events:
+                continue
+            self._resume(name, events)
+            resumed.append(name)
+        return resumed
+
+    def _resume(self, name: str, events: list[run_pb2.RunEvent]) -> None:
+        run = fold_run(events)
+        workflow = self.catalog.get(run.workflow_definition)
+        outputs: dict[str, Message] = {}
+        states: dict[str, int] = {}
+        restarted = []
+        for step in run.steps:
+            if step.step_id not in workflow.steps:
+                continue
+            if step.state == run_pb2.STEP_STATE_SUCCEEDED:
+                message = workflow.steps[step.step_id].method.response_class()
+                step.output.Unpack(message)
+                outputs[step.step_id] = message
+                states[step.step_id] = step.state
+            elif step.state in (run_pb2.STEP_STATE_SKIPPED, run_pb2.STEP_STATE_FAILED):
+                states[step.step_id] = step.state
+            elif step.state in (run_pb2.STEP_STATE_SCHEDULED, run_pb2.STEP_STATE_RUNNING):
+                restarted.append(step.step_id)
+        recorder = RunRecorder(self.store, name, next_seq=events[-1].seq + 1)
+        if run.state == run_pb2.RUN_STATE_PENDING:
+            recorder.emit(run_started=run_pb2.RunStarted())
+        recorder.emit(run_resumed=run_pb2.RunResumed(restarted_steps=restarted))
+        remaining_s = (run.expire_time.ToNanoseconds() - time.time_ns()) / 1e9
+        ctx = RunContext(
+            run_id=name.removeprefix(RUN_PREFIX),
+            recorder=recorder,
+            pool=self.pool,
+            run_input=json_format.MessageToDict(run.input),
+            outputs=outputs,
+            deadline=time.monotonic() + remaining_s,
+        )
+        self._launch(name, RunExecutor(workflow, ctx, states))
+
+    async def stop(self) -> None:
+        """Stops every executor without finishing its run: runs resume on the next start."""
+        active = list(self._active.values())
+        for run in active:
+            run.executor.shutting_down = True
+            run.task.cancel()
+        for run in active:
+            with contextlib.suppress(asyncio.CancelledError, ShutdownInterrupt):
+                await run.task
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await run.executor.ctx.recorder.flush()

@@ -1,0 +1,151 @@
+"""Executes one run's compiled plan: every step whose dependencies are done starts at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+
+import grpc
+from google.rpc import status_pb2
+
+from aura.orchestrator.v1 import run_pb2
+from orchestrator.engine.step_runner import RunContext, StepOutcome, run_step
+from orchestrator.mesh import status_of
+from orchestrator.workflows import CompiledWorkflow
+
+TERMINAL_STEP_STATES = frozenset(
+    {
+        run_pb2.STEP_STATE_SUCCEEDED,
+        run_pb2.STEP_STATE_FAILED,
+        run_pb2.STEP_STATE_SKIPPED,
+        run_pb2.STEP_STATE_CANCELLED,
+    }
+)
+
+
+class ShutdownInterrupt(Exception):
+    """The orchestrator is stopping: leave the run unfinished so it resumes later."""
+
+
+class RunExecutor:
+    """Drives one run from its current step states to a final state.
+
+    `states` holds the steps already finished (empty for a new run; folded from
+    the history when a run resumes after a restart).
+    """
+
+    def __init__(
+        self,
+        workflow: CompiledWorkflow,
+        ctx: RunContext,
+        states: Mapping[str, int] | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.ctx = ctx
+        self.states: dict[str, int] = {
+            step_id: run_pb2.STEP_STATE_PENDING for step_id in workflow.steps
+        }
+        self.states.update(states or {})
+        self.cancel_reason: str | None = None
+        self.shutting_down = False
+        self._running: dict[asyncio.Task[StepOutcome], str] = {}
+
+    def request_cancel(self, reason: str) -> None:
+        self.cancel_reason = reason or "cancelled by request"
+
+    async def run(self) -> int:
+        """Returns the final RunState. Raises ShutdownInterrupt when stopped for shutdown."""
+        failure: tuple[str, status_pb2.Status] | None = None
+        try:
+            failure = await self._schedule_until_done()
+        except asyncio.CancelledError:
+            await self._stop_running_steps()
+            if self.shutting_down:
+                raise ShutdownInterrupt() from None
+            reason = self.cancel_reason or "cancelled"
+            self._cancel_unfinished(reason)
+            error = status_of(grpc.StatusCode.CANCELLED, reason)
+            return self._finish(run_pb2.RUN_STATE_CANCELLED, error)
+        if failure is not None:
+            step_id, status = failure
+            await self._stop_running_steps()
+            self._cancel_unfinished(f"step {step_id} failed")
+            error = status_pb2.Status()
+            error.CopyFrom(status)
+            error.message = f"step {step_id} failed: {status.message}"
+            return self._finish(run_pb2.RUN_STATE_FAILED, error)
+        optional_failed = any(state == run_pb2.STEP_STATE_FAILED for state in self.states.values())
+        final = (
+            run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED
+            if optional_failed
+            else run_pb2.RUN_STATE_SUCCEEDED
+        )
+        return self._finish(final, None)
+
+    async def _schedule_until_done(self) -> tuple[str, status_pb2.Status] | None:
+        while True:
+            self._start_ready_steps()
+            if not self._running:
+                return None
+            done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                step_id = self._running.pop(task)
+                outcome = task.result()
+                self.states[step_id] = outcome.state
+                step = self.workflow.steps[step_id]
+                if outcome.state == run_pb2.STEP_STATE_FAILED and not step.optional:
+                    assert outcome.error is not None
+                    return step_id, outcome.error
+
+    def _start_ready_steps(self) -> None:
+        # One pass in topological order settles chains of skips at once.
+        for step_id in self.workflow.topological_order:
+            if self.states[step_id] != run_pb2.STEP_STATE_PENDING:
+                continue
+            step = self.workflow.steps[step_id]
+            if any(self.states[dep] not in TERMINAL_STEP_STATES for dep in step.deps):
+                continue
+            blocked = sorted(
+                dep for dep in step.deps if self.states[dep] != run_pb2.STEP_STATE_SUCCEEDED
+            )
+            if blocked:
+                self._skip(step_id, f"dependency {', '.join(blocked)} did not succeed")
+                continue
+            if not step.should_run(self.ctx.run_input, self.ctx.outputs):
+                self._skip(step_id, "condition is false")
+                continue
+            self.states[step_id] = run_pb2.STEP_STATE_SCHEDULED
+            self.ctx.recorder.emit(step_scheduled=run_pb2.StepScheduled(step_id=step_id))
+            task = asyncio.create_task(run_step(step, self.ctx), name=f"step:{step_id}")
+            self._running[task] = step_id
+
+    def _skip(self, step_id: str, reason: str) -> None:
+        self.states[step_id] = run_pb2.STEP_STATE_SKIPPED
+        self.ctx.recorder.emit(step_skipped=run_pb2.StepSkipped(step_id=step_id, reason=reason))
+
+    async def _stop_running_steps(self) -> None:
+        # Cancelling the task cancels its in-flight gRPC call.
+        tasks = list(self._running)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                outcome = await task
+                self.states[self._running[task]] = outcome.state
+        self._running.clear()
+
+    def _cancel_unfinished(self, reason: str) -> None:
+        for step_id in self.workflow.topological_order:
+            if self.states[step_id] not in TERMINAL_STEP_STATES:
+                self.states[step_id] = run_pb2.STEP_STATE_CANCELLED
+                self.ctx.recorder.emit(
+                    step_cancelled=run_pb2.StepCancelled(step_id=step_id, reason=reason)
+                )
+
+    def _finish(self, state: int, error: status_pb2.Status | None) -> int:
+        finished = run_pb2.RunFinished(state=state)  # type: ignore[arg-type]
+        if error is not None:
+            finished.error.CopyFrom(error)
+        self.ctx.recorder.emit(run_finished=finished)
+        return state
