@@ -1,0 +1,254 @@
+"""OrchestratorService: proto <-> domain, validation, nothing else."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+
+from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from orchestrator.analytics import AnalyticsRecorder
+from orchestrator.api.status import stream_boundary, unary_boundary
+from orchestrator.engine import Engine, RunSpec, run_name
+from orchestrator.engine.engine import RUN_PREFIX
+from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.events import EventHub, watch_run
+from orchestrator.mesh import BackendPool
+from orchestrator.mesh.health_watch import SERVING, UNKNOWN
+from orchestrator.runs import parse_run_filter
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+def _page_size(value: int) -> int:
+    if value < 0:
+        raise InvalidArgument(
+            "page_size must not be negative",
+            violations=[FieldViolation("page_size", "must be >= 0")],
+        )
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _required_name(value: str, field: str, prefix: str) -> str:
+    if not value:
+        raise InvalidArgument(
+            f"{field} is required", violations=[FieldViolation(field, "required")]
+        )
+    if "/" in value and not value.startswith(prefix):
+        raise InvalidArgument(
+            f"{field} must look like {prefix}{{id}}",
+            violations=[FieldViolation(field, f"must be {prefix}{{id}} or a bare id")],
+        )
+    return value
+
+
+def _spec(request: Any, context: Ctx | None = None) -> RunSpec:
+    if not request.workflow_definition:
+        raise InvalidArgument(
+            "workflow_definition is required",
+            violations=[FieldViolation("workflow_definition", "required")],
+        )
+    timeout_s = request.timeout.ToNanoseconds() / 1e9 if request.HasField("timeout") else None
+    caller_deadline_s = None
+    if context is not None:
+        remaining = context.time_remaining()
+        if remaining is not None:
+            caller_deadline_s = remaining
+    return RunSpec(
+        workflow_definition=request.workflow_definition,
+        input=request.input,
+        labels=dict(request.labels),
+        request_id=request.request_id,
+        timeout_s=timeout_s,
+        caller_deadline_s=caller_deadline_s,
+    )
+
+
+def _encode_token(name: str) -> str:
+    return base64.urlsafe_b64encode(f"after:{name}".encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not text.startswith("after:"):
+        raise InvalidArgument(
+            "page_token is not valid",
+            violations=[FieldViolation("page_token", "not a token this API issued")],
+        )
+    return text.removeprefix("after:")
+
+
+class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
+    def __init__(
+        self, engine: Engine, hub: EventHub, pool: BackendPool, analytics: AnalyticsRecorder
+    ) -> None:
+        self._engine = engine
+        self._hub = hub
+        self._pool = pool
+        self._analytics = analytics
+
+    # Definitions ---------------------------------------------------------
+
+    @unary_boundary
+    async def ListWorkflowDefinitions(
+        self, request: orchestrator_pb2.ListWorkflowDefinitionsRequest, context: Ctx
+    ) -> orchestrator_pb2.ListWorkflowDefinitionsResponse:
+        size = _page_size(request.page_size)
+        after = _decode_token(request.page_token)
+        compiled = [c for c in self._engine.catalog.list() if c.name > after]
+        page = compiled[:size]
+        response = orchestrator_pb2.ListWorkflowDefinitionsResponse(
+            workflow_definitions=[c.definition for c in page]
+        )
+        if len(compiled) > size:
+            response.next_page_token = _encode_token(page[-1].name)
+        return response
+
+    @unary_boundary
+    async def GetWorkflowDefinition(
+        self, request: orchestrator_pb2.GetWorkflowDefinitionRequest, context: Ctx
+    ) -> orchestrator_pb2.GetWorkflowDefinitionResponse:
+        name = _required_name(request.name, "name", "workflowDefinitions/")
+        compiled = self._engine.catalog.get(name)
+        return orchestrator_pb2.GetWorkflowDefinitionResponse(
+            workflow_definition=compiled.definition
+        )
+
+    @unary_boundary
+    async def CreateWorkflowDefinition(
+        self, request: orchestrator_pb2.CreateWorkflowDefinitionRequest, context: Ctx
+    ) -> orchestrator_pb2.CreateWorkflowDefinitionResponse:
+        if not request.HasField("workflow_definition"):
+            raise InvalidArgument(
+                "workflow_definition is required",
+                violations=[FieldViolation("workflow_definition", "required")],
+            )
+        compiled = await self._engine.catalog.create(
+            request.workflow_definition, validate_only=request.validate_only
+        )
+        return orchestrator_pb2.CreateWorkflowDefinitionResponse(
+            workflow_definition=compiled.definition
+        )
+
+    # Runs ------------------------------------------------------------------
+
+    @unary_boundary
+    async def StartWorkflowRun(
+        self, request: orchestrator_pb2.StartWorkflowRunRequest, context: Ctx
+    ) -> orchestrator_pb2.StartWorkflowRunResponse:
+        run, _ = await self._engine.start_run(_spec(request))
+        return orchestrator_pb2.StartWorkflowRunResponse(workflow_run=run)
+
+    @unary_boundary
+    async def ExecuteWorkflowRun(
+        self, request: orchestrator_pb2.ExecuteWorkflowRunRequest, context: Ctx
+    ) -> orchestrator_pb2.ExecuteWorkflowRunResponse:
+        run, _ = await self._engine.start_run(_spec(request, context))
+        finished = await self._engine.wait_finished(run.name)
+        return orchestrator_pb2.ExecuteWorkflowRunResponse(workflow_run=finished)
+
+    @stream_boundary
+    async def StreamWorkflowRun(
+        self, request: orchestrator_pb2.StreamWorkflowRunRequest, context: Ctx
+    ) -> AsyncIterator[orchestrator_pb2.StreamWorkflowRunResponse]:
+        run, _ = await self._engine.start_run(_spec(request))
+        async for event in watch_run(self._engine.store, self._hub, run.name, 0):
+            yield orchestrator_pb2.StreamWorkflowRunResponse(event=event)
+
+    @stream_boundary
+    async def WatchWorkflowRun(
+        self, request: orchestrator_pb2.WatchWorkflowRunRequest, context: Ctx
+    ) -> AsyncIterator[orchestrator_pb2.WatchWorkflowRunResponse]:
+        name = run_name(_required_name(request.name, "name", RUN_PREFIX))
+        if request.after_seq < 0:
+            raise InvalidArgument(
+                "after_seq must not be negative",
+                violations=[FieldViolation("after_seq", "must be >= 0")],
+            )
+        async for event in watch_run(self._engine.store, self._hub, name, request.after_seq):
+            yield orchestrator_pb2.WatchWorkflowRunResponse(event=event)
+
+    @unary_boundary
+    async def GetWorkflowRun(
+        self, request: orchestrator_pb2.GetWorkflowRunRequest, context: Ctx
+    ) -> orchestrator_pb2.GetWorkflowRunResponse:
+        name = run_name(_required_name(request.name, "name", RUN_PREFIX))
+        return orchestrator_pb2.GetWorkflowRunResponse(
+            workflow_run=await self._engine.get_run(name)
+        )
+
+    @unary_boundary
+    async def ListWorkflowRuns(
+        self, request: orchestrator_pb2.ListWorkflowRunsRequest, context: Ctx
+    ) -> orchestrator_pb2.ListWorkflowRunsResponse:
+        size = _page_size(request.page_size)
+        run_filter = parse_run_filter(request.filter)
+        records, next_token = await self._engine.store.list_runs(
+            run_filter, size, request.page_token
+        )
+        response = orchestrator_pb2.ListWorkflowRunsResponse(next_page_token=next_token)
+        for record in records:
+            response.workflow_runs.append(
+                await self._engine.get_run(record.name, include_outputs=False)
+            )
+        return response
+
+    @unary_boundary
+    async def CancelWorkflowRun(
+        self, request: orchestrator_pb2.CancelWorkflowRunRequest, context: Ctx
+    ) -> orchestrator_pb2.CancelWorkflowRunResponse:
+        name = run_name(_required_name(request.name, "name", RUN_PREFIX))
+        run = await self._engine.cancel_run(name, request.reason)
+        return orchestrator_pb2.CancelWorkflowRunResponse(workflow_run=run)
+
+    # Mesh and analytics ------------------------------------------------------
+
+    @unary_boundary
+    async def ListServices(
+        self, request: orchestrator_pb2.ListServicesRequest, context: Ctx
+    ) -> orchestrator_pb2.ListServicesResponse:
+        response = orchestrator_pb2.ListServicesResponse()
+        for service in self._pool.services():
+            stats = self._pool.stats[service]
+            entry = response.services.add(
+                service=service, call_count=stats.call_count, error_count=stats.error_count
+            )
+            for endpoint in self._pool.endpoints(service):
+                status = endpoint.health.status
+                entry.endpoints.add(
+                    address=endpoint.address,
+                    serving_status=(
+                        orchestrator_pb2.SERVING_STATUS_SERVING
+                        if status == SERVING
+                        else orchestrator_pb2.SERVING_STATUS_UNKNOWN
+                        if status == UNKNOWN
+                        else orchestrator_pb2.SERVING_STATUS_NOT_SERVING
+                    ),
+                )
+            entry.latency_p50.FromNanoseconds(int(stats.latency.percentile(50) * 1e9))
+            entry.latency_p99.FromNanoseconds(int(stats.latency.percentile(99) * 1e9))
+        return response
+
+    @unary_boundary
+    async def GetAnalytics(
+        self, request: orchestrator_pb2.GetAnalyticsRequest, context: Ctx
+    ) -> orchestrator_pb2.GetAnalyticsResponse:
+        window_s = request.window.ToNanoseconds() / 1e9 if request.HasField("window") else None
+        if window_s is not None and window_s <= 0:
+            raise InvalidArgument(
+                "window must be positive", violations=[FieldViolation("window", "must be > 0")]
+            )
+        definition = ""
+        if request.workflow_definition:
+            definition = self._engine.catalog.get(request.workflow_definition).name
+        return self._analytics.report(window_s=window_s, definition=definition)

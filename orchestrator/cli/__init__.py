@@ -1,0 +1,5 @@
+"""The `aura` command."""
+
+from orchestrator.cli.main import main
+
+__all__ = ["main"]

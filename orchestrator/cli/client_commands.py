@@ -1,0 +1,259 @@
+"""`aura run | watch | get | list | cancel | definitions | services | analytics`: gRPC clients."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterable
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from rich.console import Console
+from rich.table import Table
+
+from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
+from orchestrator.cli.progress import ProgressPrinter
+from orchestrator.workflows import MethodRegistry
+
+DEFAULT_ADDRESS = os.environ.get("AURA_ADDRESS", "127.0.0.1:8006")
+
+
+class CliError(Exception):
+    """Printed without a traceback; exit status 1."""
+
+
+def _stub(address: str) -> tuple[grpc.aio.Channel, orchestrator_pb2_grpc.OrchestratorServiceStub]:
+    channel = grpc.aio.insecure_channel(address)
+    return channel, orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+
+
+def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
+    lines = [f"{error.code().name}: {error.details()}"]
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        status = None
+    for detail in status.details if status is not None else []:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            lines.append(f"  reason: {info.reason}")
+    return "\n".join(lines)
+
+
+def to_json(message: Message) -> str:
+    MethodRegistry.default()  # registers every service type, so outputs (Any) decode
+    return json_format.MessageToJson(message, indent=2)
+
+
+def parse_input(text: str) -> struct_pb2.Struct:
+    if text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as handle:
+            text = handle.read()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(f"--input is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise CliError("--input must be a JSON object")
+    struct = struct_pb2.Struct()
+    struct.update(value)
+    return struct
+
+
+def parse_labels(pairs: Iterable[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise CliError(f"--label must be KEY=VALUE, not {pair!r}")
+        labels[key] = value
+    return labels
+
+
+async def stream_run(
+    address: str,
+    definition: str,
+    run_input: struct_pb2.Struct,
+    *,
+    labels: dict[str, str] | None = None,
+    request_id: str = "",
+    timeout_s: float | None = None,
+    console: Console | None = None,
+) -> run_pb2.WorkflowRun:
+    """Starts a run, shows its live progress, then returns the finished run."""
+    console = console or Console()
+    channel, stub = _stub(address)
+    async with channel:
+        request = orchestrator_pb2.StreamWorkflowRunRequest(
+            workflow_definition=definition,
+            input=run_input,
+            labels=labels or {},
+            request_id=request_id,
+        )
+        if timeout_s is not None:
+            request.timeout.FromNanoseconds(int(timeout_s * 1e9))
+        name = ""
+        with ProgressPrinter(console) as printer:
+            async for response in stub.StreamWorkflowRun(request):
+                name = response.event.run
+                printer.show(response.event)
+        got = await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=name))
+        result: run_pb2.WorkflowRun = got.workflow_run
+        return result
+
+
+def print_result(console: Console, run: run_pb2.WorkflowRun, *, full: bool) -> None:
+    if full:
+        console.print_json(to_json(run))
+        return
+    MethodRegistry.default()
+    last = [s for s in run.steps if s.state == run_pb2.STEP_STATE_SUCCEEDED]
+    if last:
+        console.print(
+            f"[bold]result of step {last[-1].step_id}[/bold] (all outputs: aura get {run.name})"
+        )
+        console.print_json(json_format.MessageToJson(last[-1].output))
+    console.print(f"[bold]{run.name}[/bold] {run_pb2.RunState.Name(run.state)}")
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    console = Console()
+    run = await stream_run(
+        args.address,
+        args.definition,
+        parse_input(args.input),
+        labels=parse_labels(args.label),
+        request_id=args.request_id,
+        timeout_s=args.timeout,
+        console=console,
+    )
+    print_result(console, run, full=args.json)
+    return (
+        0
+        if run.state in (run_pb2.RUN_STATE_SUCCEEDED, run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED)
+        else 2
+    )
+
+
+async def cmd_watch(args: argparse.Namespace) -> int:
+    console = Console()
+    channel, stub = _stub(args.address)
+    async with channel:
+        request = orchestrator_pb2.WatchWorkflowRunRequest(name=args.run, after_seq=args.after_seq)
+        with ProgressPrinter(console) as printer:
+            async for response in stub.WatchWorkflowRun(request):
+                printer.show(response.event)
+    return 0
+
+
+async def cmd_get(args: argparse.Namespace) -> int:
+    channel, stub = _stub(args.address)
+    async with channel:
+        response = await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=args.run))
+    Console().print_json(to_json(response.workflow_run))
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    channel, stub = _stub(args.address)
+    async with channel:
+        response = await stub.ListWorkflowRuns(
+            orchestrator_pb2.ListWorkflowRunsRequest(
+                page_size=args.page_size, page_token=args.page_token, filter=args.filter
+            )
+        )
+    table = Table("run", "definition", "state", "created", "steps")
+    for run in response.workflow_runs:
+        done = sum(1 for s in run.steps if s.state == run_pb2.STEP_STATE_SUCCEEDED)
+        table.add_row(
+            run.name,
+            run.workflow_definition.removeprefix("workflowDefinitions/"),
+            run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_"),
+            run.create_time.ToDatetime().isoformat(timespec="seconds") + "Z",
+            f"{done}/{len(run.steps)}",
+        )
+    console = Console()
+    console.print(table)
+    if response.next_page_token:
+        console.print(f"next page: --page-token {response.next_page_token}")
+    return 0
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    channel, stub = _stub(args.address)
+    async with channel:
+        response = await stub.CancelWorkflowRun(
+            orchestrator_pb2.CancelWorkflowRunRequest(name=args.run, reason=args.reason)
+        )
+    print(f"{response.workflow_run.name} {run_pb2.RunState.Name(response.workflow_run.state)}")
+    return 0
+
+
+async def cmd_definitions(args: argparse.Namespace) -> int:
+    channel, stub = _stub(args.address)
+    console = Console()
+    async with channel:
+        if args.name:
+            got = await stub.GetWorkflowDefinition(
+                orchestrator_pb2.GetWorkflowDefinitionRequest(name=args.name)
+            )
+            console.print_json(to_json(got.workflow_definition))
+            return 0
+        listed = await stub.ListWorkflowDefinitions(
+            orchestrator_pb2.ListWorkflowDefinitionsRequest()
+        )
+    table = Table("definition", "steps", "description")
+    for definition in listed.workflow_definitions:
+        table.add_row(
+            definition.name.removeprefix("workflowDefinitions/"),
+            str(len(definition.steps)),
+            definition.description.strip().split("\n")[0],
+        )
+    console.print(table)
+    return 0
+
+
+async def cmd_services(args: argparse.Namespace) -> int:
+    channel, stub = _stub(args.address)
+    async with channel:
+        response = await stub.ListServices(orchestrator_pb2.ListServicesRequest())
+    table = Table("service", "endpoints", "calls", "errors", "p50", "p99")
+    for service in response.services:
+        endpoints = ", ".join(
+            f"{e.address} {_serving_name(e.serving_status)}" for e in service.endpoints
+        )
+        table.add_row(
+            service.service,
+            endpoints,
+            str(service.call_count),
+            str(service.error_count),
+            f"{service.latency_p50.ToNanoseconds() / 1e6:.1f} ms",
+            f"{service.latency_p99.ToNanoseconds() / 1e6:.1f} ms",
+        )
+    Console().print(table)
+    return 0
+
+
+def _serving_name(status: int) -> str:
+    name = orchestrator_pb2.ServingStatus.Name(status)  # type: ignore[arg-type]
+    return name.removeprefix("SERVING_STATUS_")
+
+
+async def cmd_analytics(args: argparse.Namespace) -> int:
+    channel, stub = _stub(args.address)
+    async with channel:
+        request = orchestrator_pb2.GetAnalyticsRequest(workflow_definition=args.definition)
+        if args.window_s:
+            request.window.FromNanoseconds(int(args.window_s * 1e9))
+        response = await stub.GetAnalytics(request)
+    Console().print_json(to_json(response))
+    return 0

@@ -1,0 +1,141 @@
+"""`aura ...`: argument parsing and dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import grpc
+
+from orchestrator.cli import client_commands as client
+from orchestrator.cli import processes
+from orchestrator.config import Settings
+
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aura", description="Aura Orchestrator: workflows of gRPC calls."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("up", help="start the five mock services and the orchestrator until Ctrl-C")
+    sub.add_parser(
+        "demo", help="start everything, run complete_style_analysis with live progress, stop"
+    )
+    sub.add_parser(
+        "serve", help="start the orchestrator only (services from AURA_SERVICE_*_ADDRESSES)"
+    )
+    mesh = sub.add_parser("mesh", help="start the five mock services until Ctrl-C")
+    mesh.add_argument(
+        "mesh_args", nargs=argparse.REMAINDER, help="passed to `python -m mock_services`"
+    )
+    sub.add_parser("config", help="print the effective settings")
+    check = sub.add_parser(
+        "health", help="exit 0 when a server's grpc.health.v1 Check says SERVING"
+    )
+    check.add_argument("--address", default=client.DEFAULT_ADDRESS)
+    check.add_argument("--service", default="", help='"" = liveness, a service name = readiness')
+    check.add_argument("--timeout", type=float, default=2.0)
+
+    def with_address(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--address",
+            default=client.DEFAULT_ADDRESS,
+            help="orchestrator host:port (AURA_ADDRESS)",
+        )
+        return p
+
+    run = with_address(sub.add_parser("run", help="start a run and show its live progress"))
+    run.add_argument("definition", help="definition id or workflowDefinitions/{id}")
+    run.add_argument("--input", default="{}", help="run input as a JSON object, or @file.json")
+    run.add_argument("--label", action="append", default=[], help="KEY=VALUE, repeatable")
+    run.add_argument("--request-id", default="", help="idempotency key")
+    run.add_argument("--timeout", type=float, default=None, help="run deadline in seconds")
+    run.add_argument("--json", action="store_true", help="print the whole finished run as JSON")
+
+    watch = with_address(sub.add_parser("watch", help="follow a run's events until it finishes"))
+    watch.add_argument("run")
+    watch.add_argument("--after-seq", type=int, default=0)
+
+    get = with_address(sub.add_parser("get", help="print a run with its outputs as JSON"))
+    get.add_argument("run")
+
+    listing = with_address(sub.add_parser("list", help="list runs, newest first"))
+    listing.add_argument(
+        "--filter", default="", help="e.g. 'state = SUCCEEDED AND labels.team = \"ml\"'"
+    )
+    listing.add_argument("--page-size", type=int, default=20)
+    listing.add_argument("--page-token", default="")
+
+    cancel = with_address(sub.add_parser("cancel", help="cancel a run"))
+    cancel.add_argument("run")
+    cancel.add_argument("--reason", default="cancelled from the command line")
+
+    definitions = with_address(sub.add_parser("definitions", help="list definitions, or show one"))
+    definitions.add_argument("name", nargs="?", default="")
+
+    with_address(
+        sub.add_parser("services", help="backend services with health and call statistics")
+    )
+    analytics = with_address(
+        sub.add_parser("analytics", help="success rates and latency percentiles")
+    )
+    analytics.add_argument("--definition", default="")
+    analytics.add_argument("--window-s", type=float, default=0.0)
+    return parser
+
+
+CLIENT_COMMANDS: dict[str, Command] = {
+    "run": client.cmd_run,
+    "watch": client.cmd_watch,
+    "get": client.cmd_get,
+    "list": client.cmd_list,
+    "cancel": client.cmd_cancel,
+    "definitions": client.cmd_definitions,
+    "services": client.cmd_services,
+    "analytics": client.cmd_analytics,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "mesh":
+        from mock_services.mesh import main as mesh_main
+
+        return mesh_main(args.mesh_args)
+    if args.command == "config":
+        print(json.dumps(settings.describe(), indent=2, default=str))
+        return 0
+    try:
+        if args.command == "health":
+            return asyncio.run(processes.check_health(args.address, args.service, args.timeout))
+        if args.command == "up":
+            return asyncio.run(processes.up(settings))
+        if args.command == "demo":
+            return asyncio.run(processes.demo(settings))
+        if args.command == "serve":
+            return asyncio.run(processes.serve(settings))
+        return asyncio.run(CLIENT_COMMANDS[args.command](args))
+    except grpc.aio.AioRpcError as error:
+        print(client.describe_rpc_error(error), file=sys.stderr)
+        return 1
+    except (client.CliError, RuntimeError, OSError) as error:
+        print(f"aura: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""`aura serve | up | demo`: the orchestrator, with the mock mesh beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+
+from orchestrator.config import Settings
+from orchestrator.server import OrchestratorServer
+
+log = logging.getLogger(__name__)
+
+DEMO_INPUT = {
+    "user_id": "demo-user",
+    "image_uri": "https://example.com/photos/navy-blazer-white-shirt.jpg",
+    "text": (
+        "Looking for business casual outfits for an office meeting, in navy or grey, "
+        "under 300 euros"
+    ),
+}
+
+
+async def wait_serving(address: str, service: str = "", timeout_s: float = 20.0) -> None:
+    """Polls grpc.health.v1 Check until SERVING."""
+    deadline = time.monotonic() + timeout_s
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                response = await stub.Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=1.0
+                )
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{address} did not become SERVING within {timeout_s:.0f}s")
+            await asyncio.sleep(0.1)
+
+
+async def check_health(address: str, service: str, timeout_s: float) -> int:
+    """One grpc.health.v1 Check: 0 when SERVING, 1 otherwise (for probes and HEALTHCHECK)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = await stub.Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
+            )
+        except grpc.aio.AioRpcError as error:
+            print(f"{address}: {error.code().name} {error.details()}")
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(f"{address} {service or '(liveness)'}: {status}")
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _stop_signal() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _with_mesh(settings: Settings, body: Callable[[], Awaitable[int]]) -> int:
+    """Starts the five mock services in a child process, runs `body`, stops them."""
+    mesh = await asyncio.create_subprocess_exec(sys.executable, "-m", "mock_services")
+    try:
+        for addresses in settings.service_addresses.values():
+            for address in addresses:
+                await wait_serving(address)
+        return await body()
+    finally:
+        if mesh.returncode is None:
+            mesh.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(mesh.wait(), timeout=10)
+            except TimeoutError:
+                mesh.kill()
+                await mesh.wait()
+
+
+async def serve(settings: Settings) -> int:
+    stop = _stop_signal()
+    server = await OrchestratorServer(settings).start()
+    Console(stderr=True).print(
+        f"orchestrator serving on {server.address} (data in {settings.data_dir})"
+    )
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+async def up(settings: Settings) -> int:
+    async def body() -> int:
+        return await serve(settings)
+
+    return await _with_mesh(settings, body)
+
+
+async def demo(settings: Settings) -> int:
+    """The whole mesh plus one complete_style_analysis run with live progress."""
+    from orchestrator.cli.client_commands import parse_input, print_result, stream_run
+
+    console = Console()
+
+    async def body() -> int:
+        server = await OrchestratorServer(settings).start()
+        try:
+            console.print(
+                f"[bold]mesh up[/bold]: 5 services, orchestrator on {server.address}, "
+                f"data in {settings.data_dir}"
+            )
+            run = await stream_run(
+                server.address,
+                "complete_style_analysis",
+                parse_input(json.dumps(DEMO_INPUT)),
+                labels={"source": "demo"},
+                console=console,
+            )
+            print_result(console, run, full=False)
+            return 0 if run.state == 3 else 2
+        finally:
+            with contextlib.suppress(Exception):
+                await server.stop()
+
+    return await _with_mesh(settings, body)
