@@ -1,0 +1,132 @@
+"""In-process fan-out of committed run events to live watchers.
+
+The store calls `EventHub.publish` (its commit listener) on the event loop after each
+commit. Every subscriber of a run gets a reference to the same event objects, never a
+copy, so they must treat them as read-only.
+
+Back-pressure: `publish` never waits. Each subscription buffers references in a deque
+and wakes its reader through an `asyncio.Event`. A reader that falls `max_buffered`
+events behind is marked lagging: its buffer is dropped and its next read raises
+`SubscriptionLagged`. Nothing is lost by that, because every published event is already
+durable: `watch_run` catches it, reads what it missed from the store and subscribes
+again. So a stalled watcher costs bounded memory, and the publisher is never slowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from aura.orchestrator.v1 import run_pb2
+
+DEFAULT_MAX_BUFFERED = 10_000
+
+
+class SubscriptionLagged(Exception):
+    """The subscriber fell too far behind; its buffered events were dropped."""
+
+
+class Subscription:
+    """Live events of one run, as an async iterator. Close it (or use `with`)."""
+
+    def __init__(self, hub: EventHub, run: str, max_buffered: int) -> None:
+        self.run = run
+        self._hub = hub
+        self._max_buffered = max_buffered
+        self._buffer: deque[run_pb2.RunEvent] = deque()
+        self._ready = asyncio.Event()
+        self._lagged = False
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def buffered(self) -> int:
+        """Events delivered but not yet read."""
+        return len(self._buffer)
+
+    def push(self, event: run_pb2.RunEvent) -> None:
+        """Called by the hub; never blocks."""
+        if self._closed or self._lagged:
+            return
+        if len(self._buffer) >= self._max_buffered:
+            self._lagged = True
+            self._buffer.clear()
+        else:
+            self._buffer.append(event)
+        self._ready.set()
+
+    def close(self) -> None:
+        """Unsubscribes; a pending or later read ends the iteration. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._buffer.clear()
+            self._hub.unsubscribe(self)
+            self._ready.set()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> run_pb2.RunEvent:
+        while True:
+            if self._buffer:
+                return self._buffer.popleft()
+            if self._closed:
+                raise StopAsyncIteration
+            if self._lagged:
+                raise SubscriptionLagged(f"watcher of {self.run} fell behind")
+            self._ready.clear()
+            await self._ready.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class EventHub:
+    """Routes committed events to the subscriptions of their run."""
+
+    def __init__(self, *, max_buffered: int = DEFAULT_MAX_BUFFERED) -> None:
+        self._max_buffered = max_buffered
+        self._subscriptions: dict[str, set[Subscription]] = {}
+
+    def publish(self, events: Sequence[run_pb2.RunEvent]) -> None:
+        """Hands committed events to their runs' subscribers; call on the event loop."""
+        subscriptions = self._subscriptions
+        if not subscriptions:
+            return
+        for event in events:
+            subscribers = subscriptions.get(event.run)
+            if subscribers:
+                for subscription in subscribers:
+                    subscription.push(event)
+
+    def subscribe(self, run: str) -> Subscription:
+        subscription = Subscription(self, run, self._max_buffered)
+        self._subscriptions.setdefault(run, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._subscriptions.get(subscription.run)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscriptions[subscription.run]
+
+    def subscriber_count(self, run: str | None = None) -> int:
+        """Open subscriptions, of one run or of all."""
+        if run is not None:
+            return len(self._subscriptions.get(run, ()))
+        return sum(len(subscribers) for subscribers in self._subscriptions.values())

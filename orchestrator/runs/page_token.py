@@ -1,0 +1,73 @@
+"""Opaque ListWorkflowRuns page tokens for keyset pagination.
+
+Runs are listed newest first, ties broken by name (descending). A token holds the key
+of the last run of the page, so the next page starts strictly after it: runs inserted
+meanwhile never shift or repeat the pages that follow. A token also carries the
+fingerprint of the filter it was issued for; used with another filter it is rejected,
+as AIP-158 asks.
+
+Format: urlsafe base64 (unpadded) of a compact JSON object
+`{"v": 1, "t": <create_time_us>, "n": <run name>, "f": <filter fingerprint>}`.
+Clients must treat it as opaque.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import NoReturn
+
+from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.runs.run_filter import RunFilter
+
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """The (create_time, name) key of the last run already returned."""
+
+    create_time_us: int
+    name: str
+
+
+def encode_page_token(cursor: PageCursor, run_filter: RunFilter) -> str:
+    payload = {"v": _VERSION, "t": cursor.create_time_us, "n": cursor.name}
+    payload["f"] = run_filter.fingerprint
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_page_token(token: str, run_filter: RunFilter) -> PageCursor | None:
+    """The cursor in `token`, or None for "" (the first page).
+
+    Raises `InvalidArgument` on the field "page_token" when the token is malformed or
+    was issued for a different filter.
+    """
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError):
+        _fail("page_token is malformed: pass next_page_token from a previous response as is")
+    if not (
+        isinstance(payload, dict)
+        and payload.get("v") == _VERSION
+        and isinstance(payload.get("t"), int)
+        and isinstance(payload.get("n"), str)
+        and isinstance(payload.get("f"), str)
+    ):
+        _fail("page_token is malformed: pass next_page_token from a previous response as is")
+    if payload["f"] != run_filter.fingerprint:
+        _fail("page_token was issued for a different filter: use the same filter on every page")
+    return PageCursor(create_time_us=payload["t"], name=payload["n"])
+
+
+def _fail(description: str) -> NoReturn:
+    raise InvalidArgument(
+        f"invalid page_token: {description}",
+        violations=[FieldViolation("page_token", description)],
+    )

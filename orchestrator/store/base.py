@@ -1,0 +1,112 @@
+"""What every run store provides: the contract the engine, API and watchers code against.
+
+A run is an append-only sequence of `RunEvent`s (seq 1, 2, 3... without gaps), plus a
+small projection row (`RunRecord`) kept in step with the events in the same
+transaction, so runs can be listed and filtered without folding their history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+
+from aura.orchestrator.v1 import run_pb2, workflow_pb2
+from orchestrator.errors import AuraError
+from orchestrator.runs.run_filter import RunFilter
+
+#: Called after a commit with the events it made durable, in commit order.
+CommitListener = Callable[[Sequence[run_pb2.RunEvent]], None]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The projection row of a run, for listing without folding."""
+
+    name: str
+    workflow_definition: str
+    state: int  # run_pb2.RunState value
+    create_time: float  # unix seconds
+    end_time: float | None
+    labels: dict[str, str] = field(hash=False)
+    request_id: str
+    last_seq: int
+
+
+class EventSequenceConflict(AuraError):
+    """An append that would break a run's history: duplicate or missing seq, or after the end.
+
+    Means a second writer or an engine bug; the events are not stored.
+    """
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "EVENT_SEQ_CONFLICT"
+
+
+class StoreClosed(AuraError):
+    """The store was used before `open()` or after `close()`."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "STORE_CLOSED"
+
+
+class RunStore(Protocol):
+    """Durable, event-sourced storage of runs and workflow definitions."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None:
+        """Flushes pending appends, then releases resources. Idempotent."""
+        ...
+
+    async def create_run(
+        self, created: run_pb2.RunEvent, *, request_id: str = "", fingerprint: str = ""
+    ) -> tuple[str, bool]:
+        """Stores a new run from its `run_created` event (seq 1), committed on return.
+
+        With a `request_id` already used: the same `fingerprint` gives (existing name,
+        False); a different one raises `AlreadyExists` (reason "REQUEST_ID_REUSED").
+        Otherwise returns (created.run, True).
+        """
+        ...
+
+    def append(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
+        """Queues events; the future resolves once they are durably committed.
+
+        Calls commit in call order. A seq that is not the run's next one, an event for
+        an unknown run or after its `run_finished` fails the future with
+        `EventSequenceConflict` / `NotFound`; nothing of that call is stored.
+        """
+        ...
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """`listener` is called on the event loop after each commit, never before."""
+        ...
+
+    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]: ...
+
+    async def get_run_record(self, run: str) -> RunRecord | None: ...
+
+    async def list_runs(
+        self, run_filter: RunFilter, page_size: int, page_token: str
+    ) -> tuple[list[RunRecord], str]:
+        """Runs matching the filter, newest first; the next token is "" on the last page."""
+        ...
+
+    async def unfinished_runs(self) -> list[str]:
+        """Names of runs not in a final state, oldest first (to resume after a restart)."""
+        ...
+
+    async def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
+        """True if newly stored, False if identical to the stored one.
+
+        Different content under the same name raises `AlreadyExists`.
+        """
+        ...
+
+    async def list_definitions(self) -> list[workflow_pb2.WorkflowDefinition]:
+        """Every stored definition, ordered by name."""
+        ...

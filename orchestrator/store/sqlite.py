@@ -1,0 +1,278 @@
+"""The embedded run store: one SQLite file in WAL mode, group-committed writes.
+
+Threading: no sqlite3 call runs on the event loop. Writes go through a queue drained by
+one writer task, which hands each batch to a single writer thread (`BatchWriter`): one
+transaction, one commit (one fsync with durability "fsync") however many events and
+runs it holds. While a batch is being written, new appends pile up and form the next
+one, so batches grow with load. Reads use their own connections on a small pool of
+reader threads; WAL lets them run while the writer commits.
+
+Visibility: commit listeners (the event hub, analytics) are called on the event loop
+after the commit and before the appenders' futures resolve, so nobody sees an
+uncommitted event, and an appender that awaited its future knows the hub has it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from aura.orchestrator.v1 import run_pb2, workflow_pb2
+from orchestrator.runs.page_token import decode_page_token, encode_page_token
+from orchestrator.runs.run_filter import RunFilter
+from orchestrator.store import sqlite_reads
+from orchestrator.store.base import CommitListener, RunRecord, StoreClosed
+from orchestrator.store.sqlite_requests import AppendRequest, CreateRequest, Outcome, WriteRequest
+from orchestrator.store.sqlite_schema import Durability, connect_reader, connect_writer
+from orchestrator.store.sqlite_writes import BatchWriter
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(slots=True)
+class _Queued:
+    request: WriteRequest
+    future: asyncio.Future[Any]
+    size: int  # events it writes
+
+
+class SqliteRunStore:
+    """`RunStore` on a SQLite file. Use `async with` or `open()` / `close()`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durability: Durability = "normal",
+        max_batch: int = 2000,
+        reader_threads: int = 4,
+    ) -> None:
+        self.path = Path(path)
+        self._durability: Durability = durability
+        self._max_batch = max(1, max_batch)
+        self._reader_threads = max(1, reader_threads)
+        self._queue: deque[_Queued] = deque()
+        self._listeners: list[CommitListener] = []
+        self._state = "new"  # new -> open -> closing -> closed
+        self._writer: BatchWriter | None = None
+        self._write_thread: ThreadPoolExecutor | None = None
+        self._read_threads: ThreadPoolExecutor | None = None
+        self._readers = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._wakeup = asyncio.Event()
+        self._drain_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def open(self) -> None:
+        """Creates the file, directory and schema if missing. A no-op when already open."""
+        if self._state == "open":
+            return
+        if self._state != "new":
+            raise StoreClosed(f"run store {self.path} was closed; make a new one")
+        loop = asyncio.get_running_loop()
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="aura-store-writer")
+        self._read_threads = ThreadPoolExecutor(
+            self._reader_threads, thread_name_prefix="aura-store-reader"
+        )
+        try:
+            connection = await loop.run_in_executor(
+                self._write_thread, connect_writer, self.path, self._durability
+            )
+        except BaseException:
+            self._write_thread.shutdown(wait=False)
+            self._read_threads.shutdown(wait=False)
+            self._state = "closed"
+            raise
+        self._writer = BatchWriter(connection)
+        self._state = "open"
+        self._drain_task = asyncio.create_task(self._drain(), name=f"run-store-writer:{self.path}")
+
+    async def close(self) -> None:
+        """Commits everything already queued, then closes. Idempotent."""
+        if self._state == "new":
+            self._state = "closed"
+        if self._state == "open":
+            self._state = "closing"  # refuse new writes from now on
+            self._close_task = asyncio.create_task(self._shut_down())
+        if self._close_task is not None:
+            await asyncio.shield(self._close_task)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _shut_down(self) -> None:
+        self._wakeup.set()
+        if self._drain_task is not None:
+            await asyncio.gather(self._drain_task, return_exceptions=True)
+        assert self._write_thread is not None and self._read_threads is not None
+        await asyncio.to_thread(self._read_threads.shutdown, True)
+        with self._reader_lock:
+            for connection in self._reader_connections:
+                connection.close()
+            self._reader_connections.clear()
+        if self._writer is not None:  # the last connection out checkpoints the WAL
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._write_thread, self._writer.close)
+        await asyncio.to_thread(self._write_thread.shutdown, True)
+        self._state = "closed"
+
+    # --- writes -------------------------------------------------------------
+
+    @property
+    def commit_count(self) -> int:
+        """Write transactions committed so far (one per group commit)."""
+        return 0 if self._writer is None else self._writer.commit_count
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    async def create_run(
+        self, created: run_pb2.RunEvent, *, request_id: str = "", fingerprint: str = ""
+    ) -> tuple[str, bool]:
+        if created.seq != 1 or created.WhichOneof("event") != "run_created" or not created.run:
+            raise ValueError("create_run takes a run's run_created event, with seq 1 and a run")
+        result: tuple[str, bool] = await self._enqueue(
+            CreateRequest(created, request_id, fingerprint), 1
+        )
+        return result
+
+    def append(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
+        return self._enqueue(AppendRequest(tuple(events)), len(events))
+
+    def _enqueue(self, request: WriteRequest, size: int) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._state != "open":
+            future.set_exception(StoreClosed(f"run store {self.path} is not open"))
+            return future
+        self._queue.append(_Queued(request, future, size))
+        self._wakeup.set()
+        return future
+
+    def _take_batch(self) -> list[_Queued]:
+        batch = [self._queue.popleft()]
+        size = batch[0].size
+        while self._queue and size + self._queue[0].size <= self._max_batch:
+            item = self._queue.popleft()
+            size += item.size
+            batch.append(item)
+        return batch
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._writer is not None
+        while True:
+            if not self._queue:
+                if self._state != "open":
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._take_batch()
+            requests = [item.request for item in batch]
+            try:
+                outcomes, committed = await loop.run_in_executor(
+                    self._write_thread, self._writer.write, requests
+                )
+            except asyncio.CancelledError:
+                for item in [*batch, *self._queue]:
+                    item.future.cancel()
+                self._queue.clear()
+                raise
+            except Exception as error:  # the writer itself broke; write() catches DB errors
+                outcomes, committed = [error] * len(batch), []
+            if committed:
+                self._notify(committed)
+            self._settle(batch, outcomes)
+
+    def _notify(self, committed: list[run_pb2.RunEvent]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(committed)
+            except Exception:
+                _log.exception("run store commit listener %r failed", listener)
+
+    @staticmethod
+    def _settle(batch: list[_Queued], outcomes: list[Outcome]) -> None:
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if item.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
+
+    async def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
+        self._require_open()
+        assert self._writer is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._write_thread, self._writer.put_definition, definition
+        )
+
+    # --- reads --------------------------------------------------------------
+
+    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]:
+        return await self._read(lambda db: sqlite_reads.read_events(db, run, after_seq))
+
+    async def get_run_record(self, run: str) -> RunRecord | None:
+        return await self._read(lambda db: sqlite_reads.get_run_record(db, run))
+
+    async def list_runs(
+        self, run_filter: RunFilter, page_size: int, page_token: str
+    ) -> tuple[list[RunRecord], str]:
+        """`page_size` <= 0 means 50; more than 1000 means 1000."""
+        after = decode_page_token(page_token, run_filter)
+        size = DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, MAX_PAGE_SIZE)
+        records, last = await self._read(
+            lambda db: sqlite_reads.list_runs(db, run_filter, size, after)
+        )
+        return records, "" if last is None else encode_page_token(last, run_filter)
+
+    async def unfinished_runs(self) -> list[str]:
+        return await self._read(sqlite_reads.unfinished_runs)
+
+    async def list_definitions(self) -> list[workflow_pb2.WorkflowDefinition]:
+        return await self._read(sqlite_reads.list_definitions)
+
+    async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        self._require_open()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_threads, self._run_read, query)
+
+    def _run_read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        connection: sqlite3.Connection | None = getattr(self._readers, "connection", None)
+        if connection is None:
+            connection = connect_reader(self.path)
+            self._readers.connection = connection
+            with self._reader_lock:
+                self._reader_connections.append(connection)
+        return query(connection)
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise StoreClosed(f"run store {self.path} is not open")

@@ -1,0 +1,221 @@
+"""The write side of the SQLite run store: one transaction per batch of requests.
+
+Runs on the store's writer thread only. `BatchWriter.write` takes everything queued
+(run creations and event appends of many runs), writes it in ONE transaction and
+reports an outcome per request, so a thousand appends cost one commit (group commit).
+
+The fast path writes the whole batch in a handful of statements, each a single sqlite3
+step whatever the row count (`sqlite_multirow`, JSON aggregates): new runs, then each
+touched run's projection advanced once (its expected previous `last_seq` and "not
+finished" checked in the same UPDATE), then every event row. If anything is off (a
+duplicate or missing seq, an unknown or finished run, a name taken), the transaction
+is rolled back and redone request by request (`sqlite_isolated`), so the bad request
+fails alone and loudly while the others commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from aura.orchestrator.v1 import run_pb2, workflow_pb2
+from orchestrator.errors import AlreadyExists
+from orchestrator.store.sqlite_isolated import append_isolated, create_isolated, reused_request_id
+from orchestrator.store.sqlite_multirow import MultiRowStatement, Row
+from orchestrator.store.sqlite_requests import (
+    DEFINITION_RESOURCE,
+    AppendRequest,
+    CreateRequest,
+    Outcome,
+    RunAdvance,
+    WriteRequest,
+    WriteResult,
+    new_run_row,
+)
+from orchestrator.store.sqlite_schema import UNFINISHED
+
+
+class _FastPathFailed(Exception):
+    pass
+
+
+class BatchWriter:
+    """Owns the writer connection; every method runs on the writer thread."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+        self.commit_count = 0
+        limit = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._insert_runs = MultiRowStatement(
+            "INSERT INTO runs (name, workflow_definition, state, create_time_us, labels, "
+            "request_id, fingerprint, last_seq) "
+            "SELECT column1, column2, column3, column4, column5, column6, column7, 1 "
+            "FROM (VALUES {values}) WHERE column1 IS NOT NULL",
+            7,
+            variable_limit=limit,
+        )
+        self._advance_runs = MultiRowStatement(
+            "UPDATE runs SET last_seq = v.column1, state = coalesce(v.column2, runs.state), "
+            "end_time_us = coalesce(v.column3, runs.end_time_us) "
+            "FROM (VALUES {values}) AS v "
+            f"WHERE runs.name = v.column4 AND runs.last_seq = v.column5 AND runs.{UNFINISHED}",
+            5,
+            variable_limit=limit,
+        )
+        self._insert_events = MultiRowStatement(
+            "INSERT INTO events (run_id, seq, body) SELECT column1, column2, column3 "
+            "FROM (VALUES {values}) WHERE column1 IS NOT NULL",
+            3,
+            variable_limit=limit,
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def write(self, requests: Sequence[WriteRequest]) -> WriteResult:
+        """Writes `requests` in one transaction.
+
+        Returns an outcome per request and the committed events, in order (creations
+        first, then appends: each run's events stay in seq order).
+        """
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = self._write_fast(requests)
+            except (_FastPathFailed, sqlite3.IntegrityError):
+                db.execute("ROLLBACK")
+                db.execute("BEGIN IMMEDIATE")
+                result = self._write_isolated(requests)
+            db.execute("COMMIT")
+        except Exception as error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            return [error] * len(requests), []
+        self.commit_count += 1
+        return result
+
+    def _write_fast(self, requests: Sequence[WriteRequest]) -> WriteResult:
+        outcomes: list[Outcome] = [None] * len(requests)
+        new_runs: list[Row] = []
+        created: list[run_pb2.RunEvent] = []
+        claimed = self._runs_by_request_id(requests)
+        for index, request in enumerate(requests):
+            if isinstance(request, AppendRequest):
+                continue
+            event = request.event
+            if request.request_id:
+                earlier = claimed.get(request.request_id)
+                if earlier is not None:
+                    name, fingerprint = earlier
+                    same = fingerprint == request.fingerprint
+                    outcomes[index] = (name, False) if same else reused_request_id(request, name)
+                    continue
+                claimed[request.request_id] = (event.run, request.fingerprint)
+            new_runs.append(new_run_row(request))
+            created.append(event)
+            outcomes[index] = (event.run, True)
+
+        advances: dict[str, RunAdvance] = {}
+        appended: list[run_pb2.RunEvent] = []
+        for request in requests:
+            if isinstance(request, AppendRequest):
+                for event in request.events:
+                    advance = advances.get(event.run)
+                    if advance is None:
+                        advance = advances[event.run] = RunAdvance(event.seq)
+                    if advance.add(event) is not None:
+                        raise _FastPathFailed
+                appended.extend(request.events)
+
+        if new_runs:
+            self._insert_runs.execute(self._db, new_runs)
+        if advances:
+            rows = [advance.row(run) for run, advance in advances.items()]
+            if self._advance_runs.execute(self._db, rows) != len(rows):
+                raise _FastPathFailed
+        committed = created + appended
+        run_ids = self._run_ids([event.run for event in created] + list(advances))
+        self._insert_events.execute(
+            self._db,
+            [(run_ids[event.run], event.seq, event.SerializeToString()) for event in committed],
+        )
+        return outcomes, committed
+
+    def _runs_by_request_id(self, requests: Sequence[WriteRequest]) -> dict[str, tuple[str, str]]:
+        request_ids = [
+            request.request_id
+            for request in requests
+            if isinstance(request, CreateRequest) and request.request_id
+        ]
+        if not request_ids:
+            return {}
+        found = self._fetch_json(
+            "SELECT json_group_array(json_array(request_id, name, fingerprint)) FROM runs "
+            "WHERE request_id IN (SELECT value FROM json_each(?))",
+            request_ids,
+        )
+        return {request_id: (name, fingerprint) for request_id, name, fingerprint in found}
+
+    def _run_ids(self, names: list[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        ids: dict[str, int] = self._fetch_json(
+            "SELECT json_group_object(name, id) FROM runs "
+            "WHERE name IN (SELECT value FROM json_each(?))",
+            names,
+        )
+        return ids
+
+    def _fetch_json(self, sql: str, values: list[str]) -> Any:
+        """Runs an aggregate query that returns one JSON value (one step, not one per row)."""
+        return json.loads(self._db.execute(sql, (json.dumps(values),)).fetchone()[0])
+
+    def _write_isolated(self, requests: Sequence[WriteRequest]) -> WriteResult:
+        outcomes: list[Outcome] = [None] * len(requests)
+        created: list[run_pb2.RunEvent] = []
+        appended: list[run_pb2.RunEvent] = []
+        for index, request in enumerate(requests):
+            if isinstance(request, CreateRequest):
+                outcome = create_isolated(self._db, request)
+                outcomes[index] = outcome
+                if outcome == (request.event.run, True):
+                    created.append(request.event)
+        for index, request in enumerate(requests):
+            if isinstance(request, AppendRequest):
+                outcomes[index] = append_isolated(self._db, request)
+                if outcomes[index] is None:
+                    appended.extend(request.events)
+        return outcomes, created + appended
+
+    def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
+        body = definition.SerializeToString(deterministic=True)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(
+                "SELECT body FROM definitions WHERE name = ?", (definition.name,)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO definitions (name, body) VALUES (?, ?)", (definition.name, body)
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self.commit_count += 1
+        if row is None:
+            return True
+        stored = workflow_pb2.WorkflowDefinition.FromString(row[0])
+        if stored.SerializeToString(deterministic=True) == body:
+            return False
+        raise AlreadyExists(
+            f"workflow definition {definition.name} already exists with different content",
+            reason="DEFINITION_EXISTS",
+            resource_type=DEFINITION_RESOURCE,
+            resource_name=definition.name,
+        )

@@ -1,0 +1,464 @@
+"""The SQLite run store: durable, group-committed, event-sourced runs (a real file per test)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aura.orchestrator.v1 import run_pb2, workflow_pb2
+from orchestrator.errors import AlreadyExists, NotFound
+from orchestrator.store import EventSequenceConflict, SqliteRunStore, StoreClosed
+
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def created(
+    run_id: str, *, at: float = T0, labels: dict[str, str] | None = None
+) -> run_pb2.RunEvent:
+    event = run_pb2.RunEvent(
+        run=f"workflowRuns/{run_id}",
+        seq=1,
+        run_created={
+            "workflow_definition": "workflowDefinitions/demo",
+            "labels": labels or {},
+            "steps": [{"step_id": "parse", "method": "aura.demo.v1.Demo/Parse"}],
+        },
+    )
+    event.time.FromNanoseconds(int(at * 1e9))
+    return event
+
+
+def event(run_id: str, seq: int, *, at: float = T0, **kind: Any) -> run_pb2.RunEvent:
+    built = run_pb2.RunEvent(run=f"workflowRuns/{run_id}", seq=seq, **kind)
+    built.time.FromNanoseconds(int(at * 1e9))
+    return built
+
+
+def started(run_id: str, seq: int = 2) -> run_pb2.RunEvent:
+    return event(run_id, seq, run_started={})
+
+
+def scheduled(run_id: str, seq: int) -> run_pb2.RunEvent:
+    return event(run_id, seq, step_scheduled={"step_id": "parse"})
+
+
+def finished(
+    run_id: str, seq: int, state: int = run_pb2.RUN_STATE_SUCCEEDED, *, at: float = T0
+) -> run_pb2.RunEvent:
+    return event(run_id, seq, at=at, run_finished={"state": state})
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteRunStore]:
+    async with SqliteRunStore(tmp_path / "runs.db") as opened:
+        yield opened
+
+
+async def test_created_run_reads_back_with_its_first_event(store: SqliteRunStore) -> None:
+    first = created("r1", labels={"team": "ml"})
+
+    assert await store.create_run(first) == ("workflowRuns/r1", True)
+
+    assert await store.read_events("workflowRuns/r1") == [first]
+    record = await store.get_run_record("workflowRuns/r1")
+    assert record is not None
+    assert record.name == "workflowRuns/r1"
+    assert record.workflow_definition == "workflowDefinitions/demo"
+    assert record.state == run_pb2.RUN_STATE_PENDING
+    assert record.create_time == T0
+    assert record.end_time is None
+    assert record.labels == {"team": "ml"}
+    assert record.request_id == ""
+    assert record.last_seq == 1
+
+
+async def test_appended_events_read_back_in_order_and_after_a_seq(store: SqliteRunStore) -> None:
+    await store.create_run(created("r1"))
+    later = [started("r1"), scheduled("r1", 3), scheduled("r1", 4)]
+
+    await store.append(later[:1])
+    await store.append(later[1:])
+
+    events = await store.read_events("workflowRuns/r1")
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert events[1:] == later
+    assert await store.read_events("workflowRuns/r1", after_seq=2) == later[1:]
+    assert await store.read_events("workflowRuns/r1", after_seq=4) == []
+    assert await store.read_events("workflowRuns/unknown") == []
+    assert await store.get_run_record("workflowRuns/unknown") is None
+
+
+async def test_appends_are_group_committed(store: SqliteRunStore) -> None:
+    names = [f"r{i}" for i in range(200)]
+    await asyncio.gather(*(store.create_run(created(name)) for name in names))
+    commits_before = store.commit_count
+
+    # 1000 appends in flight at once, 5 per run, each its own call (as the engine does).
+    futures = [
+        store.append([event(name, seq, step_scheduled={})]) for seq in range(2, 7) for name in names
+    ]
+    await asyncio.gather(*futures)
+
+    commits = store.commit_count - commits_before
+    assert 1 <= commits <= 10, f"1000 appends took {commits} transactions"
+    for name in names:
+        assert [e.seq for e in await store.read_events(f"workflowRuns/{name}")] == [
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+        ]
+
+
+async def test_concurrent_creates_are_group_committed_too(store: SqliteRunStore) -> None:
+    commits_before = store.commit_count
+
+    results = await asyncio.gather(*(store.create_run(created(f"r{i}")) for i in range(300)))
+
+    assert all(is_new for _, is_new in results)
+    assert store.commit_count - commits_before <= 5
+
+
+async def test_batches_are_capped_by_max_batch(tmp_path: Path) -> None:
+    async with SqliteRunStore(tmp_path / "runs.db", max_batch=10) as store:
+        await store.create_run(created("r1"))
+        commits_before = store.commit_count
+
+        await asyncio.gather(*(store.append([scheduled("r1", seq)]) for seq in range(2, 102)))
+
+        assert store.commit_count - commits_before >= 10
+        assert len(await store.read_events("workflowRuns/r1")) == 101
+
+
+async def test_commit_listener_sees_only_committed_events_in_order(
+    store: SqliteRunStore,
+) -> None:
+    observer = sqlite3.connect(store.path)  # an independent reader of the same file
+    seen: list[tuple[str, int]] = []
+
+    def listener(events: Sequence[run_pb2.RunEvent]) -> None:
+        for committed in events:
+            row = observer.execute(
+                "SELECT 1 FROM events JOIN runs ON runs.id = events.run_id "
+                "WHERE runs.name = ? AND events.seq = ?",
+                (committed.run, committed.seq),
+            ).fetchone()
+            assert row is not None, f"{committed.run}#{committed.seq} was published uncommitted"
+            seen.append((committed.run, committed.seq))
+
+    store.add_commit_listener(listener)
+    await asyncio.gather(store.create_run(created("a")), store.create_run(created("b")))
+    futures = [
+        store.append([event(run, seq, step_scheduled={})]) for seq in range(2, 30) for run in "ab"
+    ]
+    await asyncio.gather(*futures)
+    observer.close()
+
+    for run in "ab":
+        seqs = [seq for name, seq in seen if name == f"workflowRuns/{run}"]
+        assert seqs == list(range(1, 30))
+
+
+async def test_listener_has_the_events_before_the_append_future_resolves(
+    store: SqliteRunStore,
+) -> None:
+    seen: list[int] = []
+    store.add_commit_listener(lambda events: seen.extend(e.seq for e in events))
+    await store.create_run(created("r1"))
+
+    await store.append([started("r1")])
+
+    assert seen == [1, 2]
+
+
+async def test_a_failing_listener_does_not_break_the_store(store: SqliteRunStore) -> None:
+    def broken(events: Sequence[run_pb2.RunEvent]) -> None:
+        raise RuntimeError("listener bug")
+
+    seen: list[int] = []
+    store.add_commit_listener(broken)
+    store.add_commit_listener(lambda events: seen.extend(e.seq for e in events))
+
+    await store.create_run(created("r1"))
+    await store.append([started("r1")])
+
+    assert seen == [1, 2]
+
+
+async def test_duplicate_seq_fails_loudly_and_keeps_the_original(store: SqliteRunStore) -> None:
+    await store.create_run(created("r1"))
+    original = started("r1")
+    await store.append([original])
+
+    with pytest.raises(EventSequenceConflict, match="last seq is 2"):
+        await store.append([scheduled("r1", 2)])
+
+    assert (await store.read_events("workflowRuns/r1"))[1] == original
+
+
+async def test_a_bad_append_fails_alone_within_its_batch(store: SqliteRunStore) -> None:
+    await asyncio.gather(store.create_run(created("a")), store.create_run(created("b")))
+
+    good_before = store.append([started("a")])
+    duplicate = store.append([scheduled("b", 1)])  # seq 1 is the run_created event
+    good_after = store.append([started("b"), scheduled("b", 3)])
+    gap = store.append([scheduled("a", 9)])
+    results = await asyncio.gather(good_before, duplicate, good_after, gap, return_exceptions=True)
+
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], EventSequenceConflict)
+    assert isinstance(results[3], EventSequenceConflict)
+    assert [e.seq for e in await store.read_events("workflowRuns/a")] == [1, 2]
+    assert [e.seq for e in await store.read_events("workflowRuns/b")] == [1, 2, 3]
+
+
+async def test_gaps_unknown_runs_and_events_after_the_end_are_rejected(
+    store: SqliteRunStore,
+) -> None:
+    await store.create_run(created("r1"))
+
+    with pytest.raises(EventSequenceConflict, match="next must be 2"):
+        await store.append([scheduled("r1", 3)])
+    with pytest.raises(EventSequenceConflict, match="does not follow"):
+        await store.append([started("r1"), scheduled("r1", 4)])
+    with pytest.raises(NotFound) as raised:
+        await store.append([started("nobody")])
+    assert raised.value.reason == "RUN_NOT_FOUND"
+
+    await store.append([started("r1"), finished("r1", 3)])
+    with pytest.raises(EventSequenceConflict, match="finished"):
+        await store.append([scheduled("r1", 4)])
+    with pytest.raises(EventSequenceConflict, match="follows run_finished"):
+        await store.append([finished("r1", 4), scheduled("r1", 5)])
+    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
+
+
+async def test_run_finished_needs_a_final_state(store: SqliteRunStore) -> None:
+    await store.create_run(created("r1"))
+
+    with pytest.raises(EventSequenceConflict, match="not final"):
+        await store.append([finished("r1", 2, run_pb2.RUN_STATE_RUNNING)])
+
+
+async def test_empty_append_resolves(store: SqliteRunStore) -> None:
+    assert await store.append([]) is None
+
+
+async def test_create_run_is_idempotent_on_request_id(store: SqliteRunStore) -> None:
+    first = await store.create_run(created("r1"), request_id="req-1", fingerprint="fp-a")
+    again = await store.create_run(created("r2"), request_id="req-1", fingerprint="fp-a")
+
+    assert first == ("workflowRuns/r1", True)
+    assert again == ("workflowRuns/r1", False)
+    assert await store.get_run_record("workflowRuns/r2") is None
+    record = await store.get_run_record("workflowRuns/r1")
+    assert record is not None and record.request_id == "req-1"
+
+
+async def test_request_id_reused_for_a_different_request_is_already_exists(
+    store: SqliteRunStore,
+) -> None:
+    await store.create_run(created("r1"), request_id="req-1", fingerprint="fp-a")
+
+    with pytest.raises(AlreadyExists) as raised:
+        await store.create_run(created("r2"), request_id="req-1", fingerprint="fp-b")
+
+    assert raised.value.reason == "REQUEST_ID_REUSED"
+    assert raised.value.resource_name == "workflowRuns/r1"
+    assert await store.get_run_record("workflowRuns/r2") is None
+
+
+async def test_concurrent_creates_with_one_request_id_make_one_run(store: SqliteRunStore) -> None:
+    results = await asyncio.gather(
+        *(
+            store.create_run(created(f"r{i}"), request_id="req-1", fingerprint="fp")
+            for i in range(20)
+        )
+    )
+
+    assert {name for name, _ in results} == {"workflowRuns/r0"}
+    assert [is_new for _, is_new in results].count(True) == 1
+    assert await store.unfinished_runs() == ["workflowRuns/r0"]
+
+
+async def test_runs_without_request_id_never_collide(store: SqliteRunStore) -> None:
+    await store.create_run(created("r1"))
+    await store.create_run(created("r2"))
+
+    assert sorted(await store.unfinished_runs()) == ["workflowRuns/r1", "workflowRuns/r2"]
+
+
+async def test_creating_an_existing_run_name_is_already_exists(store: SqliteRunStore) -> None:
+    await store.create_run(created("r1"))
+
+    with pytest.raises(AlreadyExists) as raised:
+        await store.create_run(created("r1"))
+    assert raised.value.reason == "RUN_EXISTS"
+
+
+async def test_two_creates_of_one_name_in_one_batch_make_one_run(store: SqliteRunStore) -> None:
+    results = await asyncio.gather(
+        store.create_run(created("r1")), store.create_run(created("r1")), return_exceptions=True
+    )
+
+    assert results[0] == ("workflowRuns/r1", True)
+    assert isinstance(results[1], AlreadyExists)
+    assert len(await store.read_events("workflowRuns/r1")) == 1
+
+
+async def test_create_run_takes_only_a_run_created_event_with_seq_1(store: SqliteRunStore) -> None:
+    with pytest.raises(ValueError):
+        await store.create_run(started("r1", seq=1))
+    with pytest.raises(ValueError):
+        await store.create_run(run_pb2.RunEvent(run="workflowRuns/r1", seq=2, run_created={}))
+
+
+@pytest.mark.parametrize(
+    "final_state",
+    [
+        run_pb2.RUN_STATE_SUCCEEDED,
+        run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED,
+        run_pb2.RUN_STATE_FAILED,
+        run_pb2.RUN_STATE_CANCELLED,
+    ],
+)
+async def test_projection_follows_the_run_lifecycle(
+    store: SqliteRunStore, final_state: int
+) -> None:
+    async def record_of() -> tuple[int, float | None, int]:
+        record = await store.get_run_record("workflowRuns/r1")
+        assert record is not None
+        return record.state, record.end_time, record.last_seq
+
+    await store.create_run(created("r1"))
+    assert await record_of() == (run_pb2.RUN_STATE_PENDING, None, 1)
+
+    await store.append([started("r1"), scheduled("r1", 3)])
+    assert await record_of() == (run_pb2.RUN_STATE_RUNNING, None, 3)
+
+    await store.append([event("r1", 4, run_resumed={})])
+    assert await record_of() == (run_pb2.RUN_STATE_RUNNING, None, 4)
+
+    await store.append([finished("r1", 5, final_state, at=T0 + 2.5)])
+    assert await record_of() == (final_state, T0 + 2.5, 5)
+
+
+async def test_unfinished_runs_lists_pending_and_running_oldest_first(
+    store: SqliteRunStore,
+) -> None:
+    for index, run_id in enumerate(["pending", "running", "done", "failed"]):
+        await store.create_run(created(run_id, at=T0 + index))
+    await store.append([started("running"), started("done"), started("failed")])
+    await store.append([finished("done", 3), finished("failed", 3, run_pb2.RUN_STATE_FAILED)])
+
+    assert await store.unfinished_runs() == ["workflowRuns/pending", "workflowRuns/running"]
+
+
+async def test_a_new_store_on_the_same_file_reads_what_the_first_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "runs.db"  # directories are created
+    async with SqliteRunStore(path, durability="fsync") as first:
+        await first.create_run(created("r1"), request_id="req-1", fingerprint="fp")
+        await first.append([started("r1"), finished("r1", 3)])
+        await first.put_definition(workflow_pb2.WorkflowDefinition(name="workflowDefinitions/a"))
+        written = await first.read_events("workflowRuns/r1")
+
+    async with SqliteRunStore(path) as second:
+        assert await second.read_events("workflowRuns/r1") == written
+        record = await second.get_run_record("workflowRuns/r1")
+        assert record is not None and record.state == run_pb2.RUN_STATE_SUCCEEDED
+        assert await second.create_run(created("r9"), request_id="req-1", fingerprint="fp") == (
+            "workflowRuns/r1",
+            False,
+        )
+        assert [d.name for d in await second.list_definitions()] == ["workflowDefinitions/a"]
+
+
+KILLED_WRITER = """
+import asyncio, os, signal, sys
+from aura.orchestrator.v1 import run_pb2
+from orchestrator.store import SqliteRunStore
+
+async def main():
+    store = SqliteRunStore(sys.argv[1])
+    await store.open()
+    run = "workflowRuns/r1"
+    await store.create_run(run_pb2.RunEvent(run=run, seq=1, run_created={}))
+    await store.append([run_pb2.RunEvent(run=run, seq=2, run_started={})])
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no flush: only the commit counts
+
+asyncio.run(main())
+"""
+
+
+async def test_a_committed_append_survives_the_process_being_killed(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", KILLED_WRITER, str(path))
+    assert await asyncio.wait_for(process.wait(), 30) == -signal.SIGKILL
+
+    async with SqliteRunStore(path) as reopened:
+        assert [e.seq for e in await reopened.read_events("workflowRuns/r1")] == [1, 2]
+        record = await reopened.get_run_record("workflowRuns/r1")
+        assert record is not None and record.state == run_pb2.RUN_STATE_RUNNING
+
+
+async def test_close_commits_appends_still_queued(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    store = SqliteRunStore(path)
+    await store.open()
+    await store.create_run(created("r1"))
+    pending = [store.append([scheduled("r1", seq)]) for seq in range(2, 52)]
+
+    await store.close()
+    await store.close()  # idempotent
+
+    assert all(future.done() and future.exception() is None for future in pending)
+    async with SqliteRunStore(path) as reopened:
+        assert len(await reopened.read_events("workflowRuns/r1")) == 51
+
+
+async def test_a_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = SqliteRunStore(tmp_path / "runs.db")
+    await store.open()
+    await store.close()
+
+    with pytest.raises(StoreClosed):
+        await store.append([started("r1")])
+    with pytest.raises(StoreClosed):
+        await store.read_events("workflowRuns/r1")
+    with pytest.raises(StoreClosed):
+        await store.create_run(created("r1"))
+
+
+async def test_definitions_are_stored_once_and_listed_by_name(store: SqliteRunStore) -> None:
+    def definition(name: str, description: str = "") -> workflow_pb2.WorkflowDefinition:
+        return workflow_pb2.WorkflowDefinition(
+            name=f"workflowDefinitions/{name}",
+            description=description,
+            steps=[
+                {
+                    "id": "parse",
+                    "method": "aura.nlu.v1.NluService/AnalyzeText",
+                    "inputs": {"text": {"ref": "input.text"}, "lang": {"ref": "input.lang"}},
+                }
+            ],
+        )
+
+    assert await store.put_definition(definition("zeta")) is True
+    assert await store.put_definition(definition("alpha")) is True
+    assert await store.put_definition(definition("zeta")) is False
+
+    with pytest.raises(AlreadyExists):
+        await store.put_definition(definition("zeta", description="changed"))
+
+    listed = await store.list_definitions()
+    assert [d.name for d in listed] == ["workflowDefinitions/alpha", "workflowDefinitions/zeta"]
+    assert listed[1] == definition("zeta")
