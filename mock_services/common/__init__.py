@@ -1,0 +1,12 @@
+"""Plumbing shared by the mock servers: bootstrap, faults, validation, money."""
+
+from mock_services.common.faults import FaultConfig, FaultSyntaxError, parse_fault_header
+from mock_services.common.server import MockServer, start_mock_server
+
+__all__ = [
+    "FaultConfig",
+    "FaultSyntaxError",
+    "MockServer",
+    "parse_fault_header",
+    "start_mock_server",
+]

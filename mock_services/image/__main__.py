@@ -1,0 +1,5 @@
+"""`python -m mock_services.image`: run this one mock alone (see mock_services/README.md)."""
+
+from mock_services.common.cli import run_single
+
+raise SystemExit(run_single("image"))
