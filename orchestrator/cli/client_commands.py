@@ -184,7 +184,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     console = Console()
     console.print(table)
     if response.next_page_token:
-        console.print(f"next page: --page-token {response.next_page_token}")
+        console.print(f"next page: --page-token {response.next_page_token}", soft_wrap=True)
     return 0
 
 

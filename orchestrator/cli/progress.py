@@ -43,14 +43,16 @@ class ProgressView:
     definition: str = ""
     state: str = "PENDING"
     steps: dict[str, StepLine] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.time)
     ended: float | None = None
     error: str = ""
 
     def apply(self, event: run_pb2.RunEvent) -> None:
         kind = event.WhichOneof("event")
-        now = time.monotonic()
+        # Server-side event times: step timings do not depend on the client's network.
+        now = event.time.ToNanoseconds() / 1e9
         if kind == "run_created":
+            self.started = now
             self.run = event.run
             self.definition = event.run_created.workflow_definition
             for step in event.run_created.steps:
@@ -93,7 +95,7 @@ class ProgressView:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
         for column in ("", "step", "method", "attempts", "time", ""):
             table.add_column(column)
-        now = time.monotonic()
+        now = time.time()
         for line in self.steps.values():
             icon, style = STATE_STYLE.get(line.state, ("?", ""))
             elapsed = ""
