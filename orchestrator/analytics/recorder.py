@@ -2,7 +2,9 @@
 
 Fed by the store's commit listener, so it counts exactly what is durable. It
 keeps the newest samples per definition and per step in memory (bounded);
-after a restart it starts empty.
+after a restart it starts empty. Resilience figures (failures by service,
+method, code and reason; retries; cache hits) come from the same events, and
+circuit breaker trips from the mesh's transition listener (`observe_breaker`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
+from orchestrator.analytics.resilience import ResilienceTally
 from orchestrator.mesh.latency_window import LatencyWindow
+from orchestrator.resilience import CircuitState
 
 MAX_SAMPLES = 4096
 
@@ -38,6 +42,15 @@ class AnalyticsRecorder:
         self._step_started: dict[tuple[str, str], float] = {}
         self._definitions: dict[str, _Series] = {}
         self._steps: dict[tuple[str, str], _Series] = {}
+        self._run_methods: dict[str, dict[str, str]] = {}
+        self.resilience = ResilienceTally()
+
+    def observe_breaker(
+        self, service: str, address: str, previous: CircuitState, to: CircuitState, reason: str
+    ) -> None:
+        """Mesh listener: counts a trip each time an endpoint's breaker opens."""
+        if to is CircuitState.OPEN:
+            self.resilience.trip(time.time(), service)
 
     def observe(self, events: Sequence[run_pb2.RunEvent]) -> None:
         for event in events:
@@ -49,10 +62,12 @@ class AnalyticsRecorder:
         if kind == "run_created":
             self._run_definition[event.run] = event.run_created.workflow_definition
             self._run_started[event.run] = at
+            self._run_methods[event.run] = {s.step_id: s.method for s in event.run_created.steps}
             return
         definition = self._run_definition.get(event.run)
         if definition is None:
             return
+        self._observe_resilience(event, kind, at)
         if kind == "step_started":
             key = (event.run, event.step_started.step_id)
             self._step_started.setdefault(key, at)
@@ -77,8 +92,31 @@ class AnalyticsRecorder:
         elif kind == "run_finished":
             started = self._run_started.pop(event.run, at)
             self._run_definition.pop(event.run, None)
+            self._run_methods.pop(event.run, None)
             series = self._definitions.setdefault(definition, _Series())
             series.outcomes.append(_Outcome(at, event.run_finished.state, at - started))
+
+    def _observe_resilience(self, event: run_pb2.RunEvent, kind: str | None, at: float) -> None:
+        methods = self._run_methods.get(event.run, {})
+        if kind == "step_succeeded":
+            done = event.step_succeeded
+            method = methods.get(done.step_id, "")
+            self.resilience.succeeded(at, method, done.cache_result)
+        elif kind == "step_attempt_failed":
+            failed = event.step_attempt_failed
+            self.resilience.attempt_failed(
+                at, methods.get(failed.step_id, ""), failed.error, retried=True
+            )
+        elif kind == "step_failed":
+            final = event.step_failed
+            self.resilience.attempt_failed(
+                at,
+                methods.get(final.step_id, ""),
+                final.error,
+                retried=False,
+                attempted=final.attempt > 0,
+                throttled=final.retry_throttled,
+            )
 
     def _step_done(
         self, definition: str, run: str, step_id: str, at: float, state: int, attempt: int
@@ -122,6 +160,7 @@ class AnalyticsRecorder:
             step.latency_p50.FromNanoseconds(int(window.percentile(50) * 1e9))
             step.latency_p90.FromNanoseconds(int(window.percentile(90) * 1e9))
             step.latency_p99.FromNanoseconds(int(window.percentile(99) * 1e9))
+        self.resilience.report(response, since=since)
         return response
 
 

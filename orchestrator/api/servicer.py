@@ -18,8 +18,14 @@ from orchestrator.errors import FieldViolation, InvalidArgument
 from orchestrator.events import EventHub, watch_run
 from orchestrator.mesh import BackendPool
 from orchestrator.mesh.health_watch import SERVING, UNKNOWN
+from orchestrator.resilience import CircuitState
 from orchestrator.runs import parse_run_filter
 
+_CIRCUIT_STATES = {
+    CircuitState.CLOSED: orchestrator_pb2.CIRCUIT_STATE_CLOSED,
+    CircuitState.OPEN: orchestrator_pb2.CIRCUIT_STATE_OPEN,
+    CircuitState.HALF_OPEN: orchestrator_pb2.CIRCUIT_STATE_HALF_OPEN,
+}
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -219,13 +225,23 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     ) -> orchestrator_pb2.ListServicesResponse:
         response = orchestrator_pb2.ListServicesResponse()
         for service in self._pool.services():
-            stats = self._pool.stats[service]
+            state = self._pool.service(service)
+            stats = state.stats
             entry = response.services.add(
-                service=service, call_count=stats.call_count, error_count=stats.error_count
+                service=service,
+                call_count=stats.call_count,
+                error_count=stats.error_count,
+                circuit_state=_CIRCUIT_STATES[state.circuit_state],
+                circuit_trips=state.circuit_trips,
+                circuit_rejections=state.circuit_rejections,
+                in_flight=state.bulkhead.in_flight,
+                max_in_flight=state.bulkhead.max_in_flight,
+                retry_tokens=state.retry_throttle.tokens,
+                max_retry_tokens=state.retry_throttle.max_tokens,
             )
-            for endpoint in self._pool.endpoints(service):
+            for endpoint in state.endpoints:
                 status = endpoint.health.status
-                entry.endpoints.add(
+                item = entry.endpoints.add(
                     address=endpoint.address,
                     serving_status=(
                         orchestrator_pb2.SERVING_STATUS_SERVING
@@ -234,7 +250,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                         if status == UNKNOWN
                         else orchestrator_pb2.SERVING_STATUS_NOT_SERVING
                     ),
+                    circuit_state=_CIRCUIT_STATES[endpoint.breaker.state],
+                    circuit_trips=endpoint.breaker.trips,
+                    call_count=endpoint.call_count,
+                    error_count=endpoint.error_count,
                 )
+                if endpoint.breaker.changed_at is not None:
+                    item.circuit_change_time.FromNanoseconds(int(endpoint.breaker.changed_at * 1e9))
             entry.latency_p50.FromNanoseconds(int(stats.latency.percentile(50) * 1e9))
             entry.latency_p99.FromNanoseconds(int(stats.latency.percentile(99) * 1e9))
         return response

@@ -23,12 +23,15 @@ from orchestrator.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Unavailable,
     ViolationCollector,
 )
 from orchestrator.mesh import BackendPool
+from orchestrator.resilience import ResponseCache
 from orchestrator.runs import RunFolder, fold_run
 from orchestrator.store import RunStore
+from orchestrator.telemetry import traced_run
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,8 @@ RUN_PREFIX = "workflowRuns/"
 MAX_RUN_TIMEOUT_S = 24 * 3600.0
 MAX_REQUEST_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 63
+# What a client refused for admission is told to wait before trying again.
+ADMISSION_RETRY_AFTER_S = 1.0
 FINAL_RUN_STATES = frozenset(
     {
         run_pb2.RUN_STATE_SUCCEEDED,
@@ -84,10 +89,23 @@ class ActiveRun:
 
 
 class Engine:
-    def __init__(self, store: RunStore, pool: BackendPool, catalog: DefinitionCatalog) -> None:
+    """`max_active_runs` is the admission cap: beyond it start_run raises RESOURCE_EXHAUSTED
+    with RetryInfo instead of piling up work (runs resumed after a restart are exempt)."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        pool: BackendPool,
+        catalog: DefinitionCatalog,
+        *,
+        max_active_runs: int | None = None,
+        response_cache: ResponseCache | None = None,
+    ) -> None:
         self.store = store
         self.pool = pool
         self.catalog = catalog
+        self.max_active_runs = max_active_runs
+        self.response_cache = response_cache if response_cache is not None else ResponseCache()
         self._active: dict[str, ActiveRun] = {}
 
     @property
@@ -98,6 +116,7 @@ class Engine:
         """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
         workflow = self.catalog.get(spec.workflow_definition)
         timeout_s = self._validate(spec, workflow.required_inputs, workflow.timeout_s)
+        self._admit()
         run_id = uuid.uuid4().hex
         name = RUN_PREFIX + run_id
         created = run_pb2.RunCreated(
@@ -129,11 +148,27 @@ class Engine:
             run_input=json_format.MessageToDict(spec.input),
             outputs={},
             deadline=time.monotonic() + timeout_s,
+            caller_deadline=(
+                None
+                if spec.caller_deadline_s is None
+                else time.monotonic() + spec.caller_deadline_s
+            ),
+            cache=self.response_cache,
         )
         self._launch(name, RunExecutor(workflow, ctx))
         folder = RunFolder()
         folder.apply(event)
         return folder.run, True
+
+    def _admit(self) -> None:
+        if self.max_active_runs is not None and len(self._active) >= self.max_active_runs:
+            raise ResourceExhausted(
+                f"{len(self._active)} runs are active, the most this orchestrator takes; "
+                f"retry in {ADMISSION_RETRY_AFTER_S:g}s",
+                reason="TOO_MANY_ACTIVE_RUNS",
+                metadata={"max_active_runs": str(self.max_active_runs)},
+                retry_after_s=ADMISSION_RETRY_AFTER_S,
+            )
 
     def _validate(
         self, spec: RunSpec, required_inputs: tuple[str, ...], default_timeout_s: float
@@ -184,7 +219,9 @@ class Engine:
             finally:
                 self._active.pop(name, None)
 
-        task = asyncio.create_task(drive(), name=f"run:{name}")
+        task = asyncio.create_task(
+            traced_run(name, executor.workflow.name, drive()), name=f"run:{name}"
+        )
         self._active[name] = ActiveRun(executor, task, done)
 
     async def wait_finished(self, name: str) -> run_pb2.WorkflowRun:
@@ -283,6 +320,7 @@ class Engine:
             run_input=json_format.MessageToDict(run.input),
             outputs=outputs,
             deadline=time.monotonic() + remaining_s,
+            cache=self.response_cache,
         )
         self._launch(name, RunExecutor(workflow, ctx, states))
 

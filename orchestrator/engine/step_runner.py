@@ -1,10 +1,16 @@
-"""Runs one step of a run: deadline per attempt, retries, one event per attempt."""
+"""Runs one step of a run: cache, deadline budget per attempt, retries, one event per attempt.
+
+The backend is invoked in exactly one place, `_call_backend`; everything around
+it is bookkeeping: the response cache before the first attempt, the deadline
+budget before each attempt, and after a failure the retry decision (policy,
+server pushback, the service's retry budget, time left).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,18 +20,26 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.engine.backoff import backoff_delay_s
 from orchestrator.engine.recorder import RunRecorder
 from orchestrator.errors import AuraError
 from orchestrator.mesh import BackendCallError, BackendPool, code_of, status_of
+from orchestrator.resilience import (
+    DEADLINE_BUDGET_SPENT,
+    DeadlineBudget,
+    ResponseCache,
+    backoff_delay_s,
+    cache_key,
+    decide_retry,
+    error_reason,
+    orchestrator_status,
+)
+from orchestrator.resilience.deadline import DEFAULT_MARGIN_S
+from orchestrator.telemetry import record_attempt_failure, step_attempt_span
 from orchestrator.workflows import CompiledStep
 
 IDEMPOTENCY_KEY_HEADER = "aura-idempotency-key"
 # Left for the response to travel back before the run's deadline passes.
-DEADLINE_MARGIN_S = 0.005
-NEVER_RETRIED = frozenset(
-    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
-)
+DEADLINE_MARGIN_S = DEFAULT_MARGIN_S
 
 
 @dataclass
@@ -39,12 +53,23 @@ class RunContext:
     outputs: dict[str, Message]
     deadline: float  # time.monotonic() value
     clock: Callable[[], float] = time.monotonic
+    caller_deadline: float | None = None
+    """The deadline of the client waiting for the run (ExecuteWorkflowRun), same clock."""
+    cache: ResponseCache | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 @dataclass(frozen=True)
 class StepOutcome:
     state: int  # run_pb2.StepState
     error: status_pb2.Status | None = None
+
+
+@dataclass(frozen=True)
+class _AttemptFailure:
+    status: status_pb2.Status
+    pushback_s: float | None
+    reached_backend: bool
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
@@ -55,73 +80,137 @@ def _duration(seconds: float) -> duration_pb2.Duration:
 
 async def run_step(step: CompiledStep, ctx: RunContext) -> StepOutcome:
     """Calls the step's method until it succeeds, fails for good, or the deadline passes."""
-    recorder = ctx.recorder
     try:
         request = step.build_request(ctx.run_input, ctx.outputs)
+        service = ctx.pool.service(step.method.service)
     except AuraError as error:
-        status = status_of(error.code, error.message)
-        recorder.emit(step_failed=run_pb2.StepFailed(step_id=step.id, attempt=0, error=status))
-        return StepOutcome(run_pb2.STEP_STATE_FAILED, status)
+        return _fail(step, ctx, status_of(error.code, error.message), attempt=0)
 
-    metadata = ((IDEMPOTENCY_KEY_HEADER, f"{ctx.run_id}/{step.id}"),)
+    cache = ctx.cache if step.cache_ttl_s else None
+    key = cache_key(step.method.path, request) if cache is not None else None
+    if key is not None and cache is not None:
+        cached = cache.get(key, step.method.response_class)
+        if cached is not None:
+            return _succeed(step, ctx, cached, 0, 0.0, run_pb2.CACHE_RESULT_HIT)
+
+    policy = step.retry if step.retry_declared else service.policy.retry
+    budget = DeadlineBudget(ctx.deadline, ctx.caller_deadline, clock=ctx.clock)
     attempt = 0
+    retry_number = 0
     while True:
         attempt += 1
-        remaining = ctx.deadline - ctx.clock() - DEADLINE_MARGIN_S
-        if remaining <= 0:
-            status = status_of(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"run deadline passed before attempt {attempt} of step {step.id}",
+        slot = budget.for_attempt(step.timeout_s)
+        if slot.spent:
+            status = orchestrator_status(
+                grpc.StatusCode.DEADLINE_EXCEEDED.value[0],
+                f"the {slot.bound_by}'s deadline passed before attempt {attempt} of step {step.id}",
+                reason=DEADLINE_BUDGET_SPENT,
+                metadata={"bound_by": slot.bound_by},
             )
-            recorder.emit(
-                step_failed=run_pb2.StepFailed(step_id=step.id, attempt=attempt - 1, error=status)
-            )
-            return StepOutcome(run_pb2.STEP_STATE_FAILED, status)
-        timeout_s = min(step.timeout_s, remaining)
-        recorder.emit(
+            return _fail(step, ctx, status, attempt=attempt - 1)
+        ctx.recorder.emit(
             step_started=run_pb2.StepStarted(
-                step_id=step.id, attempt=attempt, timeout=_duration(timeout_s)
+                step_id=step.id, attempt=attempt, timeout=_duration(slot.timeout_s)
             )
         )
         started = time.perf_counter()
-        try:
-            response = await ctx.pool.invoke(
-                service=step.method.service,
-                path=step.method.path,
-                request=request,
-                response_class=step.method.response_class,
-                timeout_s=timeout_s,
-                metadata=metadata,
+        with step_attempt_span(ctx.run_id, step.id, attempt, step.method.full_name) as span:
+            result = await _call_backend(
+                step, ctx, request, slot.timeout_s, slot.bound_by == "step"
             )
-        except BackendCallError as error:
-            status = error.status
-        except AuraError as error:
-            status = status_of(error.code, error.message)
-        else:
-            latency = time.perf_counter() - started
-            ctx.outputs[step.id] = response
-            output = any_pb2.Any()
-            output.Pack(response)
-            recorder.emit(
-                step_succeeded=run_pb2.StepSucceeded(
-                    step_id=step.id, attempt=attempt, output=output, latency=_duration(latency)
-                )
-            )
-            return StepOutcome(run_pb2.STEP_STATE_SUCCEEDED)
+            if isinstance(result, _AttemptFailure):
+                record_attempt_failure(span, result.status)
+        if not isinstance(result, _AttemptFailure):
+            service.retry_throttle.record_success()
+            if key is not None and cache is not None and step.cache_ttl_s:
+                cache.put(key, result, step.cache_ttl_s)
+            cache_result = run_pb2.CACHE_RESULT_MISS if key else run_pb2.CACHE_RESULT_UNSPECIFIED
+            latency_s = time.perf_counter() - started
+            return _succeed(step, ctx, result, attempt, latency_s, cache_result)
 
-        code = code_of(status)
-        retryable = code in step.retry.retryable_codes and code not in NEVER_RETRIED
-        if retryable and attempt < step.retry.max_attempts:
-            delay_s = backoff_delay_s(step.retry, attempt)
-            if ctx.clock() + delay_s < ctx.deadline - DEADLINE_MARGIN_S:
-                recorder.emit(
-                    step_attempt_failed=run_pb2.StepAttemptFailed(
-                        step_id=step.id, attempt=attempt, error=status, backoff=_duration(delay_s)
-                    )
-                )
-                await asyncio.sleep(delay_s)
-                continue
-        recorder.emit(
-            step_failed=run_pb2.StepFailed(step_id=step.id, attempt=attempt, error=status)
+        code = code_of(result.status)
+        if result.reached_backend and code in policy.retryable_codes:
+            service.retry_throttle.record_failure()
+        decision = decide_retry(
+            code=code,
+            reason=error_reason(result.status),
+            retryable_codes=policy.retryable_codes,
+            attempt=attempt,
+            max_attempts=policy.max_attempts,
+            backoff_s=backoff_delay_s(policy, retry_number + 1),
+            pushback_s=result.pushback_s,
+            throttle_allows=service.retry_throttle.allows_retry(),
+            time_left_s=budget.time_left_s(),
         )
-        return StepOutcome(run_pb2.STEP_STATE_FAILED, status)
+        if not decision.retry:
+            return _fail(step, ctx, result.status, attempt, retry_throttled=decision.throttled)
+        ctx.recorder.emit(
+            step_attempt_failed=run_pb2.StepAttemptFailed(
+                step_id=step.id,
+                attempt=attempt,
+                error=result.status,
+                backoff=_duration(decision.delay_s),
+            )
+        )
+        await ctx.sleep(decision.delay_s)
+        # gRFC A6: after a server pushback the backoff sequence starts over.
+        retry_number = 0 if decision.pushed_back else retry_number + 1
+
+
+async def _call_backend(
+    step: CompiledStep, ctx: RunContext, request: Message, timeout_s: float, own_deadline: bool
+) -> Message | _AttemptFailure:
+    """The one place a step reaches its backend: one attempt, its response or its failure."""
+    try:
+        return await ctx.pool.invoke(
+            service=step.method.service,
+            path=step.method.path,
+            request=request,
+            response_class=step.method.response_class,
+            timeout_s=timeout_s,
+            metadata=((IDEMPOTENCY_KEY_HEADER, f"{ctx.run_id}/{step.id}"),),
+            deadline_was_own=own_deadline,
+        )
+    except BackendCallError as error:
+        return _AttemptFailure(error.status, error.pushback_s, reached_backend=bool(error.endpoint))
+    except AuraError as error:
+        return _AttemptFailure(status_of(error.code, error.message), None, reached_backend=False)
+
+
+def _succeed(
+    step: CompiledStep,
+    ctx: RunContext,
+    response: Message,
+    attempt: int,
+    latency_s: float,
+    cache_result: int,
+) -> StepOutcome:
+    ctx.outputs[step.id] = response
+    output = any_pb2.Any()
+    output.Pack(response)
+    ctx.recorder.emit(
+        step_succeeded=run_pb2.StepSucceeded(
+            step_id=step.id,
+            attempt=attempt,
+            output=output,
+            latency=_duration(latency_s),
+            cache_result=cache_result,  # type: ignore[arg-type]
+        )
+    )
+    return StepOutcome(run_pb2.STEP_STATE_SUCCEEDED)
+
+
+def _fail(
+    step: CompiledStep,
+    ctx: RunContext,
+    status: status_pb2.Status,
+    attempt: int,
+    *,
+    retry_throttled: bool = False,
+) -> StepOutcome:
+    ctx.recorder.emit(
+        step_failed=run_pb2.StepFailed(
+            step_id=step.id, attempt=attempt, error=status, retry_throttled=retry_throttled
+        )
+    )
+    return StepOutcome(run_pb2.STEP_STATE_FAILED, status)

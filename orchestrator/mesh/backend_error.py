@@ -12,12 +12,24 @@ from orchestrator.errors import AuraError
 class BackendCallError(AuraError):
     """A backend call failed; `status` is what the backend (or the channel) said."""
 
-    def __init__(self, status: status_pb2.Status, *, service: str, method: str) -> None:
+    def __init__(
+        self,
+        status: status_pb2.Status,
+        *,
+        service: str,
+        method: str,
+        pushback_s: float | None = None,
+        endpoint: str = "",
+    ) -> None:
         super().__init__(
             status.message, reason="BACKEND_ERROR", metadata={"service": service, "method": method}
         )
         self.status = status
         self.code = _code_from_int(status.code)
+        self.pushback_s = pushback_s
+        """Server pushback (gRFC A6) in seconds; negative: do not retry; None: none asked."""
+        self.endpoint = endpoint
+        """The address that answered; empty when no call went out (e.g. circuit open)."""
 
 
 def _code_from_int(value: int) -> grpc.StatusCode:

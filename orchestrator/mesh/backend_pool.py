@@ -4,23 +4,48 @@ The engine calls any unary method it has a descriptor for: a new service needs
 a proto and an address, not code. Channels are created once per address and
 reused; channel-level retries are off because the engine retries per step
 policy (stacking both would multiply attempts).
+
+Per call, in order: fail fast if every replica's circuit breaker is open; wait
+for a bulkhead slot within the call's deadline; pick a replica round-robin
+among those whose breaker admits the call; call it; feed the outcome back to
+that replica's breaker (only UNAVAILABLE-like failures count, calls we
+cancelled are ignored). See `service_state` for why breakers are per replica.
 """
 
 from __future__ import annotations
 
-import itertools
+import asyncio
+import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
+from google.rpc import code_pb2
+from grpc_health.v1 import health_pb2
 
 from orchestrator.errors import Unavailable
 from orchestrator.mesh.backend_error import BackendCallError, status_from_aio_error
-from orchestrator.mesh.health_watch import SERVING, HealthWatch
-from orchestrator.mesh.latency_window import LatencyWindow
+from orchestrator.mesh.health_watch import HealthWatch
+from orchestrator.mesh.service_state import Endpoint, ServiceState, ServiceStats
+from orchestrator.resilience import (
+    BULKHEAD_FULL,
+    Bulkhead,
+    BulkheadFull,
+    CircuitBreaker,
+    CircuitState,
+    HealthSignal,
+    Outcome,
+    Permit,
+    RetryThrottle,
+    ServicePolicy,
+    circuit_open_status,
+    orchestrator_status,
+    parse_pushback,
+)
+
+log = logging.getLogger(__name__)
 
 CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.enable_retries", 0),
@@ -28,76 +53,119 @@ CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
 )
 
+# Health statuses that open a breaker at once.
+_HEALTH_SIGNALS = {
+    health_pb2.HealthCheckResponse.SERVING: HealthSignal.SERVING,
+    health_pb2.HealthCheckResponse.NOT_SERVING: HealthSignal.NOT_SERVING,
+    health_pb2.HealthCheckResponse.SERVICE_UNKNOWN: HealthSignal.NOT_SERVING,
+}
 
-@dataclass
-class Endpoint:
-    address: str
-    channel: grpc.aio.Channel
-    health: HealthWatch
-
-    @property
-    def serving(self) -> bool:
-        return bool(self.health.status == SERVING)
+# (service, address, from, to, reason)
+BreakerListener = Callable[[str, str, CircuitState, CircuitState, str], None]
 
 
-@dataclass
-class ServiceStats:
-    call_count: int = 0
-    error_count: int = 0
-    latency: LatencyWindow = field(default_factory=LatencyWindow)
+def breaker_outcome(code: grpc.StatusCode, *, deadline_was_own: bool) -> Outcome:
+    """What a call's status means for the breaker: only UNAVAILABLE-like codes are failures.
+
+    A DEADLINE_EXCEEDED counts only when the call had the step's full timeout (a
+    hung backend), not when a run's or caller's nearly spent deadline cut it short.
+    Any other answer shows the backend alive and responsive.
+    """
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return Outcome.FAILURE
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Outcome.FAILURE if deadline_was_own else Outcome.IGNORED
+    if code is grpc.StatusCode.CANCELLED:
+        return Outcome.IGNORED
+    return Outcome.SUCCESS
 
 
 class BackendPool:
-    """Endpoints per full service name, round-robin over the serving ones."""
+    """Replicas per full service name, with breakers, bulkheads and retry budgets."""
 
-    def __init__(self, addresses: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self,
+        addresses: Mapping[str, Sequence[str]],
+        *,
+        policy_for: Callable[[str], ServicePolicy] | None = None,
+        on_breaker_transition: BreakerListener | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._addresses = {service: list(addrs) for service, addrs in addresses.items()}
-        self._endpoints: dict[str, list[Endpoint]] = {}
-        self._cursor: dict[str, Iterator[int]] = {}
+        self._policy_for = policy_for or (lambda service: ServicePolicy())
+        self._listeners: list[BreakerListener] = (
+            [on_breaker_transition] if on_breaker_transition else []
+        )
+        self._clock = clock
+        self._services: dict[str, ServiceState] = {}
         self._callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
-        self.stats: dict[str, ServiceStats] = {}
+
+    def add_breaker_listener(self, listener: BreakerListener) -> None:
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         for service, addresses in self._addresses.items():
-            endpoints = []
-            for address in addresses:
-                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-                watch = HealthWatch(channel, service)
-                watch.start()
-                endpoints.append(Endpoint(address, channel, watch))
-            self._endpoints[service] = endpoints
-            self._cursor[service] = itertools.cycle(range(len(endpoints)))
-            self.stats[service] = ServiceStats()
+            policy = self._policy_for(service)
+            endpoints = [self._endpoint(service, address, policy) for address in addresses]
+            self._services[service] = ServiceState(
+                name=service,
+                policy=policy,
+                endpoints=endpoints,
+                bulkhead=Bulkhead(policy.max_in_flight),
+                retry_throttle=RetryThrottle(policy.retry_throttle),
+            )
+
+    def _endpoint(self, service: str, address: str, policy: ServicePolicy) -> Endpoint:
+        channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        breaker = CircuitBreaker(policy.breaker, clock=self._clock)
+
+        def transition(previous: CircuitState, to: CircuitState, reason: str) -> None:
+            log.info(
+                "circuit %s %s: %s -> %s (%s)", service, address, previous.name, to.name, reason
+            )
+            for listener in self._listeners:
+                listener(service, address, previous, to, reason)
+
+        def health_changed(status: int) -> None:
+            breaker.on_health(_HEALTH_SIGNALS.get(status, HealthSignal.UNKNOWN))
+
+        breaker.add_listener(transition)
+        watch = HealthWatch(channel, service, on_status=health_changed)
+        watch.start()
+        return Endpoint(address, channel, watch, breaker)
 
     async def stop(self) -> None:
-        for endpoints in self._endpoints.values():
-            for endpoint in endpoints:
+        for state in self._services.values():
+            for endpoint in state.endpoints:
                 await endpoint.health.stop()
                 await endpoint.channel.close()
-        self._endpoints.clear()
+        self._services.clear()
         self._callables.clear()
 
-    def endpoints(self, service: str) -> list[Endpoint]:
-        return self._endpoints.get(service, [])
+    # Views --------------------------------------------------------------------
 
     def services(self) -> list[str]:
-        return sorted(self._endpoints)
+        return sorted(self._services)
 
-    def _pick(self, service: str) -> Endpoint:
-        endpoints = self._endpoints.get(service)
-        if not endpoints:
+    def service(self, service: str) -> ServiceState:
+        state = self._services.get(service)
+        if state is None:
             raise Unavailable(
                 f"no address configured for service {service}",
                 reason="SERVICE_NOT_CONFIGURED",
                 metadata={"service": service},
             )
-        # Prefer an endpoint whose health stream says SERVING; if none does
-        # (unknown yet, or all down), still try one so the call reports why.
-        for _ in range(len(endpoints)):
-            candidate = endpoints[next(self._cursor[service])]
-            if candidate.serving:
-                return candidate
-        return endpoints[next(self._cursor[service])]
+        return state
+
+    def endpoints(self, service: str) -> list[Endpoint]:
+        state = self._services.get(service)
+        return state.endpoints if state else []
+
+    @property
+    def stats(self) -> dict[str, ServiceStats]:
+        return {name: state.stats for name, state in self._services.items()}
+
+    # The call -----------------------------------------------------------------
 
     async def invoke(
         self,
@@ -108,30 +176,103 @@ class BackendPool:
         response_class: type[Message],
         timeout_s: float,
         metadata: Sequence[tuple[str, str]] = (),
+        deadline_was_own: bool = True,
     ) -> Message:
-        """Calls `path` on one endpoint of `service`; raises BackendCallError on failure."""
-        endpoint = self._pick(service)
-        key = (endpoint.address, path)
-        call = self._callables.get(key)
-        if call is None:
-            call = endpoint.channel.unary_unary(
-                path,
-                request_serializer=_serialize,
-                response_deserializer=response_class.FromString,
-            )
-            self._callables[key] = call
-        stats = self.stats[service]
-        stats.call_count += 1
+        """Calls `path` on one replica of `service`; raises BackendCallError on failure.
+
+        `deadline_was_own`: the timeout is the step's own (not cut short by a run's
+        or caller's deadline), so a DEADLINE_EXCEEDED says the backend is stuck.
+        """
+        state = self.service(service)
+        if state.circuit_state is CircuitState.OPEN:
+            raise self._circuit_open(state, path)
+        started = self._clock()
+        try:
+            async with state.bulkhead.slot(timeout_s):
+                picked = state.pick()
+                if picked is None:
+                    raise self._circuit_open(state, path)
+                endpoint, permit = picked
+                remaining_s = timeout_s - (self._clock() - started)
+                return await self._call(
+                    state,
+                    endpoint,
+                    permit,
+                    path,
+                    request,
+                    response_class,
+                    remaining_s,
+                    metadata,
+                    deadline_was_own,
+                )
+        except BulkheadFull as full:
+            raise BackendCallError(
+                orchestrator_status(
+                    code_pb2.DEADLINE_EXCEEDED,
+                    f"no call slot for {service} within {timeout_s:.3f}s: {full}",
+                    reason=BULKHEAD_FULL,
+                    metadata={"service": service},
+                ),
+                service=service,
+                method=path,
+            ) from None
+
+    def _circuit_open(self, state: ServiceState, path: str) -> BackendCallError:
+        state.circuit_rejections += 1
+        return BackendCallError(
+            circuit_open_status(state.name, state.retry_after_s()), service=state.name, method=path
+        )
+
+    async def _call(
+        self,
+        state: ServiceState,
+        endpoint: Endpoint,
+        permit: Permit,
+        path: str,
+        request: Message,
+        response_class: type[Message],
+        timeout_s: float,
+        metadata: Sequence[tuple[str, str]],
+        deadline_was_own: bool,
+    ) -> Message:
+        call = self._callable(endpoint, path, response_class)
+        state.stats.call_count += 1
+        endpoint.call_count += 1
         started = time.perf_counter()
         try:
             response: Message = await call(request, timeout=timeout_s, metadata=metadata)
         except grpc.aio.AioRpcError as error:
-            stats.error_count += 1
+            endpoint.breaker.record(
+                permit, breaker_outcome(error.code(), deadline_was_own=deadline_was_own)
+            )
+            state.stats.error_count += 1
+            endpoint.error_count += 1
+            status = status_from_aio_error(error)
             raise BackendCallError(
-                status_from_aio_error(error), service=service, method=path
+                status,
+                service=state.name,
+                method=path,
+                pushback_s=parse_pushback(error.trailing_metadata(), status),
+                endpoint=endpoint.address,
             ) from None
-        stats.latency.add(time.perf_counter() - started)
+        except (asyncio.CancelledError, Exception):
+            endpoint.breaker.record(permit, Outcome.IGNORED)
+            raise
+        endpoint.breaker.record(permit, Outcome.SUCCESS)
+        state.stats.latency.add(time.perf_counter() - started)
         return response
+
+    def _callable(
+        self, endpoint: Endpoint, path: str, response_class: type[Message]
+    ) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
+        key = (endpoint.address, path)
+        call = self._callables.get(key)
+        if call is None:
+            call = endpoint.channel.unary_unary(
+                path, request_serializer=_serialize, response_deserializer=response_class.FromString
+            )
+            self._callables[key] = call
+        return call
 
 
 def _serialize(message: Message) -> bytes:

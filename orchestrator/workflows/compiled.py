@@ -50,6 +50,10 @@ class CompiledStep:
     optional: bool
     timeout_s: float
     retry: RetrySpec
+    retry_declared: bool = True
+    """False when the definition gave no retry policy: the service's default applies."""
+    cache_ttl_s: float | None = None
+    """Set when the step opted into the response cache (idempotent reads only)."""
     description: str = ""
     bindings: tuple[FieldBinding, ...] = field(default=(), repr=False)
     """Applied in order: shorter target paths first, so "profile.occasion" overrides "profile"."""

@@ -43,6 +43,21 @@ def check_timeout(
     return seconds
 
 
+MAX_CACHE_TTL_S = 24 * 3600.0
+
+
+def check_cache(
+    policy: workflow_pb2.CachePolicy, path: str, label: str, collector: ViolationCollector
+) -> float:
+    """The cache ttl in seconds; positive and at most 24 h."""
+    seconds = duration_s(policy.ttl)
+    if not 0 < seconds <= MAX_CACHE_TTL_S:
+        collector.add(
+            f"{path}.ttl", f"{label}: cache ttl must be positive and at most 24h, got {seconds:g}s"
+        )
+    return seconds
+
+
 def check_retry(
     policy: workflow_pb2.RetryPolicy, path: str, label: str, collector: ViolationCollector
 ) -> RetrySpec:

@@ -28,7 +28,7 @@ from orchestrator.workflows.fieldpaths import (
     resolve_field_path,
     wiring_problem,
 )
-from orchestrator.workflows.policies import check_retry, check_timeout
+from orchestrator.workflows.policies import check_cache, check_retry, check_timeout
 from orchestrator.workflows.references import (
     ID_PATTERN,
     InputRef,
@@ -102,6 +102,11 @@ class _StepCompiler:
             retry = check_retry(
                 self.step.retry, f"{self.path}.retry", self.label, self.scope.collector
             )
+        cache_ttl_s = None
+        if self.step.HasField("cache"):
+            cache_ttl_s = check_cache(
+                self.step.cache, f"{self.path}.cache", self.label, self.scope.collector
+            )
         if self.method is None:
             return None
         return CompiledStep(
@@ -112,6 +117,8 @@ class _StepCompiler:
             optional=self.step.optional,
             timeout_s=timeout_s,
             retry=retry,
+            retry_declared=self.step.HasField("retry"),
+            cache_ttl_s=cache_ttl_s,
             description=self.step.description,
             bindings=tuple(bindings),
             condition=condition,

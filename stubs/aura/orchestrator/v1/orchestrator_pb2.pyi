@@ -10,6 +10,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -44,6 +45,36 @@ SERVING_STATUS_NOT_SERVING: ServingStatus.ValueType  # 2
 SERVING_STATUS_UNKNOWN: ServingStatus.ValueType  # 3
 """Not known yet, or the health service could not be reached."""
 Global___ServingStatus: _TypeAlias = ServingStatus  # noqa: Y015
+
+class _CircuitState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CircuitStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CircuitState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CIRCUIT_STATE_UNSPECIFIED: _CircuitState.ValueType  # 0
+    CIRCUIT_STATE_CLOSED: _CircuitState.ValueType  # 1
+    """Calls flow; outcomes are counted."""
+    CIRCUIT_STATE_OPEN: _CircuitState.ValueType  # 2
+    """Calls fail fast with UNAVAILABLE (ErrorInfo reason CIRCUIT_OPEN) without
+    reaching the backend.
+    """
+    CIRCUIT_STATE_HALF_OPEN: _CircuitState.ValueType  # 3
+    """One probe call is let through; its outcome closes or re-opens the breaker."""
+
+class CircuitState(_CircuitState, metaclass=_CircuitStateEnumTypeWrapper):
+    """State of a circuit breaker."""
+
+CIRCUIT_STATE_UNSPECIFIED: CircuitState.ValueType  # 0
+CIRCUIT_STATE_CLOSED: CircuitState.ValueType  # 1
+"""Calls flow; outcomes are counted."""
+CIRCUIT_STATE_OPEN: CircuitState.ValueType  # 2
+"""Calls fail fast with UNAVAILABLE (ErrorInfo reason CIRCUIT_OPEN) without
+reaching the backend.
+"""
+CIRCUIT_STATE_HALF_OPEN: CircuitState.ValueType  # 3
+"""One probe call is let through; its outcome closes or re-opens the breaker."""
+Global___CircuitState: _TypeAlias = CircuitState  # noqa: Y015
 
 @_typing.final
 class ListWorkflowDefinitionsRequest(_message.Message):
@@ -620,24 +651,46 @@ Global___ListServicesRequest: _TypeAlias = ListServicesRequest  # noqa: Y015
 
 @_typing.final
 class ServiceEndpoint(_message.Message):
-    """One address of a backend service."""
+    """One address (replica) of a backend service."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ADDRESS_FIELD_NUMBER: _builtins.int
     SERVING_STATUS_FIELD_NUMBER: _builtins.int
+    CIRCUIT_STATE_FIELD_NUMBER: _builtins.int
+    CIRCUIT_TRIPS_FIELD_NUMBER: _builtins.int
+    CIRCUIT_CHANGE_TIME_FIELD_NUMBER: _builtins.int
+    CALL_COUNT_FIELD_NUMBER: _builtins.int
+    ERROR_COUNT_FIELD_NUMBER: _builtins.int
     address: _builtins.str
     """host:port"""
     serving_status: Global___ServingStatus.ValueType
+    circuit_state: Global___CircuitState.ValueType
+    """This endpoint's circuit breaker."""
+    circuit_trips: _builtins.int
+    """Times its breaker opened since the orchestrator started."""
+    call_count: _builtins.int
+    """Calls made to this endpoint since the orchestrator started."""
+    error_count: _builtins.int
+    """Of which failed."""
+    @_builtins.property
+    def circuit_change_time(self) -> _timestamp_pb2.Timestamp:
+        """When the breaker last changed state; unset if it never did."""
+
     def __init__(
         self,
         *,
         address: _builtins.str = ...,
         serving_status: Global___ServingStatus.ValueType = ...,
+        circuit_state: Global___CircuitState.ValueType = ...,
+        circuit_trips: _builtins.int = ...,
+        circuit_change_time: _timestamp_pb2.Timestamp | None = ...,
+        call_count: _builtins.int = ...,
+        error_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["circuit_change_time", b"circuit_change_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "serving_status", b"serving_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "call_count", b"call_count", "circuit_change_time", b"circuit_change_time", "circuit_state", b"circuit_state", "circuit_trips", b"circuit_trips", "error_count", b"error_count", "serving_status", b"serving_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -655,12 +708,38 @@ class ServiceStatus(_message.Message):
     ERROR_COUNT_FIELD_NUMBER: _builtins.int
     LATENCY_P50_FIELD_NUMBER: _builtins.int
     LATENCY_P99_FIELD_NUMBER: _builtins.int
+    CIRCUIT_STATE_FIELD_NUMBER: _builtins.int
+    CIRCUIT_TRIPS_FIELD_NUMBER: _builtins.int
+    CIRCUIT_REJECTIONS_FIELD_NUMBER: _builtins.int
+    IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    MAX_IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    RETRY_TOKENS_FIELD_NUMBER: _builtins.int
+    MAX_RETRY_TOKENS_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """Full protobuf service name, e.g. "aura.nlu.v1.NluService"."""
     call_count: _builtins.int
     """Calls made since the orchestrator started."""
     error_count: _builtins.int
     """Of which failed."""
+    circuit_state: Global___CircuitState.ValueType
+    """The service's view of its endpoints' breakers: CLOSED when any endpoint
+    takes calls normally, HALF_OPEN when only probes can pass, OPEN when every
+    endpoint's breaker is open (calls fail fast).
+    """
+    circuit_trips: _builtins.int
+    """Breaker trips of all endpoints since the orchestrator started."""
+    circuit_rejections: _builtins.int
+    """Calls refused because every endpoint's breaker was open."""
+    in_flight: _builtins.int
+    """Calls in flight now (bulkhead occupancy)."""
+    max_in_flight: _builtins.int
+    """Bulkhead: the most calls in flight at once; more wait for a slot."""
+    retry_tokens: _builtins.float
+    """Retry budget (gRFC A6 retry throttling): tokens left; retries are allowed
+    only while above half of max_retry_tokens.
+    """
+    max_retry_tokens: _builtins.float
+    """Capacity of the retry budget."""
     @_builtins.property
     def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceEndpoint]: ...
     @_builtins.property
@@ -678,10 +757,17 @@ class ServiceStatus(_message.Message):
         error_count: _builtins.int = ...,
         latency_p50: _duration_pb2.Duration | None = ...,
         latency_p99: _duration_pb2.Duration | None = ...,
+        circuit_state: Global___CircuitState.ValueType = ...,
+        circuit_trips: _builtins.int = ...,
+        circuit_rejections: _builtins.int = ...,
+        in_flight: _builtins.int = ...,
+        max_in_flight: _builtins.int = ...,
+        retry_tokens: _builtins.float = ...,
+        max_retry_tokens: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["latency_p50", b"latency_p50", "latency_p99", b"latency_p99"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_count", b"call_count", "endpoints", b"endpoints", "error_count", b"error_count", "latency_p50", b"latency_p50", "latency_p99", b"latency_p99", "service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_count", b"call_count", "circuit_rejections", b"circuit_rejections", "circuit_state", b"circuit_state", "circuit_trips", b"circuit_trips", "endpoints", b"endpoints", "error_count", b"error_count", "in_flight", b"in_flight", "latency_p50", b"latency_p50", "latency_p99", b"latency_p99", "max_in_flight", b"max_in_flight", "max_retry_tokens", b"max_retry_tokens", "retry_tokens", b"retry_tokens", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -827,24 +913,139 @@ class StepAnalytics(_message.Message):
 Global___StepAnalytics: _TypeAlias = StepAnalytics  # noqa: Y015
 
 @_typing.final
+class FailureAnalytics(_message.Message):
+    """Failed attempts that share service, method, status code and reason."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Full service name, e.g. "aura.nlu.v1.NluService"."""
+    method: _builtins.str
+    """Full method name, "package.Service/Method"."""
+    code: _builtins.str
+    """Status code name, e.g. "UNAVAILABLE"."""
+    reason: _builtins.str
+    """google.rpc.ErrorInfo reason of the error (e.g. CIRCUIT_OPEN); empty when
+    the error had none.
+    """
+    count: _builtins.int
+    """Failed attempts in the window."""
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        method: _builtins.str = ...,
+        code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "count", b"count", "method", b"method", "reason", b"reason", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FailureAnalytics: _TypeAlias = FailureAnalytics  # noqa: Y015
+
+@_typing.final
+class ServiceAnalytics(_message.Message):
+    """Resilience figures of one backend service within the window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    ATTEMPT_COUNT_FIELD_NUMBER: _builtins.int
+    FAILURE_COUNT_FIELD_NUMBER: _builtins.int
+    RETRY_COUNT_FIELD_NUMBER: _builtins.int
+    RETRY_THROTTLED_COUNT_FIELD_NUMBER: _builtins.int
+    CIRCUIT_TRIPS_FIELD_NUMBER: _builtins.int
+    CIRCUIT_REJECTIONS_FIELD_NUMBER: _builtins.int
+    CACHE_HITS_FIELD_NUMBER: _builtins.int
+    CACHE_MISSES_FIELD_NUMBER: _builtins.int
+    CACHE_HIT_RATE_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Full service name."""
+    attempt_count: _builtins.int
+    """Attempts that called the backend and got an answer (succeeded or
+    failed); cache hits and calls refused by an open circuit, a full bulkhead
+    or a spent deadline budget are not attempts.
+    """
+    failure_count: _builtins.int
+    """Of which failed."""
+    retry_count: _builtins.int
+    """Attempts that were retries (beyond a step's first)."""
+    retry_throttled_count: _builtins.int
+    """Steps that failed because the retry budget refused a retry."""
+    circuit_trips: _builtins.int
+    """Times a circuit breaker of the service opened."""
+    circuit_rejections: _builtins.int
+    """Attempts refused by an open circuit (reason CIRCUIT_OPEN)."""
+    cache_hits: _builtins.int
+    """Successful steps with a cache policy served from the cache."""
+    cache_misses: _builtins.int
+    """Successful steps with a cache policy that had to call the backend."""
+    cache_hit_rate: _builtins.float
+    """cache_hits / (cache_hits + cache_misses), 0..1; 0 without lookups."""
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        attempt_count: _builtins.int = ...,
+        failure_count: _builtins.int = ...,
+        retry_count: _builtins.int = ...,
+        retry_throttled_count: _builtins.int = ...,
+        circuit_trips: _builtins.int = ...,
+        circuit_rejections: _builtins.int = ...,
+        cache_hits: _builtins.int = ...,
+        cache_misses: _builtins.int = ...,
+        cache_hit_rate: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_count", b"attempt_count", "cache_hit_rate", b"cache_hit_rate", "cache_hits", b"cache_hits", "cache_misses", b"cache_misses", "circuit_rejections", b"circuit_rejections", "circuit_trips", b"circuit_trips", "failure_count", b"failure_count", "retry_count", b"retry_count", "retry_throttled_count", b"retry_throttled_count", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceAnalytics: _TypeAlias = ServiceAnalytics  # noqa: Y015
+
+@_typing.final
 class GetAnalyticsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEFINITIONS_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
+    FAILURES_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def definitions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DefinitionAnalytics]: ...
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepAnalytics]: ...
+    @_builtins.property
+    def failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___FailureAnalytics]:
+        """Failed attempts grouped by service, method, code and reason, most
+        frequent first.
+        """
+
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceAnalytics]:
+        """Retries, breaker trips and cache figures per service."""
+
     def __init__(
         self,
         *,
         definitions: _abc.Iterable[Global___DefinitionAnalytics] | None = ...,
         steps: _abc.Iterable[Global___StepAnalytics] | None = ...,
+        failures: _abc.Iterable[Global___FailureAnalytics] | None = ...,
+        services: _abc.Iterable[Global___ServiceAnalytics] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["definitions", b"definitions", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["definitions", b"definitions", "failures", b"failures", "services", b"services", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -186,14 +186,17 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListServices(self, request, context):
-        """Lists the backend services with health and call statistics.
+        """Lists the backend services with health, circuit breaker state, in-flight
+        calls, retry budget and call statistics.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetAnalytics(self, request, context):
-        """Success rates and latency percentiles per definition and per step.
+        """Success rates and latency percentiles per definition and per step, and
+        failures grouped by service, method, status code and reason, with retry
+        counts, circuit breaker trips and cache hit rates.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

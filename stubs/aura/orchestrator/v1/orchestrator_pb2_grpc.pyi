@@ -70,9 +70,14 @@ class OrchestratorServiceStub:
     CANCELLED. FAILED_PRECONDITION when the run already finished.
     """
     ListServices: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListServicesRequest, _orchestrator_pb2.ListServicesResponse]
-    """Lists the backend services with health and call statistics."""
+    """Lists the backend services with health, circuit breaker state, in-flight
+    calls, retry budget and call statistics.
+    """
     GetAnalytics: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetAnalyticsRequest, _orchestrator_pb2.GetAnalyticsResponse]
-    """Success rates and latency percentiles per definition and per step."""
+    """Success rates and latency percentiles per definition and per step, and
+    failures grouped by service, method, status code and reason, with retry
+    counts, circuit breaker trips and cache hit rates.
+    """
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -116,9 +121,14 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     CANCELLED. FAILED_PRECONDITION when the run already finished.
     """
     ListServices: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListServicesRequest, _orchestrator_pb2.ListServicesResponse]  # type: ignore[assignment]
-    """Lists the backend services with health and call statistics."""
+    """Lists the backend services with health, circuit breaker state, in-flight
+    calls, retry budget and call statistics.
+    """
     GetAnalytics: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetAnalyticsRequest, _orchestrator_pb2.GetAnalyticsResponse]  # type: ignore[assignment]
-    """Success rates and latency percentiles per definition and per step."""
+    """Success rates and latency percentiles per definition and per step, and
+    failures grouped by service, method, status code and reason, with retry
+    counts, circuit breaker trips and cache hit rates.
+    """
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Runs workflows (DAGs of gRPC calls) over the AI service mesh.
@@ -225,7 +235,9 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _orchestrator_pb2.ListServicesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.ListServicesResponse, _abc.Awaitable[_orchestrator_pb2.ListServicesResponse]]:
-        """Lists the backend services with health and call statistics."""
+        """Lists the backend services with health, circuit breaker state, in-flight
+        calls, retry budget and call statistics.
+        """
 
     @_abc_1.abstractmethod
     def GetAnalytics(
@@ -233,6 +245,9 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _orchestrator_pb2.GetAnalyticsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.GetAnalyticsResponse, _abc.Awaitable[_orchestrator_pb2.GetAnalyticsResponse]]:
-        """Success rates and latency percentiles per definition and per step."""
+        """Success rates and latency percentiles per definition and per step, and
+        failures grouped by service, method, status code and reason, with retry
+        counts, circuit breaker trips and cache hit rates.
+        """
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -96,6 +96,30 @@ STEP_STATE_CANCELLED: StepState.ValueType  # 7
 """Stopped because the run was cancelled or failed."""
 Global___StepState: _TypeAlias = StepState  # noqa: Y015
 
+class _CacheResult:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CacheResultEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CacheResult.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CACHE_RESULT_UNSPECIFIED: _CacheResult.ValueType  # 0
+    """The step has no cache policy."""
+    CACHE_RESULT_HIT: _CacheResult.ValueType  # 1
+    """Served from the response cache; no backend call was made."""
+    CACHE_RESULT_MISS: _CacheResult.ValueType  # 2
+    """Not in the cache: the backend answered and the response was stored."""
+
+class CacheResult(_CacheResult, metaclass=_CacheResultEnumTypeWrapper):
+    """Where a successful step's response came from."""
+
+CACHE_RESULT_UNSPECIFIED: CacheResult.ValueType  # 0
+"""The step has no cache policy."""
+CACHE_RESULT_HIT: CacheResult.ValueType  # 1
+"""Served from the response cache; no backend call was made."""
+CACHE_RESULT_MISS: CacheResult.ValueType  # 2
+"""Not in the cache: the backend answered and the response was stored."""
+Global___CacheResult: _TypeAlias = CacheResult  # noqa: Y015
+
 @_typing.final
 class WorkflowRun(_message.Message):
     """One execution of a workflow definition. Its state is a fold of its events."""
@@ -535,8 +559,13 @@ class StepSucceeded(_message.Message):
     ATTEMPT_FIELD_NUMBER: _builtins.int
     OUTPUT_FIELD_NUMBER: _builtins.int
     LATENCY_FIELD_NUMBER: _builtins.int
+    CACHE_RESULT_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     attempt: _builtins.int
+    cache_result: Global___CacheResult.ValueType
+    """For steps with a cache policy: whether the response came from the cache
+    (then `attempt` is 0 and no backend call was made).
+    """
     @_builtins.property
     def output(self) -> _any_pb2.Any: ...
     @_builtins.property
@@ -550,10 +579,11 @@ class StepSucceeded(_message.Message):
         attempt: _builtins.int = ...,
         output: _any_pb2.Any | None = ...,
         latency: _duration_pb2.Duration | None = ...,
+        cache_result: Global___CacheResult.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["latency", b"latency", "output", b"output"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "latency", b"latency", "output", b"output", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "cache_result", b"cache_result", "latency", b"latency", "output", b"output", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -568,8 +598,13 @@ class StepFailed(_message.Message):
     STEP_ID_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    RETRY_THROTTLED_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     attempt: _builtins.int
+    retry_throttled: _builtins.bool
+    """True when the policy allowed another attempt but the service's retry
+    budget (gRFC A6 retry throttling token bucket) refused it.
+    """
     @_builtins.property
     def error(self) -> _status_pb2.Status: ...
     def __init__(
@@ -578,10 +613,11 @@ class StepFailed(_message.Message):
         step_id: _builtins.str = ...,
         attempt: _builtins.int = ...,
         error: _status_pb2.Status | None = ...,
+        retry_throttled: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "retry_throttled", b"retry_throttled", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -108,6 +108,7 @@ class WorkflowStep(_message.Message):
     OPTIONAL_FIELD_NUMBER: _builtins.int
     WHEN_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique in the workflow, [a-z][a-z0-9_]{0,62}."""
     method: _builtins.str
@@ -143,6 +144,13 @@ class WorkflowStep(_message.Message):
     def when(self) -> Global___Condition:
         """Run the step only when this holds; otherwise it is skipped."""
 
+    @_builtins.property
+    def cache(self) -> Global___CachePolicy:
+        """Opt-in response cache, for idempotent reads only: a response is reused
+        for an identical request (same method, same request bytes) within the
+        ttl, without a backend call. Unset means no caching.
+        """
+
     def __init__(
         self,
         *,
@@ -155,14 +163,39 @@ class WorkflowStep(_message.Message):
         optional: _builtins.bool = ...,
         when: Global___Condition | None = ...,
         description: _builtins.str = ...,
+        cache: Global___CachePolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["depends_on", b"depends_on", "description", b"description", "id", b"id", "inputs", b"inputs", "method", b"method", "optional", b"optional", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "depends_on", b"depends_on", "description", b"description", "id", b"id", "inputs", b"inputs", "method", b"method", "optional", b"optional", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkflowStep: _TypeAlias = WorkflowStep  # noqa: Y015
+
+@_typing.final
+class CachePolicy(_message.Message):
+    """Response caching of a step whose method is an idempotent read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TTL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """How long a cached response is reused; must be positive and at most 24h."""
+
+    def __init__(
+        self,
+        *,
+        ttl: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CachePolicy: _TypeAlias = CachePolicy  # noqa: Y015
 
 @_typing.final
 class FieldSource(_message.Message):
