@@ -17,25 +17,47 @@ from orchestrator.config import Settings
 from orchestrator.engine import DefinitionCatalog, Engine
 from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool
+from orchestrator.resilience import ResponseCache
 from orchestrator.store import SqliteRunStore
+from orchestrator.telemetry import MetricsEndpoint, RunEventLog, RunMetrics, TelemetrySettings
 from orchestrator.workflows import MethodRegistry
 
 log = logging.getLogger(__name__)
 
+# How often a drain looks for runs launched by calls that were already in progress.
+LATE_RUN_POLL_S = 0.05
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 
 
 class OrchestratorServer:
-    """`start()` then `stop(grace)`; or `async with`. `port` is known after start."""
+    """`start()` then `stop(grace)`; or `async with`. `port` is known after start.
 
-    def __init__(self, settings: Settings) -> None:
+    `telemetry` defaults to `settings.telemetry`; a bare `TelemetrySettings()` keeps
+    metrics in memory with no HTTP endpoint.
+    """
+
+    def __init__(self, settings: Settings, telemetry: TelemetrySettings | None = None) -> None:
         self.settings = settings
+        self.telemetry: TelemetrySettings = telemetry or settings.telemetry
+        self.metrics = RunMetrics()
+        self._metrics_endpoint: MetricsEndpoint | None = None
         self.store = SqliteRunStore(settings.database_path, durability=settings.durability)
         self.hub = EventHub()
         self.analytics = AnalyticsRecorder()
-        self.pool = BackendPool(settings.service_addresses)
+        self.pool = BackendPool(
+            settings.service_addresses,
+            policy_for=settings.policy_for,
+            on_breaker_transition=self.analytics.observe_breaker,
+        )
+        self.pool.add_breaker_listener(self.metrics.observe_breaker)
         self.catalog = DefinitionCatalog(self.store, MethodRegistry.default())
-        self.engine = Engine(self.store, self.pool, self.catalog)
+        self.engine = Engine(
+            self.store,
+            self.pool,
+            self.catalog,
+            max_active_runs=settings.max_active_runs,
+            response_cache=ResponseCache(settings.response_cache_max_entries),
+        )
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port = 0
@@ -46,11 +68,27 @@ class OrchestratorServer:
     def address(self) -> str:
         return f"{self.settings.host}:{self.port}"
 
+    @property
+    def metrics_port(self) -> int | None:
+        """Port of the /metrics endpoint once started; None when it is off."""
+        return self._metrics_endpoint.port if self._metrics_endpoint is not None else None
+
     async def start(self) -> OrchestratorServer:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         self.store.add_commit_listener(self.hub.publish)
         self.store.add_commit_listener(self.analytics.observe)
+        self.store.add_commit_listener(self.metrics.observe)
+        self.store.add_commit_listener(RunEventLog().observe)
+        self.metrics.bind_gauges(
+            runs_in_flight=lambda: self.engine.active_run_count,
+            subscribers=self.hub.subscriber_count,
+            subscriber_lag=lambda: _slowest_subscriber_backlog(self.hub),
+        )
+        if self.telemetry.metrics_port is not None:
+            self._metrics_endpoint = MetricsEndpoint(
+                self.metrics.registry, self.telemetry.metrics_host, self.telemetry.metrics_port
+            ).start()
         await self.catalog.load()
         await self.pool.start()
         server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
@@ -71,6 +109,8 @@ class OrchestratorServer:
             raise RuntimeError(f"cannot listen on {self.settings.address}")
         await server.start()
         self._server = server
+        for name in await self.store.unfinished_runs():
+            self.metrics.adopt(await self.store.read_events(name))
         resumed = await self.engine.resume_unfinished()
         if resumed:
             log.info("resumed %d unfinished runs", len(resumed))
@@ -92,10 +132,17 @@ class OrchestratorServer:
                 # Streams and Execute calls wait on runs; stop the runs first so they end.
                 stop_server = asyncio.create_task(self._server.stop(grace))
                 await self.engine.stop()
+                # A Start already past validation when the drain began launches its run
+                # late; stop those too, so their callers get UNAVAILABLE before the grace ends.
+                while not stop_server.done():
+                    await asyncio.wait({stop_server}, timeout=LATE_RUN_POLL_S)
+                    await self.engine.stop()
                 await stop_server
             await self.pool.stop()
             await self.store.close()
         finally:
+            if self._metrics_endpoint is not None:
+                self._metrics_endpoint.stop()
             self._stopped.set()
 
     async def wait_for_termination(self) -> None:
@@ -111,3 +158,9 @@ class OrchestratorServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _slowest_subscriber_backlog(hub: EventHub) -> int:
+    """Events buffered for the slowest live watcher (EventHub keeps its subscriptions private)."""
+    subscriptions = list(hub._subscriptions.values())
+    return max((s.buffered for group in subscriptions for s in list(group)), default=0)

@@ -29,6 +29,21 @@ SERVER_OPTIONS = (
 )
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+TRACING_SERVICE_NAME = "aura-mock-services"
+
+
+def enable_tracing_from_env() -> None:
+    """With AURA_TRACING=1 or AURA_OTLP_ENDPOINT set, servers created from now on make
+    server spans that continue the caller's trace (W3C traceparent in metadata)."""
+    import dataclasses
+    import os
+
+    from orchestrator.telemetry import TelemetrySettings, configure_tracing
+
+    settings = TelemetrySettings.from_env()
+    if settings.tracing_enabled:
+        name = os.environ.get("AURA_OTEL_SERVICE_NAME", TRACING_SERVICE_NAME)
+        configure_tracing(dataclasses.replace(settings, service_name=name))
 
 
 class MockServer:
@@ -43,6 +58,7 @@ class MockServer:
         self._state = ServerState(spec.service_name, faults or FaultConfig())
         self._health = DrainingHealthServicer()
         self._serving = True
+        enable_tracing_from_env()  # instrumentation must precede grpc.aio.server()
         self._server = grpc.aio.server(
             interceptors=[FaultInjectionInterceptor(self._state)], options=SERVER_OPTIONS
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -15,6 +14,7 @@ import grpc
 from orchestrator.cli import client_commands as client
 from orchestrator.cli import processes
 from orchestrator.config import Settings
+from orchestrator.telemetry import configure_logging
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -107,25 +107,25 @@ CLIENT_COMMANDS: dict[str, Command] = {
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    telemetry = settings.telemetry
+    configure_logging(telemetry)
     if args.command == "mesh":
         from mock_services.mesh import main as mesh_main
 
         return mesh_main(args.mesh_args)
     if args.command == "config":
-        print(json.dumps(settings.describe(), indent=2, default=str))
+        effective = {**settings.describe(), "telemetry": telemetry.describe()}
+        print(json.dumps(effective, indent=2, default=str))
         return 0
     try:
         if args.command == "health":
             return asyncio.run(processes.check_health(args.address, args.service, args.timeout))
         if args.command == "up":
-            return asyncio.run(processes.up(settings))
+            return asyncio.run(processes.up(settings, telemetry))
         if args.command == "demo":
-            return asyncio.run(processes.demo(settings))
+            return asyncio.run(processes.demo(settings, telemetry))
         if args.command == "serve":
-            return asyncio.run(processes.serve(settings))
+            return asyncio.run(processes.serve(settings, telemetry))
         return asyncio.run(CLIENT_COMMANDS[args.command](args))
     except grpc.aio.AioRpcError as error:
         print(client.describe_rpc_error(error), file=sys.stderr)

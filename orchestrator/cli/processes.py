@@ -20,6 +20,7 @@ from rich.table import Table
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.config import Settings
 from orchestrator.server import OrchestratorServer
+from orchestrator.telemetry import TelemetrySettings, configure_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -102,32 +103,51 @@ async def _with_mesh(
                 await mesh.wait()
 
 
-async def serve(settings: Settings) -> int:
+# Left after the drain for the store to close and the process to exit.
+EXIT_MARGIN_S = 2.0
+
+
+async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) -> int:
+    """Until SIGTERM/SIGINT: then readiness NOT_SERVING, calls drain for the grace period,
+    unfinished runs stay in the store to resume on the next start, and the process exits."""
+    telemetry = telemetry or TelemetrySettings.from_env()
     stop = _stop_signal()
-    server = await OrchestratorServer(settings).start()
+    configure_tracing(telemetry)  # before any server or channel exists
+    server = await OrchestratorServer(settings, telemetry).start()
+    metrics = f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""
     Console(stderr=True).print(
-        f"orchestrator serving on {server.address} (data in {settings.data_dir})"
+        f"orchestrator serving on {server.address} (data in {settings.data_dir}{metrics})"
     )
     await stop.wait()
-    await server.stop()
+    log.info("stopping: draining calls for up to %.1fs", settings.shutdown_grace_s)
+    try:
+        await asyncio.wait_for(server.stop(), timeout=settings.shutdown_grace_s + EXIT_MARGIN_S)
+    except TimeoutError:
+        log.error("did not stop within the grace period; exiting (unfinished runs resume later)")
+        return 1
+    finally:
+        shutdown_tracing()
+    log.info("stopped")
     return 0
 
 
-async def up(settings: Settings) -> int:
+async def up(settings: Settings, telemetry: TelemetrySettings | None = None) -> int:
     async def body() -> int:
-        return await serve(settings)
+        return await serve(settings, telemetry)
 
     return await _with_mesh(settings, body)
 
 
-async def demo(settings: Settings) -> int:
+async def demo(settings: Settings, telemetry: TelemetrySettings | None = None) -> int:
     """The whole mesh plus one complete_style_analysis run with live progress."""
     from orchestrator.cli.client_commands import parse_input, stream_run
 
     console = Console()
+    telemetry = telemetry or TelemetrySettings.from_env()
+    configure_tracing(telemetry)
 
     async def body() -> int:
-        server = await OrchestratorServer(settings).start()
+        server = await OrchestratorServer(settings, telemetry).start()
         try:
             console.print(
                 f"[bold]mesh up[/bold]: 5 services, orchestrator on {server.address}, "

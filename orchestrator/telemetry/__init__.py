@@ -1,0 +1,43 @@
+"""Observability: Prometheus metrics, JSON logs with correlation ids, OpenTelemetry tracing."""
+
+from orchestrator.telemetry.logs import (
+    CorrelationFilter,
+    JsonFormatter,
+    RunEventLog,
+    TextFormatter,
+    configure_logging,
+    log_handler,
+)
+from orchestrator.telemetry.metrics import MetricsEndpoint, RunMetrics
+from orchestrator.telemetry.settings import DEFAULT_METRICS_PORT, TelemetrySettings
+from orchestrator.telemetry.tracing import (
+    configure_tracing,
+    instrument_grpc,
+    record_attempt_failure,
+    run_span,
+    shutdown_tracing,
+    step_attempt_span,
+    traced_run,
+    uninstrument_grpc,
+)
+
+__all__ = [
+    "DEFAULT_METRICS_PORT",
+    "CorrelationFilter",
+    "JsonFormatter",
+    "MetricsEndpoint",
+    "RunEventLog",
+    "RunMetrics",
+    "TelemetrySettings",
+    "TextFormatter",
+    "configure_logging",
+    "configure_tracing",
+    "instrument_grpc",
+    "log_handler",
+    "record_attempt_failure",
+    "run_span",
+    "shutdown_tracing",
+    "step_attempt_span",
+    "traced_run",
+    "uninstrument_grpc",
+]

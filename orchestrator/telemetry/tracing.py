@@ -1,0 +1,293 @@
+"""OpenTelemetry tracing: provider and exporters, gRPC instrumentation, run and step spans.
+
+Shape of a run's trace:
+
+    run <definition>                 (root; kind INTERNAL; one per run execution)
+      └ step <step id> #<attempt>    (one per backend call attempt; kind INTERNAL)
+          └ <Service>/<Method>       (gRPC client span, from the instrumentation)
+              └ <Service>/<Method>   (the service's server span, context from metadata)
+
+A run outlives the StartWorkflowRun call that creates it, so the run span is not a
+child of that RPC's server span: it is the root of the run's own trace (one trace per
+run) and carries a *link* to the span that was current when it was launched (the
+Start/Execute/Stream RPC). The RPC span gets the run's trace id as the attribute
+`aura.run.trace_id`, so either can be found from the other.
+
+The trace id *is* the run id (run ids are random 128-bit uuid4 hex, like trace ids), so
+a trace is found from a run name alone, log lines written before the run span exists
+(run_created) carry it too, and a run resumed after a restart continues the same trace
+with a second root span (attribute `aura.run.resumed`), no stored context needed. This
+needs our tracer provider (`configure_tracing`); under another provider the trace id is
+random and only known while the run executes.
+
+Instrumentation patches `grpc.aio.server` and `grpc.aio.insecure_channel`, so it must
+run before servers and channels are created: `configure_tracing` first, then start.
+Health checks and reflection are not traced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Iterator
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+import grpc
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from orchestrator.telemetry.settings import TelemetrySettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TRACER_NAME = "aura.orchestrator"
+
+# What log records of the current task are about (read by the log formatter).
+current_run: ContextVar[str] = ContextVar("aura_run", default="")
+current_step: ContextVar[str] = ContextVar("aura_step", default="")
+
+# The trace id the next root span takes (set around a run span's start).
+_next_trace_id: ContextVar[int] = ContextVar("aura_next_trace_id", default=0)
+RUN_PREFIX = "workflowRuns/"
+
+
+class RunTraceIds(IdGenerator):
+    """Random ids, except a run span's trace id, which is its run id."""
+
+    def __init__(self) -> None:
+        self._random = RandomIdGenerator()
+
+    def generate_span_id(self) -> int:
+        return self._random.generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        return _next_trace_id.get() or self._random.generate_trace_id()
+
+
+def run_trace_id(run: str) -> int:
+    """The trace id of a run (0 when its id is not 32 hex digits or tracing is off)."""
+    if _provider is None:
+        return 0
+    try:
+        value = int(run.removeprefix(RUN_PREFIX), 16)
+    except ValueError:
+        return 0
+    return value if len(run.removeprefix(RUN_PREFIX)) == 32 else 0
+
+
+_provider: TracerProvider | None = None
+_instrumented = False
+_original_insecure_channel: Any = None
+# Run name -> its run span's context, so log lines written outside the run's task
+# (the event log, written by the commit listener) carry the run's trace id.
+_run_spans: dict[str, trace.SpanContext] = {}
+
+
+def configure_tracing(
+    settings: TelemetrySettings, *, exporter: SpanExporter | None = None
+) -> TracerProvider | None:
+    """Sets up the process's tracer provider (once) and instruments gRPC.
+
+    Does nothing when tracing is off and no `exporter` is given. `exporter` (e.g. an
+    in-memory one in tests) is added with a synchronous processor; the OTLP exporter
+    (when `settings.otlp_endpoint` is set) is batched. Call again to add exporters.
+    """
+    global _provider
+    if not settings.tracing_enabled and exporter is None:
+        return None
+    if _provider is None:
+        _provider = TracerProvider(
+            resource=Resource.create({"service.name": settings.service_name}),
+            id_generator=RunTraceIds(),
+        )
+        trace.set_tracer_provider(_provider)
+        if settings.otlp_endpoint:
+            _provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(settings)))
+    if exporter is not None:
+        _provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument_grpc()
+    return _provider
+
+
+def _otlp_exporter(settings: TelemetrySettings) -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    insecure = settings.otlp_endpoint.startswith("http://")
+    exporter: SpanExporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=insecure)
+    log.info("exporting spans over OTLP to %s", settings.otlp_endpoint)
+    return exporter
+
+
+def _grpc_filter() -> Any:
+    from opentelemetry.instrumentation.grpc import filters
+
+    # Health Watch streams live as long as the process, reflection is tooling: not traced.
+    return filters.negate(
+        filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection"))
+    )
+
+
+def instrument_grpc() -> None:
+    """Patches grpc.aio servers and channels created from now on. Idempotent.
+
+    Servers: opentelemetry-instrumentation-grpc's server interceptor (continues the
+    caller's trace). Channels: our unary client interceptor (see grpc_client.py).
+    """
+    global _instrumented, _original_insecure_channel
+    if _instrumented:
+        return
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
+
+    from orchestrator.telemetry.grpc_client import TracingUnaryClientInterceptor
+
+    GrpcAioInstrumentorServer(filter_=_grpc_filter()).instrument()  # type: ignore[no-untyped-call]
+    original = _original_insecure_channel = grpc.aio.insecure_channel
+
+    def insecure_channel(*args: Any, **kwargs: Any) -> grpc.aio.Channel:
+        interceptors = list(kwargs.pop("interceptors", None) or ())
+        kwargs["interceptors"] = [TracingUnaryClientInterceptor(), *interceptors]
+        return original(*args, **kwargs)
+
+    grpc.aio.insecure_channel = insecure_channel
+    _instrumented = True
+
+
+def uninstrument_grpc() -> None:
+    """Restores grpc.aio.server / insecure_channel (tests). Idempotent."""
+    global _instrumented
+    if not _instrumented:
+        return
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
+
+    GrpcAioInstrumentorServer().uninstrument()  # type: ignore[no-untyped-call]
+    if _original_insecure_channel is not None:
+        grpc.aio.insecure_channel = _original_insecure_channel
+    _instrumented = False
+
+
+def shutdown_tracing() -> None:
+    """Flushes batched spans (at process exit)."""
+    if _provider is not None:
+        _provider.force_flush(timeout_millis=2000)
+
+
+def _tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def run_span_context(run: str) -> trace.SpanContext | None:
+    """The span context of a run executing in this process, if it is traced."""
+    return _run_spans.get(run)
+
+
+@contextlib.contextmanager
+def run_span(run: str, definition: str, *, resumed: bool = False) -> Iterator[trace.Span]:
+    """The root span of one run execution; current for the run's task and its steps."""
+    launcher = trace.get_current_span()
+    links = [Link(launcher.get_span_context())] if launcher.get_span_context().is_valid else []
+    trace_token = _next_trace_id.set(run_trace_id(run))
+    try:
+        span = _tracer().start_span(
+            f"run {definition.removeprefix('workflowDefinitions/')}",
+            context=trace.set_span_in_context(trace.INVALID_SPAN),  # a root, see above
+            kind=SpanKind.INTERNAL,
+            links=links,
+            attributes={
+                "aura.run.name": run,
+                "aura.workflow.definition": definition,
+                "aura.run.resumed": resumed,
+            },
+        )
+    finally:
+        _next_trace_id.reset(trace_token)
+    context = span.get_span_context()
+    if context.is_valid:
+        _run_spans[run] = context
+        if launcher.is_recording():
+            launcher.set_attribute("aura.run.trace_id", format(context.trace_id, "032x"))
+    run_token = current_run.set(run)
+    try:
+        with trace.use_span(span, end_on_exit=True, record_exception=False):
+            try:
+                yield span
+            except BaseException as error:
+                span.set_attribute("aura.run.interrupted", type(error).__name__)
+                raise
+    finally:
+        current_run.reset(run_token)
+        _run_spans.pop(run, None)
+
+
+async def traced_run(run: str, definition: str, body: Awaitable[T], *, resumed: bool = False) -> T:
+    """Awaits `body` (the run's driver) inside its run span: for `asyncio.create_task`."""
+    with run_span(run, definition, resumed=resumed):
+        return await body
+
+
+@contextlib.contextmanager
+def step_attempt_span(run_id: str, step_id: str, attempt: int, method: str) -> Iterator[trace.Span]:
+    """One backend call attempt of a step; the gRPC client span becomes its child.
+
+    Records the outcome: a raised error's gRPC code (`status.code` of a backend error)
+    as `rpc.grpc.status_code` and an ERROR status; a cancelled call as `aura.cancelled`.
+    """
+    step_token = current_step.set(step_id)
+    service, _, rpc_method = method.partition("/")
+    try:
+        with _tracer().start_as_current_span(
+            f"step {step_id} #{attempt}",
+            kind=SpanKind.INTERNAL,
+            attributes={
+                "aura.run.id": run_id,
+                "aura.step.id": step_id,
+                "aura.step.attempt": attempt,
+                "rpc.system": "grpc",
+                "rpc.service": service,
+                "rpc.method": rpc_method,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except BaseException as error:
+                _record_failure(span, error)
+                raise
+            else:
+                if span.is_recording() and "rpc.grpc.status_code" not in getattr(
+                    span, "attributes", {}
+                ):
+                    span.set_attribute("rpc.grpc.status_code", 0)
+    finally:
+        current_step.reset(step_token)
+
+
+def record_attempt_failure(span: trace.Span, status: Any) -> None:
+    """Marks an attempt span failed from a `google.rpc.Status` the call returned (not raised)."""
+    span.set_attribute("rpc.grpc.status_code", int(status.code))
+    span.set_status(Status(StatusCode.ERROR, str(status.message)))
+
+
+def _record_failure(span: trace.Span, error: BaseException) -> None:
+    import asyncio
+
+    if isinstance(error, asyncio.CancelledError):
+        span.set_attribute("aura.cancelled", True)
+        span.set_status(Status(StatusCode.ERROR, "cancelled"))
+        return
+    status = getattr(error, "status", None)
+    code = getattr(status, "code", None)
+    if isinstance(code, int):
+        span.set_attribute("rpc.grpc.status_code", code)
+    message = getattr(status, "message", None) or str(error)
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {message}"))
