@@ -226,14 +226,17 @@ async def cmd_services(args: argparse.Namespace) -> int:
     channel, stub = _stub(args.address)
     async with channel:
         response = await stub.ListServices(orchestrator_pb2.ListServicesRequest())
-    table = Table("service", "endpoints", "calls", "errors", "p50", "p99")
+    table = Table("service", "endpoints", "breaker", "in flight", "calls", "errors", "p50", "p99")
     for service in response.services:
         endpoints = ", ".join(
-            f"{e.address} {_serving_name(e.serving_status)}" for e in service.endpoints
+            f"{e.address} {_serving_name(e.serving_status)} {_circuit_name(e.circuit_state)}"
+            for e in service.endpoints
         )
         table.add_row(
-            service.service,
+            service.service.split(".")[1],
             endpoints,
+            f"{_circuit_name(service.circuit_state)} ({service.circuit_trips} trips)",
+            f"{service.in_flight}/{service.max_in_flight}",
             str(service.call_count),
             str(service.error_count),
             f"{service.latency_p50.ToNanoseconds() / 1e6:.1f} ms",
@@ -241,6 +244,11 @@ async def cmd_services(args: argparse.Namespace) -> int:
         )
     Console().print(table)
     return 0
+
+
+def _circuit_name(state: int) -> str:
+    name = orchestrator_pb2.CircuitState.Name(state)  # type: ignore[arg-type]
+    return name.removeprefix("CIRCUIT_STATE_")
 
 
 def _serving_name(status: int) -> str:

@@ -145,6 +145,8 @@ async def demo(settings: Settings, telemetry: TelemetrySettings | None = None) -
     console = Console()
     telemetry = telemetry or TelemetrySettings.from_env()
     configure_tracing(telemetry)
+    # The live progress display shows the run; its per-event log lines would only interleave.
+    logging.getLogger("aura.runs").setLevel(logging.WARNING)
 
     async def body() -> int:
         server = await OrchestratorServer(settings, telemetry).start()
