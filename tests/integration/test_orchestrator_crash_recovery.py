@@ -42,7 +42,11 @@ class OrchestratorProcess:
 
     def __init__(self, mesh: MockMesh, data_dir: Path, port: int) -> None:
         self.env = dict(
-            os.environ, AURA_PORT=str(port), AURA_DATA_DIR=str(data_dir), AURA_LOG_LEVEL="WARNING"
+            os.environ,
+            AURA_PORT=str(port),
+            AURA_DATA_DIR=str(data_dir),
+            AURA_LOG_LEVEL="WARNING",
+            AURA_METRICS_PORT="off",  # no fixed port shared with anything else on the machine
         )
         for service, address in mesh.addresses().items():
             self.env[f"AURA_SERVICE_{SHORT_NAMES[service]}_ADDRESSES"] = address
@@ -51,9 +55,16 @@ class OrchestratorProcess:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "orchestrator.cli.main", "serve", env=self.env, cwd=ROOT
+            sys.executable, "-m", "orchestrator.cli", "serve", env=self.env, cwd=ROOT
         )
-        await wait_serving(self.address, timeout_s=30)
+        serving = asyncio.create_task(wait_serving(self.address, timeout_s=30))
+        exited = asyncio.create_task(self.process.wait())
+        await asyncio.wait({serving, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():
+            serving.cancel()
+            raise AssertionError(f"aura serve exited with {self.process.returncode} before serving")
+        exited.cancel()
+        serving.result()
 
     async def kill(self) -> None:
         assert self.process is not None

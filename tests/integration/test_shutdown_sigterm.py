@@ -54,7 +54,7 @@ async def start_serve(mesh: MockMesh, data_dir: Path, port: int) -> asyncio.subp
     for service, address in mesh.addresses().items():
         env[f"AURA_SERVICE_{DEFAULT_SERVICES[service][0].upper()}_ADDRESSES"] = address
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator.cli.main", "serve", env=env, cwd=ROOT
+        sys.executable, "-m", "orchestrator.cli", "serve", env=env, cwd=ROOT
     )
     await wait_serving(f"127.0.0.1:{port}", SERVICE_NAME, timeout_s=30)
     return process
