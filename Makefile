@@ -43,5 +43,8 @@ up: setup ## the mesh and the orchestrator until Ctrl-C
 mesh: setup ## only the five mock services until Ctrl-C
 	$(VENV)/bin/aura mesh
 
+bench: setup ## limit vs orchestrator, throughput, 10,000 runs (BENCH_ARGS=--smoke for a quick run)
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) tools/buf/node_modules .aura .pytest_cache .mypy_cache .ruff_cache

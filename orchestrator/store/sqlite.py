@@ -7,6 +7,13 @@ runs it holds. While a batch is being written, new appends pile up and form the 
 one, so batches grow with load. Reads use their own connections on a small pool of
 reader threads; WAL lets them run while the writer commits.
 
+Recent history in memory: the store keeps the committed events of the runs created by
+this process while they are unfinished, and of the last `recent_runs` finished ones, so
+`read_events` for them (the engine's read right after a run finishes, a watcher's catch-up)
+needs no reader thread, no SQL and no parsing. The lists hold the very objects the hub
+hands out (read-only by contract); a run created before this process started is read from
+the file as before.
+
 Visibility: commit listeners (the event hub, analytics) are called on the event loop
 after the commit and before the appenders' futures resolve, so nobody sees an
 uncommitted event, and an appender that awaited its future knows the hub has it.
@@ -18,7 +25,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +66,7 @@ class SqliteRunStore:
         durability: Durability = "normal",
         max_batch: int = 2000,
         reader_threads: int = 4,
+        recent_runs: int = 1024,
     ) -> None:
         self.path = Path(path)
         self._durability: Durability = durability
@@ -76,6 +84,10 @@ class SqliteRunStore:
         self._wakeup = asyncio.Event()
         self._drain_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
+        # Committed events of unfinished runs created here, and of recently finished ones.
+        self._live: dict[str, list[run_pb2.RunEvent]] = {}
+        self._recent: OrderedDict[str, list[run_pb2.RunEvent]] = OrderedDict()
+        self._recent_runs = max(0, recent_runs)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -206,8 +218,26 @@ class SqliteRunStore:
             except Exception as error:  # the writer itself broke; write() catches DB errors
                 outcomes, committed = [error] * len(batch), []
             if committed:
+                self._remember(committed)
                 self._notify(committed)
             self._settle(batch, outcomes)
+
+    def _remember(self, committed: list[run_pb2.RunEvent]) -> None:
+        """Keeps committed events in memory for `read_events` (see the module docstring)."""
+        live = self._live
+        for event in committed:
+            events = live.get(event.run)
+            if events is None:
+                if event.seq != 1:
+                    continue  # a run this process did not create: read from the file
+                events = live[event.run] = []
+            events.append(event)
+            if event.WhichOneof("event") == "run_finished":
+                del live[event.run]
+                if self._recent_runs:
+                    self._recent[event.run] = events
+                    if len(self._recent) > self._recent_runs:
+                        self._recent.popitem(last=False)
 
     def _notify(self, committed: list[run_pb2.RunEvent]) -> None:
         for listener in self._listeners:
@@ -237,6 +267,13 @@ class SqliteRunStore:
     # --- reads --------------------------------------------------------------
 
     async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]:
+        cached = self._live.get(run)
+        if cached is None:
+            cached = self._recent.get(run)
+        if cached is not None:
+            self._require_open()
+            # seq 1, 2, 3... are at 0, 1, 2...
+            return cached[max(0, after_seq) :]
         return await self._read(lambda db: sqlite_reads.read_events(db, run, after_seq))
 
     async def get_run_record(self, run: str) -> RunRecord | None:

@@ -119,6 +119,11 @@ class InputBinding:
         if value is MISSING:
             return
         leaf = self.target[-1]
+        if type(value) is str and leaf.type == FieldDescriptor.TYPE_STRING and not leaf.is_repeated:
+            # The JSON mapping of a string is the string itself: skip ParseDict (the
+            # slowest part of building a request from the run input).
+            setattr(parent_for_write(request, self.target), leaf.name, value)
+            return
         try:
             scratch = convert_json_value(leaf, value)
         except (json_format.ParseError, ValueError, TypeError) as error:

@@ -1,0 +1,197 @@
+"""`python -m benchmarks [--smoke] [--only ...] [--out FILE]`.
+
+Per backend latency the mesh (`benchmarks.mesh_server`) and a fresh orchestrator
+(`python -m orchestrator.cli serve`, durable SQLite in a temporary directory) run as
+their own processes; this process is the load generator. On 2 cores the three share them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.procs import ROOT, Child, start_mesh, start_orchestrator
+from benchmarks.scenarios import FULL, SMOKE, CpuMeter, Plan, limit_load, orchestrated_load, scale
+
+SCENARIOS = ("latency", "throughput", "scale")
+log = logging.getLogger("benchmarks")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run of everything")
+    parser.add_argument(
+        "--only",
+        default="latency,throughput,scale",
+        help=f"comma-separated scenarios out of {','.join(SCENARIOS)} "
+        "(default latency,throughput,scale; speedup comes with latency)",
+    )
+    parser.add_argument("--levels", help="throughput concurrency levels, e.g. 100,1000")
+    parser.add_argument("--duration-s", type=float, help="measured window per load level")
+    parser.add_argument("--scale-runs", type=int, help="runs in the scale scenario (10000)")
+    parser.add_argument("--scale-latency-ms", type=float, help="backend latency for scale")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run the orchestrator under `py-spy record` and write flame graphs to DIR",
+    )
+    parser.add_argument(
+        "--mesh-compute",
+        action="store_true",
+        help="keep the mocks' full per-call computation (default: memoized, see mesh_server)",
+    )
+    parser.add_argument("--out", help="JSON file (default benchmarks/results/bench-<date>.json)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
+    plan = SMOKE if args.smoke else FULL
+    if args.levels:
+        plan = replace(plan, levels=tuple(int(x) for x in args.levels.split(",")))
+    if args.duration_s:
+        plan = replace(plan, duration_s=args.duration_s)
+    if args.scale_runs:
+        plan = replace(plan, scale_runs=args.scale_runs)
+    if args.scale_latency_ms is not None:
+        plan = replace(plan, scale_latency_ms=args.scale_latency_ms)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = only - set(SCENARIOS)
+    if unknown:
+        _parser().error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    results: dict[str, Any] = {"meta": report.meta(plan.name, argv), "plan": plan.__dict__}
+    results["meta"]["mesh_memoized"] = not args.mesh_compute
+    profile = Path(args.profile) if args.profile else None
+    asyncio.run(_run(plan, only, results, profile, memoize=not args.mesh_compute))
+    results["checks"] = report.checks(results)
+    out = Path(args.out) if args.out else _default_out()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    meta = results["meta"]
+    print()
+    print(
+        f"{meta['command']} — {meta['date']} — {meta['machine']['nproc']} cores, "
+        f"{meta['machine']['cpu_model']}, Python {meta['machine']['python']}"
+    )
+    print()
+    print(report.table(results))
+    print()
+    print(f"JSON: {out}")
+    return 0
+
+
+def _default_out() -> Path:
+    return ROOT / "benchmarks" / "results" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+
+
+async def _run(
+    plan: Plan, only: set[str], results: dict[str, Any], profile: Path | None, *, memoize: bool
+) -> None:
+    limit: dict[str, Any] = results.setdefault("limit", {})
+    orch: dict[str, Any] = results.setdefault("orchestrator", {})
+    processes: dict[str, Any] = results.setdefault("processes", {})
+
+    def prefix(tag: str) -> list[str] | None:
+        if profile is None:
+            return None
+        profile.mkdir(parents=True, exist_ok=True)
+        return ["py-spy", "record", "--nonblocking", "-o", str(profile / f"{tag}.svg"), "--"]
+
+    if "latency" in only:
+        async with _Stack(0.0, prefix("latency-0ms"), memoize) as stack:
+            log.info("c=1, 0 ms backends")
+            c1 = {"concurrency": 1, "warmup_s": plan.c1_warmup_s, "duration_s": plan.c1_duration_s}
+            limit["c1_0ms"] = await limit_load(stack.addresses, stack.meter, **c1)
+            orch["c1_0ms"] = await orchestrated_load(stack.address, stack.meter, **c1)
+            processes["latency_0ms"] = stack.stats()
+    if only & {"latency", "throughput"}:
+        async with _Stack(plan.latency_ms, prefix("load-20ms"), memoize) as stack:
+            if "latency" in only:
+                log.info("c=1, %.0f ms backends", plan.latency_ms)
+                c1 = {
+                    "concurrency": 1,
+                    "warmup_s": plan.c1_warmup_s / 2,
+                    "duration_s": plan.c1_slow_duration_s,
+                }
+                limit["c1_20ms"] = await limit_load(stack.addresses, stack.meter, **c1)
+                orch["c1_20ms"] = await orchestrated_load(
+                    stack.address, stack.meter, speedup=True, **c1
+                )
+            if "throughput" in only:
+                for level in plan.levels:
+                    log.info("c=%d, %.0f ms backends", level, plan.latency_ms)
+                    load = {
+                        "concurrency": level,
+                        "warmup_s": plan.warmup_s,
+                        "duration_s": plan.duration_s,
+                    }
+                    key = f"c{level}_20ms"
+                    limit[key] = await limit_load(stack.addresses, stack.meter, **load)
+                    orch[key] = await orchestrated_load(stack.address, stack.meter, **load)
+            processes["load_20ms"] = stack.stats()
+    if "scale" in only:
+        # Holding 10,000 runs is the point here: raise the admission cap (AURA_MAX_ACTIVE_RUNS,
+        # default 1000) and the per-service bulkhead (default 64 calls in flight) above it.
+        room = str(2 * plan.scale_runs)
+        scale_env = {"AURA_MAX_ACTIVE_RUNS": room, "AURA_MAX_IN_FLIGHT_PER_SERVICE": room}
+        async with _Stack(plan.scale_latency_ms, prefix("scale"), memoize, scale_env) as stack:
+            log.info("scale: %d runs, %.0f ms backends", plan.scale_runs, plan.scale_latency_ms)
+            results["scale"] = await scale(stack.address, stack.orchestrator.child, plan)
+            processes["scale"] = stack.stats()
+
+
+class _Stack:
+    """Mesh + orchestrator processes for one backend latency."""
+
+    def __init__(
+        self,
+        latency_ms: float,
+        prefix: list[str] | None,
+        memoize: bool,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.latency_ms = latency_ms
+        self._env = env
+        self._prefix = prefix
+        self._memoize = memoize
+
+    async def __aenter__(self) -> _Stack:
+        self.mesh, self.addresses = await start_mesh(self.latency_ms, self._memoize)
+        try:
+            self.orchestrator = await start_orchestrator(
+                self.addresses, prefix=self._prefix, extra_env=self._env
+            )
+        except BaseException:
+            await self.mesh.stop()
+            raise
+        self.address = self.orchestrator.address
+        self.meter = CpuMeter([self.orchestrator.child, self.mesh])
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        out = {}
+        children: list[Child] = [self.orchestrator.child, self.mesh]
+        for child in children:
+            stats = child.stats()
+            out[child.name] = {
+                "pid": child.pid,
+                "peak_rss_mib": None if stats.peak_rss_mib is None else round(stats.peak_rss_mib),
+                "cpu_s": stats.cpu_s,
+            }
+        return out
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.orchestrator.stop()
+        finally:
+            await self.mesh.stop()
