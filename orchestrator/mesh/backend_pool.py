@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 
 CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.enable_retries", 0),
-    ("grpc.keepalive_time_ms", 30_000),
+    # At or above gRPC servers' default minimum ping interval (5 min); faster pings earn
+    # GOAWAY "too_many_pings" and a reconnect.
+    ("grpc.keepalive_time_ms", 300_000),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
 )
 

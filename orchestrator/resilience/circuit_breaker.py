@@ -102,7 +102,10 @@ class CircuitBreaker:
         self._state = CircuitState.CLOSED
         self._generation = 0
         self._consecutive = 0
-        self._window: deque[tuple[float, bool]] = deque(maxlen=10_000)
+        # Unbounded on purpose: the window is trimmed by age, and a running count of its
+        # failures keeps record() O(1) instead of summing the window on every call.
+        self._window: deque[tuple[float, bool]] = deque()
+        self._window_failures = 0
         self._open_until = 0.0
         self._health_down = False
         self._probe_in_flight = False
@@ -160,14 +163,15 @@ class CircuitBreaker:
         failed = outcome is Outcome.FAILURE
         self._consecutive = self._consecutive + 1 if failed else 0
         self._window.append((now, failed))
+        self._window_failures += failed
         while self._window and self._window[0][0] < now - self.settings.window_s:
-            self._window.popleft()
+            self._window_failures -= self._window.popleft()[1]
         if self._consecutive >= self.settings.consecutive_failures:
             self._open(f"{self._consecutive} consecutive failures")
             return
         calls = len(self._window)
         if calls >= self.settings.min_calls:
-            failures = sum(1 for _, f in self._window if f)
+            failures = self._window_failures
             if failures / calls >= self.settings.failure_rate:
                 self._open(f"{failures} of the last {calls} calls failed")
 
@@ -216,6 +220,7 @@ class CircuitBreaker:
         self._generation += 1
         self._consecutive = 0
         self._window.clear()
+        self._window_failures = 0
         self._probe_in_flight = False
         self.changed_at = self._wall_clock()
         self.last_reason = reason

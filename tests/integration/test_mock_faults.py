@@ -193,7 +193,8 @@ async def test_calls_metadata_and_deadlines_are_recorded(
     assert nlu_server.last_idempotency_key == "run-1/understand"
     assert nlu_server.last_metadata["x-trace"] == "abc"
     assert (
-        nlu_server.last_time_remaining_s is not None and 0 < nlu_server.last_time_remaining_s <= 5
+        # gRPC's coarse timer can report a few ms more than the client's 5 s.
+        nlu_server.last_time_remaining_s is not None and 0 < nlu_server.last_time_remaining_s <= 5.1
     )
     await nlu_stub.AnalyzeText(HELLO)
     assert nlu_server.last_time_remaining_s is None
