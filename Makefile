@@ -34,16 +34,16 @@ typecheck: setup ## mypy on orchestrator/
 test: lint typecheck ## everything CI checks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-demo: setup ## the mesh, the orchestrator and a complete_style_analysis run with live progress
+demo: $(VENV)/.installed ## the mesh, the orchestrator and a complete_style_analysis run with live progress
 	$(VENV)/bin/aura demo
 
-up: setup ## the mesh and the orchestrator until Ctrl-C
+up: $(VENV)/.installed ## the mesh and the orchestrator until Ctrl-C
 	$(VENV)/bin/aura up
 
-mesh: setup ## only the five mock services until Ctrl-C
+mesh: $(VENV)/.installed ## only the five mock services until Ctrl-C
 	$(VENV)/bin/aura mesh
 
-bench: setup ## limit vs orchestrator, throughput, 10,000 runs (BENCH_ARGS=--smoke for a quick run)
+bench: $(VENV)/.installed ## limit vs orchestrator, throughput, 10,000 runs (BENCH_ARGS=--smoke for a quick run)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
