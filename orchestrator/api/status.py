@@ -64,6 +64,13 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: AuraErr
     await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
 
 
+async def _abort_for(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
+    """Our errors keep their status; an abort already under way passes; the rest is INTERNAL."""
+    if isinstance(error, grpc.aio.AbortError):
+        raise error
+    await abort_with(context, error if isinstance(error, AuraError) else _internal(error))
+
+
 def unary_boundary(
     handler: Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
 ) -> Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
@@ -75,12 +82,8 @@ def unary_boundary(
     ) -> Resp:
         try:
             return await handler(self, request, context)
-        except AuraError as error:
-            await abort_with(context, error)
         except Exception as error:
-            if isinstance(error, grpc.aio.AbortError):
-                raise
-            await abort_with(context, _internal(error))
+            await _abort_for(context, error)
         raise AssertionError("unreachable: abort raises")
 
     return wrapper
@@ -98,11 +101,7 @@ def stream_boundary(
         try:
             async for item in handler(self, request, context):
                 yield item
-        except AuraError as error:
-            await abort_with(context, error)
         except Exception as error:
-            if isinstance(error, grpc.aio.AbortError):
-                raise
-            await abort_with(context, _internal(error))
+            await _abort_for(context, error)
 
     return wrapper

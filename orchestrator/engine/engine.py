@@ -29,7 +29,7 @@ from orchestrator.errors import (
 )
 from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
-from orchestrator.runs import RunFolder, fold_run
+from orchestrator.runs import FINAL_RUN_STATES, RunFolder, fold_run
 from orchestrator.store import RunStore
 from orchestrator.telemetry import traced_run
 
@@ -41,14 +41,6 @@ MAX_REQUEST_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 63
 # What a client refused for admission is told to wait before trying again.
 ADMISSION_RETRY_AFTER_S = 1.0
-FINAL_RUN_STATES = frozenset(
-    {
-        run_pb2.RUN_STATE_SUCCEEDED,
-        run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED,
-        run_pb2.RUN_STATE_FAILED,
-        run_pb2.RUN_STATE_CANCELLED,
-    }
-)
 
 
 def run_name(name_or_id: str) -> str:

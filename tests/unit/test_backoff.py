@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from orchestrator.engine.backoff import backoff_delay_s
+from orchestrator.resilience.backoff import backoff_delay_s
 from orchestrator.workflows import RetrySpec
 
 SPEC = RetrySpec(
