@@ -190,23 +190,7 @@ class BackendPool:
             raise self._circuit_open(state, path)
         started = self._clock()
         try:
-            async with state.bulkhead.slot(timeout_s):
-                picked = state.pick()
-                if picked is None:
-                    raise self._circuit_open(state, path)
-                endpoint, permit = picked
-                remaining_s = timeout_s - (self._clock() - started)
-                return await self._call(
-                    state,
-                    endpoint,
-                    permit,
-                    path,
-                    request,
-                    response_class,
-                    remaining_s,
-                    metadata,
-                    deadline_was_own,
-                )
+            await state.bulkhead.acquire(timeout_s)
         except BulkheadFull as full:
             raise BackendCallError(
                 orchestrator_status(
@@ -218,6 +202,25 @@ class BackendPool:
                 service=service,
                 method=path,
             ) from None
+        try:
+            picked = state.pick()
+            if picked is None:
+                raise self._circuit_open(state, path)
+            endpoint, permit = picked
+            remaining_s = timeout_s - (self._clock() - started)
+            return await self._call(
+                state,
+                endpoint,
+                permit,
+                path,
+                request,
+                response_class,
+                remaining_s,
+                metadata,
+                deadline_was_own,
+            )
+        finally:
+            state.bulkhead.release()
 
     def _circuit_open(self, state: ServiceState, path: str) -> BackendCallError:
         state.circuit_rejections += 1

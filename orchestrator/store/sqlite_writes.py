@@ -48,12 +48,16 @@ class BatchWriter:
         self._db = connection
         self.commit_count = 0
         limit = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        # Run ids: the fast path numbers new runs itself and remembers the id of every
+        # unfinished run it wrote, so a batch needs no query to find its runs' ids.
+        self._next_id: int | None = None
+        self._ids: dict[str, int] = {}
         self._insert_runs = MultiRowStatement(
-            "INSERT INTO runs (name, workflow_definition, state, create_time_us, labels, "
+            "INSERT INTO runs (id, name, workflow_definition, state, create_time_us, labels, "
             "request_id, fingerprint, last_seq) "
-            "SELECT column1, column2, column3, column4, column5, column6, column7, 1 "
+            "SELECT column1, column2, column3, column4, column5, column6, column7, column8, 1 "
             "FROM (VALUES {values}) WHERE column1 IS NOT NULL",
-            7,
+            8,
             variable_limit=limit,
         )
         self._advance_runs = MultiRowStatement(
@@ -81,23 +85,41 @@ class BatchWriter:
         first, then appends: each run's events stay in seq order).
         """
         db = self._db
+        learned: dict[str, int] = {}
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                result = self._write_fast(requests)
+                result = self._write_fast(requests, learned)
             except (_FastPathFailed, sqlite3.IntegrityError):
                 db.execute("ROLLBACK")
+                self._next_id = None  # ids handed out in the rolled-back attempt are free
+                learned.clear()
                 db.execute("BEGIN IMMEDIATE")
                 result = self._write_isolated(requests)
             db.execute("COMMIT")
         except Exception as error:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            self._next_id = None
             return [error] * len(requests), []
         self.commit_count += 1
+        self._ids.update(learned)
+        for event in result[1]:
+            if event.HasField("run_finished"):
+                self._ids.pop(event.run, None)
         return result
 
-    def _write_fast(self, requests: Sequence[WriteRequest]) -> WriteResult:
+    def _new_id(self) -> int:
+        if self._next_id is None:
+            self._next_id = self._db.execute(
+                "SELECT coalesce(max(id), 0) + 1 FROM runs"
+            ).fetchone()[0]
+        run_id = self._next_id
+        self._next_id += 1
+        return run_id
+
+    def _write_fast(self, requests: Sequence[WriteRequest], learned: dict[str, int]) -> WriteResult:
+        """`learned` receives the ids of the runs written (kept only if the batch commits)."""
         outcomes: list[Outcome] = [None] * len(requests)
         new_runs: list[Row] = []
         created: list[run_pb2.RunEvent] = []
@@ -114,7 +136,8 @@ class BatchWriter:
                     outcomes[index] = (name, False) if same else reused_request_id(request, name)
                     continue
                 claimed[request.request_id] = (event.run, request.fingerprint)
-            new_runs.append(new_run_row(request))
+            run_id = learned[event.run] = self._new_id()
+            new_runs.append((run_id, *new_run_row(request)))
             created.append(event)
             outcomes[index] = (event.run, True)
 
@@ -137,10 +160,16 @@ class BatchWriter:
             if self._advance_runs.execute(self._db, rows) != len(rows):
                 raise _FastPathFailed
         committed = created + appended
-        run_ids = self._run_ids([event.run for event in created] + list(advances))
+        known = self._ids
+        unknown = [run for run in advances if run not in learned and run not in known]
+        if unknown:  # runs this writer did not create, e.g. resumed after a restart
+            learned.update(self._run_ids(unknown))
         self._insert_events.execute(
             self._db,
-            [(run_ids[event.run], event.seq, event.SerializeToString()) for event in committed],
+            [
+                (learned.get(event.run) or known[event.run], event.seq, event.SerializeToString())
+                for event in committed
+            ],
         )
         return outcomes, committed
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from google.rpc import code_pb2
@@ -29,10 +30,12 @@ from prometheus_client import (
     ProcessCollector,
     start_http_server,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 from aura.orchestrator.v1 import run_pb2
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=MetricWrapperBase)
 
 # Backend calls: 5 ms .. 60 s; runs: 50 ms .. 10 min; commits: 0.5 ms .. 2.5 s.
 CALL_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -69,6 +72,7 @@ class RunMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r = self.registry
         self.runs_started = Counter(
             "aura_runs_started_total", "Runs created, by definition.", ["definition"], registry=r
@@ -201,6 +205,15 @@ class RunMetrics:
 
     # -- the commit listener ------------------------------------------------------------
 
+    def _child(self, metric: M, *values: str) -> M:
+        """`metric.labels(*values)`, memoized: the listener runs for every committed event,
+        and prometheus_client's `labels` validates and locks on each call."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child  # type: ignore[return-value]
+
     def observe(self, events: Sequence[run_pb2.RunEvent]) -> None:
         now = time.time()
         for event in events:
@@ -223,7 +236,7 @@ class RunMetrics:
     def _observe(self, event: run_pb2.RunEvent, at: float) -> None:
         kind = event.WhichOneof("event")
         if kind == "run_created":
-            self.runs_started.labels(self._track(event).definition).inc()
+            self._child(self.runs_started, self._track(event).definition).inc()
             return
         track = self._runs.get(event.run)
         if track is None:
@@ -232,7 +245,7 @@ class RunMetrics:
             step_id = event.step_started.step_id
             service, _ = track.methods.get(step_id, ("", ""))
             if step_id not in track.attempt_started:
-                self.calls_in_flight.labels(service).inc()
+                self._child(self.calls_in_flight, service).inc()
             track.attempt_started[step_id] = at
             track.step_started.setdefault(step_id, at)
         elif kind == "step_succeeded":
@@ -243,7 +256,7 @@ class RunMetrics:
         elif kind == "step_attempt_failed":
             failed = event.step_attempt_failed
             self._attempt_done(track, failed.step_id, at, _code_name(failed.error.code))
-            self.step_retries.labels(*track.methods.get(failed.step_id, ("", ""))).inc()
+            self._child(self.step_retries, *track.methods.get(failed.step_id, ("", ""))).inc()
         elif kind == "step_failed":
             final = event.step_failed
             self._attempt_done(track, final.step_id, at, _code_name(final.error.code))
@@ -255,11 +268,11 @@ class RunMetrics:
         elif kind == "step_skipped":
             self._step_done(track, event.step_skipped.step_id, at, "SKIPPED")
         elif kind == "run_resumed":
-            self.runs_resumed.labels(track.definition).inc()
+            self._child(self.runs_resumed, track.definition).inc()
         elif kind == "run_finished":
             state = run_pb2.RunState.Name(event.run_finished.state).removeprefix("RUN_STATE_")
-            self.runs_finished.labels(track.definition, state).inc()
-            self.run_duration.labels(track.definition, state).observe(
+            self._child(self.runs_finished, track.definition, state).inc()
+            self._child(self.run_duration, track.definition, state).observe(
                 max(0.0, at - track.created_at)
             )
             for step_id in list(track.attempt_started):
@@ -278,19 +291,19 @@ class RunMetrics:
         if started is None:
             return  # no attempt in flight (e.g. failed before its first call)
         service, method = track.methods.get(step_id, ("", ""))
-        self.calls_in_flight.labels(service).dec()
+        self._child(self.calls_in_flight, service).dec()
         if code is None:
             return
-        self.step_attempts.labels(service, method, code).inc()
+        self._child(self.step_attempts, service, method, code).inc()
         duration = latency_s if latency_s is not None else max(0.0, at - started)
-        self.step_attempt_duration.labels(service, method).observe(duration)
+        self._child(self.step_attempt_duration, service, method).observe(duration)
 
     def _step_done(self, track: _RunTrack, step_id: str, at: float, state: str) -> None:
         service, method = track.methods.get(step_id, ("", ""))
-        self.steps_finished.labels(service, method, state).inc()
+        self._child(self.steps_finished, service, method, state).inc()
         first = track.step_started.pop(step_id, None)
         if first is not None:
-            self.step_duration.labels(service, method, state).observe(max(0.0, at - first))
+            self._child(self.step_duration, service, method, state).observe(max(0.0, at - first))
 
 
 def _tolerant(read: Callable[[], int]) -> Callable[[], float]:

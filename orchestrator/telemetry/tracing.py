@@ -13,12 +13,12 @@ run) and carries a *link* to the span that was current when it was launched (the
 Start/Execute/Stream RPC). The RPC span gets the run's trace id as the attribute
 `aura.run.trace_id`, so either can be found from the other.
 
-The trace id *is* the run id (run ids are random 128-bit uuid4 hex, like trace ids), so
+The trace id *is* the run id (run ids are random 128-bit hex, like trace ids), so
 a trace is found from a run name alone, log lines written before the run span exists
 (run_created) carry it too, and a run resumed after a restart continues the same trace
-with a second root span (attribute `aura.run.resumed`), no stored context needed. This
-needs our tracer provider (`configure_tracing`); under another provider the trace id is
-random and only known while the run executes.
+with a second root span (attribute `aura.run.resumed`), no stored context needed. Run
+and step spans are made under our tracer provider only (`configure_tracing`): with
+tracing off, the engine's hot path makes no OpenTelemetry call at all.
 
 Instrumentation patches `grpc.aio.server` and `grpc.aio.insecure_channel`, so it must
 run before servers and channels are created: `configure_tracing` first, then start.
@@ -193,6 +193,13 @@ def run_span_context(run: str) -> trace.SpanContext | None:
 @contextlib.contextmanager
 def run_span(run: str, definition: str, *, resumed: bool = False) -> Iterator[trace.Span]:
     """The root span of one run execution; current for the run's task and its steps."""
+    if _provider is None:  # tracing is off: no span, only the log context
+        run_token = current_run.set(run)
+        try:
+            yield trace.INVALID_SPAN
+        finally:
+            current_run.reset(run_token)
+        return
     launcher = trace.get_current_span()
     links = [Link(launcher.get_span_context())] if launcher.get_span_context().is_valid else []
     trace_token = _next_trace_id.set(run_trace_id(run))
@@ -242,6 +249,12 @@ def step_attempt_span(run_id: str, step_id: str, attempt: int, method: str) -> I
     as `rpc.grpc.status_code` and an ERROR status; a cancelled call as `aura.cancelled`.
     """
     step_token = current_step.set(step_id)
+    if _provider is None:  # tracing is off: the hot path skips OpenTelemetry entirely
+        try:
+            yield trace.INVALID_SPAN
+        finally:
+            current_step.reset(step_token)
+        return
     service, _, rpc_method = method.partition("/")
     try:
         with _tracer().start_as_current_span(
