@@ -115,8 +115,8 @@ class RunExecutor:
             if not step.should_run(self.ctx.run_input, self.ctx.outputs):
                 self._skip(step_id, "condition is false")
                 continue
+            # No StepScheduled event: the attempt begins at once and says so (StepStarted).
             self.states[step_id] = run_pb2.STEP_STATE_SCHEDULED
-            self.ctx.recorder.emit(step_scheduled=run_pb2.StepScheduled(step_id=step_id))
             task = asyncio.create_task(run_step(step, self.ctx), name=f"step:{step_id}")
             self._running[task] = step_id
 

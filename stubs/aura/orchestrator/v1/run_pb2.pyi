@@ -68,7 +68,7 @@ class _StepStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StepState.V
     STEP_STATE_PENDING: _StepState.ValueType  # 1
     """Waiting for its dependencies."""
     STEP_STATE_SCHEDULED: _StepState.ValueType  # 2
-    """Dependencies done; waiting for a call slot."""
+    """Dependencies done; the first attempt has not begun (see StepScheduled)."""
     STEP_STATE_RUNNING: _StepState.ValueType  # 3
     """A call is in flight or a retry is waiting."""
     STEP_STATE_SUCCEEDED: _StepState.ValueType  # 4
@@ -85,7 +85,7 @@ STEP_STATE_UNSPECIFIED: StepState.ValueType  # 0
 STEP_STATE_PENDING: StepState.ValueType  # 1
 """Waiting for its dependencies."""
 STEP_STATE_SCHEDULED: StepState.ValueType  # 2
-"""Dependencies done; waiting for a call slot."""
+"""Dependencies done; the first attempt has not begun (see StepScheduled)."""
 STEP_STATE_RUNNING: StepState.ValueType  # 3
 """A call is in flight or a retry is waiting."""
 STEP_STATE_SUCCEEDED: StepState.ValueType  # 4
@@ -465,7 +465,10 @@ Global___RunResumed: _TypeAlias = RunResumed  # noqa: Y015
 
 @_typing.final
 class StepScheduled(_message.Message):
-    """A step's dependencies are done; it waits for a call slot."""
+    """A step's dependencies are done but its first attempt cannot begin yet. The engine
+    begins a ready step's attempt at once (StepStarted follows the dependencies'
+    events directly), so it does not record this today; readers still accept it.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
