@@ -32,6 +32,7 @@ from orchestrator.resilience import ResponseCache
 from orchestrator.runs import FINAL_RUN_STATES, RunFolder, fold_run
 from orchestrator.store import RunStore
 from orchestrator.telemetry import traced_run
+from orchestrator.workflows import CompiledWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +128,55 @@ class Engine:
         created.expire_time.FromNanoseconds(time.time_ns() + int(timeout_s * 1e9))
         event = run_pb2.RunEvent(run=name, seq=1, run_created=created)
         event.time.FromNanoseconds(time.time_ns())
-        stored_name, is_new = await self.store.create_run(
+        creation = self.store.create_run(
             event, request_id=spec.request_id, fingerprint=spec.fingerprint()
         )
-        if not is_new:
-            return await self.get_run(stored_name), False
+        if spec.request_id:  # it may name an earlier run: launch only once that is known
+            stored_name, is_new = await creation
+            if not is_new:
+                return await self.get_run(stored_name), False
+            self._launch_new(name, workflow, spec, timeout_s, admitted=None)
+        else:
+            # A new random id is a new run: prepare it while its creation commits; its
+            # steps call no backend before the creation is durable (`admitted`).
+            admitted = asyncio.get_running_loop().create_future()
+            self._launch_new(name, workflow, spec, timeout_s, admitted=admitted)
+            creation.add_done_callback(lambda done: self._admit_or_abort(name, done, admitted))
+            await creation
+        folder = RunFolder()
+        folder.apply(event)
+        return folder.run, True
+
+    def _admit_or_abort(
+        self,
+        name: str,
+        creation: asyncio.Future[tuple[str, bool]],
+        admitted: asyncio.Future[None],
+    ) -> None:
+        """Lets a launched run call its backends once its creation is durable, or stops it
+        (recording nothing more) when the creation failed."""
+        if not creation.cancelled() and creation.exception() is None:
+            if not admitted.done():
+                admitted.set_result(None)
+            return
+        active = self._active.get(name)
+        if active is not None:
+            active.executor.shutting_down = True
+            active.task.cancel()
+
+    def _launch_new(
+        self,
+        name: str,
+        workflow: CompiledWorkflow,
+        spec: RunSpec,
+        timeout_s: float,
+        *,
+        admitted: asyncio.Future[None] | None,
+    ) -> None:
         recorder = RunRecorder(self.store, name, next_seq=2)
         recorder.emit(run_started=run_pb2.RunStarted())
         ctx = RunContext(
-            run_id=run_id,
+            run_id=name.removeprefix(RUN_PREFIX),
             recorder=recorder,
             pool=self.pool,
             run_input=json_format.MessageToDict(spec.input),
@@ -147,11 +188,9 @@ class Engine:
                 else time.monotonic() + spec.caller_deadline_s
             ),
             cache=self.response_cache,
+            admitted=admitted,
         )
         self._launch(name, RunExecutor(workflow, ctx))
-        folder = RunFolder()
-        folder.apply(event)
-        return folder.run, True
 
     def _admit(self) -> None:
         if self.max_active_runs is not None and len(self._active) >= self.max_active_runs:

@@ -57,6 +57,8 @@ class RunContext:
     """The deadline of the client waiting for the run (ExecuteWorkflowRun), same clock."""
     cache: ResponseCache | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    admitted: asyncio.Future[None] | None = None
+    """Resolves once the run's creation is committed; no backend is called before."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ async def run_step(step: CompiledStep, ctx: RunContext) -> StepOutcome:
                 step_id=step.id, attempt=attempt, timeout=_duration(slot.timeout_s)
             )
         )
+        if ctx.admitted is not None:
+            await ctx.admitted
         started = time.perf_counter()
         with step_attempt_span(ctx.run_id, step.id, attempt, step.method.full_name) as span:
             result = await _call_backend(

@@ -62,10 +62,11 @@ class RunStore(Protocol):
         """Flushes pending appends, then releases resources. Idempotent."""
         ...
 
-    async def create_run(
+    def create_run(
         self, created: run_pb2.RunEvent, *, request_id: str = "", fingerprint: str = ""
-    ) -> tuple[str, bool]:
-        """Stores a new run from its `run_created` event (seq 1), committed on return.
+    ) -> asyncio.Future[tuple[str, bool]]:
+        """Queues a new run from its `run_created` event (seq 1); the future resolves once
+        it is committed. Events of the run appended after this call commit after it.
 
         With a `request_id` already used: the same `fingerprint` gives (existing name,
         False); a different one raises `AlreadyExists` (reason "REQUEST_ID_REUSED").

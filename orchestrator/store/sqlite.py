@@ -163,15 +163,12 @@ class SqliteRunStore:
     def add_commit_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
 
-    async def create_run(
+    def create_run(
         self, created: run_pb2.RunEvent, *, request_id: str = "", fingerprint: str = ""
-    ) -> tuple[str, bool]:
+    ) -> asyncio.Future[tuple[str, bool]]:
         if created.seq != 1 or created.WhichOneof("event") != "run_created" or not created.run:
             raise ValueError("create_run takes a run's run_created event, with seq 1 and a run")
-        result: tuple[str, bool] = await self._enqueue(
-            CreateRequest(created, request_id, fingerprint), 1
-        )
-        return result
+        return self._enqueue(CreateRequest(created, request_id, fingerprint), 1)
 
     def append(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
         return self._enqueue(AppendRequest(tuple(events)), len(events))
