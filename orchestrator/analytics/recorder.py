@@ -42,7 +42,8 @@ class AnalyticsRecorder:
         self._step_started: dict[tuple[str, str], float] = {}
         self._definitions: dict[str, _Series] = {}
         self._steps: dict[tuple[str, str], _Series] = {}
-        self._run_methods: dict[str, dict[str, str]] = {}
+        # Step id -> method, per definition (definitions never change once created).
+        self._methods: dict[str, dict[str, str]] = {}
         self.resilience = ResilienceTally()
 
     def observe_breaker(
@@ -60,9 +61,13 @@ class AnalyticsRecorder:
         kind = event.WhichOneof("event")
         at = event.time.ToNanoseconds() / 1e9
         if kind == "run_created":
-            self._run_definition[event.run] = event.run_created.workflow_definition
+            created = event.run_created
+            self._run_definition[event.run] = created.workflow_definition
             self._run_started[event.run] = at
-            self._run_methods[event.run] = {s.step_id: s.method for s in event.run_created.steps}
+            if created.workflow_definition not in self._methods:
+                self._methods[created.workflow_definition] = {
+                    step.step_id: step.method for step in created.steps
+                }
             return
         definition = self._run_definition.get(event.run)
         if definition is None:
@@ -92,12 +97,11 @@ class AnalyticsRecorder:
         elif kind == "run_finished":
             started = self._run_started.pop(event.run, at)
             self._run_definition.pop(event.run, None)
-            self._run_methods.pop(event.run, None)
             series = self._definitions.setdefault(definition, _Series())
             series.outcomes.append(_Outcome(at, event.run_finished.state, at - started))
 
     def _observe_resilience(self, event: run_pb2.RunEvent, kind: str | None, at: float) -> None:
-        methods = self._run_methods.get(event.run, {})
+        methods = self._methods.get(self._run_definition.get(event.run, ""), {})
         if kind == "step_succeeded":
             done = event.step_succeeded
             method = methods.get(done.step_id, "")

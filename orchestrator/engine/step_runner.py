@@ -34,7 +34,8 @@ from orchestrator.resilience import (
     orchestrator_status,
 )
 from orchestrator.resilience.deadline import DEFAULT_MARGIN_S
-from orchestrator.telemetry import record_attempt_failure, step_attempt_span
+from orchestrator.telemetry import record_attempt_failure, step_attempt_span, tracing_on
+from orchestrator.telemetry.tracing import current_step
 from orchestrator.workflows import CompiledStep
 
 IDEMPOTENCY_KEY_HEADER = "aura-idempotency-key"
@@ -81,7 +82,11 @@ def _duration(seconds: float) -> duration_pb2.Duration:
 
 
 async def run_step(step: CompiledStep, ctx: RunContext) -> StepOutcome:
-    """Calls the step's method until it succeeds, fails for good, or the deadline passes."""
+    """Calls the step's method until it succeeds, fails for good, or the deadline passes.
+
+    Runs as a task of its own, so the log context it sets is the step's alone.
+    """
+    current_step.set(step.id)
     try:
         request = step.build_request(ctx.run_input, ctx.outputs)
         service = ctx.pool.service(step.method.service)
@@ -118,12 +123,14 @@ async def run_step(step: CompiledStep, ctx: RunContext) -> StepOutcome:
         if ctx.admitted is not None:
             await ctx.admitted
         started = time.perf_counter()
-        with step_attempt_span(ctx.run_id, step.id, attempt, step.method.full_name) as span:
-            result = await _call_backend(
-                step, ctx, request, slot.timeout_s, slot.bound_by == "step"
-            )
-            if isinstance(result, _AttemptFailure):
-                record_attempt_failure(span, result.status)
+        own_deadline = slot.bound_by == "step"
+        if tracing_on():
+            with step_attempt_span(ctx.run_id, step.id, attempt, step.method.full_name) as span:
+                result = await _call_backend(step, ctx, request, slot.timeout_s, own_deadline)
+                if isinstance(result, _AttemptFailure):
+                    record_attempt_failure(span, result.status)
+        else:
+            result = await _call_backend(step, ctx, request, slot.timeout_s, own_deadline)
         if not isinstance(result, _AttemptFailure):
             service.retry_throttle.record_success()
             if key is not None and cache is not None and step.cache_ttl_s:

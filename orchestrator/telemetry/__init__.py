@@ -18,6 +18,7 @@ from orchestrator.telemetry.tracing import (
     shutdown_tracing,
     step_attempt_span,
     traced_run,
+    tracing_on,
     uninstrument_grpc,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "shutdown_tracing",
     "step_attempt_span",
     "traced_run",
+    "tracing_on",
     "uninstrument_grpc",
 ]

@@ -73,6 +73,7 @@ class RunMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
+        self._definition_methods: dict[str, dict[str, tuple[str, str]]] = {}
         r = self.registry
         self.runs_started = Counter(
             "aura_runs_started_total", "Runs created, by definition.", ["definition"], registry=r
@@ -223,12 +224,20 @@ class RunMetrics:
             self._observe(event, at)
         self.committed_events.inc(len(events))
 
+    def _methods_of(self, created: run_pb2.RunCreated) -> dict[str, tuple[str, str]]:
+        """Step id -> (service, method), one map per definition (they never change)."""
+        methods = self._definition_methods.get(created.workflow_definition)
+        if methods is None:
+            methods = {step.step_id: _split_method(step.method) for step in created.steps}
+            self._definition_methods[created.workflow_definition] = methods
+        return methods
+
     def _track(self, event: run_pb2.RunEvent) -> _RunTrack:
         created = event.run_created
         track = _RunTrack(
             definition=created.workflow_definition.removeprefix(DEFINITION_PREFIX),
             created_at=event.time.ToNanoseconds() / 1e9,
-            methods={step.step_id: _split_method(step.method) for step in created.steps},
+            methods=self._methods_of(created),
         )
         self._runs[event.run] = track
         return track

@@ -235,8 +235,16 @@ def run_span(run: str, definition: str, *, resumed: bool = False) -> Iterator[tr
         _run_spans.pop(run, None)
 
 
+def tracing_on() -> bool:
+    """Whether run and step spans are made (`configure_tracing` installed our provider)."""
+    return _provider is not None
+
+
 async def traced_run(run: str, definition: str, body: Awaitable[T], *, resumed: bool = False) -> T:
     """Awaits `body` (the run's driver) inside its run span: for `asyncio.create_task`."""
+    if _provider is None:
+        current_run.set(run)  # the run's own task: its context is its own
+        return await body
     with run_span(run, definition, resumed=resumed):
         return await body
 
