@@ -207,6 +207,7 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
     gate = asyncio.Semaphore(plan.scale_start_concurrency)
     errors: Counter[str] = Counter()
     states: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
     lags_ns: list[int] = []
     intervals: list[tuple[int, int]] = []
     streams = {"open": 0, "peak": 0, "on_live_runs": 0}
@@ -243,6 +244,8 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
                 elif kind == "run_finished":
                     finished = emitted
                     states[run_pb2.RunState.Name(event.run_finished.state)] += 1
+                    if event.run_finished.HasField("error"):
+                        failures[event.run_finished.error.message[:200]] += 1
         except grpc.aio.AioRpcError as error:
             errors[f"watch {error.code().name}"] += 1
         finally:
@@ -284,6 +287,7 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
         "errors": sum(errors.values()) + not_ok,
         "error_kinds": dict(errors),
         "final_states": dict(states),
+        "run_failures": dict(failures.most_common(5)),
         "peak_runs_in_flight": _peak_overlap(intervals),
         "peak_watch_streams": streams["peak"],
         "watch_streams_on_live_runs": streams["on_live_runs"],

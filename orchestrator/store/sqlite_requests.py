@@ -29,8 +29,9 @@ class AppendRequest:
 WriteRequest = CreateRequest | AppendRequest
 #: Per request: (name, created) for a creation, None for an append, or the error.
 Outcome = tuple[str, bool] | None | BaseException
-#: An outcome per request, and the events committed, in commit order.
-WriteResult = tuple[list[Outcome], list[run_pb2.RunEvent]]
+#: An outcome per request, the events committed in commit order, and their serialized
+#: bodies as stored (same order).
+WriteResult = tuple[list[Outcome], list[run_pb2.RunEvent], list[bytes]]
 
 
 def timestamp_us(seconds: int, nanos: int) -> int:

@@ -101,7 +101,7 @@ class BatchWriter:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             self._next_id = None
-            return [error] * len(requests), []
+            return [error] * len(requests), [], []
         self.commit_count += 1
         self._ids.update(learned)
         for event in result[1]:
@@ -164,14 +164,15 @@ class BatchWriter:
         unknown = [run for run in advances if run not in learned and run not in known]
         if unknown:  # runs this writer did not create, e.g. resumed after a restart
             learned.update(self._run_ids(unknown))
+        bodies = [event.SerializeToString() for event in committed]
         self._insert_events.execute(
             self._db,
             [
-                (learned.get(event.run) or known[event.run], event.seq, event.SerializeToString())
-                for event in committed
+                (learned.get(event.run) or known[event.run], event.seq, body)
+                for event, body in zip(committed, bodies, strict=True)
             ],
         )
-        return outcomes, committed
+        return outcomes, committed, bodies
 
     def _runs_by_request_id(self, requests: Sequence[WriteRequest]) -> dict[str, tuple[str, str]]:
         request_ids = [
@@ -217,7 +218,8 @@ class BatchWriter:
                 outcomes[index] = append_isolated(self._db, request)
                 if outcomes[index] is None:
                     appended.extend(request.events)
-        return outcomes, created + appended
+        committed = created + appended
+        return outcomes, committed, [event.SerializeToString() for event in committed]
 
     def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
         body = definition.SerializeToString(deterministic=True)
