@@ -11,8 +11,8 @@ Recent history in memory: the store keeps the committed events of the runs creat
 this process while they are unfinished, and of the last `recent_runs` finished ones, so
 `read_events` for them (the engine's read right after a run finishes, a watcher's catch-up)
 needs no reader thread and no SQL. It keeps them as the serialized bodies the writer
-stored, not as message objects: a third of the memory (10,000 runs in flight hold their
-whole histories), for a parse on read. A run created before this process started is
+stored, not as message objects, for a parse on read: with 10,000 runs in flight holding
+their histories, message objects took about 14 KB a run more. A run created before this process started is
 read from the file as before.
 
 Visibility: commit listeners (the event hub, analytics) are called on the event loop
