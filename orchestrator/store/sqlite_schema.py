@@ -64,8 +64,9 @@ def connect_writer(path: Path, durability: Durability) -> sqlite3.Connection:
     # NORMAL in WAL mode: a commit survives the process being killed; FULL also an OS crash.
     connection.execute(f"PRAGMA synchronous = {'FULL' if durability == 'fsync' else 'NORMAL'}")
     connection.execute("PRAGMA temp_store = MEMORY")
-    # Checkpoints are the writer's main stall: fewer, larger ones; the WAL is truncated after.
-    connection.execute("PRAGMA wal_autocheckpoint = 10000")
+    # The store runs checkpoints itself, on the writer thread (SqliteRunStore._drain): an
+    # automatic one would stall whichever commit crosses the threshold, even on the loop.
+    connection.execute("PRAGMA wal_autocheckpoint = 0")
     connection.execute("PRAGMA journal_size_limit = 67108864")
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:

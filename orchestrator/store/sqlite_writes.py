@@ -47,6 +47,8 @@ class BatchWriter:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
         self.commit_count = 0
+        self.bytes_since_checkpoint = 0
+        self.commits_since_checkpoint = 0
         limit = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         # Run ids: the fast path numbers new runs itself and remembers the id of every
         # unfinished run it wrote, so a batch needs no query to find its runs' ids.
@@ -78,6 +80,12 @@ class BatchWriter:
     def close(self) -> None:
         self._db.close()
 
+    def checkpoint(self) -> None:
+        """Copies the WAL into the database file without waiting for readers."""
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.bytes_since_checkpoint = 0
+        self.commits_since_checkpoint = 0
+
     def write(self, requests: Sequence[WriteRequest]) -> WriteResult:
         """Writes `requests` in one transaction.
 
@@ -103,6 +111,7 @@ class BatchWriter:
             self._next_id = None
             return [error] * len(requests), [], []
         self.commit_count += 1
+        self.commits_since_checkpoint += 1
         self._ids.update(learned)
         for event in result[1]:
             if event.HasField("run_finished"):
@@ -165,6 +174,7 @@ class BatchWriter:
         if unknown:  # runs this writer did not create, e.g. resumed after a restart
             learned.update(self._run_ids(unknown))
         bodies = [event.SerializeToString() for event in committed]
+        self.bytes_since_checkpoint += sum(map(len, bodies))
         self._insert_events.execute(
             self._db,
             [

@@ -1,29 +1,41 @@
-"""A run prepares while its creation commits, but calls no backend before it is durable."""
+"""A run prepares while its creation commits, but calls no backend before it is durable.
+
+The orchestrator here fsyncs (durability "fsync"), so every commit runs on the store's
+writer thread while the event loop goes on: the case where the order matters.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import grpc
 import pytest
 
-from aura.orchestrator.v1 import run_pb2
+from aura.orchestrator.v1 import orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
+from orchestrator.server import OrchestratorServer
 from orchestrator.store.sqlite_requests import CreateRequest, WriteRequest, WriteResult
 from orchestrator.store.sqlite_writes import BatchWriter
-from tests.integration.orchestrator_fixtures import (
-    STYLE_INPUT,
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    stub,
-)
+from tests.integration.orchestrator_fixtures import STYLE_INPUT, Stub, execute, mesh, settings_for
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
+__all__ = ["mesh"]
+
+
+@pytest.fixture
+async def stub(mesh: MockMesh, tmp_path: Path) -> AsyncIterator[Stub]:
+    settings = dataclasses.replace(settings_for(mesh, tmp_path / "data"), durability="fsync")
+    server = OrchestratorServer(settings)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            yield orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+    finally:
+        await server.stop(grace_s=0.5)
 
 
 def _backend_calls(mesh: MockMesh) -> int:
