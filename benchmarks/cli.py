@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
+from benchmarks.peers.run import run_peers
 from benchmarks.procs import ROOT, Child, start_mesh, start_orchestrator
 from benchmarks.scenarios import FULL, SMOKE, CpuMeter, Plan, limit_load, orchestrated_load, scale
 
-SCENARIOS = ("latency", "throughput", "scale")
+SCENARIOS = ("latency", "throughput", "scale", "peers")
 log = logging.getLogger("benchmarks")
 
 
@@ -30,9 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run of everything")
     parser.add_argument(
         "--only",
-        default="latency,throughput,scale",
-        help=f"comma-separated scenarios out of {','.join(SCENARIOS)} "
-        "(default latency,throughput,scale; speedup comes with latency)",
+        help=f"comma-separated scenarios out of {','.join(SCENARIOS)} (default: all, "
+        "but no peers with --smoke; speedup comes with latency; peers need "
+        "benchmarks/peers/setup.sh, which `make bench` runs)",
     )
     parser.add_argument("--levels", help="throughput concurrency levels, e.g. 100,1000")
     parser.add_argument("--duration-s", type=float, help="measured window per load level")
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, scale_runs=args.scale_runs)
     if args.scale_latency_ms is not None:
         plan = replace(plan, scale_latency_ms=args.scale_latency_ms)
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    default = SCENARIOS[:3] if args.smoke else SCENARIOS
+    only = {s.strip() for s in (args.only or ",".join(default)).split(",") if s.strip()}
     unknown = only - set(SCENARIOS)
     if unknown:
         _parser().error(f"unknown scenarios: {', '.join(sorted(unknown))}")
@@ -139,6 +141,17 @@ async def _run(
                     limit[key] = await limit_load(stack.addresses, stack.meter, **load)
                     orch[key] = await orchestrated_load(stack.address, stack.meter, **load)
             processes["load_20ms"] = stack.stats()
+    if "peers" in only:
+        log.info("peers: DBOS and Prefect on the same mesh (each in its own process)")
+        results["peers"] = await run_peers(
+            plan.levels,
+            latency_ms=plan.latency_ms,
+            c1_warmup_s=plan.c1_warmup_s,
+            c1_duration_s=plan.c1_duration_s,
+            warmup_s=plan.warmup_s,
+            duration_s=plan.duration_s,
+            memoize=memoize,
+        )
     if "scale" in only:
         # Holding 10,000 runs is the point here: raise the admission cap (AURA_MAX_ACTIVE_RUNS,
         # default 1000) and the per-service bulkhead (default 64 calls in flight) above it.

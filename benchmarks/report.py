@@ -145,7 +145,9 @@ def table(results: dict[str, Any]) -> str:
     """Markdown: one row per measurement, limit next to orchestrator (and peers)."""
     limit, orch = results.get("limit", {}), results.get("orchestrator", {})
     peers = results.get("peers", {})
-    peer_names = [name for name in ("dbos", "prefect") if name in peers]
+    peer_names = [
+        name for name in ("dbos", "prefect", "prefect_async") if isinstance(peers.get(name), dict)
+    ]
     head = ["scenario", "hand-written limit", "Aura orchestrator", "Aura / limit"]
     head += [peer for peer in peer_names]
     rows = [head, ["---"] * len(head)]
@@ -161,6 +163,8 @@ def table(results: dict[str, Any]) -> str:
     def thr(entry: dict[str, Any] | None) -> str:
         if not entry:
             return "-"
+        if "skipped" in entry:
+            return f"not run: {entry['skipped']}"
         text = (
             f"{_fmt(entry.get('runs_per_s'))} runs/s (p50 {_fmt(entry.get('p50_ms'))} / "
             f"p99 {_fmt(entry.get('p99_ms'))} ms)"
