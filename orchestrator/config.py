@@ -37,6 +37,8 @@ class Settings:
     # "normal": survives a killed process (WAL, synchronous=NORMAL);
     # "fsync": also survives power loss (synchronous=FULL).
     durability: Literal["normal", "fsync"] = "normal"
+    # How long a progress event may wait for others to share its commit (see the store).
+    store_linger_ms: float = 5.0
     # Full service name -> addresses ("host:port"), several for replicas.
     service_addresses: dict[str, list[str]] = field(default_factory=default_service_addresses)
     shutdown_grace_s: float = 5.0
@@ -64,7 +66,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Reads AURA_HOST, AURA_PORT, AURA_DATA_DIR, AURA_DURABILITY,
+        """Reads AURA_HOST, AURA_PORT, AURA_DATA_DIR, AURA_DURABILITY, AURA_STORE_LINGER_MS,
         AURA_SHUTDOWN_GRACE_S and AURA_SERVICE_<SHORT>_ADDRESSES (comma-separated),
         e.g. AURA_SERVICE_NLU_ADDRESSES=127.0.0.1:8002,127.0.0.1:9002; resilience:
         AURA_MAX_ACTIVE_RUNS, AURA_RESPONSE_CACHE_MAX_ENTRIES, AURA_MAX_IN_FLIGHT_PER_SERVICE,
@@ -85,6 +87,7 @@ class Settings:
             port=int(env.get("AURA_PORT", base.port)),
             data_dir=Path(env.get("AURA_DATA_DIR", str(base.data_dir))),
             durability=durability,  # type: ignore[arg-type]
+            store_linger_ms=float(env.get("AURA_STORE_LINGER_MS", base.store_linger_ms)),
             service_addresses=addresses,
             shutdown_grace_s=float(env.get("AURA_SHUTDOWN_GRACE_S", base.shutdown_grace_s)),
             telemetry=TelemetrySettings.from_env(env),

@@ -41,7 +41,11 @@ class OrchestratorServer:
         self.telemetry: TelemetrySettings = telemetry or settings.telemetry
         self.metrics = RunMetrics()
         self._metrics_endpoint: MetricsEndpoint | None = None
-        self.store = SqliteRunStore(settings.database_path, durability=settings.durability)
+        self.store = SqliteRunStore(
+            settings.database_path,
+            durability=settings.durability,
+            linger_s=settings.store_linger_ms / 1000,
+        )
         self.hub = EventHub()
         self.analytics = AnalyticsRecorder()
         self.pool = BackendPool(
