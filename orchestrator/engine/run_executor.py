@@ -10,7 +10,7 @@ import grpc
 from google.rpc import status_pb2
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.engine.step_runner import RunContext, StepOutcome, run_step
+from orchestrator.engine.step_runner import RunContext, StepOutcome, build_request, run_step
 from orchestrator.mesh import status_of
 from orchestrator.workflows import CompiledWorkflow
 
@@ -50,6 +50,13 @@ class RunExecutor:
         self.cancel_reason: str | None = None
         self.shutting_down = False
         self._running: dict[asyncio.Task[StepOutcome], str] = {}
+        # Step id -> the steps not yet started that read its output.
+        self._readers: dict[str, set[str]] = {}
+        for step_id, step in workflow.steps.items():
+            if self.states[step_id] == run_pb2.STEP_STATE_PENDING:
+                for dep in step.deps:
+                    self._readers.setdefault(dep, set()).add(step_id)
+        self._settled: asyncio.Future[tuple[str, status_pb2.Status] | None]
 
     def request_cancel(self, reason: str) -> None:
         self.cancel_reason = reason or "cancelled by request"
@@ -84,19 +91,38 @@ class RunExecutor:
         return self._finish(final, None)
 
     async def _schedule_until_done(self) -> tuple[str, status_pb2.Status] | None:
-        while True:
+        """Until no step can start: None, or the first failed required step and its error.
+
+        Steps that become ready start from the finishing step's done callback, so a
+        dependant's call goes out without waiting for this coroutine to be scheduled.
+        """
+        self._settled = asyncio.get_running_loop().create_future()
+        self._start_ready_steps()
+        if not self._running:
+            return None
+        return await self._settled
+
+    def _on_step_done(self, task: asyncio.Task[StepOutcome]) -> None:
+        step_id = self._running.pop(task, None)
+        settled = self._settled
+        if step_id is None or settled.done() or task.cancelled():
+            return  # stopping: run() collects what is left
+        try:
+            outcome = task.result()
+            self.states[step_id] = outcome.state
+            if (
+                outcome.state == run_pb2.STEP_STATE_FAILED
+                and not self.workflow.steps[step_id].optional
+            ):
+                assert outcome.error is not None
+                settled.set_result((step_id, outcome.error))
+                return
             self._start_ready_steps()
-            if not self._running:
-                return None
-            done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                step_id = self._running.pop(task)
-                outcome = task.result()
-                self.states[step_id] = outcome.state
-                step = self.workflow.steps[step_id]
-                if outcome.state == run_pb2.STEP_STATE_FAILED and not step.optional:
-                    assert outcome.error is not None
-                    return step_id, outcome.error
+        except Exception as error:  # a bug, not a step failure: let the run crash loudly
+            settled.set_exception(error)
+            return
+        if not self._running:
+            settled.set_result(None)
 
     def _start_ready_steps(self) -> None:
         # One pass in topological order settles chains of skips at once.
@@ -117,22 +143,37 @@ class RunExecutor:
                 continue
             # No StepScheduled event: the attempt begins at once and says so (StepStarted).
             self.states[step_id] = run_pb2.STEP_STATE_SCHEDULED
-            task = asyncio.create_task(run_step(step, self.ctx), name=f"step:{step_id}")
+            request = build_request(step, self.ctx)
+            self._consumed(step_id)
+            task = asyncio.create_task(run_step(step, self.ctx, request), name=f"step:{step_id}")
             self._running[task] = step_id
+            task.add_done_callback(self._on_step_done)
+
+    def _consumed(self, step_id: str) -> None:
+        """`step_id` has taken what it needs from its dependencies' outputs (its request is
+        built, or it is skipped): an output no pending step reads is let go, so a long run
+        holds only what is still to be wired (10,000 runs in flight hold a lot of them)."""
+        for dep in self.workflow.steps[step_id].deps:
+            readers = self._readers.get(dep)
+            if readers is not None:
+                readers.discard(step_id)
+                if not readers:
+                    self.ctx.outputs.pop(dep, None)
 
     def _skip(self, step_id: str, reason: str) -> None:
+        self._consumed(step_id)
         self.states[step_id] = run_pb2.STEP_STATE_SKIPPED
         self.ctx.recorder.emit(step_skipped=run_pb2.StepSkipped(step_id=step_id, reason=reason))
 
     async def _stop_running_steps(self) -> None:
         # Cancelling the task cancels its in-flight gRPC call.
-        tasks = list(self._running)
+        tasks = dict(self._running)
         for task in tasks:
             task.cancel()
-        for task in tasks:
+        for task, step_id in tasks.items():
             with contextlib.suppress(asyncio.CancelledError):
                 outcome = await task
-                self.states[self._running[task]] = outcome.state
+                self.states[step_id] = outcome.state
         self._running.clear()
 
     def _cancel_unfinished(self, reason: str) -> None:

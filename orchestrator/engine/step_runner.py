@@ -81,14 +81,26 @@ def _duration(seconds: float) -> duration_pb2.Duration:
     return value
 
 
-async def run_step(step: CompiledStep, ctx: RunContext) -> StepOutcome:
-    """Calls the step's method until it succeeds, fails for good, or the deadline passes.
+def build_request(step: CompiledStep, ctx: RunContext) -> Message | AuraError:
+    """The step's request from the run input and earlier outputs (copied in), or why not."""
+    try:
+        return step.build_request(ctx.run_input, ctx.outputs)
+    except AuraError as error:
+        return error
+
+
+async def run_step(
+    step: CompiledStep, ctx: RunContext, request: Message | AuraError
+) -> StepOutcome:
+    """Calls the step's method with `request` (from `build_request`) until it succeeds,
+    fails for good, or the deadline passes.
 
     Runs as a task of its own, so the log context it sets is the step's alone.
     """
     current_step.set(step.id)
     try:
-        request = step.build_request(ctx.run_input, ctx.outputs)
+        if isinstance(request, AuraError):
+            raise request
         service = ctx.pool.service(step.method.service)
     except AuraError as error:
         return _fail(step, ctx, status_of(error.code, error.message), attempt=0)

@@ -10,6 +10,7 @@ from google.protobuf import json_format
 
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2, workflow_pb2
 from mock_services.mesh import MockMesh
+from orchestrator.server import OrchestratorServer
 from orchestrator.workflows import seed_definitions
 from tests.helpers import eventually
 from tests.integration.orchestrator_fixtures import (
@@ -213,3 +214,35 @@ async def test_seed_definitions_are_listed_and_readable(stub: Stub) -> None:
         orchestrator_pb2.GetWorkflowDefinitionRequest(name="complete_style_analysis")
     )
     assert got.workflow_definition.name == "workflowDefinitions/complete_style_analysis"
+
+
+async def test_a_run_lets_go_of_outputs_no_pending_step_reads(
+    stub: Stub, mesh: MockMesh, orchestrator: OrchestratorServer
+) -> None:
+    mesh.servers["recommendation"].faults.latency_ms = 400
+    started = await stub.StartWorkflowRun(
+        orchestrator_pb2.StartWorkflowRunRequest(
+            workflow_definition="complete_style_analysis", input=struct(STYLE_INPUT)
+        ),
+        timeout=10,
+    )
+    name = started.workflow_run.name
+
+    def last_step_in_flight() -> list[str]:
+        active = orchestrator.engine._active.get(name)
+        assert active is not None, "the run is no longer active"
+        states = active.executor.states
+        assert states["recommendations"] == run_pb2.STEP_STATE_SCHEDULED
+        return ["outputs held:", *active.executor.ctx.outputs]
+
+    # While the last step's call is in flight, its request holds what it was wired from;
+    # the run itself keeps no earlier output.
+    assert await eventually(last_step_in_flight, timeout_s=5) == ["outputs held:"]
+    run = await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=name), timeout=10)
+    while run.workflow_run.state != run_pb2.RUN_STATE_SUCCEEDED:
+        await asyncio.sleep(0.05)
+        run = await stub.GetWorkflowRun(
+            orchestrator_pb2.GetWorkflowRunRequest(name=name), timeout=10
+        )
+    # Every step's output is still in the run's history.
+    assert all(step.HasField("output") for step in run.workflow_run.steps)
