@@ -44,76 +44,129 @@ def struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return result
 
 
-class LimitClient:
-    """The same five calls made directly with asyncio + grpc.aio: one channel per service."""
+SERVICES = (
+    "aura.image.v1.ImageProcessingService",
+    "aura.nlu.v1.NluService",
+    "aura.style.v1.StyleProfileService",
+    "aura.combination.v1.CombinationEngineService",
+    "aura.recommendation.v1.RecommendationEngineService",
+)
+# Per-call deadlines (s).
+TIMEOUTS = {"image": 8.0, "nlu": 3.0, "profile": 3.0, "outfits": 5.0, "recommendations": 5.0}
+
+
+# --- the five requests and their deadlines ------------------------------------------------
+
+
+def image_request(run_input: dict[str, Any]) -> image_pb2.AnalyzeImageRequest:
+    return image_pb2.AnalyzeImageRequest(
+        image_uri=run_input["image_uri"], user_id=run_input["user_id"]
+    )
+
+
+def nlu_request(run_input: dict[str, Any]) -> nlu_pb2.AnalyzeTextRequest:
+    return nlu_pb2.AnalyzeTextRequest(text=run_input["text"], user_id=run_input["user_id"])
+
+
+def profile_request(
+    user_id: str, image: image_pb2.AnalyzeImageResponse, nlu: nlu_pb2.AnalyzeTextResponse
+) -> style_pb2.BuildStyleProfileRequest:
+    return style_pb2.BuildStyleProfileRequest(
+        user_id=user_id,
+        observed_garments=image.garments,
+        observed_colors=image.dominant_colors,
+        image_style_tags=image.style_tags,
+        text_style_keywords=nlu.style_keywords,
+        occasion=nlu.occasion,
+    )
+
+
+def outfits_request(
+    profile: style_pb2.BuildStyleProfileResponse, nlu: nlu_pb2.AnalyzeTextResponse
+) -> combination_pb2.GenerateOutfitsRequest:
+    return combination_pb2.GenerateOutfitsRequest(
+        profile=profile.profile, occasion=nlu.occasion, max_outfits=3
+    )
+
+
+def recommendations_request(
+    profile: style_pb2.BuildStyleProfileResponse,
+    outfits: combination_pb2.GenerateOutfitsResponse,
+    nlu: nlu_pb2.AnalyzeTextResponse,
+) -> recommendation_pb2.RecommendItemsRequest:
+    return recommendation_pb2.RecommendItemsRequest(
+        profile=profile.profile,
+        outfits=outfits.outfits,
+        max_price=nlu.budget.max_price,
+        occasion=nlu.occasion,
+        max_results=5,
+    )
+
+
+class AsyncBackends:
+    """grpc.aio stubs, one channel per service; one method per call. Bound to one event loop."""
 
     def __init__(self, addresses: dict[str, str]) -> None:
-        def channel(service: str) -> grpc.aio.Channel:
-            return grpc.aio.insecure_channel(addresses[service], options=CHANNEL_OPTIONS)
-
         self._channels = [
-            channel(name)
-            for name in (
-                "aura.image.v1.ImageProcessingService",
-                "aura.nlu.v1.NluService",
-                "aura.style.v1.StyleProfileService",
-                "aura.combination.v1.CombinationEngineService",
-                "aura.recommendation.v1.RecommendationEngineService",
-            )
+            grpc.aio.insecure_channel(addresses[name], options=CHANNEL_OPTIONS) for name in SERVICES
         ]
         image, nlu, style, combination, recommendation = self._channels
-        self.image = image_pb2_grpc.ImageProcessingServiceStub(image)
-        self.nlu = nlu_pb2_grpc.NluServiceStub(nlu)
-        self.style = style_pb2_grpc.StyleProfileServiceStub(style)
-        self.combination = combination_pb2_grpc.CombinationEngineServiceStub(combination)
-        self.recommendation = recommendation_pb2_grpc.RecommendationEngineServiceStub(
+        self._image = image_pb2_grpc.ImageProcessingServiceStub(image)
+        self._nlu = nlu_pb2_grpc.NluServiceStub(nlu)
+        self._style = style_pb2_grpc.StyleProfileServiceStub(style)
+        self._combination = combination_pb2_grpc.CombinationEngineServiceStub(combination)
+        self._recommendation = recommendation_pb2_grpc.RecommendationEngineServiceStub(
             recommendation
         )
 
-    async def run(self, run_input: dict[str, Any] = STYLE_INPUT) -> None:
-        user_id = run_input["user_id"]
-        image, nlu = await asyncio.gather(
-            self.image.AnalyzeImage(
-                image_pb2.AnalyzeImageRequest(image_uri=run_input["image_uri"], user_id=user_id),
-                timeout=8,
-            ),
-            self.nlu.AnalyzeText(
-                nlu_pb2.AnalyzeTextRequest(text=run_input["text"], user_id=user_id), timeout=3
-            ),
+    async def image(self, run_input: dict[str, Any]) -> image_pb2.AnalyzeImageResponse:
+        return await self._image.AnalyzeImage(image_request(run_input), timeout=TIMEOUTS["image"])
+
+    async def nlu(self, run_input: dict[str, Any]) -> nlu_pb2.AnalyzeTextResponse:
+        return await self._nlu.AnalyzeText(nlu_request(run_input), timeout=TIMEOUTS["nlu"])
+
+    async def profile(
+        self,
+        user_id: str,
+        image: image_pb2.AnalyzeImageResponse,
+        nlu: nlu_pb2.AnalyzeTextResponse,
+    ) -> style_pb2.BuildStyleProfileResponse:
+        return await self._style.BuildStyleProfile(
+            profile_request(user_id, image, nlu), timeout=TIMEOUTS["profile"]
         )
-        profile = await self.style.BuildStyleProfile(
-            style_pb2.BuildStyleProfileRequest(
-                user_id=user_id,
-                observed_garments=image.garments,
-                observed_colors=image.dominant_colors,
-                image_style_tags=image.style_tags,
-                text_style_keywords=nlu.style_keywords,
-                occasion=nlu.occasion,
-            ),
-            timeout=3,
+
+    async def outfits(
+        self, profile: style_pb2.BuildStyleProfileResponse, nlu: nlu_pb2.AnalyzeTextResponse
+    ) -> combination_pb2.GenerateOutfitsResponse:
+        return await self._combination.GenerateOutfits(
+            outfits_request(profile, nlu), timeout=TIMEOUTS["outfits"]
         )
-        outfits = await self.combination.GenerateOutfits(
-            combination_pb2.GenerateOutfitsRequest(
-                profile=profile.profile, occasion=nlu.occasion, max_outfits=3
-            ),
-            timeout=5,
+
+    async def recommendations(
+        self,
+        profile: style_pb2.BuildStyleProfileResponse,
+        outfits: combination_pb2.GenerateOutfitsResponse,
+        nlu: nlu_pb2.AnalyzeTextResponse,
+    ) -> recommendation_pb2.RecommendItemsResponse:
+        return await self._recommendation.RecommendItems(
+            recommendations_request(profile, outfits, nlu), timeout=TIMEOUTS["recommendations"]
         )
-        recommendations = await self.recommendation.RecommendItems(
-            recommendation_pb2.RecommendItemsRequest(
-                profile=profile.profile,
-                outfits=outfits.outfits,
-                max_price=nlu.budget.max_price,
-                occasion=nlu.occasion,
-                max_results=5,
-            ),
-            timeout=5,
-        )
-        if not recommendations.recommendations:
-            raise RuntimeError("the hand-written pipeline got no recommendations")
 
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close()
+
+
+class LimitClient(AsyncBackends):
+    """The same five calls made directly with asyncio + grpc.aio: one channel per service."""
+
+    async def run(self, run_input: dict[str, Any] = STYLE_INPUT) -> None:
+        image, nlu = await asyncio.gather(self.image(run_input), self.nlu(run_input))
+        profile = await self.profile(run_input["user_id"], image, nlu)
+        outfits = await self.outfits(profile, nlu)
+        recommendations = await self.recommendations(profile, outfits, nlu)
+        if not recommendations.recommendations:
+            raise RuntimeError("the hand-written pipeline got no recommendations")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """What both peer modules share: the DAG's five backend calls, their command line, the load loop.
 
 Runs in the peers' venv (benchmarks/.venv-peers), so it imports only grpc, protobuf, the
-stubs and the stdlib-only parts of `benchmarks` (never the orchestrator package). The request
-building is `benchmarks.workload.LimitClient.run`'s, call for call, so every peer does the
-backend work the hand-written client does.
+stubs and the stdlib-only parts of `benchmarks` (never the orchestrator package). The requests,
+deadlines and async client are `benchmarks.workload`'s, the hand-written limit's own, so every
+peer does the backend work the hand-written client does.
 """
 
 from __future__ import annotations
@@ -28,65 +28,19 @@ from aura.nlu.v1 import nlu_pb2, nlu_pb2_grpc
 from aura.recommendation.v1 import recommendation_pb2, recommendation_pb2_grpc
 from aura.style.v1 import style_pb2, style_pb2_grpc
 from benchmarks.loadgen import closed_loop
-from benchmarks.workload import CHANNEL_OPTIONS, STYLE_INPUT
-
-SERVICES = (
-    "aura.image.v1.ImageProcessingService",
-    "aura.nlu.v1.NluService",
-    "aura.style.v1.StyleProfileService",
-    "aura.combination.v1.CombinationEngineService",
-    "aura.recommendation.v1.RecommendationEngineService",
+from benchmarks.workload import (
+    CHANNEL_OPTIONS,
+    SERVICES,
+    STYLE_INPUT,
+    TIMEOUTS,
+    image_request,
+    nlu_request,
+    outfits_request,
+    profile_request,
+    recommendations_request,
 )
-# Per-call deadlines (s), as in LimitClient.
-TIMEOUTS = {"image": 8.0, "nlu": 3.0, "profile": 3.0, "outfits": 5.0, "recommendations": 5.0}
 
-
-# --- requests: exactly LimitClient.run's ------------------------------------------------------
-
-
-def image_request(run_input: dict[str, Any]) -> image_pb2.AnalyzeImageRequest:
-    return image_pb2.AnalyzeImageRequest(
-        image_uri=run_input["image_uri"], user_id=run_input["user_id"]
-    )
-
-
-def nlu_request(run_input: dict[str, Any]) -> nlu_pb2.AnalyzeTextRequest:
-    return nlu_pb2.AnalyzeTextRequest(text=run_input["text"], user_id=run_input["user_id"])
-
-
-def profile_request(
-    user_id: str, image: image_pb2.AnalyzeImageResponse, nlu: nlu_pb2.AnalyzeTextResponse
-) -> style_pb2.BuildStyleProfileRequest:
-    return style_pb2.BuildStyleProfileRequest(
-        user_id=user_id,
-        observed_garments=image.garments,
-        observed_colors=image.dominant_colors,
-        image_style_tags=image.style_tags,
-        text_style_keywords=nlu.style_keywords,
-        occasion=nlu.occasion,
-    )
-
-
-def outfits_request(
-    profile: style_pb2.BuildStyleProfileResponse, nlu: nlu_pb2.AnalyzeTextResponse
-) -> combination_pb2.GenerateOutfitsRequest:
-    return combination_pb2.GenerateOutfitsRequest(
-        profile=profile.profile, occasion=nlu.occasion, max_outfits=3
-    )
-
-
-def recommendations_request(
-    profile: style_pb2.BuildStyleProfileResponse,
-    outfits: combination_pb2.GenerateOutfitsResponse,
-    nlu: nlu_pb2.AnalyzeTextResponse,
-) -> recommendation_pb2.RecommendItemsRequest:
-    return recommendation_pb2.RecommendItemsRequest(
-        profile=profile.profile,
-        outfits=outfits.outfits,
-        max_price=nlu.budget.max_price,
-        occasion=nlu.occasion,
-        max_results=5,
-    )
+# --- result check --------------------------------------------------------------------------
 
 
 def check_recommendations(response: recommendation_pb2.RecommendItemsResponse) -> int:
@@ -97,60 +51,6 @@ def check_recommendations(response: recommendation_pb2.RecommendItemsResponse) -
 
 
 # --- clients -------------------------------------------------------------------------------
-
-
-class AsyncBackends:
-    """grpc.aio stubs, one channel per service (LimitClient's wiring); bound to one event loop."""
-
-    def __init__(self, addresses: dict[str, str]) -> None:
-        self._channels = [
-            grpc.aio.insecure_channel(addresses[name], options=CHANNEL_OPTIONS) for name in SERVICES
-        ]
-        image, nlu, style, combination, recommendation = self._channels
-        self._image = image_pb2_grpc.ImageProcessingServiceStub(image)
-        self._nlu = nlu_pb2_grpc.NluServiceStub(nlu)
-        self._style = style_pb2_grpc.StyleProfileServiceStub(style)
-        self._combination = combination_pb2_grpc.CombinationEngineServiceStub(combination)
-        self._recommendation = recommendation_pb2_grpc.RecommendationEngineServiceStub(
-            recommendation
-        )
-
-    async def image(self, run_input: dict[str, Any]) -> image_pb2.AnalyzeImageResponse:
-        return await self._image.AnalyzeImage(image_request(run_input), timeout=TIMEOUTS["image"])
-
-    async def nlu(self, run_input: dict[str, Any]) -> nlu_pb2.AnalyzeTextResponse:
-        return await self._nlu.AnalyzeText(nlu_request(run_input), timeout=TIMEOUTS["nlu"])
-
-    async def profile(
-        self,
-        user_id: str,
-        image: image_pb2.AnalyzeImageResponse,
-        nlu: nlu_pb2.AnalyzeTextResponse,
-    ) -> style_pb2.BuildStyleProfileResponse:
-        return await self._style.BuildStyleProfile(
-            profile_request(user_id, image, nlu), timeout=TIMEOUTS["profile"]
-        )
-
-    async def outfits(
-        self, profile: style_pb2.BuildStyleProfileResponse, nlu: nlu_pb2.AnalyzeTextResponse
-    ) -> combination_pb2.GenerateOutfitsResponse:
-        return await self._combination.GenerateOutfits(
-            outfits_request(profile, nlu), timeout=TIMEOUTS["outfits"]
-        )
-
-    async def recommendations(
-        self,
-        profile: style_pb2.BuildStyleProfileResponse,
-        outfits: combination_pb2.GenerateOutfitsResponse,
-        nlu: nlu_pb2.AnalyzeTextResponse,
-    ) -> recommendation_pb2.RecommendItemsResponse:
-        return await self._recommendation.RecommendItems(
-            recommendations_request(profile, outfits, nlu), timeout=TIMEOUTS["recommendations"]
-        )
-
-    async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close()
 
 
 class SyncBackends:

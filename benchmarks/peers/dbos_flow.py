@@ -25,13 +25,13 @@ from aura.nlu.v1 import nlu_pb2
 from aura.recommendation.v1 import recommendation_pb2
 from aura.style.v1 import style_pb2
 from benchmarks.peers.common import (
-    AsyncBackends,
     check_recommendations,
     default_input,
     measure_levels,
     parser,
     write_result,
 )
+from benchmarks.workload import AsyncBackends
 
 _backends: list[AsyncBackends] = []  # the one client, made on the benchmark's event loop
 

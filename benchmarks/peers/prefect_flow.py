@@ -51,7 +51,6 @@ from aura.nlu.v1 import nlu_pb2  # noqa: E402
 from aura.recommendation.v1 import recommendation_pb2  # noqa: E402
 from aura.style.v1 import style_pb2  # noqa: E402
 from benchmarks.peers.common import (  # noqa: E402
-    AsyncBackends,
     SyncBackends,
     check_recommendations,
     default_input,
@@ -60,6 +59,7 @@ from benchmarks.peers.common import (  # noqa: E402
     parser,
     write_result,
 )
+from benchmarks.workload import AsyncBackends  # noqa: E402
 
 _async: list[AsyncBackends] = []  # made on the benchmark's event loop
 _sync: list[SyncBackends] = []
