@@ -193,13 +193,6 @@ def run_span_context(run: str) -> trace.SpanContext | None:
 @contextlib.contextmanager
 def run_span(run: str, definition: str, *, resumed: bool = False) -> Iterator[trace.Span]:
     """The root span of one run execution; current for the run's task and its steps."""
-    if _provider is None:  # tracing is off: no span, only the log context
-        run_token = current_run.set(run)
-        try:
-            yield trace.INVALID_SPAN
-        finally:
-            current_run.reset(run_token)
-        return
     launcher = trace.get_current_span()
     links = [Link(launcher.get_span_context())] if launcher.get_span_context().is_valid else []
     trace_token = _next_trace_id.set(run_trace_id(run))
@@ -242,7 +235,7 @@ def tracing_on() -> bool:
 
 async def traced_run(run: str, definition: str, body: Awaitable[T], *, resumed: bool = False) -> T:
     """Awaits `body` (the run's driver) inside its run span: for `asyncio.create_task`."""
-    if _provider is None:
+    if _provider is None:  # tracing off: no OpenTelemetry call on the hot path, log context only
         current_run.set(run)  # the run's own task: its context is its own
         return await body
     with run_span(run, definition, resumed=resumed):
@@ -257,12 +250,6 @@ def step_attempt_span(run_id: str, step_id: str, attempt: int, method: str) -> I
     as `rpc.grpc.status_code` and an ERROR status; a cancelled call as `aura.cancelled`.
     """
     step_token = current_step.set(step_id)
-    if _provider is None:  # tracing is off: the hot path skips OpenTelemetry entirely
-        try:
-            yield trace.INVALID_SPAN
-        finally:
-            current_step.reset(step_token)
-        return
     service, _, rpc_method = method.partition("/")
     try:
         with _tracer().start_as_current_span(
