@@ -19,7 +19,9 @@ async def watch_run(
     """Every event of `run` with seq > `after_seq`, exactly once, in order, live.
 
     Ends after the `run_finished` event, or at once if the run is finished and
-    `after_seq` is at or past its last event. `NotFound` if there is no such run.
+    `after_seq` is at or past its last event; a live run watched from at or past what
+    will be its last event ends when that event commits (nothing is yielded).
+    `NotFound` if there is no such run.
 
     Why there is no gap: the subscription opens BEFORE the store is read, and the hub
     only sees committed events. An event committed before the read is in the read; one
@@ -48,6 +50,8 @@ async def watch_run(
             try:
                 async for event in subscription:
                     if event.seq <= last_seq:
+                        if event.HasField("run_finished"):
+                            return  # the run ended at or before `after_seq`
                         continue
                     if event.seq != last_seq + 1:
                         break  # a hole: catch up from the store
