@@ -42,6 +42,9 @@ class Settings:
     # Full service name -> addresses ("host:port"), several for replicas.
     service_addresses: dict[str, list[str]] = field(default_factory=default_service_addresses)
     shutdown_grace_s: float = 5.0
+    # AURA_SHUTDOWN_DELAY_S: on SIGTERM, how long health says NOT_SERVING while calls are
+    # still accepted, before the drain: time for probes and balancers to move away.
+    shutdown_delay_s: float = 0.0
     # Metrics endpoint, log format and level, tracing (AURA_METRICS_PORT, AURA_LOG_*, ...).
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     # Admission: runs executing at once; beyond it Start answers RESOURCE_EXHAUSTED.
@@ -90,6 +93,7 @@ class Settings:
             store_linger_ms=float(env.get("AURA_STORE_LINGER_MS", base.store_linger_ms)),
             service_addresses=addresses,
             shutdown_grace_s=float(env.get("AURA_SHUTDOWN_GRACE_S", base.shutdown_grace_s)),
+            shutdown_delay_s=float(env.get("AURA_SHUTDOWN_DELAY_S", base.shutdown_delay_s)),
             telemetry=TelemetrySettings.from_env(env),
             max_active_runs=int(env.get("AURA_MAX_ACTIVE_RUNS", base.max_active_runs)),
             response_cache_max_entries=int(

@@ -7,13 +7,14 @@ import logging
 from types import TracebackType
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.analytics import AnalyticsRecorder
 from orchestrator.api import OrchestratorServicer
 from orchestrator.config import Settings
+from orchestrator.drain import DrainingHealthServicer
 from orchestrator.engine import DefinitionCatalog, Engine
 from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool
@@ -62,7 +63,7 @@ class OrchestratorServer:
             max_active_runs=settings.max_active_runs,
             response_cache=ResponseCache(settings.response_cache_max_entries),
         )
-        self.health = health.aio.HealthServicer()
+        self.health = DrainingHealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port = 0
         self._stopped = asyncio.Event()
@@ -123,31 +124,52 @@ class OrchestratorServer:
         log.info("orchestrator serving on %s", self.address)
         return self
 
-    async def stop(self, grace_s: float | None = None) -> None:
-        """Readiness off first, then drain calls; unfinished runs stay resumable. Idempotent."""
+    async def stop(self, grace_s: float | None = None, *, delay_s: float | None = None) -> None:
+        """A drain a load balancer can follow; unfinished runs stay resumable. Idempotent.
+
+        1. Both health names ("" and the service) turn NOT_SERVING at once. For `delay_s`
+           (AURA_SHUTDOWN_DELAY_S) the port keeps accepting and calls are served, so
+           probes and balancers see NOT_SERVING, not "connection refused", and move away.
+        2. Then new calls are refused; runs stop where they are (they resume on the next
+           start); open Watch, Stream and Execute calls and health Watches end with
+           UNAVAILABLE, reason SHUTTING_DOWN and RetryInfo.
+        3. Returns as soon as no call is left, at the latest after `grace_s`
+           (AURA_SHUTDOWN_GRACE_S), when the calls still open are cancelled.
+        """
         if self._stopping:
             await self._stopped.wait()
             return
         self._stopping = True
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        delay = self.settings.shutdown_delay_s if delay_s is None else delay_s
         try:
             await self.health.enter_graceful_shutdown()
             if self._server is not None:
-                # Streams and Execute calls wait on runs; stop the runs first so they end.
-                stop_server = asyncio.create_task(self._server.stop(grace))
-                await self.engine.stop()
-                # A Start already past validation when the drain began launches its run
-                # late; stop those too, so their callers get UNAVAILABLE before the grace ends.
-                while not stop_server.done():
-                    await asyncio.wait({stop_server}, timeout=LATE_RUN_POLL_S)
-                    await self.engine.stop()
-                await stop_server
+                if delay > 0:
+                    log.info("NOT_SERVING; still accepting calls for %.1fs", delay)
+                    await asyncio.sleep(delay)
+                await self._drain_calls(self._server, grace)
             await self.pool.stop()
             await self.store.close()
         finally:
             if self._metrics_endpoint is not None:
                 self._metrics_endpoint.stop()
             self._stopped.set()
+
+    async def _drain_calls(self, server: grpc.aio.Server, grace_s: float) -> None:
+        """Refuses new calls, ends the ones waiting on runs, waits for the rest (<= grace)."""
+        stop_server = asyncio.create_task(server.stop(grace_s))
+        # Streams and Execute calls wait on runs: stop the runs (their last events commit
+        # and reach the watchers), then end every live tail and health Watch.
+        await self.engine.stop()
+        self.hub.shut_down()
+        self.health.end_watches()
+        # A Start already past validation when the drain began launches its run
+        # late; stop those too, so their callers get UNAVAILABLE before the grace ends.
+        while not stop_server.done():
+            await asyncio.wait({stop_server}, timeout=LATE_RUN_POLL_S)
+            await self.engine.stop()
+        await stop_server
 
     async def wait_for_termination(self) -> None:
         await self._stopped.wait()

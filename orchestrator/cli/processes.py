@@ -108,8 +108,10 @@ EXIT_MARGIN_S = 2.0
 
 
 async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) -> int:
-    """Until SIGTERM/SIGINT: then readiness NOT_SERVING, calls drain for the grace period,
-    unfinished runs stay in the store to resume on the next start, and the process exits."""
+    """Until SIGTERM/SIGINT; then the drain of `OrchestratorServer.stop`: NOT_SERVING while
+    calls are still accepted for AURA_SHUTDOWN_DELAY_S, streams end with SHUTTING_DOWN,
+    the process exits once no call is left (at the latest after AURA_SHUTDOWN_GRACE_S);
+    unfinished runs stay in the store to resume on the next start."""
     telemetry = telemetry or TelemetrySettings.from_env()
     stop = _stop_signal()
     configure_tracing(telemetry)  # before any server or channel exists
@@ -119,9 +121,14 @@ async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) 
         f"orchestrator serving on {server.address} (data in {settings.data_dir}{metrics})"
     )
     await stop.wait()
-    log.info("stopping: draining calls for up to %.1fs", settings.shutdown_grace_s)
+    log.info(
+        "stopping: NOT_SERVING for %.1fs, then draining calls for up to %.1fs",
+        settings.shutdown_delay_s,
+        settings.shutdown_grace_s,
+    )
+    budget_s = settings.shutdown_delay_s + settings.shutdown_grace_s + EXIT_MARGIN_S
     try:
-        await asyncio.wait_for(server.stop(), timeout=settings.shutdown_grace_s + EXIT_MARGIN_S)
+        await asyncio.wait_for(server.stop(), timeout=budget_s)
     except TimeoutError:
         log.error("did not stop within the grace period; exiting (unfinished runs resume later)")
         return 1

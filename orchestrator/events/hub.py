@@ -10,6 +10,10 @@ events behind is marked lagging: its buffer is dropped and its next read raises
 `SubscriptionLagged`. Nothing is lost by that, because every published event is already
 durable: `watch_run` catches it, reads what it missed from the store and subscribes
 again. So a stalled watcher costs bounded memory, and the publisher is never slowed.
+
+Shutdown: `EventHub.shut_down` ends every subscription. A reader first gets what was
+already delivered to it, then `HubShutDown`; later subscriptions are born ended. Nothing
+is lost by that either: the events are durable, and a watcher reconnects with `after_seq`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ class SubscriptionLagged(Exception):
     """The subscriber fell too far behind; its buffered events were dropped."""
 
 
+class HubShutDown(Exception):
+    """The process is shutting down: no more live events for this subscription."""
+
+
 class Subscription:
     """Live events of one run, as an async iterator. Close it (or use `with`)."""
 
@@ -40,6 +48,7 @@ class Subscription:
         self._ready = asyncio.Event()
         self._lagged = False
         self._closed = False
+        self._shut_down = False
 
     @property
     def closed(self) -> bool:
@@ -52,7 +61,7 @@ class Subscription:
 
     def push(self, event: run_pb2.RunEvent) -> None:
         """Called by the hub; never blocks."""
-        if self._closed or self._lagged:
+        if self._closed or self._lagged or self._shut_down:
             return
         if len(self._buffer) >= self._max_buffered:
             self._lagged = True
@@ -69,6 +78,11 @@ class Subscription:
             self._hub.unsubscribe(self)
             self._ready.set()
 
+    def shut_down(self) -> None:
+        """Called by the hub: what is buffered is still read, then `HubShutDown`."""
+        self._shut_down = True
+        self._ready.set()
+
     def __aiter__(self) -> Self:
         return self
 
@@ -78,6 +92,8 @@ class Subscription:
                 return self._buffer.popleft()
             if self._closed:
                 raise StopAsyncIteration
+            if self._shut_down:
+                raise HubShutDown(f"no more live events of {self.run}: shutting down")
             if self._lagged:
                 raise SubscriptionLagged(f"watcher of {self.run} fell behind")
             self._ready.clear()
@@ -101,6 +117,7 @@ class EventHub:
     def __init__(self, *, max_buffered: int = DEFAULT_MAX_BUFFERED) -> None:
         self._max_buffered = max_buffered
         self._subscriptions: dict[str, set[Subscription]] = {}
+        self._shut_down = False
 
     def publish(self, events: Sequence[run_pb2.RunEvent]) -> None:
         """Hands committed events to their runs' subscribers; call on the event loop."""
@@ -115,8 +132,18 @@ class EventHub:
 
     def subscribe(self, run: str) -> Subscription:
         subscription = Subscription(self, run, self._max_buffered)
-        self._subscriptions.setdefault(run, set()).add(subscription)
+        if self._shut_down:
+            subscription.shut_down()
+        else:
+            self._subscriptions.setdefault(run, set()).add(subscription)
         return subscription
+
+    def shut_down(self) -> None:
+        """Ends every live subscription, now and later (see the module docstring). Idempotent."""
+        self._shut_down = True
+        for subscribers in list(self._subscriptions.values()):
+            for subscription in list(subscribers):
+                subscription.shut_down()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subscribers = self._subscriptions.get(subscription.run)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.errors import NotFound
-from orchestrator.events.hub import EventHub, SubscriptionLagged
+from orchestrator.errors import NotFound, Unavailable
+from orchestrator.events.hub import EventHub, HubShutDown, SubscriptionLagged
 from orchestrator.runs.states import is_final_state
 from orchestrator.store.base import RunStore
 
 _RUN_RESOURCE = run_pb2.WorkflowRun.DESCRIPTOR.full_name
+# What a watcher cut off by a shutdown is told to wait before reconnecting with after_seq.
+SHUTDOWN_RETRY_AFTER_S = 1.0
 
 
 async def watch_run(
@@ -21,7 +23,8 @@ async def watch_run(
     Ends after the `run_finished` event, or at once if the run is finished and
     `after_seq` is at or past its last event; a live run watched from at or past what
     will be its last event ends when that event commits (nothing is yielded).
-    `NotFound` if there is no such run.
+    `NotFound` if there is no such run; `Unavailable` (reason SHUTTING_DOWN, RetryInfo,
+    `after_seq` in its metadata) if the hub shuts down before the run ends.
 
     Why there is no gap: the subscription opens BEFORE the store is read, and the hub
     only sees committed events. An event committed before the read is in the read; one
@@ -61,3 +64,16 @@ async def watch_run(
                         return
             except SubscriptionLagged:
                 pass  # catch up from the store
+            except HubShutDown:
+                raise _shutting_down(run, last_seq) from None
+
+
+def _shutting_down(run: str, last_seq: int) -> Unavailable:
+    return Unavailable(
+        f"the orchestrator is shutting down; watch {run} again with after_seq={last_seq}",
+        reason="SHUTTING_DOWN",
+        metadata={"after_seq": str(last_seq)},
+        retry_after_s=SHUTDOWN_RETRY_AFTER_S,
+        resource_type=_RUN_RESOURCE,
+        resource_name=run,
+    )
