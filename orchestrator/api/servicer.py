@@ -18,6 +18,15 @@ from orchestrator.api.request_limits import (
     check_length,
     check_resource_name,
 )
+from orchestrator.api.run_views import (
+    BASIC,
+    FULL,
+    MAX_FULL_PAGE_SIZE,
+    full_page,
+    resolve_view,
+    run_from_record,
+    without_input_and_outputs,
+)
 from orchestrator.api.status import stream_boundary, unary_boundary
 from orchestrator.engine import Engine, RunSpec, run_name
 from orchestrator.engine.catalog import DEFINITION_PREFIX
@@ -174,25 +183,30 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.GetWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.GetWorkflowRunResponse:
         name = run_name(_required_name(request.name, "name", RUN_PREFIX))
-        return orchestrator_pb2.GetWorkflowRunResponse(
-            workflow_run=await self._engine.get_run(name)
-        )
+        view = resolve_view(request.view, default=FULL)
+        run = await self._engine.get_run(name, include_outputs=view == FULL)
+        if view == BASIC:
+            run = without_input_and_outputs(run)
+        return orchestrator_pb2.GetWorkflowRunResponse(workflow_run=run)
 
     @unary_boundary
     async def ListWorkflowRuns(
         self, request: orchestrator_pb2.ListWorkflowRunsRequest, context: Ctx
     ) -> orchestrator_pb2.ListWorkflowRunsResponse:
+        view = resolve_view(request.view, default=BASIC)
         size = _page_size(request.page_size)
+        if view == FULL:
+            size = min(size, MAX_FULL_PAGE_SIZE)
         run_filter = parse_run_filter(request.filter)
         records, next_token = await self._engine.store.list_runs(
             run_filter, size, request.page_token
         )
-        response = orchestrator_pb2.ListWorkflowRunsResponse(next_page_token=next_token)
-        for record in records:
-            response.workflow_runs.append(
-                await self._engine.get_run(record.name, include_outputs=False)
-            )
-        return response
+        if view == FULL:
+            return await full_page(records, next_token, run_filter, self._engine.get_run)
+        return orchestrator_pb2.ListWorkflowRunsResponse(
+            workflow_runs=[run_from_record(record) for record in records],
+            next_page_token=next_token,
+        )
 
     @unary_boundary
     async def CancelWorkflowRun(
