@@ -12,7 +12,8 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from orchestrator.errors import ERROR_DOMAIN, AuraError, shorten
+from orchestrator.api.request_decoding import UndecodableRequest
+from orchestrator.errors import ERROR_DOMAIN, AuraError, InvalidArgument, shorten
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,15 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: AuraErr
     await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
 
 
+def _check_decoded(request: object) -> None:
+    if isinstance(request, UndecodableRequest):
+        raise InvalidArgument(
+            "the request could not be decoded: not a valid message, or nested deeper than "
+            f"protobuf's limit of 100 messages ({request.problem})",
+            reason="UNDECODABLE_REQUEST",
+        )
+
+
 async def _abort_for(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
     """Our errors keep their status; an abort already under way passes; the rest is INTERNAL."""
     if isinstance(error, grpc.aio.AbortError):
@@ -113,6 +123,7 @@ def unary_boundary(
         self: Any, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> Resp:
         try:
+            _check_decoded(request)
             return await handler(self, request, context)
         except Exception as error:
             await _abort_for(context, error)
@@ -131,6 +142,7 @@ def stream_boundary(
         self: Any, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> AsyncIterator[Resp]:
         try:
+            _check_decoded(request)
             async for item in handler(self, request, context):
                 yield item
         except Exception as error:

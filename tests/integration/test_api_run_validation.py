@@ -241,3 +241,27 @@ async def test_definitions_with_non_finite_constants_or_invalid_durations_are_re
 
     listed = await stub.ListWorkflowDefinitions(orchestrator_pb2.ListWorkflowDefinitionsRequest())
     assert "workflowDefinitions/constants" not in [d.name for d in listed.workflow_definitions]
+
+
+async def test_a_request_nested_past_protobufs_limit_is_invalid_argument_not_unknown(
+    stub: Stub,
+) -> None:
+    # protobuf parses at most 100 messages deep: a Struct about 32 objects deep
+    start = orchestrator_pb2.StartWorkflowRunRequest(workflow_definition=DEFINITION)
+    start.input.fields["deep"].CopyFrom(nested(40))
+    streamed = orchestrator_pb2.StreamWorkflowRunRequest(workflow_definition=DEFINITION)
+    streamed.input.fields["deep"].CopyFrom(nested(40))
+    unary = stub.StartWorkflowRun(start)
+    stream = stub.StreamWorkflowRun(streamed)
+    for call in (unary, stream.read()):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
+        status = rpc_status.from_call(raised.value)
+        assert status is not None
+        info = error_details_pb2.ErrorInfo()
+        status.details[0].Unpack(info)
+        assert info.reason == "UNDECODABLE_REQUEST"
+
+    await assert_nothing_committed(stub)
+    assert (await execute(stub, DEFINITION, STYLE_INPUT)).state == run_pb2.RUN_STATE_SUCCEEDED
