@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
-from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.errors import FieldViolation, InvalidArgument, NotFound
 from orchestrator.runs import PageCursor, RunFilter, encode_page_token
 from orchestrator.store import RunRecord
 
@@ -64,14 +64,18 @@ async def full_page(
     run_filter: RunFilter,
     fold: Callable[[str], Awaitable[run_pb2.WorkflowRun]],
 ) -> orchestrator_pb2.ListWorkflowRunsResponse:
-    """The FULL runs of `records`, stopping early once the page would pass
-    FULL_PAGE_MAX_BYTES; the token then continues right after the last run kept."""
+    """The FULL runs of `records` (a run gone since it was listed is left out), stopping
+    early once the page would pass FULL_PAGE_MAX_BYTES; the token then continues right
+    after the last run kept."""
     response = orchestrator_pb2.ListWorkflowRunsResponse(next_page_token=next_token)
     size = 0
     for index, record in enumerate(records):
-        run = await fold(record.name)
+        try:
+            run = await fold(record.name)
+        except NotFound:
+            continue  # deleted since it was listed
         size += run.ByteSize()
-        if index and size > FULL_PAGE_MAX_BYTES:
+        if response.workflow_runs and size > FULL_PAGE_MAX_BYTES:
             last = records[index - 1]
             cursor = PageCursor(create_time_us=_microseconds(last.create_time), name=last.name)
             response.next_page_token = encode_page_token(cursor, run_filter)
