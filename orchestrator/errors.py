@@ -13,6 +13,27 @@ import grpc
 
 ERROR_DOMAIN = "orchestrator.aura"
 
+#: How much of a client's value an error message or field violation repeats: enough to
+#: recognise it, never the whole of an unbounded input.
+MAX_ECHO_CHARS = 64
+_ELLIPSIS = "…"
+
+
+def shorten(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` UTF-8 bytes, marked with "…" when cut."""
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    room = max(0, max_bytes - len(_ELLIPSIS.encode()))
+    return encoded[:room].decode(errors="ignore") + _ELLIPSIS
+
+
+def echo(value: str) -> str:
+    """A client's value quoted for an error message, at most MAX_ECHO_CHARS of it."""
+    if len(value) > MAX_ECHO_CHARS:
+        value = value[:MAX_ECHO_CHARS] + _ELLIPSIS
+    return repr(value)
+
 
 @dataclass(frozen=True)
 class FieldViolation:

@@ -10,9 +10,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from aura.orchestrator.v1 import orchestrator_pb2
 from orchestrator.analytics import AnalyticsRecorder
-from orchestrator.api import OrchestratorServicer
+from orchestrator.api import OrchestratorServicer, add_orchestrator_service
 from orchestrator.config import Settings
 from orchestrator.drain import DrainingHealthServicer
 from orchestrator.engine import DefinitionCatalog, Engine
@@ -97,7 +97,7 @@ class OrchestratorServer:
         await self.catalog.load()
         await self.pool.start()
         server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
-        orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(
+        add_orchestrator_service(
             OrchestratorServicer(self.engine, self.hub, self.pool, self.analytics), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

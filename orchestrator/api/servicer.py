@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -11,8 +9,27 @@ import grpc
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.analytics import AnalyticsRecorder
+from orchestrator.api.definition_page_token import (
+    decode_definition_token,
+    encode_definition_token,
+)
+from orchestrator.api.request_limits import (
+    MAX_CANCEL_REASON_LENGTH,
+    check_length,
+    check_resource_name,
+)
+from orchestrator.api.run_views import (
+    BASIC,
+    FULL,
+    MAX_FULL_PAGE_SIZE,
+    full_page,
+    resolve_view,
+    run_from_record,
+    without_input_and_outputs,
+)
 from orchestrator.api.status import stream_boundary, unary_boundary
 from orchestrator.engine import Engine, RunSpec, run_name
+from orchestrator.engine.catalog import DEFINITION_PREFIX
 from orchestrator.engine.engine import RUN_PREFIX
 from orchestrator.errors import FieldViolation, InvalidArgument
 from orchestrator.events import EventHub, watch_run
@@ -20,6 +37,7 @@ from orchestrator.mesh import BackendPool
 from orchestrator.mesh.health_watch import SERVING, UNKNOWN
 from orchestrator.resilience import CircuitState
 from orchestrator.runs import parse_run_filter
+from orchestrator.workflows import duration_problem
 
 _CIRCUIT_STATES = {
     CircuitState.CLOSED: orchestrator_pb2.CIRCUIT_STATE_CLOSED,
@@ -41,25 +59,20 @@ def _page_size(value: int) -> int:
 
 
 def _required_name(value: str, field: str, prefix: str) -> str:
-    if not value:
-        raise InvalidArgument(
-            f"{field} is required", violations=[FieldViolation(field, "required")]
-        )
-    if "/" in value and not value.startswith(prefix):
-        raise InvalidArgument(
-            f"{field} must look like {prefix}{{id}}",
-            violations=[FieldViolation(field, f"must be {prefix}{{id}} or a bare id")],
-        )
-    return value
+    return check_resource_name(value, field, prefix)
 
 
 def _spec(request: Any, context: Ctx | None = None) -> RunSpec:
-    if not request.workflow_definition:
-        raise InvalidArgument(
-            "workflow_definition is required",
-            violations=[FieldViolation("workflow_definition", "required")],
-        )
-    timeout_s = request.timeout.ToNanoseconds() / 1e9 if request.HasField("timeout") else None
+    _required_name(request.workflow_definition, "workflow_definition", DEFINITION_PREFIX)
+    timeout_s = None
+    if request.HasField("timeout"):
+        problem = duration_problem(request.timeout)
+        if problem:
+            raise InvalidArgument(
+                f"timeout is not a valid Duration: {problem}",
+                violations=[FieldViolation("timeout", problem)],
+            )
+        timeout_s = request.timeout.ToNanoseconds() / 1e9
     caller_deadline_s = None
     if context is not None:
         remaining = context.time_remaining()
@@ -73,25 +86,6 @@ def _spec(request: Any, context: Ctx | None = None) -> RunSpec:
         timeout_s=timeout_s,
         caller_deadline_s=caller_deadline_s,
     )
-
-
-def _encode_token(name: str) -> str:
-    return base64.urlsafe_b64encode(f"after:{name}".encode()).decode()
-
-
-def _decode_token(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    if not text.startswith("after:"):
-        raise InvalidArgument(
-            "page_token is not valid",
-            violations=[FieldViolation("page_token", "not a token this API issued")],
-        )
-    return text.removeprefix("after:")
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
@@ -110,14 +104,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.ListWorkflowDefinitionsRequest, context: Ctx
     ) -> orchestrator_pb2.ListWorkflowDefinitionsResponse:
         size = _page_size(request.page_size)
-        after = _decode_token(request.page_token)
+        after = decode_definition_token(request.page_token)
         compiled = [c for c in self._engine.catalog.list() if c.name > after]
         page = compiled[:size]
         response = orchestrator_pb2.ListWorkflowDefinitionsResponse(
             workflow_definitions=[c.definition for c in page]
         )
         if len(compiled) > size:
-            response.next_page_token = _encode_token(page[-1].name)
+            response.next_page_token = encode_definition_token(page[-1].name)
         return response
 
     @unary_boundary
@@ -189,31 +183,37 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.GetWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.GetWorkflowRunResponse:
         name = run_name(_required_name(request.name, "name", RUN_PREFIX))
-        return orchestrator_pb2.GetWorkflowRunResponse(
-            workflow_run=await self._engine.get_run(name)
-        )
+        view = resolve_view(request.view, default=FULL)
+        run = await self._engine.get_run(name, include_outputs=view == FULL)
+        if view == BASIC:
+            run = without_input_and_outputs(run)
+        return orchestrator_pb2.GetWorkflowRunResponse(workflow_run=run)
 
     @unary_boundary
     async def ListWorkflowRuns(
         self, request: orchestrator_pb2.ListWorkflowRunsRequest, context: Ctx
     ) -> orchestrator_pb2.ListWorkflowRunsResponse:
+        view = resolve_view(request.view, default=BASIC)
         size = _page_size(request.page_size)
+        if view == FULL:
+            size = min(size, MAX_FULL_PAGE_SIZE)
         run_filter = parse_run_filter(request.filter)
         records, next_token = await self._engine.store.list_runs(
             run_filter, size, request.page_token
         )
-        response = orchestrator_pb2.ListWorkflowRunsResponse(next_page_token=next_token)
-        for record in records:
-            response.workflow_runs.append(
-                await self._engine.get_run(record.name, include_outputs=False)
-            )
-        return response
+        if view == FULL:
+            return await full_page(records, next_token, run_filter, self._engine.get_run)
+        return orchestrator_pb2.ListWorkflowRunsResponse(
+            workflow_runs=[run_from_record(record) for record in records],
+            next_page_token=next_token,
+        )
 
     @unary_boundary
     async def CancelWorkflowRun(
         self, request: orchestrator_pb2.CancelWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.CancelWorkflowRunResponse:
         name = run_name(_required_name(request.name, "name", RUN_PREFIX))
+        check_length(request.reason, "reason", MAX_CANCEL_REASON_LENGTH)
         run = await self._engine.cancel_run(name, request.reason)
         return orchestrator_pb2.CancelWorkflowRunResponse(workflow_run=run)
 
@@ -272,5 +272,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             )
         definition = ""
         if request.workflow_definition:
+            _required_name(request.workflow_definition, "workflow_definition", DEFINITION_PREFIX)
             definition = self._engine.catalog.get(request.workflow_definition).name
         return self._analytics.report(window_s=window_s, definition=definition)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -158,7 +158,11 @@ async def cmd_watch(args: argparse.Namespace) -> int:
 async def cmd_get(args: argparse.Namespace) -> int:
     channel, stub = _stub(args.address)
     async with channel:
-        response = await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=args.run))
+        response = await stub.GetWorkflowRun(
+            orchestrator_pb2.GetWorkflowRunRequest(
+                name=args.run, view=orchestrator_pb2.WORKFLOW_RUN_VIEW_FULL
+            )
+        )
     Console().print_json(to_json(response.workflow_run))
     return 0
 
@@ -168,24 +172,30 @@ async def cmd_list(args: argparse.Namespace) -> int:
     async with channel:
         response = await stub.ListWorkflowRuns(
             orchestrator_pb2.ListWorkflowRunsRequest(
-                page_size=args.page_size, page_token=args.page_token, filter=args.filter
+                page_size=args.page_size,
+                page_token=args.page_token,
+                filter=args.filter,
+                view=orchestrator_pb2.WORKFLOW_RUN_VIEW_BASIC,  # no history read per run
             )
         )
-    table = Table("run", "definition", "state", "created", "steps")
+    table = Table("run", "definition", "state", "created", "ended")
     for run in response.workflow_runs:
-        done = sum(1 for s in run.steps if s.state == run_pb2.STEP_STATE_SUCCEEDED)
         table.add_row(
             run.name,
             run.workflow_definition.removeprefix("workflowDefinitions/"),
             run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_"),
-            run.create_time.ToDatetime().isoformat(timespec="seconds") + "Z",
-            f"{done}/{len(run.steps)}",
+            _utc(run.create_time),
+            _utc(run.end_time) if run.HasField("end_time") else "-",
         )
     console = Console()
     console.print(table)
     if response.next_page_token:
         console.print(f"next page: --page-token {response.next_page_token}", soft_wrap=True)
     return 0
+
+
+def _utc(time: timestamp_pb2.Timestamp) -> str:
+    return time.ToDatetime().isoformat(timespec="seconds") + "Z"
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ from orchestrator.resilience import ResponseCache
 from orchestrator.runs import FINAL_RUN_STATES, RunFolder, fold_run
 from orchestrator.store import RunStore
 from orchestrator.telemetry import traced_run
-from orchestrator.workflows import CompiledWorkflow
+from orchestrator.workflows import CompiledWorkflow, run_input_problems
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ RUN_PREFIX = "workflowRuns/"
 MAX_RUN_TIMEOUT_S = 24 * 3600.0
 MAX_REQUEST_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 63
+INVALID_RUN_REASON = "INVALID_RUN_REQUEST"
 # What a client refused for admission is told to wait before trying again.
 ADMISSION_RETRY_AFTER_S = 1.0
 
@@ -205,25 +206,38 @@ class Engine:
     def _validate(
         self, spec: RunSpec, required_inputs: tuple[str, ...], default_timeout_s: float
     ) -> float:
+        """Everything the run needs, checked before its creation commits: a run that
+        passes can be stored, converted (json_format) and listed."""
         problems = ViolationCollector()
-        for key in required_inputs:
-            if key not in spec.input.fields:
-                problems.add(f"input.{key}", f"required input {key!r} is missing")
+        if len(spec.request_id) > MAX_REQUEST_ID_LENGTH:
+            problems.add("request_id", f"at most {MAX_REQUEST_ID_LENGTH} characters")
         for key, value in spec.labels.items():
+            path = f"labels[{key[:MAX_LABEL_LENGTH]}]"
             if (
                 not key
                 or len(key) > MAX_LABEL_LENGTH
                 or not key.replace("_", "a").replace("-", "a").isalnum()
             ):
-                problems.add(f"labels[{key}]", "label keys are 1-63 letters, digits, '-' or '_'")
+                problems.add(path, "label keys are 1-63 letters, digits, '-' or '_'")
             if len(value) > MAX_LABEL_LENGTH:
-                problems.add(f"labels[{key}]", "label values are at most 63 characters")
-        if len(spec.request_id) > MAX_REQUEST_ID_LENGTH:
-            problems.add("request_id", f"at most {MAX_REQUEST_ID_LENGTH} characters")
+                problems.add(path, "label values are at most 63 characters")
+        input_problems = run_input_problems(spec.input)
+        problems.violations.extend(input_problems)
+        if not input_problems:
+            for key in required_inputs:
+                given = spec.input.fields.get(key)
+                if given is None or given.WhichOneof("kind") == "null_value":
+                    problems.add(f"input.{key}", f"required input {key!r} is missing")
         timeout_s = default_timeout_s if spec.timeout_s is None else spec.timeout_s
         if spec.timeout_s is not None and not 0 < spec.timeout_s <= MAX_RUN_TIMEOUT_S:
             problems.add("timeout", "must be positive and at most 24h")
-        problems.raise_if_any("invalid run request")
+        if problems.violations:
+            raise InvalidArgument(
+                "invalid run request: "
+                + "; ".join(f"{v.field}: {v.description}" for v in problems.violations[:3]),
+                reason=INVALID_RUN_REASON,
+                violations=problems.violations,
+            )
         if spec.caller_deadline_s is not None:
             if spec.caller_deadline_s <= 0:
                 raise InvalidArgument(

@@ -8,7 +8,9 @@ as AIP-158 asks.
 
 Format: urlsafe base64 (unpadded) of a compact JSON object
 `{"v": 1, "t": <create_time_us>, "n": <run name>, "f": <filter fingerprint>}`.
-Clients must treat it as opaque.
+Clients must treat it as opaque. A token is checked fully before use: at most
+MAX_PAGE_TOKEN_LENGTH characters, exactly those four keys, `t` an int in
+[0, 2^63), `n` a run name of at most MAX_CURSOR_NAME_LENGTH characters.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from orchestrator.errors import FieldViolation, InvalidArgument
 from orchestrator.runs.run_filter import RunFilter
 
 _VERSION = 1
+MAX_PAGE_TOKEN_LENGTH = 512
+MAX_CURSOR_NAME_LENGTH = 128
+_RUN_PREFIX = "workflowRuns/"
+_KEYS = frozenset({"v", "t", "n", "f"})
+_MALFORMED = "page_token is malformed: pass next_page_token from a previous response as is"
 
 
 @dataclass(frozen=True)
@@ -48,22 +55,35 @@ def decode_page_token(token: str, run_filter: RunFilter) -> PageCursor | None:
     """
     if not token:
         return None
+    if len(token) > MAX_PAGE_TOKEN_LENGTH:
+        _fail(f"page_token is too long: tokens this API issues are under {MAX_PAGE_TOKEN_LENGTH}")
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         payload = json.loads(raw)
-    except (binascii.Error, ValueError):
-        _fail("page_token is malformed: pass next_page_token from a previous response as is")
-    if not (
-        isinstance(payload, dict)
-        and payload.get("v") == _VERSION
-        and isinstance(payload.get("t"), int)
-        and isinstance(payload.get("n"), str)
-        and isinstance(payload.get("f"), str)
-    ):
-        _fail("page_token is malformed: pass next_page_token from a previous response as is")
+    except (binascii.Error, ValueError, RecursionError):
+        _fail(_MALFORMED)
+    if not _well_formed(payload):
+        _fail(_MALFORMED)
     if payload["f"] != run_filter.fingerprint:
         _fail("page_token was issued for a different filter: use the same filter on every page")
     return PageCursor(create_time_us=payload["t"], name=payload["n"])
+
+
+def _well_formed(payload: object) -> bool:
+    if not isinstance(payload, dict) or payload.keys() != _KEYS:
+        return False
+    version, time_us, name, fingerprint = (payload[k] for k in ("v", "t", "n", "f"))
+    return (
+        type(version) is int
+        and version == _VERSION
+        and type(time_us) is int  # not bool, not float
+        and 0 <= time_us < 2**63
+        and isinstance(name, str)
+        and name.startswith(_RUN_PREFIX)
+        and len(name) <= MAX_CURSOR_NAME_LENGTH
+        and isinstance(fingerprint, str)
+        and len(fingerprint) <= 64
+    )
 
 
 def _fail(description: str) -> NoReturn:

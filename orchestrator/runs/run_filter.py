@@ -11,8 +11,11 @@ Grammar (the keyword `AND` is case-sensitive, as in AIP-160)::
 `state` takes `=`/`!=` and `SUCCEEDED` or `RUN_STATE_SUCCEEDED`; `workflow_definition`
 takes `=`/`!=` and an id or `workflowDefinitions/{id}`; `labels.<key>` takes `=`/`!=`
 (`!=` also matches runs without the label); `create_time` takes `<`, `<=`, `>`, `>=`
-and an RFC 3339 timestamp with an offset. Stores translate a `RunFilter` to their
-query language; `RunFilter.matches` is the reference semantics.
+and an RFC 3339 timestamp with an offset, within years 0001-9999 once in UTC.
+
+Limits: at most MAX_FILTER_LENGTH characters and MAX_FILTER_COMPARISONS comparisons
+(a store turns each into one SQL term; SQLite's expression depth is 1000). Stores
+translate a `RunFilter` to their query language; `RunFilter.matches` is the reference semantics.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn, Protocol
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.errors import FieldViolation, InvalidArgument, echo
 
 DEFINITION_PREFIX = "workflowDefinitions/"
 _DEFINITION_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _LABEL_KEY = re.compile(r"[A-Za-z0-9_\-]{1,63}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+MAX_FILTER_LENGTH = 2048
+MAX_FILTER_COMPARISONS = 32
 
 
 class Operator(enum.Enum):
@@ -181,6 +186,8 @@ class _Token:
 
 def parse_run_filter(text: str) -> RunFilter:
     """Parse a ListWorkflowRuns filter; `InvalidArgument` on the field "filter" if bad."""
+    if len(text) > MAX_FILTER_LENGTH:
+        _fail(f"a filter has at most {MAX_FILTER_LENGTH} characters, got {len(text)}")
     tokens = _tokenize(text)
     conditions: list[Condition] = []
     index = 0
@@ -192,6 +199,8 @@ def parse_run_filter(text: str) -> RunFilter:
             index += 1
             if index == len(tokens):
                 _fail(f"expected a comparison after AND at position {keyword.position}")
+        if len(conditions) == MAX_FILTER_COMPARISONS:
+            _fail(f"a filter joins at most {MAX_FILTER_COMPARISONS} comparisons")
         _check_field_start(tokens[index])
         if index + 3 > len(tokens):
             _fail(f"incomplete comparison at position {tokens[index].position}")
@@ -214,7 +223,7 @@ def _tokenize(text: str) -> list[_Token]:
                 _fail(f"unterminated string starting at position {position}")
             if raw in "()":
                 _fail("parentheses are not supported: join comparisons with AND")
-            _fail(f"unexpected character {raw!r} at position {position}")
+            _fail(f"unexpected character {echo(raw)} at position {position}")
         if kind == "string":
             raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
         assert kind is not None
@@ -225,7 +234,7 @@ def _tokenize(text: str) -> list[_Token]:
 def _explain_junction(token: _Token) -> str:
     if token.kind == "word" and token.text.upper() == "AND":
         return (
-            f"expected AND at position {token.position}, got {token.text!r} "
+            f"expected AND at position {token.position}, got {echo(token.text)} "
             "(keywords are case-sensitive)"
         )
     if token.kind == "word" and token.text in ("OR", "NOT"):
@@ -233,12 +242,12 @@ def _explain_junction(token: _Token) -> str:
             f"{token.text} is not supported at position {token.position}: "
             "only AND joins comparisons"
         )
-    return f"expected AND at position {token.position}, got {token.text!r}"
+    return f"expected AND at position {token.position}, got {echo(token.text)}"
 
 
 def _check_field_start(field: _Token) -> None:
     if field.kind != "word":
-        _fail(f"expected a field name at position {field.position}, got {field.text!r}")
+        _fail(f"expected a field name at position {field.position}, got {echo(field.text)}")
     if field.text in ("AND", "OR", "NOT"):
         _fail(
             f"{field.text} at position {field.position} is not supported here: "
@@ -251,8 +260,8 @@ def _check_field_start(field: _Token) -> None:
 def _comparison(field: _Token, operator: _Token, value: _Token) -> Condition:
     if operator.kind != "op":
         _fail(
-            f"expected an operator (=, !=, <, <=, >, >=) after {field.text!r} at position "
-            f"{operator.position}, got {operator.text!r}"
+            f"expected an operator (=, !=, <, <=, >, >=) after {echo(field.text)} at position "
+            f"{operator.position}, got {echo(operator.text)}"
         )
     if value.kind == "op":
         _fail(f"expected a value after {field.text} {operator.text} at position {value.position}")
@@ -270,24 +279,25 @@ def _comparison(field: _Token, operator: _Token, value: _Token) -> Condition:
     if name.startswith("labels."):
         key = name.removeprefix("labels.")
         if not _LABEL_KEY.fullmatch(key):
-            _fail(f"invalid label key {key!r}: use letters, digits, '_' or '-', up to 63")
+            _fail(f"invalid label key {echo(key)}: use letters, digits, '_' or '-', up to 63")
         _require(name, op, _EQUALITY)
         return LabelCondition(key, op, value.text)
     _fail(
-        f"unknown field {name!r}: filter on state, workflow_definition, create_time or labels.<key>"
+        f"unknown field {echo(name)}: "
+        "filter on state, workflow_definition, create_time or labels.<key>"
     )
 
 
 def _require(field: str, op: Operator, allowed: tuple[Operator, ...]) -> None:
     if op not in allowed:
         choices = ", ".join(o.value for o in allowed)
-        _fail(f"operator {op.value!r} is not supported for {field}: use {choices}")
+        _fail(f"operator {echo(op.value)} is not supported for {field}: use {choices}")
 
 
 def _parse_state(text: str) -> int:
     state = _STATE_NAMES.get(text, _STATE_NAMES.get("RUN_STATE_" + text))
     if state is None:
-        _fail(f"unknown state {text!r}: expected one of {', '.join(_SHORT_STATE_NAMES)}")
+        _fail(f"unknown state {echo(text)}: expected one of {', '.join(_SHORT_STATE_NAMES)}")
     return state
 
 
@@ -295,7 +305,7 @@ def _parse_definition(text: str) -> str:
     definition_id = text.removeprefix(DEFINITION_PREFIX)
     if not _DEFINITION_ID.fullmatch(definition_id):
         _fail(
-            f"invalid workflow_definition {text!r}: expected an id matching "
+            f"invalid workflow_definition {echo(text)}: expected an id matching "
             "[a-z][a-z0-9_]{0,62} or workflowDefinitions/{id}"
         )
     return DEFINITION_PREFIX + definition_id
@@ -306,9 +316,13 @@ def _parse_time_us(text: str) -> int:
     try:
         instant = datetime.fromisoformat(text.upper())
     except ValueError:
-        _fail(f"invalid create_time {text!r}: expected an RFC 3339 timestamp, {example}")
+        _fail(f"invalid create_time {echo(text)}: expected an RFC 3339 timestamp, {example}")
     if instant.tzinfo is None or "T" not in text.upper():
-        _fail(f"invalid create_time {text!r}: give date, time and UTC offset, {example}")
+        _fail(f"invalid create_time {echo(text)}: give date, time and UTC offset, {example}")
+    try:
+        instant = instant.astimezone(UTC)
+    except OverflowError:
+        _fail(f"invalid create_time {echo(text)}: in UTC it falls outside the years 0001-9999")
     return (instant - _EPOCH) // _MICROSECOND
 
 

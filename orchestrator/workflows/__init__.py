@@ -12,8 +12,15 @@ from orchestrator.workflows.compiled import (
     RetrySpec,
 )
 from orchestrator.workflows.compiler import INVALID_DEFINITION_REASON, compile_workflow
+from orchestrator.workflows.json_values import (
+    MAX_RUN_INPUT_BYTES,
+    MAX_RUN_INPUT_DEPTH,
+    run_input_problems,
+    struct_problems,
+    value_problems,
+)
 from orchestrator.workflows.loader import load_definition_file, parse_definition, seed_definitions
-from orchestrator.workflows.policies import NEVER_RETRYABLE
+from orchestrator.workflows.policies import NEVER_RETRYABLE, duration_problem
 from orchestrator.workflows.registry import MethodInfo, MethodRegistry
 from orchestrator.workflows.wiring import StepInputError
 
@@ -22,6 +29,8 @@ __all__ = [
     "DEFAULT_RUN_TIMEOUT_S",
     "DEFAULT_STEP_TIMEOUT_S",
     "INVALID_DEFINITION_REASON",
+    "MAX_RUN_INPUT_BYTES",
+    "MAX_RUN_INPUT_DEPTH",
     "MAX_TIMEOUT_S",
     "NEVER_RETRYABLE",
     "CompiledStep",
@@ -31,7 +40,11 @@ __all__ = [
     "RetrySpec",
     "StepInputError",
     "compile_workflow",
+    "duration_problem",
     "load_definition_file",
     "parse_definition",
+    "run_input_problems",
     "seed_definitions",
+    "struct_problems",
+    "value_problems",
 ]

@@ -11,7 +11,7 @@ from typing import Final
 import networkx as nx
 
 from aura.orchestrator.v1 import workflow_pb2
-from orchestrator.errors import InvalidArgument, ViolationCollector
+from orchestrator.errors import InvalidArgument, ViolationCollector, echo, shorten
 from orchestrator.workflows.compiled import (
     DEFAULT_RUN_TIMEOUT_S,
     CompiledStep,
@@ -20,10 +20,13 @@ from orchestrator.workflows.compiled import (
 from orchestrator.workflows.policies import check_timeout
 from orchestrator.workflows.references import ID_PATTERN, INPUT_KEY_PATTERN
 from orchestrator.workflows.registry import MethodInfo, MethodRegistry
-from orchestrator.workflows.step_compiler import WorkflowScope, compile_step
+from orchestrator.workflows.step_compiler import MAX_STEP_ID_LENGTH, WorkflowScope, compile_step
 
 INVALID_DEFINITION_REASON: Final = "INVALID_WORKFLOW_DEFINITION"
 NAME_PATTERN: Final = re.compile(r"workflowDefinitions/[a-z][a-z0-9_]{0,62}")
+#: "workflowDefinitions/" and an id of at most 63 characters.
+MAX_NAME_LENGTH: Final = 83
+MAX_METHOD_LENGTH: Final = 256
 _METHOD_PATTERN: Final = re.compile(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*/[A-Za-z_]\w*")
 
 
@@ -75,13 +78,13 @@ def compile_workflow(
     if collector.violations:
         count = len(collector.violations)
         raise InvalidArgument(
-            f"workflow definition {authored.name or '(unnamed)'} is invalid: "
+            f"workflow definition {shorten(authored.name, 96) or '(unnamed)'} is invalid: "
             f"{collector.violations[0].description}"
             + (f" (and {count - 1} more)" if count > 1 else ""),
             reason=INVALID_DEFINITION_REASON,
             violations=collector.violations,
             resource_type="WorkflowDefinition",
-            resource_name=authored.name,
+            resource_name=shorten(authored.name, 96),
         )
     order = tuple(nx.lexicographical_topological_sort(graph, key=lambda s: first_index[s]))
     return CompiledWorkflow(
@@ -98,6 +101,8 @@ def compile_workflow(
 def _check_name(name: str, collector: ViolationCollector) -> None:
     if not name:
         collector.add("name", "name is required: workflowDefinitions/{definition_id}")
+    elif len(name) > MAX_NAME_LENGTH:
+        collector.add("name", f"name {echo(name)} is longer than {MAX_NAME_LENGTH} characters")
     elif not NAME_PATTERN.fullmatch(name):
         collector.add(
             "name", f'name "{name}" must match workflowDefinitions/[a-z][a-z0-9_]{{0,62}}'
@@ -128,6 +133,11 @@ def _check_id(
     path = f"steps[{index}].id"
     if not step.id:
         collector.add(path, f"steps[{index}]: id is required")
+    elif len(step.id) > MAX_STEP_ID_LENGTH:
+        collector.add(
+            path,
+            f"steps[{index}]: id {echo(step.id)} is longer than {MAX_STEP_ID_LENGTH} characters",
+        )
     elif not ID_PATTERN.fullmatch(step.id):
         collector.add(path, f'step "{step.id}": id must match {ID_PATTERN.pattern}')
     elif step.id in first_index:
@@ -146,7 +156,10 @@ def _check_method(
     collector: ViolationCollector,
 ) -> MethodInfo | None:
     path = f"steps[{index}].method"
-    label = f'step "{step.id}"' if step.id else f"steps[{index}]"
+    label = f'step "{step.id}"' if 0 < len(step.id) <= MAX_STEP_ID_LENGTH else f"steps[{index}]"
+    if len(step.method) > MAX_METHOD_LENGTH:
+        collector.add(path, f"{label}: method is at most {MAX_METHOD_LENGTH} characters")
+        return None
     if not step.method:
         collector.add(
             path, f'{label}: method is required, e.g. "aura.nlu.v1.NluService/AnalyzeText"'

@@ -21,8 +21,25 @@ NEVER_RETRYABLE = frozenset(
 _STATUS_BY_CODE = {status.value[0]: status for status in grpc.StatusCode}
 
 
+# google.protobuf.Duration's own range: about +-10,000 years, nanos of the seconds' sign.
+MAX_DURATION_SECONDS = 315_576_000_000
+MAX_DURATION_NANOS = 999_999_999
+
+
 def duration_s(duration: duration_pb2.Duration) -> float:
     return duration.seconds + duration.nanos / 1e9
+
+
+def duration_problem(duration: duration_pb2.Duration) -> str | None:
+    """Why `duration` is not a valid google.protobuf.Duration (which JSON cannot print)."""
+    seconds, nanos = duration.seconds, duration.nanos
+    if abs(seconds) > MAX_DURATION_SECONDS:
+        return f"seconds must be within +-{MAX_DURATION_SECONDS}"
+    if abs(nanos) > MAX_DURATION_NANOS:
+        return f"nanos must be within +-{MAX_DURATION_NANOS}"
+    if (seconds < 0 < nanos) or (nanos < 0 < seconds):
+        return "seconds and nanos must have the same sign"
+    return None
 
 
 def check_timeout(
@@ -36,7 +53,10 @@ def check_timeout(
     if duration is None:
         return default_s
     seconds = duration_s(duration)
-    if seconds <= 0:
+    problem = duration_problem(duration)
+    if problem:
+        collector.add(path, f"{label}: timeout is not a valid Duration: {problem}")
+    elif seconds <= 0:
         collector.add(path, f"{label}: timeout must be positive, got {seconds:g}s")
     elif seconds > MAX_TIMEOUT_S:
         collector.add(path, f"{label}: timeout must be at most 1h, got {seconds:g}s")
@@ -51,7 +71,10 @@ def check_cache(
 ) -> float:
     """The cache ttl in seconds; positive and at most 24 h."""
     seconds = duration_s(policy.ttl)
-    if not 0 < seconds <= MAX_CACHE_TTL_S:
+    problem = duration_problem(policy.ttl)
+    if problem:
+        collector.add(f"{path}.ttl", f"{label}: cache ttl is not a valid Duration: {problem}")
+    elif not 0 < seconds <= MAX_CACHE_TTL_S:
         collector.add(
             f"{path}.ttl", f"{label}: cache ttl must be positive and at most 24h, got {seconds:g}s"
         )
@@ -75,6 +98,10 @@ def check_retry(
     max_s = DEFAULT_RETRY.max_backoff_s
     if policy.HasField("max_backoff"):
         max_s = duration_s(policy.max_backoff)
+    for name in ("initial_backoff", "max_backoff"):
+        problem = duration_problem(getattr(policy, name))
+        if problem:
+            collector.add(f"{path}.{name}", f"{label}: {name} is not a valid Duration: {problem}")
     for name, seconds in (("initial_backoff", initial_s), ("max_backoff", max_s)):
         if seconds < 0:
             collector.add(f"{path}.{name}", f"{label}: {name} must not be negative")

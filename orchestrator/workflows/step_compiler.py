@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Final
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor
@@ -28,6 +29,7 @@ from orchestrator.workflows.fieldpaths import (
     resolve_field_path,
     wiring_problem,
 )
+from orchestrator.workflows.json_values import value_problems
 from orchestrator.workflows.policies import check_cache, check_retry, check_timeout
 from orchestrator.workflows.references import (
     ID_PATTERN,
@@ -45,6 +47,8 @@ from orchestrator.workflows.wiring import (
     StepOutputBinding,
     convert_json_value,
 )
+
+MAX_STEP_ID_LENGTH: Final = 63
 
 
 @dataclass
@@ -80,7 +84,9 @@ class _StepCompiler:
 
     @property
     def label(self) -> str:
-        return f'step "{self.step.id}"' if self.step.id else f"steps[{self.index}]"
+        if not self.step.id or len(self.step.id) > MAX_STEP_ID_LENGTH:
+            return f"steps[{self.index}]"
+        return f'step "{self.step.id}"'
 
     def add(self, path: str, description: str) -> None:
         self.scope.collector.add(path, f"{self.label}: {description}")
@@ -167,7 +173,10 @@ class _StepCompiler:
         path: str,
         what: str,
     ) -> FieldBinding | None:
-        if target is None:
+        problems = list(value_problems(source.value, path))
+        for problem in problems:
+            self.add(problem.field, f"{what}: {problem.description}")
+        if target is None or problems:
             return None
         literal = json_format.MessageToDict(source.value)
         try:
@@ -252,6 +261,12 @@ class _StepCompiler:
         if not op_known:
             self.add(f"{path}.op", f"the condition needs an operator, got {when.op}")
         has_value = when.HasField("value")
+        if has_value:
+            problems = list(value_problems(when.value, f"{path}.value"))
+            for problem in problems:
+                self.add(problem.field, f"condition: {problem.description}")
+            if problems:
+                return None
         if op_known and when.op in OPERATORS_WITH_VALUE and not has_value:
             name = workflow_pb2.Condition.Operator.Name(when.op)
             self.add(f"{path}.value", f"the condition's operator {name} needs a value")

@@ -24,6 +24,42 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _WorkflowRunView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WorkflowRunViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WorkflowRunView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WORKFLOW_RUN_VIEW_UNSPECIFIED: _WorkflowRunView.ValueType  # 0
+    """The RPC's default: BASIC for ListWorkflowRuns, FULL for GetWorkflowRun."""
+    WORKFLOW_RUN_VIEW_BASIC: _WorkflowRunView.ValueType  # 1
+    """Without the run input and the steps' outputs. ListWorkflowRuns serves it
+    from the store's per-run summary rows without reading any history, so
+    its runs also carry no steps, start_time, expire_time or error: name,
+    workflow_definition, state, labels, request_id, create_time and end_time
+    (to the microsecond) and last_event_seq. GetWorkflowRun's BASIC run has
+    its steps (state, attempts, timings, errors).
+    """
+    WORKFLOW_RUN_VIEW_FULL: _WorkflowRunView.ValueType  # 2
+    """Everything: the input, and every step with its output and error."""
+
+class WorkflowRunView(_WorkflowRunView, metaclass=_WorkflowRunViewEnumTypeWrapper):
+    """How much of a run a response carries (AIP-157 partial responses)."""
+
+WORKFLOW_RUN_VIEW_UNSPECIFIED: WorkflowRunView.ValueType  # 0
+"""The RPC's default: BASIC for ListWorkflowRuns, FULL for GetWorkflowRun."""
+WORKFLOW_RUN_VIEW_BASIC: WorkflowRunView.ValueType  # 1
+"""Without the run input and the steps' outputs. ListWorkflowRuns serves it
+from the store's per-run summary rows without reading any history, so
+its runs also carry no steps, start_time, expire_time or error: name,
+workflow_definition, state, labels, request_id, create_time and end_time
+(to the microsecond) and last_event_seq. GetWorkflowRun's BASIC run has
+its steps (state, attempts, timings, errors).
+"""
+WORKFLOW_RUN_VIEW_FULL: WorkflowRunView.ValueType  # 2
+"""Everything: the input, and every step with its output and error."""
+Global___WorkflowRunView: _TypeAlias = WorkflowRunView  # noqa: Y015
+
 class _ServingStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -493,16 +529,20 @@ class GetWorkflowRunRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"workflowRuns/{run_id}"; a bare id is accepted too."""
+    view: Global___WorkflowRunView.ValueType
+    """Unset means FULL."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        view: Global___WorkflowRunView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -535,6 +575,7 @@ class ListWorkflowRunsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; 0 means 50, at most 1000."""
     page_token: _builtins.str
@@ -546,6 +587,13 @@ class ListWorkflowRunsRequest(_message.Message):
     workflow_definition (=, !=), labels.<key> (=, !=) and create_time
     (<, <=, >, >=, RFC 3339), e.g.
     `state = SUCCEEDED AND labels.team = "ml" AND create_time > "2026-01-01T00:00:00Z"`.
+    At most 2048 characters and 32 comparisons.
+    """
+    view: Global___WorkflowRunView.ValueType
+    """Unset means BASIC. A FULL page holds at most 100 runs and stops early,
+    before its runs pass 3 MiB (always at least one run), so it stays within
+    gRPC's default 4 MiB message limit; next_page_token then continues after
+    the last run returned.
     """
     def __init__(
         self,
@@ -553,10 +601,11 @@ class ListWorkflowRunsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         filter: _builtins.str = ...,
+        view: Global___WorkflowRunView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -572,7 +621,7 @@ class ListWorkflowRunsResponse(_message.Message):
     """Empty when this is the last page."""
     @_builtins.property
     def workflow_runs(self) -> _containers.RepeatedCompositeFieldContainer[_run_pb2.WorkflowRun]:
-        """Runs newest first; steps carry state and timings but no outputs."""
+        """Runs newest first, in the requested view."""
 
     def __init__(
         self,

@@ -164,14 +164,16 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetWorkflowRun(self, request, context):
-        """Returns a run with per-step state, attempts, timings, outputs and errors.
+        """Returns a run with per-step state, attempts, timings, outputs and errors
+        (view FULL, the default) or without its input and outputs (view BASIC).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListWorkflowRuns(self, request, context):
-        """Lists runs, newest first, with paging and an AIP-160 filter.
+        """Lists runs, newest first, with paging and an AIP-160 filter; view BASIC
+        (the default) or FULL.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -62,9 +62,13 @@ class OrchestratorServiceStub:
     stream ends after the run's final event.
     """
     GetWorkflowRun: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetWorkflowRunRequest, _orchestrator_pb2.GetWorkflowRunResponse]
-    """Returns a run with per-step state, attempts, timings, outputs and errors."""
+    """Returns a run with per-step state, attempts, timings, outputs and errors
+    (view FULL, the default) or without its input and outputs (view BASIC).
+    """
     ListWorkflowRuns: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListWorkflowRunsRequest, _orchestrator_pb2.ListWorkflowRunsResponse]
-    """Lists runs, newest first, with paging and an AIP-160 filter."""
+    """Lists runs, newest first, with paging and an AIP-160 filter; view BASIC
+    (the default) or FULL.
+    """
     CancelWorkflowRun: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.CancelWorkflowRunRequest, _orchestrator_pb2.CancelWorkflowRunResponse]
     """Cancels a run: in-flight backend calls are cancelled, the run ends
     CANCELLED. FAILED_PRECONDITION when the run already finished.
@@ -113,9 +117,13 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     stream ends after the run's final event.
     """
     GetWorkflowRun: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetWorkflowRunRequest, _orchestrator_pb2.GetWorkflowRunResponse]  # type: ignore[assignment]
-    """Returns a run with per-step state, attempts, timings, outputs and errors."""
+    """Returns a run with per-step state, attempts, timings, outputs and errors
+    (view FULL, the default) or without its input and outputs (view BASIC).
+    """
     ListWorkflowRuns: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListWorkflowRunsRequest, _orchestrator_pb2.ListWorkflowRunsResponse]  # type: ignore[assignment]
-    """Lists runs, newest first, with paging and an AIP-160 filter."""
+    """Lists runs, newest first, with paging and an AIP-160 filter; view BASIC
+    (the default) or FULL.
+    """
     CancelWorkflowRun: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.CancelWorkflowRunRequest, _orchestrator_pb2.CancelWorkflowRunResponse]  # type: ignore[assignment]
     """Cancels a run: in-flight backend calls are cancelled, the run ends
     CANCELLED. FAILED_PRECONDITION when the run already finished.
@@ -209,7 +217,9 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _orchestrator_pb2.GetWorkflowRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.GetWorkflowRunResponse, _abc.Awaitable[_orchestrator_pb2.GetWorkflowRunResponse]]:
-        """Returns a run with per-step state, attempts, timings, outputs and errors."""
+        """Returns a run with per-step state, attempts, timings, outputs and errors
+        (view FULL, the default) or without its input and outputs (view BASIC).
+        """
 
     @_abc_1.abstractmethod
     def ListWorkflowRuns(
@@ -217,7 +227,9 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _orchestrator_pb2.ListWorkflowRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.ListWorkflowRunsResponse, _abc.Awaitable[_orchestrator_pb2.ListWorkflowRunsResponse]]:
-        """Lists runs, newest first, with paging and an AIP-160 filter."""
+        """Lists runs, newest first, with paging and an AIP-160 filter; view BASIC
+        (the default) or FULL.
+        """
 
     @_abc_1.abstractmethod
     def CancelWorkflowRun(

@@ -1,0 +1,75 @@
+"""Checks of `google.protobuf.Struct`/`Value` data the engine turns into JSON: run inputs
+and a definition's constants.
+
+A value is usable only when protobuf's JSON mapping (`json_format.MessageToDict`, what
+the engine runs on) and every client printing it can convert it: each `Value` has a kind
+set and no number is NaN or +-Infinity. A run input is also bounded: at most
+MAX_RUN_INPUT_BYTES serialized and MAX_RUN_INPUT_DEPTH levels of nesting (the input
+object is level 1), far below protobuf's recursion limit of 100 messages even inside the
+run events and responses that carry it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Final
+
+from google.protobuf import json_format, struct_pb2
+
+from orchestrator.errors import FieldViolation
+
+MAX_RUN_INPUT_BYTES: Final = 1 << 20
+MAX_RUN_INPUT_DEPTH: Final = 16
+
+
+def value_problems(
+    value: struct_pb2.Value, path: str, *, max_depth: int = MAX_RUN_INPUT_DEPTH
+) -> Iterator[FieldViolation]:
+    """Every unusable part of `value` (at `path`), walked without recursion; `value`
+    itself is at level 2 (inside an object or list, which is level 1)."""
+    pending: list[tuple[struct_pb2.Value, str, int]] = [(value, path, 2)]
+    while pending:
+        item, where, level = pending.pop()
+        kind = item.WhichOneof("kind")
+        if kind is None:
+            yield FieldViolation(
+                where, "a value needs a kind: null, number, string, bool, object or list"
+            )
+        elif kind == "number_value" and not math.isfinite(item.number_value):
+            yield FieldViolation(where, "numbers must be finite: NaN and Infinity have no JSON")
+        elif kind in ("struct_value", "list_value") and level > max_depth:
+            yield FieldViolation(where, f"nested more than {max_depth} levels deep")
+        elif kind == "struct_value":
+            fields = item.struct_value.fields
+            pending.extend((fields[key], f"{where}.{key}", level + 1) for key in sorted(fields))
+        elif kind == "list_value":
+            values = item.list_value.values
+            pending.extend((v, f"{where}[{i}]", level + 1) for i, v in enumerate(values))
+
+
+def struct_problems(
+    data: struct_pb2.Struct, path: str, *, max_depth: int = MAX_RUN_INPUT_DEPTH
+) -> list[FieldViolation]:
+    """Every unusable value of `data`, and a last check that the JSON mapping takes it."""
+    problems = [
+        problem
+        for key in sorted(data.fields)
+        for problem in value_problems(data.fields[key], f"{path}.{key}", max_depth=max_depth)
+    ]
+    if not problems:
+        try:
+            json_format.MessageToDict(data)
+        except (ValueError, TypeError, RecursionError) as error:
+            problems.append(FieldViolation(path, f"not convertible to JSON: {error}"))
+    return problems
+
+
+def run_input_problems(run_input: struct_pb2.Struct) -> list[FieldViolation]:
+    """What makes `run_input` unusable: its size first, then each bad value."""
+    size = run_input.ByteSize()
+    if size > MAX_RUN_INPUT_BYTES:
+        return [
+            FieldViolation("input", f"at most {MAX_RUN_INPUT_BYTES} bytes serialized, got {size}")
+        ]
+    return struct_problems(run_input, "input")
