@@ -49,8 +49,11 @@ class StepFaultPool(BackendPool):
     step (the idempotency key names it), so one step fails while steps calling the same
     service answer."""
 
-    def __init__(self, mesh: MockMesh, faults: Mapping[str, str], default: str) -> None:
-        super().__init__({service: [address] for service, address in mesh.addresses().items()})
+    def __init__(
+        self, mesh: MockMesh, faults: Mapping[str, str], default: str = "", **options: Any
+    ) -> None:
+        addresses = {service: [address] for service, address in mesh.addresses().items()}
+        super().__init__(addresses, **options)
         self.faults = dict(faults)
         self.default = default
 
