@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from types import TracebackType
 
@@ -115,7 +116,9 @@ class OrchestratorServer:
         await server.start()
         self._server = server
         for name in await self.store.unfinished_runs():
-            self.metrics.adopt(await self.store.read_events(name))
+            # A history that does not read is the engine's to end (RESUME_FAILED) below.
+            with contextlib.suppress(Exception):
+                self.metrics.adopt(await self.store.read_events(name))
         resumed = await self.engine.resume_unfinished()
         if resumed:
             log.info("resumed %d unfinished runs", len(resumed))

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format, struct_pb2
-from google.protobuf.message import Message
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine.catalog import DefinitionCatalog
 from orchestrator.engine.recorder import RunRecorder
-from orchestrator.engine.run_executor import RunExecutor, ShutdownInterrupt
+from orchestrator.engine.resume_point import resume_failed_status, resume_point
+from orchestrator.engine.run_executor import TERMINAL_STEP_STATES, RunExecutor, ShutdownInterrupt
 from orchestrator.engine.step_runner import RunContext
 from orchestrator.errors import (
     FailedPrecondition,
@@ -324,51 +324,91 @@ class Engine:
         return await self.get_run(name)
 
     async def resume_unfinished(self) -> list[str]:
-        """After a restart: takes up every unfinished run where its history ends."""
+        """After a restart: takes up every unfinished run where its history ends.
+
+        A run that cannot be taken up (its definition is gone, its input or an output
+        no longer converts, its history does not read) ends FAILED with reason
+        RESUME_FAILED and the cause in its error; the others resume all the same.
+        """
         resumed = []
         for name in await self.store.unfinished_runs():
             if name in self._active:
                 continue
-            events = await self.store.read_events(name)
-            if not events:
+            events: list[run_pb2.RunEvent] | None = None
+            try:
+                events = await self.store.read_events(name)
+                if not events:
+                    continue
+                self._resume(name, events)
+            except Exception as error:
+                log.exception("run %s cannot be resumed; it ends FAILED", name)
+                await self._end_unresumable(name, events, error)
                 continue
-            self._resume(name, events)
             resumed.append(name)
         return resumed
 
     def _resume(self, name: str, events: list[run_pb2.RunEvent]) -> None:
-        run = fold_run(events)
+        """Launches the run from where `events` leave it; raises, recording nothing, when
+        the history cannot be taken up."""
+        run = events[0].run_created
         workflow = self.catalog.get(run.workflow_definition)
-        outputs: dict[str, Message] = {}
-        states: dict[str, int] = {}
-        restarted = []
-        for step in run.steps:
-            if step.step_id not in workflow.steps:
-                continue
-            if step.state == run_pb2.STEP_STATE_SUCCEEDED:
-                message = workflow.steps[step.step_id].method.response_class()
-                step.output.Unpack(message)
-                outputs[step.step_id] = message
-                states[step.step_id] = step.state
-            elif step.state in (run_pb2.STEP_STATE_SKIPPED, run_pb2.STEP_STATE_FAILED):
-                states[step.step_id] = step.state
-            elif step.state in (run_pb2.STEP_STATE_SCHEDULED, run_pb2.STEP_STATE_RUNNING):
-                restarted.append(step.step_id)
+        point = resume_point(events, workflow)
+        run_input = json_format.MessageToDict(point.run.input)
+        remaining_s = (point.run.expire_time.ToNanoseconds() - time.time_ns()) / 1e9
         recorder = RunRecorder(self.store, name, next_seq=events[-1].seq + 1)
-        if run.state == run_pb2.RUN_STATE_PENDING:
+        if point.run.state == run_pb2.RUN_STATE_PENDING:
             recorder.emit(run_started=run_pb2.RunStarted())
-        recorder.emit(run_resumed=run_pb2.RunResumed(restarted_steps=restarted))
-        remaining_s = (run.expire_time.ToNanoseconds() - time.time_ns()) / 1e9
+        recorder.emit(run_resumed=run_pb2.RunResumed(restarted_steps=point.restarted))
         ctx = RunContext(
             run_id=name.removeprefix(RUN_PREFIX),
             recorder=recorder,
             pool=self.pool,
-            run_input=json_format.MessageToDict(run.input),
-            outputs=outputs,
+            run_input=run_input,
+            outputs=point.outputs,
             deadline=time.monotonic() + remaining_s,
             cache=self.response_cache,
         )
-        self._launch(name, RunExecutor(workflow, ctx, states))
+        executor = RunExecutor(
+            workflow,
+            ctx,
+            point.states,
+            attempts=point.attempts,
+            failure=point.failure,
+            cancel_reason=point.cancel_reason,
+        )
+        self._launch(name, executor)
+
+    async def _end_unresumable(
+        self, name: str, events: list[run_pb2.RunEvent] | None, cause: Exception
+    ) -> None:
+        """Finishes a run that cannot be resumed: FAILED, reason RESUME_FAILED, the cause in
+        its error, its unfinished steps cancelled. Never raises: start-up goes on."""
+        try:
+            if events:
+                next_seq = events[-1].seq + 1
+                unfinished = [
+                    step.step_id
+                    for step in fold_run(events, include_outputs=False).steps
+                    if step.state not in TERMINAL_STEP_STATES
+                ]
+            else:
+                record = await self.store.get_run_record(name)
+                if record is None:
+                    return
+                next_seq, unfinished = record.last_seq + 1, []
+            recorder = RunRecorder(self.store, name, next_seq=next_seq)
+            error = resume_failed_status(cause)
+            for step_id in unfinished:
+                recorder.emit(
+                    step_cancelled=run_pb2.StepCancelled(
+                        step_id=step_id, reason="the run could not be resumed"
+                    )
+                )
+            await recorder.emit(
+                run_finished=run_pb2.RunFinished(state=run_pb2.RUN_STATE_FAILED, error=error)
+            )
+        except Exception:
+            log.exception("run %s could not be ended after a failed resume", name)
 
     async def stop(self) -> None:
         """Stops every executor without finishing its run: runs resume on the next start."""

@@ -10,7 +10,14 @@ import grpc
 from google.rpc import status_pb2
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.engine.step_runner import RunContext, StepOutcome, build_request, run_step
+from orchestrator.engine.step_runner import (
+    NO_PRIOR_ATTEMPTS,
+    PriorAttempts,
+    RunContext,
+    StepOutcome,
+    build_request,
+    run_step,
+)
 from orchestrator.mesh import status_of
 from orchestrator.workflows import CompiledWorkflow
 
@@ -31,8 +38,10 @@ class ShutdownInterrupt(Exception):
 class RunExecutor:
     """Drives one run from its current step states to a final state.
 
-    `states` holds the steps already finished (empty for a new run; folded from
-    the history when a run resumes after a restart).
+    For a new run `states` is empty. For a run resumed after a restart the history
+    decides where it stands (see `resume_point`): `states` holds the steps already
+    finished, `attempts` their attempts so far, and `failure` or `cancel_reason` say
+    the run was already failing or being cancelled, which it then finishes doing.
     """
 
     def __init__(
@@ -40,6 +49,10 @@ class RunExecutor:
         workflow: CompiledWorkflow,
         ctx: RunContext,
         states: Mapping[str, int] | None = None,
+        *,
+        attempts: Mapping[str, PriorAttempts] | None = None,
+        failure: tuple[str, status_pb2.Status] | None = None,
+        cancel_reason: str | None = None,
     ) -> None:
         self.workflow = workflow
         self.ctx = ctx
@@ -47,7 +60,10 @@ class RunExecutor:
             step_id: run_pb2.STEP_STATE_PENDING for step_id in workflow.steps
         }
         self.states.update(states or {})
-        self.cancel_reason: str | None = None
+        self._attempts = attempts or {}
+        self._recorded_failure = failure
+        self._recorded_cancel = cancel_reason is not None
+        self.cancel_reason: str | None = cancel_reason
         self.shutting_down = False
         self._running: dict[asyncio.Task[StepOutcome], str] = {}
         # Step id -> the steps not yet started that read its output.
@@ -56,13 +72,19 @@ class RunExecutor:
             if self.states[step_id] == run_pb2.STEP_STATE_PENDING:
                 for dep in step.deps:
                     self._readers.setdefault(dep, set()).add(step_id)
-        self._settled: asyncio.Future[tuple[str, status_pb2.Status] | None]
+        self._settled: asyncio.Future[tuple[str, status_pb2.Status] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
 
     def request_cancel(self, reason: str) -> None:
         self.cancel_reason = reason or "cancelled by request"
 
     async def run(self) -> int:
         """Returns the final RunState. Raises ShutdownInterrupt when stopped for shutdown."""
+        if self._recorded_failure is not None:
+            return self._fail_run(*self._recorded_failure)
+        if self._recorded_cancel:
+            return self._cancel_run(self.cancel_reason or "cancelled")
         failure: tuple[str, status_pb2.Status] | None = None
         try:
             failure = await self._schedule_until_done()
@@ -70,19 +92,16 @@ class RunExecutor:
             await self._stop_running_steps()
             if self.shutting_down:
                 raise ShutdownInterrupt() from None
-            reason = self.cancel_reason or "cancelled"
-            self._cancel_unfinished(reason)
-            error = status_of(grpc.StatusCode.CANCELLED, reason)
-            return self._finish(run_pb2.RUN_STATE_CANCELLED, error)
+            failure = self._settled_failure()
+            if failure is None:  # a required step that failed first still fails the run
+                return self._cancel_run(self.cancel_reason or "cancelled")
         if failure is not None:
-            step_id, status = failure
             await self._stop_running_steps()
-            self._cancel_unfinished(f"step {step_id} failed")
-            error = status_pb2.Status()
-            error.CopyFrom(status)
-            error.message = f"step {step_id} failed: {status.message}"
-            return self._finish(run_pb2.RUN_STATE_FAILED, error)
-        optional_failed = any(state == run_pb2.STEP_STATE_FAILED for state in self.states.values())
+            return self._fail_run(*failure)
+        optional_failed = any(
+            state == run_pb2.STEP_STATE_FAILED and self.workflow.steps[step_id].optional
+            for step_id, state in self.states.items()
+        )
         final = (
             run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED
             if optional_failed
@@ -90,13 +109,31 @@ class RunExecutor:
         )
         return self._finish(final, None)
 
+    def _settled_failure(self) -> tuple[str, status_pb2.Status] | None:
+        settled = self._settled
+        if settled.done() and not settled.cancelled() and settled.exception() is None:
+            return settled.result()
+        return None
+
+    def _fail_run(self, step_id: str, status: status_pb2.Status) -> int:
+        self._cancel_unfinished(f"step {step_id} failed")
+        error = status_pb2.Status()
+        error.CopyFrom(status)
+        error.message = f"step {step_id} failed: {status.message}"
+        return self._finish(run_pb2.RUN_STATE_FAILED, error)
+
+    def _cancel_run(self, reason: str) -> int:
+        self._cancel_unfinished(reason)
+        return self._finish(
+            run_pb2.RUN_STATE_CANCELLED, status_of(grpc.StatusCode.CANCELLED, reason)
+        )
+
     async def _schedule_until_done(self) -> tuple[str, status_pb2.Status] | None:
         """Until no step can start: None, or the first failed required step and its error.
 
         Steps that become ready start from the finishing step's done callback, so a
         dependant's call goes out without waiting for this coroutine to be scheduled.
         """
-        self._settled = asyncio.get_running_loop().create_future()
         self._start_ready_steps()
         if not self._running:
             return None
@@ -105,8 +142,12 @@ class RunExecutor:
     def _on_step_done(self, task: asyncio.Task[StepOutcome]) -> None:
         step_id = self._running.pop(task, None)
         settled = self._settled
-        if step_id is None or settled.done() or task.cancelled():
-            return  # stopping: run() collects what is left
+        if step_id is None or task.cancelled():
+            return
+        if settled.done():  # stopping: keep what the step recorded, start nothing new
+            if task.exception() is None:
+                self.states[step_id] = task.result().state
+            return
         try:
             outcome = task.result()
             self.states[step_id] = outcome.state
@@ -145,7 +186,10 @@ class RunExecutor:
             self.states[step_id] = run_pb2.STEP_STATE_SCHEDULED
             request = build_request(step, self.ctx)
             self._consumed(step_id)
-            task = asyncio.create_task(run_step(step, self.ctx, request), name=f"step:{step_id}")
+            prior = self._attempts.get(step_id, NO_PRIOR_ATTEMPTS)
+            task = asyncio.create_task(
+                run_step(step, self.ctx, request, prior), name=f"step:{step_id}"
+            )
             self._running[task] = step_id
             task.add_done_callback(self._on_step_done)
 

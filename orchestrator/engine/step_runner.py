@@ -4,6 +4,12 @@ The backend is invoked in exactly one place, `_call_backend`; everything around
 it is bookkeeping: the response cache before the first attempt, the deadline
 budget before each attempt, and after a failure the retry decision (policy,
 server pushback, the service's retry budget, time left).
+
+Every attempt records one `StepStarted`, when its call is dispatched to a replica
+(not while it waits for a bulkhead slot). An attempt the mesh refuses before
+dispatch (open circuit, full bulkhead, no replica admitting it) is an attempt all
+the same: it counts against `max_attempts`, and records its `StepStarted` when it
+is refused, followed at once by its failure, whose reason says no call was made.
 """
 
 from __future__ import annotations
@@ -63,6 +69,25 @@ class RunContext:
 
 
 @dataclass(frozen=True)
+class PriorAttempts:
+    """A step's attempts before a restart, folded from its history.
+
+    Attempt numbers go on after `last_number`, so none repeats within a run. The
+    retry limit counts the `failed` attempts, those whose failure was recorded: an
+    attempt the restart cut off has no outcome, and is made again in its place
+    (under the next number).
+    """
+
+    last_number: int = 0
+    failed: int = 0
+    backoff_left_s: float = 0.0
+    """What is left of the backoff the last recorded failure asked for."""
+
+
+NO_PRIOR_ATTEMPTS = PriorAttempts()
+
+
+@dataclass(frozen=True)
 class StepOutcome:
     state: int  # run_pb2.StepState
     error: status_pb2.Status | None = None
@@ -90,10 +115,13 @@ def build_request(step: CompiledStep, ctx: RunContext) -> Message | AuraError:
 
 
 async def run_step(
-    step: CompiledStep, ctx: RunContext, request: Message | AuraError
+    step: CompiledStep,
+    ctx: RunContext,
+    request: Message | AuraError,
+    prior: PriorAttempts = NO_PRIOR_ATTEMPTS,
 ) -> StepOutcome:
     """Calls the step's method with `request` (from `build_request`) until it succeeds,
-    fails for good, or the deadline passes.
+    fails for good, or the deadline passes. `prior`: its attempts before a restart.
 
     Runs as a task of its own, so the log context it sets is the step's alone.
     """
@@ -103,7 +131,7 @@ async def run_step(
             raise request
         service = ctx.pool.service(step.method.service)
     except AuraError as error:
-        return _fail(step, ctx, status_of(error.code, error.message), attempt=0)
+        return _fail(step, ctx, status_of(error.code, error.message), attempt=prior.last_number)
 
     cache = ctx.cache if step.cache_ttl_s else None
     key = cache_key(step.method.path, request) if cache is not None else None
@@ -114,10 +142,14 @@ async def run_step(
 
     policy = step.retry if step.retry_declared else service.policy.retry
     budget = DeadlineBudget(ctx.deadline, ctx.caller_deadline, clock=ctx.clock)
-    attempt = 0
-    retry_number = 0
+    attempt = prior.last_number
+    counted = prior.failed  # attempts that count against max_attempts
+    retry_number = prior.failed
+    if prior.backoff_left_s > 0:
+        await ctx.sleep(prior.backoff_left_s)
     while True:
         attempt += 1
+        counted += 1
         slot = budget.for_attempt(step.timeout_s)
         if slot.spent:
             status = orchestrator_status(
@@ -127,28 +159,27 @@ async def run_step(
                 metadata={"bound_by": slot.bound_by},
             )
             return _fail(step, ctx, status, attempt=attempt - 1)
-        ctx.recorder.emit(
-            step_started=run_pb2.StepStarted(
-                step_id=step.id, attempt=attempt, timeout=_duration(slot.timeout_s)
-            )
-        )
         if ctx.admitted is not None:
             await ctx.admitted
-        started = time.perf_counter()
+        start = _AttemptStart(step.id, ctx, attempt, slot.timeout_s)
         own_deadline = slot.bound_by == "step"
         if tracing_on():
             with step_attempt_span(ctx.run_id, step.id, attempt, step.method.full_name) as span:
-                result = await _call_backend(step, ctx, request, slot.timeout_s, own_deadline)
+                result = await _call_backend(
+                    step, ctx, request, slot.timeout_s, own_deadline, start
+                )
                 if isinstance(result, _AttemptFailure):
                     record_attempt_failure(span, result.status)
         else:
-            result = await _call_backend(step, ctx, request, slot.timeout_s, own_deadline)
+            result = await _call_backend(step, ctx, request, slot.timeout_s, own_deadline, start)
+        dispatched_at = start.recorded_at
+        start()  # refused before dispatch: the attempt is recorded now, just before its failure
         if not isinstance(result, _AttemptFailure):
             service.retry_throttle.record_success()
             if key is not None and cache is not None and step.cache_ttl_s:
                 cache.put(key, result, step.cache_ttl_s)
             cache_result = run_pb2.CACHE_RESULT_MISS if key else run_pb2.CACHE_RESULT_UNSPECIFIED
-            latency_s = time.perf_counter() - started
+            latency_s = time.perf_counter() - (dispatched_at or time.perf_counter())
             return _succeed(step, ctx, result, attempt, latency_s, cache_result)
 
         code = code_of(result.status)
@@ -158,7 +189,7 @@ async def run_step(
             code=code,
             reason=error_reason(result.status),
             retryable_codes=policy.retryable_codes,
-            attempt=attempt,
+            attempt=counted,
             max_attempts=policy.max_attempts,
             backoff_s=backoff_delay_s(policy, retry_number + 1),
             pushback_s=result.pushback_s,
@@ -180,8 +211,41 @@ async def run_step(
         retry_number = 0 if decision.pushed_back else retry_number + 1
 
 
+class _AttemptStart:
+    """Records an attempt's `StepStarted` once: the mesh calls it as the RPC is dispatched
+    (`on_dispatch`); for an attempt refused before dispatch the step runner calls it."""
+
+    __slots__ = ("_attempt", "_began", "_ctx", "_step_id", "_timeout_s", "recorded_at")
+
+    def __init__(self, step_id: str, ctx: RunContext, attempt: int, timeout_s: float) -> None:
+        self._step_id = step_id
+        self._ctx = ctx
+        self._attempt = attempt
+        self._timeout_s = timeout_s
+        self._began = ctx.clock()
+        self.recorded_at: float | None = None
+        """time.perf_counter() when recorded."""
+
+    def __call__(self) -> None:
+        if self.recorded_at is not None:
+            return
+        self.recorded_at = time.perf_counter()
+        # The deadline the call goes out with: the slot's, less the wait for a bulkhead slot.
+        timeout_s = max(0.0, self._timeout_s - (self._ctx.clock() - self._began))
+        self._ctx.recorder.emit(
+            step_started=run_pb2.StepStarted(
+                step_id=self._step_id, attempt=self._attempt, timeout=_duration(timeout_s)
+            )
+        )
+
+
 async def _call_backend(
-    step: CompiledStep, ctx: RunContext, request: Message, timeout_s: float, own_deadline: bool
+    step: CompiledStep,
+    ctx: RunContext,
+    request: Message,
+    timeout_s: float,
+    own_deadline: bool,
+    on_dispatch: Callable[[], None],
 ) -> Message | _AttemptFailure:
     """The one place a step reaches its backend: one attempt, its response or its failure."""
     try:
@@ -193,6 +257,7 @@ async def _call_backend(
             timeout_s=timeout_s,
             metadata=((IDEMPOTENCY_KEY_HEADER, f"{ctx.run_id}/{step.id}"),),
             deadline_was_own=own_deadline,
+            on_dispatch=on_dispatch,
         )
     except BackendCallError as error:
         return _AttemptFailure(error.status, error.pushback_s, reached_backend=bool(error.endpoint))

@@ -179,11 +179,15 @@ class BackendPool:
         timeout_s: float,
         metadata: Sequence[tuple[str, str]] = (),
         deadline_was_own: bool = True,
+        on_dispatch: Callable[[], None] | None = None,
     ) -> Message:
         """Calls `path` on one replica of `service`; raises BackendCallError on failure.
 
         `deadline_was_own`: the timeout is the step's own (not cut short by a run's
         or caller's deadline), so a DEADLINE_EXCEEDED says the backend is stuck.
+        `on_dispatch` is called once, synchronously, right before the RPC goes to the
+        chosen replica (after the bulkhead slot and the breaker admission); never for
+        a call refused before that.
         """
         state = self.service(service)
         if state.circuit_state is CircuitState.OPEN:
@@ -208,6 +212,8 @@ class BackendPool:
                 raise self._circuit_open(state, path)
             endpoint, permit = picked
             remaining_s = timeout_s - (self._clock() - started)
+            if on_dispatch is not None:
+                on_dispatch()
             return await self._call(
                 state,
                 endpoint,

@@ -84,7 +84,8 @@ class RunFolder:
             step = self._steps.get(started.step_id)
             if step is not None:
                 step.state = run_pb2.STEP_STATE_RUNNING
-                step.attempts = started.attempt
+                # The highest attempt seen: older histories numbered attempts afresh on resume.
+                step.attempts = max(step.attempts, started.attempt)
                 if not step.HasField("start_time"):
                     step.start_time.CopyFrom(event.time)
         elif kind == "step_attempt_failed":
