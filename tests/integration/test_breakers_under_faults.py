@@ -196,8 +196,8 @@ async def test_a_replica_whose_connection_is_refused_is_cut_off_within_100ms(
                     started = time.monotonic()
                     runs.append((started, await execute(stub, "replicated", TEXT_INPUT)))
 
-            flowing = asyncio.create_task(traffic())
-            await eventually(lambda: len(runs) >= 4)
+            flowing = [asyncio.create_task(traffic()) for _ in range(4)]
+            await eventually(lambda: len(runs) >= 8)
             await dead._server.stop(None)  # a crash: no NOT_SERVING, connections refused
             killed_at = time.monotonic()
             await eventually(
@@ -207,7 +207,8 @@ async def test_a_replica_whose_connection_is_refused_is_cut_off_within_100ms(
             calls_when_open = endpoint.call_count
             settled = len(runs)
             await eventually(lambda: len(runs) >= settled + 20)
-            flowing.cancel()
+            for task in flowing:
+                task.cancel()
             assert endpoint.call_count == calls_when_open, "no call while open"
     finally:
         await dead.stop(grace_s=0)
