@@ -228,6 +228,9 @@ class BackendPool:
             if left_s <= 0:
                 raise self._circuit_open(state, path)
             await state.admission_may_have_changed(left_s)
+            # What is left after waiting is not the step's full timeout: a deadline
+            # hit now does not say the backend is stuck.
+            deadline_was_own = False
         try:
             endpoint, permit = picked
             remaining_s = deadline - self._clock()
