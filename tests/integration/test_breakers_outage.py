@@ -36,43 +36,54 @@ __all__ = ["mesh"]
 OUTAGE_S = 60.0
 
 
+# The backend comes back on the address it left. A fixed port outside the ephemeral
+# range (32768-60999 on Linux), so nothing else is handed it during the outage.
+ADDRESS = "127.0.0.1:9601"
+
+
 @pytest.mark.timeout(180)
 async def test_after_a_60s_outage_calls_flow_within_1s_of_the_service_serving_again(
     mesh: MockMesh, tmp_path: Path
 ) -> None:
-    nlu = mesh["nlu"]
-    async with orchestrator_with(mesh, tmp_path) as (server, stub):
-        await define(stub, "nlu_only", [nlu_step(timeout="0.5s")])
-        assert (await execute(stub, "nlu_only", TEXT_INPUT)).state == run_pb2.RUN_STATE_SUCCEEDED
-        service = server.pool.service(NLU)
+    nlu = await start_mock_server("nlu", ADDRESS)
+    try:
+        addresses = {s.service_name: [s.address] for s in mesh.servers.values()}
+        addresses[NLU] = [ADDRESS]
+        async with orchestrator_with(mesh, tmp_path, service_addresses=addresses) as (server, stub):
+            await define(stub, "nlu_only", [nlu_step(timeout="0.5s")])
+            before = await execute(stub, "nlu_only", TEXT_INPUT)
+            assert before.state == run_pb2.RUN_STATE_SUCCEEDED
+            service = server.pool.service(NLU)
 
-        await nlu.stop(grace_s=0)
+            await nlu.stop(grace_s=0)
 
-        async def light_traffic() -> None:  # a live system keeps asking during the outage
-            while True:
-                await execute(stub, "nlu_only", TEXT_INPUT)
-                await asyncio.sleep(1.0)
+            async def light_traffic() -> None:  # a live system keeps asking during the outage
+                while True:
+                    await execute(stub, "nlu_only", TEXT_INPUT)
+                    await asyncio.sleep(1.0)
 
-        during = asyncio.create_task(light_traffic())
-        await asyncio.sleep(OUTAGE_S)
-        during.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await during
-        trips_during_outage = service.circuit_trips
-        assert service.circuit_state is not CircuitState.CLOSED
+            during = asyncio.create_task(light_traffic())
+            await asyncio.sleep(OUTAGE_S)
+            during.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await during
+            trips_during_outage = service.circuit_trips
+            assert service.circuit_state is not CircuitState.CLOSED
 
-        back = await start_mock_server("nlu", nlu.address)  # health says SERVING from here
-        try:
-            back_at = time.monotonic()
-            while True:
-                run = await execute(stub, "nlu_only", TEXT_INPUT)
-                flowed_s = time.monotonic() - back_at
-                if run.state == run_pb2.RUN_STATE_SUCCEEDED or flowed_s > 40:
-                    break
-                await asyncio.sleep(0.02)
-            assert service.circuit_state is CircuitState.CLOSED
-        finally:
-            await back.stop(grace_s=0)
+            back = await start_mock_server("nlu", ADDRESS)  # health says SERVING from here
+            try:
+                back_at = time.monotonic()
+                while True:
+                    run = await execute(stub, "nlu_only", TEXT_INPUT)
+                    flowed_s = time.monotonic() - back_at
+                    if run.state == run_pb2.RUN_STATE_SUCCEEDED or flowed_s > 40:
+                        break
+                    await asyncio.sleep(0.02)
+                assert service.circuit_state is CircuitState.CLOSED
+            finally:
+                await back.stop(grace_s=0)
+    finally:
+        await nlu.stop(grace_s=0)  # idempotent; here for a failure before the outage
 
     print(
         f"after a {OUTAGE_S:.0f} s outage ({trips_during_outage} breaker trips), "
