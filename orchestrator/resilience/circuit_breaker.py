@@ -18,9 +18,10 @@ What opens it:
   mesh counts only UNAVAILABLE-like codes); cancelled calls are IGNORED. The
   defaults are set so that a backend failing at random at a rate that retries
   absorb (30% with three attempts succeeds 97.3% of the time) does not trip:
-  five failures in a row happen about once per 400 calls at 30%, ten about once
-  per 240,000; a backend that is really down fails every call and trips either
-  way, and one whose connection is refused trips on its first call.
+  five failures in a row happen about once per 600 calls at 30%, ten about once
+  per 240,000, and 16 of 20 calls failing about once per 180,000 windows; a
+  backend that is really down fails every call and trips either way, and one
+  whose connection is refused trips on its first call.
 
 Each trip's open time is base_open_s * 2^(streak-1), capped at max_open_s, with
 a jitter of x0.8-1.2; the streak grows while trips follow each other and starts
@@ -219,11 +220,10 @@ class CircuitBreaker:
                 self._open("health says NOT_SERVING", by_health=True)
         elif signal is HealthSignal.SERVING:
             self._health_down = False
-            if self._state is CircuitState.OPEN:
-                if self._opened_by_health_only:
-                    self._close("health says SERVING")
-                else:
-                    self._transition(CircuitState.HALF_OPEN, "health says SERVING")
+            if self._state is not CircuitState.CLOSED and self._opened_by_health_only:
+                self._close("health says SERVING")
+            elif self._state is CircuitState.OPEN:
+                self._transition(CircuitState.HALF_OPEN, "health says SERVING")
         else:
             self._health_down = False
 
@@ -238,8 +238,8 @@ class CircuitBreaker:
             self._transition(CircuitState.HALF_OPEN, "open time elapsed")
 
     def _open(self, reason: str, *, by_health: bool = False) -> None:
-        """Opens it. `by_health`: only health says so; the open time (which governs if
-        the Watch stream breaks) is the base one, and the streak does not grow."""
+        """Opens it. `by_health`: health says NOT_SERVING; the streak does not grow (the
+        open time only governs if the Watch stream breaks before SERVING)."""
         now = self._clock()
         if (
             self._state is CircuitState.CLOSED
@@ -251,8 +251,8 @@ class CircuitBreaker:
         self.trips += 1
         base = self.settings.base_open_s * 2 ** (max(1, self._streak) - 1)
         self._open_until = now + min(base, self.settings.max_open_s) * self._uniform(0.8, 1.2)
-        # A breaker open for health and then tripped by calls (a probe after SERVING
-        # failed) is no longer health-only.
+        # Health-only when health opens it from CLOSED, or from a HALF_OPEN reached
+        # from a health-only opening; any trip by calls clears it.
         self._opened_by_health_only = by_health and (
             self._state is CircuitState.CLOSED or self._opened_by_health_only
         )

@@ -128,3 +128,14 @@ def test_default_thresholds_ride_out_30_percent_random_failures_but_trip_on_a_de
         call(b, Outcome.FAILURE)
         calls += 1
     assert calls <= 10
+
+
+def test_serving_after_a_broken_stream_closes_a_breaker_only_health_had_opened() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    b.on_health(HealthSignal.NOT_SERVING)
+    b.on_health(HealthSignal.UNKNOWN)
+    clock.now += 1.0
+    assert b.state is CircuitState.HALF_OPEN
+    b.on_health(HealthSignal.SERVING)  # the stream is back and says so: no probe needed
+    assert b.state is CircuitState.CLOSED
