@@ -5,11 +5,20 @@ a proto and an address, not code. Channels are created once per address and
 reused; channel-level retries are off because the engine retries per step
 policy (stacking both would multiply attempts).
 
-Per call, in order: fail fast if every replica's circuit breaker is open; wait
+Per call, in order: fail fast if no replica's breaker can admit the call within
+its timeout (every one is open and its open timer outlasts the timeout); wait
 for a bulkhead slot within the call's deadline; pick a replica round-robin
-among those whose breaker admits the call; call it; feed the outcome back to
-that replica's breaker (only UNAVAILABLE-like failures count, calls we
-cancelled are ignored). See `service_state` for why breakers are per replica.
+among those whose breaker admits the call; if none does yet, give the slot back
+and wait, within the timeout, for one that will (a half-open probe's answer,
+health turning SERVING, an open timer running out, another replica); call it;
+feed the outcome back to that replica's breaker (only UNAVAILABLE-like failures
+count, a refused connection trips at once, calls we cancelled are ignored). See
+`service_state` for why breakers are per replica.
+
+Channels reconnect quickly (`RECONNECT_BACKOFF_MAX_MS`): gRPC's default
+connection backoff grows to two minutes, so after a long outage a channel would
+stay down for many seconds after the backend is back, and with it the health
+stream whose SERVING closes the breaker.
 """
 
 from __future__ import annotations
@@ -47,8 +56,16 @@ from orchestrator.resilience import (
 
 log = logging.getLogger(__name__)
 
+# Connection attempts to a down backend at most every 250 ms (x0.8-1.2 jitter):
+# cheap (a refused connection costs a packet) and it bounds how long a recovered
+# backend waits to be reconnected.
+RECONNECT_BACKOFF_INITIAL_MS = 100
+RECONNECT_BACKOFF_MAX_MS = 250
+
 CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.enable_retries", 0),
+    ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_INITIAL_MS),
+    ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MAX_MS),
     # At or above gRPC servers' default minimum ping interval (5 min); faster pings earn
     # GOAWAY "too_many_pings" and a reconnect.
     ("grpc.keepalive_time_ms", 300_000),
@@ -108,23 +125,26 @@ class BackendPool:
     async def start(self) -> None:
         for service, addresses in self._addresses.items():
             policy = self._policy_for(service)
-            endpoints = [self._endpoint(service, address, policy) for address in addresses]
-            self._services[service] = ServiceState(
+            state = ServiceState(
                 name=service,
                 policy=policy,
-                endpoints=endpoints,
+                endpoints=[],
                 bulkhead=Bulkhead(policy.max_in_flight),
                 retry_throttle=RetryThrottle(policy.retry_throttle),
             )
+            state.endpoints.extend(self._endpoint(state, address) for address in addresses)
+            self._services[service] = state
 
-    def _endpoint(self, service: str, address: str, policy: ServicePolicy) -> Endpoint:
+    def _endpoint(self, state: ServiceState, address: str) -> Endpoint:
+        service = state.name
         channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-        breaker = CircuitBreaker(policy.breaker, clock=self._clock)
+        breaker = CircuitBreaker(state.policy.breaker, clock=self._clock)
 
         def transition(previous: CircuitState, to: CircuitState, reason: str) -> None:
             log.info(
                 "circuit %s %s: %s -> %s (%s)", service, address, previous.name, to.name, reason
             )
+            state.notify_admission_changed()
             for listener in self._listeners:
                 listener(service, address, previous, to, reason)
 
@@ -185,35 +205,35 @@ class BackendPool:
 
         `deadline_was_own`: the timeout is the step's own (not cut short by a run's
         or caller's deadline), so a DEADLINE_EXCEEDED says the backend is stuck.
-        `on_dispatch` is called once, synchronously, right before the RPC goes to the
-        chosen replica (after the bulkhead slot and the breaker admission); never for
-        a call refused before that.
+        `on_dispatch` is called once, right before the call goes out to the chosen
+        replica (after the bulkhead slot and the breaker's admission), never when
+        the call is refused before.
+
+        A call no breaker admits yet waits for one within `timeout_s`; it fails
+        fast (CIRCUIT_OPEN, no backend call) only when no breaker can admit it in
+        that time, or when the time runs out.
         """
         state = self.service(service)
-        if state.circuit_state is CircuitState.OPEN:
-            raise self._circuit_open(state, path)
         started = self._clock()
-        try:
-            await state.bulkhead.acquire(timeout_s)
-        except BulkheadFull as full:
-            raise BackendCallError(
-                orchestrator_status(
-                    code_pb2.DEADLINE_EXCEEDED,
-                    f"no call slot for {service} within {timeout_s:.3f}s: {full}",
-                    reason=BULKHEAD_FULL,
-                    metadata={"service": service},
-                ),
-                service=service,
-                method=path,
-            ) from None
-        try:
-            picked = state.pick()
-            if picked is None:
+        deadline = started + timeout_s
+        while True:
+            if not state.may_admit_within(deadline - self._clock()):
                 raise self._circuit_open(state, path)
+            await self._acquire_slot(state, path, deadline - self._clock(), timeout_s)
+            picked = state.pick()
+            if picked is not None:
+                break
+            state.bulkhead.release()
+            left_s = deadline - self._clock()
+            if left_s <= 0:
+                raise self._circuit_open(state, path)
+            await state.admission_may_have_changed(left_s)
+            # What is left after waiting is not the step's full timeout: a deadline
+            # hit now does not say the backend is stuck.
+            deadline_was_own = False
+        try:
             endpoint, permit = picked
-            remaining_s = timeout_s - (self._clock() - started)
-            if on_dispatch is not None:
-                on_dispatch()
+            remaining_s = deadline - self._clock()
             return await self._call(
                 state,
                 endpoint,
@@ -224,9 +244,27 @@ class BackendPool:
                 remaining_s,
                 metadata,
                 deadline_was_own,
+                on_dispatch,
             )
         finally:
             state.bulkhead.release()
+
+    async def _acquire_slot(
+        self, state: ServiceState, path: str, wait_s: float, timeout_s: float
+    ) -> None:
+        try:
+            await state.bulkhead.acquire(wait_s)
+        except BulkheadFull as full:
+            raise BackendCallError(
+                orchestrator_status(
+                    code_pb2.DEADLINE_EXCEEDED,
+                    f"no call slot for {state.name} within {timeout_s:.3f}s: {full}",
+                    reason=BULKHEAD_FULL,
+                    metadata={"service": state.name},
+                ),
+                service=state.name,
+                method=path,
+            ) from None
 
     def _circuit_open(self, state: ServiceState, path: str) -> BackendCallError:
         state.circuit_rejections += 1
@@ -245,17 +283,21 @@ class BackendPool:
         timeout_s: float,
         metadata: Sequence[tuple[str, str]],
         deadline_was_own: bool,
+        on_dispatch: Callable[[], None] | None,
     ) -> Message:
         call = self._callable(endpoint, path, response_class)
-        state.stats.call_count += 1
-        endpoint.call_count += 1
         started = time.perf_counter()
         try:
+            if on_dispatch is not None:
+                on_dispatch()
+            state.stats.call_count += 1
+            endpoint.call_count += 1
             response: Message = await call(request, timeout=timeout_s, metadata=metadata)
         except grpc.aio.AioRpcError as error:
-            endpoint.breaker.record(
-                permit, breaker_outcome(error.code(), deadline_was_own=deadline_was_own)
-            )
+            outcome = breaker_outcome(error.code(), deadline_was_own=deadline_was_own)
+            if outcome is Outcome.FAILURE and _unreachable(endpoint.channel):
+                outcome = Outcome.UNREACHABLE
+            self._record(state, endpoint, permit, outcome)
             state.stats.error_count += 1
             endpoint.error_count += 1
             status = status_from_aio_error(error)
@@ -267,11 +309,17 @@ class BackendPool:
                 endpoint=endpoint.address,
             ) from None
         except (asyncio.CancelledError, Exception):
-            endpoint.breaker.record(permit, Outcome.IGNORED)
+            self._record(state, endpoint, permit, Outcome.IGNORED)
             raise
-        endpoint.breaker.record(permit, Outcome.SUCCESS)
+        self._record(state, endpoint, permit, Outcome.SUCCESS)
         state.stats.latency.add(time.perf_counter() - started)
         return response
+
+    @staticmethod
+    def _record(state: ServiceState, endpoint: Endpoint, permit: Permit, outcome: Outcome) -> None:
+        endpoint.breaker.record(permit, outcome)
+        if permit.probe:
+            state.notify_admission_changed()  # the probe slot is free again, or it moved
 
     def _callable(
         self, endpoint: Endpoint, path: str, response_class: type[Message]
@@ -284,6 +332,11 @@ class BackendPool:
             )
             self._callables[key] = call
         return call
+
+
+def _unreachable(channel: grpc.aio.Channel) -> bool:
+    """The channel could not connect (refused, unreachable): the call never got there."""
+    return channel.get_state() is grpc.ChannelConnectivity.TRANSIENT_FAILURE
 
 
 def _serialize(message: Message) -> bytes:

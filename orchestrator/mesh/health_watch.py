@@ -22,6 +22,10 @@ class HealthWatch:
     A broken stream is not itself a failure of the backend: the status becomes
     UNKNOWN until the stream answers again. `on_status` hears every status the
     stream delivers, and UNKNOWN when it breaks.
+
+    The stream is opened wait-for-ready: while the backend is unreachable it waits
+    for the channel to connect instead of failing, so the SERVING of a backend that
+    comes back arrives as soon as the channel reconnects, not a backoff later.
     """
 
     def __init__(
@@ -59,7 +63,9 @@ class HealthWatch:
         backoff_s = 0.05
         while True:
             try:
-                call = self._stub.Watch(health_pb2.HealthCheckRequest(service=self._service))
+                call = self._stub.Watch(
+                    health_pb2.HealthCheckRequest(service=self._service), wait_for_ready=True
+                )
                 async for response in call:
                     self._set(response.status)
                     backoff_s = 0.05

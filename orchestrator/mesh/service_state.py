@@ -11,6 +11,8 @@ breaker is about exactly the replica it guards.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -61,6 +63,7 @@ class ServiceState:
     stats: ServiceStats = field(default_factory=ServiceStats)
     circuit_rejections: int = 0
     _cursor: int = 0
+    _admission_waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     @property
     def circuit_state(self) -> CircuitState:
@@ -80,6 +83,34 @@ class ServiceState:
                 self._cursor = (index + 1) % count
                 return self.endpoints[index], permit
         return None
+
+    def may_admit_within(self, seconds: float) -> bool:
+        """Whether some endpoint may let a call through within `seconds` (see the breaker)."""
+        return any(e.breaker.may_admit_within(seconds) for e in self.endpoints)
+
+    async def admission_may_have_changed(self, timeout_s: float) -> None:
+        """Returns when an endpoint's breaker moved or freed its probe, when the soonest
+        open timer runs out, or after `timeout_s`, whichever is first."""
+        timers = [t for t in (e.breaker.timer_s() for e in self.endpoints) if t is not None]
+        wait_s = min([timeout_s, *timers])
+        if wait_s <= 0:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._admission_waiters.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await waiter
+        finally:
+            if waiter in self._admission_waiters:
+                self._admission_waiters.remove(waiter)
+
+    def notify_admission_changed(self) -> None:
+        """Wakes every call waiting in `admission_may_have_changed`."""
+        waiters, self._admission_waiters = self._admission_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def retry_after_s(self) -> float:
         """When the soonest endpoint will let a call through again."""

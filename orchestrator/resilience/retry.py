@@ -22,6 +22,18 @@ NEVER_RETRIED = frozenset(
 NOT_RETRIED_REASONS = frozenset({CIRCUIT_OPEN, BULKHEAD_FULL})
 
 
+def asks_to_retry_later(code: grpc.StatusCode, reason: str, pushback_s: float | None) -> bool:
+    """AIP-194: RESOURCE_EXHAUSTED is generally not retried (a spent quota may last
+    hours), but one that says when to come back (RetryInfo, or the A6 pushback
+    trailer) is a short overload: retry after the asked delay."""
+    return (
+        code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        and pushback_s is not None
+        and pushback_s >= 0
+        and reason not in NOT_RETRIED_REASONS
+    )
+
+
 def is_retryable(
     code: grpc.StatusCode, reason: str, retryable_codes: Collection[grpc.StatusCode]
 ) -> bool:
@@ -57,8 +69,10 @@ def decide_retry(
 ) -> RetryDecision:
     """gRFC A6: retry a retryable code while attempts and budget last; a server pushback
     (>= 0) replaces the backoff, a negative one stops retrying; the delay must fit in
-    the time left."""
-    if not is_retryable(code, reason, retryable_codes):
+    the time left. A RESOURCE_EXHAUSTED with a pushback is retried too (AIP-194)."""
+    if not is_retryable(code, reason, retryable_codes) and not asks_to_retry_later(
+        code, reason, pushback_s
+    ):
         return RetryDecision(False, why=f"{code.name} is not retried")
     if attempt >= max_attempts:
         return RetryDecision(False, why=f"all {max_attempts} attempts used")

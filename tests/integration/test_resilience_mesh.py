@@ -249,7 +249,7 @@ async def test_the_breaker_opens_within_100ms_of_not_serving_and_closes_after_re
 ) -> None:
     nlu = mesh["nlu"]
     async with orchestrator_with(mesh, tmp_path) as (server, stub):
-        await define(stub, "nlu_only", [nlu_step()])
+        await define(stub, "nlu_only", [nlu_step(timeout="0.3s")])
         service = server.pool.service(NLU)
         await eventually(lambda: service.endpoints[0].health.status == SERVING)
 
@@ -260,11 +260,12 @@ async def test_the_breaker_opens_within_100ms_of_not_serving_and_closes_after_re
         )
         open_latency_s = time.monotonic() - started
         assert open_latency_s < 0.1, f"opened {open_latency_s * 1000:.1f} ms after NOT_SERVING"
-        refused = await execute(stub, "nlu_only", TEXT_INPUT)
+        refused = await execute(stub, "nlu_only", TEXT_INPUT)  # waits its 0.3 s for SERVING
         assert reason_and_retry_delay(step(refused, "nlu").error)[0] == "CIRCUIT_OPEN"
+        assert nlu.calls["AnalyzeText"] == 0
 
-        await nlu.set_serving(True)  # SERVING lets a probe through at once
-        await eventually(lambda: service.circuit_state is CircuitState.HALF_OPEN, timeout_s=1.0)
+        await nlu.set_serving(True)  # only health had opened it: SERVING closes it at once
+        await eventually(lambda: service.circuit_state is CircuitState.CLOSED, timeout_s=1.0)
         recovered = await execute(stub, "nlu_only", TEXT_INPUT)
         assert recovered.state == run_pb2.RUN_STATE_SUCCEEDED
         assert service.circuit_state is CircuitState.CLOSED

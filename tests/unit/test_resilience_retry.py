@@ -12,6 +12,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from orchestrator.resilience import (
     CIRCUIT_OPEN,
     STOP_RETRYING,
+    RetryDecision,
     RetryThrottle,
     RetryThrottleSettings,
     backoff_delay_s,
@@ -127,3 +128,23 @@ def test_retry_budget_refuses_retries_below_half_and_recovers_with_successes() -
     for _ in range(100):
         throttle.record_failure()
     assert throttle.tokens == 0
+
+
+R = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_resource_exhausted_with_a_pushback_is_retried_after_the_asked_delay() -> None:
+    decision = decide(code=R, pushback_s=0.25)
+    assert decision == RetryDecision(True, delay_s=0.25, pushed_back=True)
+
+
+def test_resource_exhausted_without_a_pushback_is_not_retried_unless_the_policy_lists_it() -> None:
+    assert not decide(code=R).retry
+    assert decide(code=R, retryable_codes={U, R}).retry
+
+
+def test_a_pushed_back_resource_exhausted_still_respects_attempts_budget_and_time() -> None:
+    assert not decide(code=R, pushback_s=STOP_RETRYING).retry
+    assert not decide(code=R, pushback_s=0.2, attempt=3).retry
+    assert not decide(code=R, pushback_s=0.2, throttle_allows=False).retry
+    assert not decide(code=R, pushback_s=2.0, time_left_s=1.0).retry
