@@ -60,6 +60,6 @@ def listener_of(port: int) -> str:
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
                     raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-                    command = " ".join(raw.decode(errors="replace").split("\0")).strip()
+                    command = " ".join(raw.decode(errors="replace").replace("\0", " ").split())
                     return f"pid {pid} ({command[:80]})" if command else f"pid {pid}"
     return ""
