@@ -102,7 +102,7 @@ def _flag(text: str) -> bool:
     value = text.strip().lower()
     if value in _ON:
         return True
-    if value in _OFF:
+    if value in (*_OFF, "0"):
         return False
     raise ValueError
 

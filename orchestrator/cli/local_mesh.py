@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import sys
 
@@ -28,6 +30,10 @@ async def serve(addresses: dict[str, str]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    logging.basicConfig(
+        level=os.environ.get("AURA_MOCK_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     addresses = dict(arg.split("=", 1) for arg in argv)
     try:
         asyncio.run(serve(addresses))

@@ -160,7 +160,7 @@ class ProgressPrinter:
         if self._live is not None:
             self._live.refresh()
         else:
-            self.console.print(_event_line(event), highlight=False)
+            self.console.print(_event_line(event), highlight=False, markup=False, soft_wrap=True)
 
 
 def _event_line(event: run_pb2.RunEvent) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 
 import pytest
 
@@ -13,7 +14,7 @@ from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from tests.helpers import eventually
-from tests.integration.cli_process import aura, clean_env, free_port
+from tests.integration.cli_process import AURA, aura, clean_env, free_port
 from tests.integration.orchestrator_fixtures import (
     STYLE_INPUT,
     Stub,
@@ -107,6 +108,43 @@ async def test_a_run_cancelled_while_watched_prints_why_and_no_step_result(
     assert result.code == 2
     assert "result of step" not in result.stdout
     assert f"{name} RUN_STATE_CANCELLED" in result.stdout
+
+
+async def test_ctrl_c_on_a_run_says_it_goes_on_and_how_to_follow_or_cancel_it(
+    mesh: MockMesh, orchestrator: OrchestratorServer, stub: Stub
+) -> None:
+    mesh["recommendation"].faults.latency_ms = 30_000
+    process = await asyncio.create_subprocess_exec(
+        AURA,
+        "run",
+        "complete_style_analysis",
+        "--input",
+        json.dumps(STYLE_INPUT),
+        "--address",
+        orchestrator.address,
+        env=clean_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+    assert process.stdout is not None
+    shown = b""
+    while b"step_started" not in shown:  # the client has the run's first events
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+        assert line, "aura run ended before the run started"
+        shown += line
+    process.send_signal(signal.SIGINT)
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    listed = await stub.ListWorkflowRuns(orchestrator_pb2.ListWorkflowRunsRequest())
+    name = listed.workflow_runs[0].name
+
+    assert process.returncode == 130
+    text = (shown + out).decode()
+    assert f"interrupted; {name} goes on" in text
+    assert f"aura cancel {name}" in text
+    assert "result of step" not in text
+    got = await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=name))
+    assert got.workflow_run.state == run_pb2.RUN_STATE_RUNNING
 
 
 async def test_no_orchestrator_says_what_to_run_instead_of_the_transport_error() -> None:
