@@ -1,6 +1,7 @@
 """`python -m orchestrator.cli.local_mesh image=127.0.0.1:8001 ...`: the mock services that
 `aura up` and `aura demo` start, each on the address the orchestrator is configured with
-(AURA_SERVICE_<NAME>_ADDRESSES), until SIGTERM or SIGINT. Faults from AURA_MOCK_*."""
+(AURA_SERVICE_<NAME>_ADDRESSES; the interface from AURA_MOCK_HOST when set), until
+SIGTERM or SIGINT. Faults and log level from AURA_MOCK_*."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def main(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     addresses = dict(arg.split("=", 1) for arg in argv)
+    if host := os.environ.get("AURA_MOCK_HOST"):  # e.g. 0.0.0.0 in the container image
+        addresses = {name: f"{host}:{a.rpartition(':')[2]}" for name, a in addresses.items()}
     try:
         asyncio.run(serve(addresses))
     except (OSError, RuntimeError, ValueError) as error:
