@@ -118,8 +118,10 @@ _BREAKER = ("default_service_policy", "breaker")
 _THROTTLE = ("default_service_policy", "retry_throttle")
 
 # Every AURA_* variable the orchestrator reads: name, the Settings attribute it sets, its
-# kind and meaning. A new setting is a Settings field plus one entry here; the README
-# table (`aura config --markdown`) and `aura config` follow from this list.
+# kind and meaning. A new setting is a Settings field plus one entry here, e.g.
+#     EnvVar("AURA_RUN_RETENTION_S", ("run_retention_s",), number(), "how long ... kept"),
+# the parsing, the unknown-name warning, `aura config` and the README table
+# (`aura config --markdown`, kept in sync by a test) follow from this list.
 VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("AURA_HOST", ("host",), TEXT, "interface the orchestrator listens on"),
     EnvVar("AURA_PORT", ("port",), PORT, "the orchestrator's gRPC port"),

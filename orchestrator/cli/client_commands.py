@@ -15,8 +15,10 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from rich.console import Console
+from rich.text import Text
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
+from orchestrator.cli.analytics_view import print_analytics
 from orchestrator.cli.progress import ProgressPrinter, status_text
 from orchestrator.cli.tables import print_table
 from orchestrator.workflows import MethodRegistry
@@ -157,7 +159,7 @@ def print_result(console: Console, run: run_pb2.WorkflowRun) -> None:
         console.print(f"[bold]{run.name}[/bold] {state}", soft_wrap=True)
         return
     why = f": {status_text(run.error)}" if run.HasField("error") else ""
-    console.print(f"[bold]{run.name}[/bold] {state}{why}", soft_wrap=True, highlight=False)
+    console.print(Text.assemble((run.name, "bold"), f" {state}{why}"), soft_wrap=True)
     console.print(f"every step's state and error: aura get {run.name}", soft_wrap=True)
 
 
@@ -317,91 +319,3 @@ async def cmd_analytics(args: argparse.Namespace) -> int:
     else:
         print_analytics(Console(), response)
     return 0
-
-
-def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsResponse) -> None:
-    if not response.definitions:
-        console.print("no finished runs yet (in this window)")
-    print_table(
-        console,
-        ("definition", "runs", "succeeded", "partly", "p50", "p90", "p99"),
-        [
-            (
-                d.workflow_definition.removeprefix("workflowDefinitions/"),
-                str(d.run_count),
-                _percent(d.success_rate),
-                _percent(d.partial_rate),
-                _ms(d.latency_p50),
-                _ms(d.latency_p90),
-                _ms(d.latency_p99),
-            )
-            for d in response.definitions
-        ],
-        title="runs per definition",
-    )
-    print_table(
-        console,
-        ("definition", "step", "runs", "succeeded", "retries", "p50", "p90", "p99"),
-        [
-            (
-                s.workflow_definition.removeprefix("workflowDefinitions/"),
-                s.step_id,
-                str(s.execution_count),
-                _percent(s.success_rate),
-                str(s.retry_count),
-                _ms(s.latency_p50),
-                _ms(s.latency_p90),
-                _ms(s.latency_p99),
-            )
-            for s in response.steps
-        ],
-        title="steps",
-    )
-    if response.failures:
-        print_table(
-            console,
-            ("service", "method", "code", "reason", "count"),
-            [
-                (f.service, f.method.rpartition("/")[2], f.code, f.reason or "-", str(f.count))
-                for f in response.failures
-            ],
-            title="failed attempts",
-        )
-    print_table(
-        console,
-        (
-            "service",
-            "attempts",
-            "failed",
-            "retries",
-            "throttled",
-            "trips",
-            "rejected",
-            "cache hits",
-        ),
-        [
-            (
-                s.service,
-                str(s.attempt_count),
-                str(s.failure_count),
-                str(s.retry_count),
-                str(s.retry_throttled_count),
-                str(s.circuit_trips),
-                str(s.circuit_rejections),
-                f"{s.cache_hits} ({_percent(s.cache_hit_rate)})"
-                if s.cache_hits + s.cache_misses
-                else "-",
-            )
-            for s in response.services
-        ],
-        title="services",
-    )
-
-
-def _percent(rate: float) -> str:
-    return f"{rate * 100:.1f}%"
-
-
-def _ms(duration: object) -> str:
-    nanos: int = duration.ToNanoseconds()  # type: ignore[attr-defined]
-    return f"{nanos / 1e6:.1f} ms"

@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return mesh_main(args.mesh_args)
     if args.command == "config":
-        print(settings_table() if args.markdown else json.dumps(settings.describe(), indent=2))
+        text = (
+            settings_table() if args.markdown else json.dumps(settings.describe(), indent=2) + "\n"
+        )
+        sys.stdout.write(text)
         return 0
     try:
         if args.command == "health":

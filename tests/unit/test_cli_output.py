@@ -12,7 +12,8 @@ from rich.console import Console
 
 from aura.nlu.v1 import nlu_pb2
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
-from orchestrator.cli.client_commands import print_analytics, print_result
+from orchestrator.cli.analytics_view import print_analytics
+from orchestrator.cli.client_commands import print_result
 from orchestrator.cli.progress import ProgressPrinter
 from orchestrator.cli.tables import print_table
 from tests.helpers import eventually
