@@ -1,4 +1,4 @@
-"""Typed settings, read from `AURA_*` environment variables.
+"""Typed settings, read from `AURA_*` environment variables (VARIABLES, one entry each).
 
 Defaults run on a laptop: the orchestrator on 127.0.0.1:8006, the five mock
 services on 8001-8005, SQLite under ./.aura.
@@ -8,12 +8,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from orchestrator.resilience import BreakerSettings, RetryThrottleSettings, ServicePolicy
-from orchestrator.telemetry.settings import TelemetrySettings
+from orchestrator.envvars import (
+    ADDRESSES,
+    PATH,
+    PORT,
+    TEXT,
+    EnvVar,
+    SettingsError,
+    choice,
+    integer,
+    jsonable,
+    markdown_table,
+    number,
+    read,
+    unknown_names,
+    value_at,
+)
+from orchestrator.resilience import ServicePolicy
+from orchestrator.telemetry.settings import (
+    DEFAULT_METRICS_PORT,
+    TELEMETRY_VARIABLES,
+    TelemetrySettings,
+)
+
+__all__ = [
+    "DEFAULT_SERVICES",
+    "VARIABLES",
+    "Settings",
+    "SettingsError",
+    "default_service_addresses",
+    "settings_table",
+    "unknown_variables",
+]
 
 # Service full name -> (short name, default port). Ports follow the original design.
 DEFAULT_SERVICES: dict[str, tuple[str, int]] = {
@@ -69,61 +99,136 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Reads AURA_HOST, AURA_PORT, AURA_DATA_DIR, AURA_DURABILITY, AURA_STORE_LINGER_MS,
-        AURA_SHUTDOWN_GRACE_S and AURA_SERVICE_<SHORT>_ADDRESSES (comma-separated),
-        e.g. AURA_SERVICE_NLU_ADDRESSES=127.0.0.1:8002,127.0.0.1:9002; resilience:
-        AURA_MAX_ACTIVE_RUNS, AURA_RESPONSE_CACHE_MAX_ENTRIES, AURA_MAX_IN_FLIGHT_PER_SERVICE,
-        AURA_RETRY_MAX_TOKENS, AURA_RETRY_TOKEN_RATIO, AURA_BREAKER_CONSECUTIVE_FAILURES,
-        AURA_BREAKER_FAILURE_RATE, AURA_BREAKER_BASE_OPEN_S, AURA_BREAKER_MAX_OPEN_S."""
+        """The defaults with every variable of VARIABLES that `env` (default: os.environ)
+        sets; SettingsError names each bad one and what it expects."""
         env = os.environ if env is None else env
-        base = cls()
-        addresses = default_service_addresses()
-        for service, (short, _) in DEFAULT_SERVICES.items():
-            raw = env.get(f"AURA_SERVICE_{short.upper()}_ADDRESSES")
-            if raw:
-                addresses[service] = [a.strip() for a in raw.split(",") if a.strip()]
-        durability = env.get("AURA_DURABILITY", base.durability)
-        if durability not in ("normal", "fsync"):
-            raise ValueError(f"AURA_DURABILITY must be 'normal' or 'fsync', not {durability!r}")
-        return cls(
-            host=env.get("AURA_HOST", base.host),
-            port=int(env.get("AURA_PORT", base.port)),
-            data_dir=Path(env.get("AURA_DATA_DIR", str(base.data_dir))),
-            durability=durability,  # type: ignore[arg-type]
-            store_linger_ms=float(env.get("AURA_STORE_LINGER_MS", base.store_linger_ms)),
-            service_addresses=addresses,
-            shutdown_grace_s=float(env.get("AURA_SHUTDOWN_GRACE_S", base.shutdown_grace_s)),
-            shutdown_delay_s=float(env.get("AURA_SHUTDOWN_DELAY_S", base.shutdown_delay_s)),
-            telemetry=TelemetrySettings.from_env(env),
-            max_active_runs=int(env.get("AURA_MAX_ACTIVE_RUNS", base.max_active_runs)),
-            response_cache_max_entries=int(
-                env.get("AURA_RESPONSE_CACHE_MAX_ENTRIES", base.response_cache_max_entries)
-            ),
-            default_service_policy=_service_policy_from_env(env, base.default_service_policy),
-        )
+        return read(environment_defaults(), VARIABLES, env)
 
     def describe(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The effective value of every variable, as JSON values (what `aura config` prints)."""
+        return {var.name: jsonable(value_at(self, var.path)) for var in VARIABLES}
 
 
-def _service_policy_from_env(env: Mapping[str, str], base: ServicePolicy) -> ServicePolicy:
-    throttle, breaker = base.retry_throttle, base.breaker
-    return ServicePolicy(
-        retry=base.retry,
-        retry_throttle=RetryThrottleSettings(
-            max_tokens=float(env.get("AURA_RETRY_MAX_TOKENS", throttle.max_tokens)),
-            token_ratio=float(env.get("AURA_RETRY_TOKEN_RATIO", throttle.token_ratio)),
-        ),
-        breaker=BreakerSettings(
-            consecutive_failures=int(
-                env.get("AURA_BREAKER_CONSECUTIVE_FAILURES", breaker.consecutive_failures)
-            ),
-            failure_rate=float(env.get("AURA_BREAKER_FAILURE_RATE", breaker.failure_rate)),
-            window_s=breaker.window_s,
-            min_calls=breaker.min_calls,
-            base_open_s=float(env.get("AURA_BREAKER_BASE_OPEN_S", breaker.base_open_s)),
-            max_open_s=float(env.get("AURA_BREAKER_MAX_OPEN_S", breaker.max_open_s)),
-            streak_reset_s=breaker.streak_reset_s,
-        ),
-        max_in_flight=int(env.get("AURA_MAX_IN_FLIGHT_PER_SERVICE", base.max_in_flight)),
-    )
+def environment_defaults() -> Settings:
+    """What an empty environment gives: the bare defaults plus the metrics endpoint on."""
+    return Settings(telemetry=TelemetrySettings(metrics_port=DEFAULT_METRICS_PORT))
+
+
+_BREAKER = ("default_service_policy", "breaker")
+_THROTTLE = ("default_service_policy", "retry_throttle")
+
+# Every AURA_* variable the orchestrator reads: name, the Settings attribute it sets, its
+# kind and meaning. A new setting is a Settings field plus one entry here, e.g.
+#     EnvVar("AURA_RUN_RETENTION_S", ("run_retention_s",), number(), "how long ... kept"),
+# the parsing, the unknown-name warning, `aura config` and the README table
+# (`aura config --markdown`, kept in sync by a test) follow from this list.
+VARIABLES: tuple[EnvVar, ...] = (
+    EnvVar("AURA_HOST", ("host",), TEXT, "interface the orchestrator listens on"),
+    EnvVar("AURA_PORT", ("port",), PORT, "the orchestrator's gRPC port"),
+    EnvVar("AURA_DATA_DIR", ("data_dir",), PATH, "directory of the SQLite store (`aura.db`)"),
+    EnvVar(
+        "AURA_DURABILITY",
+        ("durability",),
+        choice("normal", "fsync"),
+        "`normal`: WAL + synchronous=NORMAL, survives a killed process; "
+        "`fsync`: also survives power loss",
+    ),
+    EnvVar(
+        "AURA_STORE_LINGER_MS",
+        ("store_linger_ms",),
+        number(),
+        "how long a progress event may wait to share a commit; 0 commits each at once",
+    ),
+    *(
+        EnvVar(
+            f"AURA_SERVICE_{short.upper()}_ADDRESSES",
+            ("service_addresses", service),
+            ADDRESSES,
+            f"the {short} service: `host:port`, several comma-separated for replicas",
+        )
+        for service, (short, _) in DEFAULT_SERVICES.items()
+    ),
+    EnvVar(
+        "AURA_SHUTDOWN_DELAY_S",
+        ("shutdown_delay_s",),
+        number(),
+        "on SIGTERM, how long health says NOT_SERVING while calls are still served",
+    ),
+    EnvVar(
+        "AURA_SHUTDOWN_GRACE_S",
+        ("shutdown_grace_s",),
+        number(),
+        "then, how long open calls may take before they are cancelled",
+    ),
+    EnvVar(
+        "AURA_MAX_ACTIVE_RUNS",
+        ("max_active_runs",),
+        integer(1),
+        "runs executing at once; beyond it Start answers RESOURCE_EXHAUSTED",
+    ),
+    EnvVar(
+        "AURA_RESPONSE_CACHE_MAX_ENTRIES",
+        ("response_cache_max_entries",),
+        integer(0),
+        "entries of the response cache (steps that opt in with `cache`)",
+    ),
+    EnvVar(
+        "AURA_MAX_IN_FLIGHT_PER_SERVICE",
+        ("default_service_policy", "max_in_flight"),
+        integer(1),
+        "bulkhead: calls in flight at once per service",
+    ),
+    EnvVar(
+        "AURA_RETRY_MAX_TOKENS",
+        (*_THROTTLE, "max_tokens"),
+        number(above=True),
+        "retry budget per service (gRFC A6 retry throttling)",
+    ),
+    EnvVar(
+        "AURA_RETRY_TOKEN_RATIO",
+        (*_THROTTLE, "token_ratio"),
+        number(above=True),
+        "tokens a success gives back to the retry budget",
+    ),
+    EnvVar(
+        "AURA_BREAKER_CONSECUTIVE_FAILURES",
+        (*_BREAKER, "consecutive_failures"),
+        integer(1),
+        "failures in a row that open an endpoint's breaker",
+    ),
+    EnvVar(
+        "AURA_BREAKER_FAILURE_RATE",
+        (*_BREAKER, "failure_rate"),
+        number(above=True, maximum=1.0),
+        "failure rate within the window that opens it",
+    ),
+    EnvVar(
+        "AURA_BREAKER_BASE_OPEN_S",
+        (*_BREAKER, "base_open_s"),
+        number(above=True),
+        "how long a breaker first stays open",
+    ),
+    EnvVar(
+        "AURA_BREAKER_MAX_OPEN_S",
+        (*_BREAKER, "max_open_s"),
+        number(above=True),
+        "the longest it stays open after repeated trips",
+    ),
+    *(var.nested("telemetry") for var in TELEMETRY_VARIABLES),
+)
+
+# AURA_* names read by other parts, so not reported as unknown.
+CLIENT_VARIABLES = {"AURA_ADDRESS": "orchestrator address of the `aura` client commands"}
+OTHER_PREFIXES = ("AURA_MOCK_",)  # the mock services (mock_services/README.md)
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """A warning per AURA_* variable that nothing reads (a misspelt name is otherwise silent)."""
+    env = os.environ if env is None else env
+    known = [var.name for var in VARIABLES] + list(CLIENT_VARIABLES)
+    return unknown_names(env, known, "AURA_", OTHER_PREFIXES)
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from VARIABLES."""
+    return markdown_table(environment_defaults(), VARIABLES)

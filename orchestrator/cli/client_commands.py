@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import sys
 from collections.abc import Iterable
 
 import grpc
@@ -13,10 +15,12 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
-from orchestrator.cli.progress import ProgressPrinter
+from orchestrator.cli.analytics_view import print_analytics
+from orchestrator.cli.progress import ProgressPrinter, status_text
+from orchestrator.cli.tables import print_table
 from orchestrator.workflows import MethodRegistry
 
 DEFAULT_ADDRESS = os.environ.get("AURA_ADDRESS", "127.0.0.1:8006")
@@ -31,12 +35,20 @@ def _stub(address: str) -> tuple[grpc.aio.Channel, orchestrator_pb2_grpc.Orchest
     return channel, orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
 
 
-def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
-    lines = [f"{error.code().name}: {error.details()}"]
+def describe_rpc_error(error: grpc.aio.AioRpcError, address: str = "") -> str:
     try:
         status = rpc_status.from_call(error)
     except ValueError:
         status = None
+    if error.code() == grpc.StatusCode.UNAVAILABLE and status is None:
+        # Not an answer of the orchestrator (those carry ErrorInfo): nothing answered.
+        where = address or DEFAULT_ADDRESS
+        return (
+            f"aura: no orchestrator answers at {where} (UNAVAILABLE).\n"
+            "  Start one with `aura up` (mesh + orchestrator) or `aura serve`, or point\n"
+            "  --address / AURA_ADDRESS at a running one; `aura doctor` checks a deployment."
+        )
+    lines = [f"{error.code().name}: {error.details()}"]
     for detail in status.details if status is not None else []:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
@@ -52,6 +64,12 @@ def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
 def to_json(message: Message) -> str:
     MethodRegistry.default()  # registers every service type, so outputs (Any) decode
     return json_format.MessageToJson(message, indent=2)
+
+
+def print_json(message: Message) -> None:
+    """JSON alone on stdout, for `| jq`."""
+    sys.stdout.write(to_json(message) + "\n")
+    sys.stdout.flush()
 
 
 def parse_input(text: str) -> struct_pb2.Struct:
@@ -102,31 +120,53 @@ async def stream_run(
         if timeout_s is not None:
             request.timeout.FromNanoseconds(int(timeout_s * 1e9))
         name = ""
-        with ProgressPrinter(console) as printer:
-            async for response in stub.StreamWorkflowRun(request):
-                name = response.event.run
-                printer.show(response.event)
+        try:
+            with ProgressPrinter(console) as printer:
+                async for response in stub.StreamWorkflowRun(request):
+                    name = response.event.run
+                    printer.show(response.event)
+        except asyncio.CancelledError:  # Ctrl-C: the run itself goes on in the orchestrator
+            if name:
+                console.print(
+                    f"interrupted; {name} goes on: `aura watch {name}` follows it, "
+                    f"`aura cancel {name}` stops it",
+                    soft_wrap=True,
+                    highlight=False,
+                )
+            raise
         got = await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=name))
         result: run_pb2.WorkflowRun = got.workflow_run
         return result
 
 
-def print_result(console: Console, run: run_pb2.WorkflowRun, *, full: bool) -> None:
-    if full:
-        console.print_json(to_json(run))
+FINISHED_OK = (run_pb2.RUN_STATE_SUCCEEDED, run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED)
+
+
+def print_result(console: Console, run: run_pb2.WorkflowRun) -> None:
+    """The last step's output of a run that succeeded (or partly); for a failed or
+    cancelled run, why, and no step output: it is not the run's result."""
+    state = run_pb2.RunState.Name(run.state)
+    if run.state in FINISHED_OK:
+        MethodRegistry.default()
+        last = [s for s in run.steps if s.state == run_pb2.STEP_STATE_SUCCEEDED]
+        if last:
+            console.print(
+                f"[bold]result of step {last[-1].step_id}[/bold] "
+                f"(all outputs: aura get {run.name})",
+                soft_wrap=True,
+            )
+            console.print_json(json_format.MessageToJson(last[-1].output))
+        console.print(f"[bold]{run.name}[/bold] {state}", soft_wrap=True)
         return
-    MethodRegistry.default()
-    last = [s for s in run.steps if s.state == run_pb2.STEP_STATE_SUCCEEDED]
-    if last:
-        console.print(
-            f"[bold]result of step {last[-1].step_id}[/bold] (all outputs: aura get {run.name})"
-        )
-        console.print_json(json_format.MessageToJson(last[-1].output))
-    console.print(f"[bold]{run.name}[/bold] {run_pb2.RunState.Name(run.state)}")
+    why = f": {status_text(run.error)}" if run.HasField("error") else ""
+    console.print(Text.assemble((run.name, "bold"), f" {state}{why}"), soft_wrap=True)
+    console.print(f"every step's state and error: aura get {run.name}", soft_wrap=True)
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
     console = Console()
+    # With --json, stdout carries the JSON alone; the progress goes to stderr.
+    progress = Console(stderr=True) if args.json else console
     run = await stream_run(
         args.address,
         args.definition,
@@ -134,14 +174,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
         labels=parse_labels(args.label),
         request_id=args.request_id,
         timeout_s=args.timeout,
-        console=console,
+        console=progress,
     )
-    print_result(console, run, full=args.json)
-    return (
-        0
-        if run.state in (run_pb2.RUN_STATE_SUCCEEDED, run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED)
-        else 2
-    )
+    if args.json:
+        print_json(run)
+    else:
+        print_result(console, run)
+    return 0 if run.state in FINISHED_OK else 2
 
 
 async def cmd_watch(args: argparse.Namespace) -> int:
@@ -178,17 +217,21 @@ async def cmd_list(args: argparse.Namespace) -> int:
                 view=orchestrator_pb2.WORKFLOW_RUN_VIEW_BASIC,  # no history read per run
             )
         )
-    table = Table("run", "definition", "state", "created", "ended")
-    for run in response.workflow_runs:
-        table.add_row(
+    if args.json:
+        print_json(response)
+        return 0
+    rows = [
+        (
             run.name,
             run.workflow_definition.removeprefix("workflowDefinitions/"),
             run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_"),
             _utc(run.create_time),
             _utc(run.end_time) if run.HasField("end_time") else "-",
         )
+        for run in response.workflow_runs
+    ]
     console = Console()
-    console.print(table)
+    print_table(console, ("run", "definition", "state", "created", "ended"), rows)
     if response.next_page_token:
         console.print(f"next page: --page-token {response.next_page_token}", soft_wrap=True)
     return 0
@@ -221,14 +264,15 @@ async def cmd_definitions(args: argparse.Namespace) -> int:
         listed = await stub.ListWorkflowDefinitions(
             orchestrator_pb2.ListWorkflowDefinitionsRequest()
         )
-    table = Table("definition", "steps", "description")
-    for definition in listed.workflow_definitions:
-        table.add_row(
+    rows = [
+        (
             definition.name.removeprefix("workflowDefinitions/"),
             str(len(definition.steps)),
             definition.description.strip().split("\n")[0],
         )
-    console.print(table)
+        for definition in listed.workflow_definitions
+    ]
+    print_table(console, ("definition", "steps", "description"), rows)
     return 0
 
 
@@ -236,23 +280,29 @@ async def cmd_services(args: argparse.Namespace) -> int:
     channel, stub = _stub(args.address)
     async with channel:
         response = await stub.ListServices(orchestrator_pb2.ListServicesRequest())
-    table = Table("service", "endpoints", "breaker", "in flight", "calls", "errors", "p50", "p99")
+    if args.json:
+        print_json(response)
+        return 0
+    rows = []
     for service in response.services:
         endpoints = ", ".join(
             f"{e.address} {_serving_name(e.serving_status)} {_circuit_name(e.circuit_state)}"
             for e in service.endpoints
         )
-        table.add_row(
-            service.service.split(".")[1],
-            endpoints,
-            f"{_circuit_name(service.circuit_state)} ({service.circuit_trips} trips)",
-            f"{service.in_flight}/{service.max_in_flight}",
-            str(service.call_count),
-            str(service.error_count),
-            f"{service.latency_p50.ToNanoseconds() / 1e6:.1f} ms",
-            f"{service.latency_p99.ToNanoseconds() / 1e6:.1f} ms",
+        rows.append(
+            (
+                service.service.split(".")[1],
+                endpoints,
+                f"{_circuit_name(service.circuit_state)} ({service.circuit_trips} trips)",
+                f"{service.in_flight}/{service.max_in_flight}",
+                str(service.call_count),
+                str(service.error_count),
+                f"{service.latency_p50.ToNanoseconds() / 1e6:.1f} ms",
+                f"{service.latency_p99.ToNanoseconds() / 1e6:.1f} ms",
+            )
         )
-    Console().print(table)
+    headers = ("service", "endpoints", "breaker", "in flight", "calls", "errors", "p50", "p99")
+    print_table(Console(), headers, rows)
     return 0
 
 
@@ -273,5 +323,8 @@ async def cmd_analytics(args: argparse.Namespace) -> int:
         if args.window_s:
             request.window.FromNanoseconds(int(args.window_s * 1e9))
         response = await stub.GetAnalytics(request)
-    Console().print_json(to_json(response))
+    if args.json:
+        print_json(response)
+    else:
+        print_analytics(Console(), response)
     return 0

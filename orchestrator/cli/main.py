@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -12,8 +13,8 @@ from typing import Any
 import grpc
 
 from orchestrator.cli import client_commands as client
-from orchestrator.cli import processes
-from orchestrator.config import Settings
+from orchestrator.cli import doctor, processes
+from orchestrator.config import Settings, SettingsError, settings_table, unknown_variables
 from orchestrator.telemetry import configure_logging
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -36,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     mesh.add_argument(
         "mesh_args", nargs=argparse.REMAINDER, help="passed to `python -m mock_services`"
     )
-    sub.add_parser("config", help="print the effective settings")
+    config = sub.add_parser("config", help="print the effective settings (AURA_*) as JSON")
+    config.add_argument(
+        "--markdown", action="store_true", help="the settings table of the README instead"
+    )
     check = sub.add_parser(
         "health", help="exit 0 when a server's grpc.health.v1 Check says SERVING"
     )
@@ -73,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--page-size", type=int, default=20)
     listing.add_argument("--page-token", default="")
+    listing.add_argument("--json", action="store_true", help="the ListWorkflowRuns answer")
 
     cancel = with_address(sub.add_parser("cancel", help="cancel a run"))
     cancel.add_argument("run")
@@ -81,14 +86,24 @@ def _parser() -> argparse.ArgumentParser:
     definitions = with_address(sub.add_parser("definitions", help="list definitions, or show one"))
     definitions.add_argument("name", nargs="?", default="")
 
-    with_address(
+    services = with_address(
         sub.add_parser("services", help="backend services with health and call statistics")
     )
+    services.add_argument("--json", action="store_true", help="the ListServices answer")
     analytics = with_address(
         sub.add_parser("analytics", help="success rates and latency percentiles")
     )
     analytics.add_argument("--definition", default="")
     analytics.add_argument("--window-s", type=float, default=0.0)
+    analytics.add_argument("--json", action="store_true", help="the GetAnalytics answer")
+    check_all = with_address(
+        sub.add_parser(
+            "doctor",
+            help="check orchestrator, backends, store and a smoke run; exit 0 if all pass",
+        )
+    )
+    check_all.add_argument("--timeout", type=float, default=10.0, help="per check, in seconds")
+    check_all.add_argument("--json", action="store_true", help="the verdicts as JSON")
     return parser
 
 
@@ -101,21 +116,32 @@ CLIENT_COMMANDS: dict[str, Command] = {
     "definitions": client.cmd_definitions,
     "services": client.cmd_services,
     "analytics": client.cmd_analytics,
+    "doctor": doctor.cmd_doctor,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print("aura: bad settings in the environment:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     telemetry = settings.telemetry
     configure_logging(telemetry)
+    for warning in unknown_variables():
+        logging.getLogger("aura.config").warning("%s", warning)
     if args.command == "mesh":
         from mock_services.mesh import main as mesh_main
 
         return mesh_main(args.mesh_args)
     if args.command == "config":
-        effective = {**settings.describe(), "telemetry": telemetry.describe()}
-        print(json.dumps(effective, indent=2, default=str))
+        text = (
+            settings_table() if args.markdown else json.dumps(settings.describe(), indent=2) + "\n"
+        )
+        sys.stdout.write(text)
         return 0
     try:
         if args.command == "health":
@@ -128,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(processes.serve(settings, telemetry))
         return asyncio.run(CLIENT_COMMANDS[args.command](args))
     except grpc.aio.AioRpcError as error:
-        print(client.describe_rpc_error(error), file=sys.stderr)
+        print(client.describe_rpc_error(error, getattr(args, "address", "")), file=sys.stderr)
         return 1
     except (client.CliError, RuntimeError, OSError) as error:
         print(f"aura: {error}", file=sys.stderr)

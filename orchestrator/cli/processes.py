@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.config import Settings
+from orchestrator.cli.ports import split_address, taken_ports
+from orchestrator.config import DEFAULT_SERVICES, Settings
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings, configure_tracing, shutdown_tracing
 
@@ -82,16 +83,58 @@ def _stop_signal() -> asyncio.Event:
     return stop
 
 
+def mesh_addresses(settings: Settings) -> dict[str, str]:
+    """Mock name -> the address the orchestrator will call it on (its first replica)."""
+    return {
+        short: settings.service_addresses[service][0]
+        for service, (short, _) in DEFAULT_SERVICES.items()
+        if settings.service_addresses.get(service)
+    }
+
+
+def ensure_ports_free(settings: Settings, telemetry: TelemetrySettings, *, mesh: bool) -> None:
+    """Fails at once, naming the port and who holds it, instead of a bind error in a child's log."""
+    wanted = [(settings.host, settings.port, "the orchestrator, AURA_PORT")]
+    if telemetry.metrics_port:
+        wanted.append(
+            (telemetry.metrics_host, telemetry.metrics_port, "metrics, AURA_METRICS_PORT")
+        )
+    if mesh:
+        for short, address in mesh_addresses(settings).items():
+            if (host_port := split_address(address)) is not None:
+                variable = f"AURA_SERVICE_{short.upper()}_ADDRESSES"
+                wanted.append((*host_port, f"the {short} mock service, {variable}"))
+    problems = taken_ports(wanted)
+    if problems:
+        raise RuntimeError(
+            "cannot start: " + "; ".join(problems) + ". Stop that process, or choose another "
+            "port with the setting named (`aura config` shows them)."
+        )
+
+
 async def _with_mesh(
     settings: Settings, body: Callable[[], Awaitable[int]], mesh_env: dict[str, str] | None = None
 ) -> int:
-    """Starts the five mock services in a child process, runs `body`, stops them."""
+    """Starts the five mock services in a child process, on the addresses the orchestrator
+    is configured with, runs `body`, stops them."""
     env = {**os.environ, **(mesh_env or {})}
-    mesh = await asyncio.create_subprocess_exec(sys.executable, "-m", "mock_services", env=env)
+    listen = [f"{name}={address}" for name, address in mesh_addresses(settings).items()]
+    mesh = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestrator.cli.local_mesh", *listen, env=env
+    )
     try:
-        for addresses in settings.service_addresses.values():
-            for address in addresses:
-                await wait_serving(address)
+        serving = asyncio.ensure_future(
+            asyncio.gather(*(wait_serving(address.partition("=")[2]) for address in listen))
+        )
+        exited = asyncio.ensure_future(mesh.wait())
+        await asyncio.wait((serving, exited), return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():
+            serving.cancel()
+            raise RuntimeError(
+                f"the mock services exited (status {mesh.returncode}) before serving"
+            )
+        exited.cancel()
+        serving.result()
         return await body()
     finally:
         if mesh.returncode is None:
@@ -139,6 +182,8 @@ async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) 
 
 
 async def up(settings: Settings, telemetry: TelemetrySettings | None = None) -> int:
+    ensure_ports_free(settings, telemetry or settings.telemetry, mesh=True)
+
     async def body() -> int:
         return await serve(settings, telemetry)
 
@@ -151,6 +196,7 @@ async def demo(settings: Settings, telemetry: TelemetrySettings | None = None) -
 
     console = Console()
     telemetry = telemetry or TelemetrySettings.from_env()
+    ensure_ports_free(settings, telemetry, mesh=True)
     configure_tracing(telemetry)
     # The live progress display shows the run; its per-event log lines would only interleave.
     logging.getLogger("aura.runs").setLevel(logging.WARNING)

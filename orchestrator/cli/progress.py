@@ -68,14 +68,14 @@ class ProgressView:
         elif kind == "step_attempt_failed":
             line = self._step(event.step_attempt_failed.step_id)
             line.state = "RETRYING"
-            line.note = _status_text(event.step_attempt_failed.error)
+            line.note = status_text(event.step_attempt_failed.error)
         elif kind == "step_succeeded":
             line = self._step(event.step_succeeded.step_id)
             line.state, line.ended, line.note = "SUCCEEDED", now, ""
             line.note = f"{event.step_succeeded.latency.ToNanoseconds() / 1e6:.1f} ms call"
         elif kind == "step_failed":
             line = self._step(event.step_failed.step_id)
-            line.state, line.ended, line.note = "FAILED", now, _status_text(event.step_failed.error)
+            line.state, line.ended, line.note = "FAILED", now, status_text(event.step_failed.error)
         elif kind == "step_skipped":
             line = self._step(event.step_skipped.step_id)
             line.state, line.note = "SKIPPED", event.step_skipped.reason
@@ -86,7 +86,7 @@ class ProgressView:
             self.state = run_pb2.RunState.Name(event.run_finished.state).removeprefix("RUN_STATE_")
             self.ended = now
             if event.run_finished.HasField("error"):
-                self.error = _status_text(event.run_finished.error)
+                self.error = status_text(event.run_finished.error)
 
     def _step(self, step_id: str) -> StepLine:
         return self.steps.setdefault(step_id, StepLine(step_id, ""))
@@ -96,7 +96,8 @@ class ProgressView:
         for column in ("", "step", "method", "attempts", "time", ""):
             table.add_column(column)
         now = time.time()
-        for line in self.steps.values():
+        # A copy: the live display renders from its own thread while events arrive.
+        for line in list(self.steps.values()):
             icon, style = STATE_STYLE.get(line.state, ("?", ""))
             elapsed = ""
             if line.started is not None:
@@ -122,7 +123,8 @@ class ProgressView:
         return Group(*parts)
 
 
-def _status_text(status: object) -> str:
+def status_text(status: object) -> str:
+    """`CODE: message` of a google.rpc.Status."""
     code = getattr(status, "code", 0)
     message = getattr(status, "message", "")
     from grpc import StatusCode
@@ -132,7 +134,8 @@ def _status_text(status: object) -> str:
 
 
 class ProgressPrinter:
-    """A live table on a terminal; one plain line per event elsewhere (CI logs, pipes)."""
+    """A live table on a terminal, redrawn 10 times a second so running steps' clocks
+    tick between events; one plain line per event elsewhere (CI logs, pipes)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -141,21 +144,23 @@ class ProgressPrinter:
 
     def __enter__(self) -> ProgressPrinter:
         if self.console.is_terminal:
-            self._live = Live(self.view.render(), console=self.console, refresh_per_second=20)
+            self._live = Live(
+                console=self.console, refresh_per_second=10, get_renderable=self.view.render
+            )
             self._live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
-            self._live.update(self.view.render())
+            self._live.refresh()
             self._live.__exit__(None, None, None)
 
     def show(self, event: run_pb2.RunEvent) -> None:
         self.view.apply(event)
         if self._live is not None:
-            self._live.update(self.view.render())
+            self._live.refresh()
         else:
-            self.console.print(_event_line(event), highlight=False)
+            self.console.print(_event_line(event), highlight=False, markup=False, soft_wrap=True)
 
 
 def _event_line(event: run_pb2.RunEvent) -> str:
@@ -168,11 +173,11 @@ def _event_line(event: run_pb2.RunEvent) -> str:
     elif kind == "step_succeeded":
         detail = f"{event.step_succeeded.latency.ToNanoseconds() / 1e6:.1f} ms"
     elif kind in ("step_failed", "step_attempt_failed"):
-        detail = _status_text(body.error)
+        detail = status_text(body.error)
     elif kind in ("step_skipped", "step_cancelled"):
         detail = body.reason
     elif kind == "run_finished":
         detail = run_pb2.RunState.Name(event.run_finished.state)
         if event.run_finished.HasField("error"):
-            detail += f" ({_status_text(event.run_finished.error)})"
+            detail += f" ({status_text(event.run_finished.error)})"
     return f"{event.seq:>4} {kind:<20} {step:<22} {detail}".rstrip()

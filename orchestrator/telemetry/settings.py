@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from orchestrator.envvars import FLAG, TEXT, EnvVar, choice, port_or_off, read
+
 DEFAULT_METRICS_PORT = 9464  # the port OpenTelemetry and Prometheus use for exporters
 LogFormat = Literal["text", "json"]
-_OFF = ("", "off", "none", "false", "no")
-_ON = ("1", "true", "on", "yes")
 
 
 @dataclass(frozen=True)
@@ -40,25 +40,39 @@ class TelemetrySettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelemetrySettings:
-        """Reads AURA_METRICS_PORT (default 9464; "off" disables), AURA_METRICS_HOST,
-        AURA_LOG_FORMAT (text|json), AURA_LOG_LEVEL, AURA_OTLP_ENDPOINT, AURA_TRACING
-        (1|0) and AURA_OTEL_SERVICE_NAME."""
+        """The settings of TELEMETRY_VARIABLES, with the metrics endpoint on 9464 unless
+        AURA_METRICS_PORT=off; SettingsError names each bad variable."""
         env = os.environ if env is None else env
-        base = cls()
-        raw_port = env.get("AURA_METRICS_PORT", str(DEFAULT_METRICS_PORT)).strip().lower()
-        metrics_port = None if raw_port in _OFF else int(raw_port)
-        log_format = env.get("AURA_LOG_FORMAT", base.log_format).strip().lower()
-        if log_format not in ("text", "json"):
-            raise ValueError(f"AURA_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
-        return cls(
-            metrics_port=metrics_port,
-            metrics_host=env.get("AURA_METRICS_HOST", base.metrics_host),
-            log_format=log_format,  # type: ignore[arg-type]
-            log_level=env.get("AURA_LOG_LEVEL", base.log_level).upper(),
-            otlp_endpoint=env.get("AURA_OTLP_ENDPOINT", base.otlp_endpoint).strip(),
-            tracing=env.get("AURA_TRACING", "").strip().lower() in _ON,
-            service_name=env.get("AURA_OTEL_SERVICE_NAME", base.service_name),
-        )
+        return read(cls(metrics_port=DEFAULT_METRICS_PORT), TELEMETRY_VARIABLES, env)
 
     def describe(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# Relative to TelemetrySettings; orchestrator.config nests them under `telemetry`.
+TELEMETRY_VARIABLES: tuple[EnvVar, ...] = (
+    EnvVar("AURA_METRICS_PORT", ("metrics_port",), port_or_off(), "Prometheus `/metrics` port"),
+    EnvVar("AURA_METRICS_HOST", ("metrics_host",), TEXT, "interface of the metrics endpoint"),
+    EnvVar(
+        "AURA_LOG_FORMAT",
+        ("log_format",),
+        choice("text", "json"),
+        "`text`: a line per record; `json`: an object per line",
+    ),
+    EnvVar(
+        "AURA_LOG_LEVEL",
+        ("log_level",),
+        choice("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", upper=True),
+        "log level",
+    ),
+    EnvVar(
+        "AURA_OTLP_ENDPOINT",
+        ("otlp_endpoint",),
+        TEXT,
+        "OTLP/gRPC collector for spans, e.g. `http://otel-collector:4317` (turns tracing on)",
+    ),
+    EnvVar("AURA_TRACING", ("tracing",), FLAG, "make spans even without an OTLP endpoint"),
+    EnvVar(
+        "AURA_OTEL_SERVICE_NAME", ("service_name",), TEXT, "`service.name` of this process's spans"
+    ),
+)
