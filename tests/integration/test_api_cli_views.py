@@ -33,12 +33,17 @@ async def test_aura_list_shows_runs_and_aura_get_prints_outputs(
     run_id = run.name.removeprefix("workflowRuns/")
 
     listing = argparse.Namespace(
-        address=orchestrator.address, filter="state = SUCCEEDED", page_size=20, page_token=""
+        address=orchestrator.address,
+        filter="state = SUCCEEDED",
+        page_size=20,
+        page_token="",
+        json=False,
     )
     assert await cmd_list(listing) == 0
     table = capsys.readouterr().out
     assert run_id in table and "SUCCEEDED" in table
-    assert "ended" in table.splitlines()[1], "BASIC runs carry no steps: the end time instead"
+    header = table.splitlines()[0]
+    assert "ended" in header, "BASIC runs carry no steps: the end time instead"
     assert run.end_time.ToDatetime().isoformat(timespec="seconds") in table
 
     assert await cmd_get(argparse.Namespace(address=orchestrator.address, run=run.name)) == 0

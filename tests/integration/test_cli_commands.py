@@ -94,7 +94,9 @@ async def test_a_run_cancelled_while_watched_prints_why_and_no_step_result(
     )
 
     async def running_run() -> str:
-        listed = await stub.ListWorkflowRuns(orchestrator_pb2.ListWorkflowRunsRequest())
+        listed = await stub.ListWorkflowRuns(
+            orchestrator_pb2.ListWorkflowRunsRequest(view=orchestrator_pb2.WORKFLOW_RUN_VIEW_FULL)
+        )
         runs = [r for r in listed.workflow_runs if r.state == run_pb2.RUN_STATE_RUNNING]
         done = [s for r in runs for s in r.steps if s.state == run_pb2.STEP_STATE_SUCCEEDED]
         return runs[0].name if runs and done else ""
@@ -135,7 +137,9 @@ async def test_ctrl_c_on_a_run_says_it_goes_on_and_how_to_follow_or_cancel_it(
         shown += line
     process.send_signal(signal.SIGINT)
     out, _ = await asyncio.wait_for(process.communicate(), timeout=30)
-    listed = await stub.ListWorkflowRuns(orchestrator_pb2.ListWorkflowRunsRequest())
+    listed = await stub.ListWorkflowRuns(
+        orchestrator_pb2.ListWorkflowRunsRequest(view=orchestrator_pb2.WORKFLOW_RUN_VIEW_FULL)
+    )
     name = listed.workflow_runs[0].name
 
     assert process.returncode == 130
