@@ -39,6 +39,9 @@ class Settings:
     durability: Literal["normal", "fsync"] = "normal"
     # How long a progress event may wait for others to share its commit (see the store).
     store_linger_ms: float = 5.0
+    # Finished runs are deleted with their events this long after they end; 0 keeps them
+    # (AURA_RUN_RETENTION_S).
+    run_retention_s: float = 7 * 24 * 3600.0
     # Full service name -> addresses ("host:port"), several for replicas.
     service_addresses: dict[str, list[str]] = field(default_factory=default_service_addresses)
     shutdown_grace_s: float = 5.0
@@ -88,6 +91,7 @@ class Settings:
             data_dir=Path(env.get("AURA_DATA_DIR", str(base.data_dir))),
             durability=durability,  # type: ignore[arg-type]
             store_linger_ms=float(env.get("AURA_STORE_LINGER_MS", base.store_linger_ms)),
+            run_retention_s=float(env.get("AURA_RUN_RETENTION_S", base.run_retention_s)),
             service_addresses=addresses,
             shutdown_grace_s=float(env.get("AURA_SHUTDOWN_GRACE_S", base.shutdown_grace_s)),
             telemetry=TelemetrySettings.from_env(env),

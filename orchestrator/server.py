@@ -45,6 +45,7 @@ class OrchestratorServer:
             settings.database_path,
             durability=settings.durability,
             linger_s=settings.store_linger_ms / 1000,
+            retention_s=settings.run_retention_s,
         )
         self.hub = EventHub()
         self.analytics = AnalyticsRecorder()
@@ -120,6 +121,20 @@ class OrchestratorServer:
             log.info("resumed %d unfinished runs", len(resumed))
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        # Readiness follows the store: NOT_SERVING while it cannot write (liveness stays).
+        readiness_updates: set[asyncio.Task[None]] = set()
+
+        def follow_store(writable: bool) -> None:
+            status = health_pb2.HealthCheckResponse.SERVING
+            if not writable:
+                status = health_pb2.HealthCheckResponse.NOT_SERVING
+            update = asyncio.create_task(self.health.set(SERVICE_NAME, status))
+            readiness_updates.add(update)
+            update.add_done_callback(readiness_updates.discard)
+
+        self.store.add_writable_listener(follow_store)
+        if not self.store.writable:
+            follow_store(False)
         log.info("orchestrator serving on %s", self.address)
         return self
 
