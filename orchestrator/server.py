@@ -79,8 +79,7 @@ class OrchestratorServer:
         return self._metrics_endpoint.port if self._metrics_endpoint is not None else None
 
     async def start(self) -> OrchestratorServer:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.store.open()
+        await self.store.open()  # makes the data directory, or says why it cannot
         self.store.add_commit_listener(self.hub.publish)
         self.store.add_commit_listener(self.analytics.observe)
         self.store.add_commit_listener(self.metrics.observe)

@@ -123,7 +123,8 @@ def _configure_writer(connection: sqlite3.Connection, path: Path, durability: Du
         raise StoreOpenError(f"run store {path} cannot use WAL journal mode (got {mode!r})")
     problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)").fetchall()]
     if problems != ["ok"]:
-        raise StoreOpenError(f"run store {path} is damaged ({'; '.join(problems)})")
+        found = "; ".join(" ".join(str(problem).split()) for problem in problems)
+        raise StoreOpenError(f"run store {path} is damaged ({found})")
     # NORMAL in WAL mode: a commit survives the process being killed; FULL also an OS crash.
     connection.execute(f"PRAGMA synchronous = {'FULL' if durability == 'fsync' else 'NORMAL'}")
     connection.execute("PRAGMA temp_store = MEMORY")
