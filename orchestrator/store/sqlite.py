@@ -120,10 +120,11 @@ class SqliteRunStore:
         recent_runs: int = 1024,
         linger_s: float = 0.005,
         retention_s: float = 0.0,
-        purge_interval_s: float = 60.0,
+        purge_interval_s: float | None = None,
     ) -> None:
         """`retention_s`: finished runs are deleted that long after they end (0: never);
-        `purge_interval_s`: how often to look for them."""
+        `purge_interval_s`: how often to look for them (default: a tenth of the
+        retention, between 0.5 s and a minute)."""
         self.path = Path(path)
         self._durability: Durability = durability
         self._max_batch = max(1, max_batch)
@@ -150,6 +151,8 @@ class SqliteRunStore:
         self._writable_listeners: list[WritableListener] = []
         self._fault_delay_s = FAULT_RETRY_MIN_S
         self._retention_s = max(0.0, retention_s)
+        if purge_interval_s is None:
+            purge_interval_s = min(60.0, max(0.5, self._retention_s / 10))
         self._purge_interval_s = max(0.01, purge_interval_s)
         self._purge_due = False
         self._purge_timer: asyncio.TimerHandle | None = None
