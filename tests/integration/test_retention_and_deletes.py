@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -72,6 +74,30 @@ async def test_a_deleted_run_answers_not_found_to_get_watch_and_delete(stub: Stu
     assert again.value.code() == grpc.StatusCode.NOT_FOUND
     listed = await stub.ListWorkflowRuns(orchestrator_pb2.ListWorkflowRunsRequest())
     assert run.name not in [listed_run.name for listed_run in listed.workflow_runs]
+
+
+async def test_aura_delete_deletes_a_finished_run(
+    orchestrator: OrchestratorServer, stub: Stub
+) -> None:
+    run = await execute(stub, "complete_style_analysis", STYLE_INPUT)
+
+    command = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "delete",
+        run.name,
+        "--address",
+        orchestrator.address,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await asyncio.wait_for(command.communicate(), timeout=30)
+
+    assert command.returncode == 0
+    assert output.decode().strip() == f"{run.name} deleted"
+    with pytest.raises(grpc.aio.AioRpcError) as got:
+        await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=run.name))
+    assert got.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_an_unfinished_run_cannot_be_deleted(stub: Stub, mesh: MockMesh) -> None:

@@ -116,6 +116,7 @@ async def test_a_full_disk_pauses_runs_refuses_starts_and_loses_nothing_once_spa
         assert await readiness("") == SERVING  # alive: a restart would not help
         await asyncio.sleep(0.5)  # commits are retried and fail meanwhile
         assert await readiness() == NOT_SERVING
+        assert server.engine.active_run_count > 0, "no run was in flight when the disk filled"
 
         free(server.store)
 
