@@ -73,7 +73,7 @@ from orchestrator.store.base import (
 from orchestrator.store.sqlite_faults import StorageFault
 from orchestrator.store.sqlite_requests import AppendRequest, CreateRequest, Outcome, WriteRequest
 from orchestrator.store.sqlite_schema import Durability, connect_reader, connect_writer
-from orchestrator.store.sqlite_writes import BatchWriter
+from orchestrator.store.sqlite_writes import BatchWriter, store_definition
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -528,12 +528,8 @@ class SqliteRunStore:
                 item.future.set_result(outcome)
 
     async def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
-        self._require_open()
-        assert self._writer is not None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._write_thread, self._writer.put_definition, definition
-        )
+        # A job, so it never shares the writer connection with a batch written on the loop.
+        return await self._job(lambda db: store_definition(db, definition))
 
     # --- reads --------------------------------------------------------------
 

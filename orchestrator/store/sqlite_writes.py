@@ -260,32 +260,20 @@ class BatchWriter:
         committed = created + appended
         return outcomes, committed, [event.SerializeToString() for event in committed]
 
-    def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
-        body = definition.SerializeToString(deterministic=True)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute(
-                "SELECT body FROM definitions WHERE name = ?", (definition.name,)
-            ).fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO definitions (name, body) VALUES (?, ?)", (definition.name, body)
-                )
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        self.commit_count += 1
-        if row is None:
-            return True
-        stored = workflow_pb2.WorkflowDefinition.FromString(row[0])
-        if stored.SerializeToString(deterministic=True) == body:
-            return False
-        raise AlreadyExists(
-            f"workflow definition {definition.name} already exists with different content",
-            reason="DEFINITION_EXISTS",
-            resource_type=DEFINITION_RESOURCE,
-            resource_name=definition.name,
-        )
+
+def store_definition(db: sqlite3.Connection, definition: workflow_pb2.WorkflowDefinition) -> bool:
+    """Inside a write transaction: True if newly stored, False if stored identically."""
+    body = definition.SerializeToString(deterministic=True)
+    row = db.execute("SELECT body FROM definitions WHERE name = ?", (definition.name,)).fetchone()
+    if row is None:
+        db.execute("INSERT INTO definitions (name, body) VALUES (?, ?)", (definition.name, body))
+        return True
+    stored = workflow_pb2.WorkflowDefinition.FromString(row[0])
+    if stored.SerializeToString(deterministic=True) == body:
+        return False
+    raise AlreadyExists(
+        f"workflow definition {definition.name} already exists with different content",
+        reason="DEFINITION_EXISTS",
+        resource_type=DEFINITION_RESOURCE,
+        resource_name=definition.name,
+    )
