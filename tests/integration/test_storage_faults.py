@@ -1,13 +1,19 @@
 """A full disk under a running orchestrator: runs pause, none is lost, readiness follows.
 
-The fault is a real SQLITE_FULL ("database or disk is full"): `PRAGMA max_page_count` on
-the store's writer connection caps the file at its size, and raising it frees the space.
+The fault is a real SQLITE_FULL ("database or disk is full"), made two ways: `PRAGMA
+max_page_count` on the store's writer connection caps the file at its size (raising it
+frees the space), and, where the tests run as root, a small tmpfs holding the data
+directory is filled to the last byte by another file (deleting it frees the space).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -39,24 +45,68 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def fill(store: SqliteRunStore) -> None:
+@dataclass
+class Disk:
+    data_dir: Path
+    fill: Callable[[SqliteRunStore], None]
+    free: Callable[[SqliteRunStore], None]
+
+
+def cap_pages(store: SqliteRunStore) -> None:
     db = store._writer._db  # type: ignore[union-attr]
     db.execute("PRAGMA max_page_count = 1")  # clamped to the pages the file has now
 
 
-def free(store: SqliteRunStore) -> None:
+def uncap_pages(store: SqliteRunStore) -> None:
     store._writer._db.execute(f"PRAGMA max_page_count = {UNLIMITED_PAGES}")  # type: ignore[union-attr]
 
 
+def fill_to_the_last_byte(filler: Path) -> None:
+    try:
+        with filler.open("wb", buffering=0) as file:
+            while True:
+                file.write(b"\0" * 4096)
+    except OSError:
+        pass  # ENOSPC: the disk is full
+
+
+@pytest.fixture(params=["max_page_count", "full_tmpfs"])
+def disk(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    data_dir = tmp_path / "data"
+    if request.param == "max_page_count":
+        yield Disk(data_dir, cap_pages, uncap_pages)
+        return
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a tmpfs of our own needs root and mount(8)")
+    data_dir.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(data_dir)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    filler = data_dir / "filler"
+    try:
+        yield Disk(
+            data_dir,
+            lambda _: fill_to_the_last_byte(filler),
+            lambda _: filler.unlink(missing_ok=True),
+        )
+    finally:
+        subprocess.run(["umount", "--lazy", str(data_dir)], check=False)
+
+
 @pytest.fixture
-async def server(mesh: MockMesh, tmp_path: Path) -> AsyncIterator[OrchestratorServer]:
+async def server(mesh: MockMesh, disk: Disk) -> AsyncIterator[OrchestratorServer]:
     for backend in mesh.servers.values():
         backend.faults.latency_ms = 60  # runs stay in flight while the disk fills
-    orchestrator = OrchestratorServer(settings_for(mesh, tmp_path / "data"))
+    orchestrator = OrchestratorServer(settings_for(mesh, disk.data_dir))
     await orchestrator.start()
     try:
         yield orchestrator
     finally:
+        disk.free(orchestrator.store)  # a stop waits for the runs' events to be written
         await orchestrator.stop(grace_s=0.5)
 
 
@@ -85,7 +135,7 @@ def error_details(error: grpc.aio.AioRpcError) -> dict[str, object]:
 
 
 async def test_a_full_disk_pauses_runs_refuses_starts_and_loses_nothing_once_space_is_freed(
-    server: OrchestratorServer,
+    server: OrchestratorServer, disk: Disk
 ) -> None:
     async with grpc.aio.insecure_channel(server.address) as channel:
         stub = orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
@@ -96,7 +146,7 @@ async def test_a_full_disk_pauses_runs_refuses_starts_and_loses_nothing_once_spa
             return (await health.Check(request, timeout=5)).status
 
         acknowledged = [await start(stub, index) for index in range(RUNS_IN_FLIGHT)]
-        fill(server.store)
+        disk.fill(server.store)
 
         # Starts go on being acknowledged until the store finds out; then they are refused.
         refusal: grpc.aio.AioRpcError | None = None
@@ -118,7 +168,7 @@ async def test_a_full_disk_pauses_runs_refuses_starts_and_loses_nothing_once_spa
         assert await readiness() == NOT_SERVING
         assert server.engine.active_run_count > 0, "no run was in flight when the disk filled"
 
-        free(server.store)
+        disk.free(server.store)
 
         await eventually(
             lambda: readiness_is(health, SERVING), timeout_s=20, message="readiness never returned"
