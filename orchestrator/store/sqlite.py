@@ -316,8 +316,9 @@ class SqliteRunStore:
                 continue
             except Exception as error:  # the writer itself broke; write() catches DB errors
                 outcomes, committed, bodies = [error] * len(batch), [], []
-            if not self._writable:
-                self._set_writable(True)
+            else:
+                if not self._writable:  # a batch went through: the fault is over
+                    self._set_writable(True)
             if committed:
                 self._remember(committed, bodies)
                 self._notify(committed)
