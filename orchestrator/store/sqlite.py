@@ -392,6 +392,19 @@ class SqliteRunStore:
         self._queue = waiting
         return True
 
+    def release_held_writes(self) -> None:
+        """For a shutdown while the store cannot write: fails the writes it holds with
+        `StoreUnavailable` rather than keeping them, so whoever awaits them (the engine's
+        stop) goes on. Their runs resume from their committed events on the next start.
+        A no-op while the store can write. Not for a running engine: its next event of such
+        a run would no longer follow the last committed one."""
+        if self._writable:
+            return
+        error = self._unavailable("released for shutdown")
+        for item in self._queue:
+            _fail(item, error)
+        self._queue.clear()
+
     async def _wait_until_writable(self) -> None:
         """Backs off; then the drain retries the waiting writes, or a probe write runs."""
         loop = asyncio.get_running_loop()

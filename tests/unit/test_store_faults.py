@@ -147,3 +147,18 @@ async def test_a_bad_append_still_fails_alone_when_it_meets_a_full_store(
     with pytest.raises(EventSequenceConflict):
         await asyncio.wait_for(bad, timeout=10)
     assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2]
+
+
+async def test_held_writes_can_be_released_for_a_shutdown_while_the_store_is_full(
+    store: SqliteRunStore,
+) -> None:
+    await store.create_run(created("r1"))
+    fill(store)
+    held = store.append([progress("r1", 2)])
+    await eventually(lambda: not store.writable)
+
+    store.release_held_writes()
+
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(held, timeout=5)
+    await asyncio.wait_for(store.close(), timeout=10)
