@@ -87,7 +87,8 @@ class RunStore(Protocol):
 
         With a `request_id` already used: the same `fingerprint` gives (existing name,
         False); a different one raises `AlreadyExists` (reason "REQUEST_ID_REUSED").
-        Otherwise returns (created.run, True).
+        Otherwise returns (created.run, True). While the store cannot write, raises
+        `StoreUnavailable` at once; a creation caught in a failed commit fails with it too.
         """
         ...
 
@@ -96,7 +97,8 @@ class RunStore(Protocol):
 
         Calls commit in call order. A seq that is not the run's next one, an event for
         an unknown run or after its `run_finished` fails the future with
-        `EventSequenceConflict` / `NotFound`; nothing of that call is stored.
+        `EventSequenceConflict` / `NotFound`; nothing of that call is stored. While the
+        store cannot write, the future waits (in order) until it can.
         """
         ...
 
