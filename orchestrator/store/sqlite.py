@@ -598,6 +598,13 @@ class SqliteRunStore:
 
 
 def _fail(item: _Queued, error: BaseException) -> bool:
+    """Fails a queued write; asyncio is not to log it if nobody awaits it (a refused run's
+    progress events, the engine does not wait for)."""
     if not item.future.done():
         item.future.set_exception(error)
+        item.future.add_done_callback(_retrieve)
     return True
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    future.exception()
