@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS definitions (
 """
 
 _BUSY_TIMEOUT_MS = 10_000
+# Files up to this size get a full `PRAGMA quick_check` at open (about 2 s per GB here);
+# a bigger one has its small tables checked, and a damaged event page is found when read
+# or written (SQLITE_CORRUPT: the store then reports itself unable to write).
+FULL_CHECK_MAX_BYTES = 2 * 1024**3
+_SMALL_TABLES = ("runs", "definitions")
 
 
 # What a start-up error says about the file, by SQLite primary result code.
@@ -76,7 +81,8 @@ def connect_writer(path: Path, durability: Durability) -> sqlite3.Connection:
 
     Raises `StoreOpenError` (one line naming the path and the problem) when the directory
     cannot be made or written, or the file is not a sound database: `PRAGMA quick_check`
-    reads every page, so a damaged file is refused rather than served and written into.
+    reads every page (of the small tables only, past `FULL_CHECK_MAX_BYTES`), so a damaged
+    file is refused rather than served and written into.
     """
     _check_directory(path.parent)
     try:
@@ -121,8 +127,8 @@ def _configure_writer(connection: sqlite3.Connection, path: Path, durability: Du
     mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise StoreOpenError(f"run store {path} cannot use WAL journal mode (got {mode!r})")
-    problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)").fetchall()]
-    if problems != ["ok"]:
+    problems = _quick_check(connection, path)
+    if problems:
         found = "; ".join(" ".join(str(problem).split()) for problem in problems)
         raise StoreOpenError(f"run store {path} is damaged ({found})")
     # NORMAL in WAL mode: a commit survives the process being killed; FULL also an OS crash.
@@ -139,6 +145,22 @@ def _configure_writer(connection: sqlite3.Connection, path: Path, durability: Du
         )
     connection.executescript(_SCHEMA)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _quick_check(connection: sqlite3.Connection, path: Path) -> list[str]:
+    size = path.stat().st_size if path.exists() else 0
+    if size <= FULL_CHECK_MAX_BYTES:
+        checks = ["PRAGMA quick_check(3)"]
+    else:
+        tables = {
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        }
+        checks = [f"PRAGMA quick_check({table})" for table in _SMALL_TABLES if table in tables]
+    problems = []
+    for check in checks:
+        problems += [str(row[0]) for row in connection.execute(check).fetchall() if row[0] != "ok"]
+    return problems
 
 
 def connect_reader(path: Path) -> sqlite3.Connection:
