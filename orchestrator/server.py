@@ -146,6 +146,7 @@ class OrchestratorServer:
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         try:
             await self.health.enter_graceful_shutdown()
+            self.store.stop_holding_writes()  # nothing may wait on a store that cannot write
             if self._server is not None:
                 # Streams and Execute calls wait on runs; stop the runs first so they end.
                 stop_server = asyncio.create_task(self._server.stop(grace))

@@ -148,6 +148,7 @@ class SqliteRunStore:
         self._recent: OrderedDict[str, list[bytes]] = OrderedDict()
         self._recent_runs = max(0, recent_runs)
         self._writable = True
+        self._holding = True  # False once a shutdown began: see stop_holding_writes
         self._writable_listeners: list[WritableListener] = []
         self._fault_delay_s = FAULT_RETRY_MIN_S
         self._retention_s = max(0.0, retention_s)
@@ -317,7 +318,7 @@ class SqliteRunStore:
             except Exception as error:  # the writer itself broke; write() catches DB errors
                 outcomes, committed, bodies = [error] * len(batch), [], []
             else:
-                if not self._writable:  # a batch went through: the fault is over
+                if committed and not self._writable:  # a batch was written: the fault is over
                     self._set_writable(True)
             if committed:
                 self._remember(committed, bodies)
@@ -366,7 +367,7 @@ class SqliteRunStore:
             _log.error("run store %s cannot write (%s); runs wait until it can", self.path, fault)
         self._set_writable(False)
         error = self._unavailable(fault)
-        if self._state != "open":  # no more waiting: unfinished runs resume after a restart
+        if self._state != "open" or not self._holding:  # unfinished runs resume after a restart
             for item in [*batch, *self._queue]:
                 _fail(item, error)
             self._queue.clear()
@@ -392,15 +393,16 @@ class SqliteRunStore:
         self._queue = waiting
         return True
 
-    def release_held_writes(self) -> None:
-        """For a shutdown while the store cannot write: fails the writes it holds with
-        `StoreUnavailable` rather than keeping them, so whoever awaits them (the engine's
-        stop) goes on. Their runs resume from their committed events on the next start.
-        A no-op while the store can write. Not for a running engine: its next event of such
-        a run would no longer follow the last committed one."""
+    def stop_holding_writes(self) -> None:
+        """For a shutdown: from now on writes that meet a storage fault fail at once with
+        `StoreUnavailable`, and so do the ones held now, so nothing (the engine's stop)
+        waits on a store that cannot write. Their runs resume from their committed events
+        on the next start. Not for a running engine: its next event of such a run would no
+        longer follow the last committed one."""
+        self._holding = False
         if self._writable:
             return
-        error = self._unavailable("released for shutdown")
+        error = self._unavailable("given up for shutdown")
         for item in self._queue:
             _fail(item, error)
         self._queue.clear()

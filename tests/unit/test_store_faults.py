@@ -149,16 +149,19 @@ async def test_a_bad_append_still_fails_alone_when_it_meets_a_full_store(
     assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2]
 
 
-async def test_held_writes_can_be_released_for_a_shutdown_while_the_store_is_full(
+async def test_a_shutdown_stops_the_store_holding_writes_while_it_is_full(
     store: SqliteRunStore,
 ) -> None:
     await store.create_run(created("r1"))
+    await store.create_run(created("r2"))
     fill(store)
     held = store.append([progress("r1", 2)])
     await eventually(lambda: not store.writable)
 
-    store.release_held_writes()
+    store.stop_holding_writes()
+    later = store.append([progress("r2", 2)])  # the engine may still say something
 
-    with pytest.raises(StoreUnavailable):
-        await asyncio.wait_for(held, timeout=5)
+    for write in (held, later):
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(write, timeout=5)
     await asyncio.wait_for(store.close(), timeout=10)
