@@ -33,11 +33,13 @@ never told the run exists), and so do new ones while the fault lasts; the events
 acknowledged runs go back to the front of the queue, in order, and are retried with
 backoff (a probe write when none wait), so their runs only pause. `writable` and its
 listeners (readiness) say which state the store is in. A bad request still fails alone.
+A shutdown calls `stop_holding_writes` first, so its drain never waits for space.
 
 Retention and deletes: finished runs older than `retention_s` are deleted with their
 events, `PURGE_BATCH_RUNS` at a time in their own transaction on the writer thread,
 between batches of writes, so a purge never holds a commit up for long. Deleting a run
-or a definition is a job in the write queue: it runs after every write queued before it.
+or a definition, and storing a definition, are jobs in the write queue: each runs after
+every write queued before it.
 
 Visibility: commit listeners (the event hub, analytics) are called on the event loop
 after the commit and before the appenders' futures resolve, so nobody sees an

@@ -125,7 +125,7 @@ async def test_writes_go_on_while_expired_runs_are_deleted(tmp_path: Path) -> No
     ) as store:
         await store.create_run(created("live", at=NOW))
         for seq in range(2, 40):
-            await asyncio.wait_for(store.append([step_output("live", seq, NOW)]), timeout=2)
+            await asyncio.wait_for(store.append([step_output("live", seq, NOW)]), timeout=5)
         await eventually(
             lambda: _gone(store, "workflowRuns/old299"), timeout_s=20, message="purge stalled"
         )
