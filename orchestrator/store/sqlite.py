@@ -56,7 +56,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -73,6 +72,7 @@ from orchestrator.store.base import (
     WritableListener,
 )
 from orchestrator.store.sqlite_faults import StorageFault
+from orchestrator.store.sqlite_queue import Job, Queued, fail, refuse_creations, take_batch
 from orchestrator.store.sqlite_requests import AppendRequest, CreateRequest, Outcome, WriteRequest
 from orchestrator.store.sqlite_schema import Durability, connect_reader, connect_writer
 from orchestrator.store.sqlite_writes import BatchWriter, store_definition
@@ -93,20 +93,6 @@ PURGE_PAUSE_S = 0.02
 FAULT_RETRY_MIN_S = 0.05
 FAULT_RETRY_MAX_S = 2.0
 STORE_RETRY_AFTER_S = 1.0
-
-
-@dataclass(slots=True)
-class _Job:
-    """Work for the writer thread in its own transaction, in queue order with the writes."""
-
-    run: Callable[[sqlite3.Connection], Any]
-
-
-@dataclass(slots=True)
-class _Queued:
-    request: WriteRequest | _Job
-    future: asyncio.Future[Any]
-    size: int  # events it writes
 
 
 class SqliteRunStore:
@@ -131,7 +117,7 @@ class SqliteRunStore:
         self._durability: Durability = durability
         self._max_batch = max(1, max_batch)
         self._reader_threads = max(1, reader_threads)
-        self._queue: deque[_Queued] = deque()
+        self._queue: deque[Queued] = deque()
         self._listeners: list[CommitListener] = []
         self._state = "new"  # new -> open -> closing -> closed
         self._writer: BatchWriter | None = None
@@ -256,28 +242,12 @@ class SqliteRunStore:
         if self._state != "open":
             future.set_exception(StoreClosed(f"run store {self.path} is not open"))
             return future
-        self._queue.append(_Queued(request, future, size))
+        self._queue.append(Queued(request, future, size))
         if urgent or self._linger_s <= 0:
             self._wakeup.set()
         elif self._linger is None and not self._wakeup.is_set():
             self._linger = loop.call_later(self._linger_s, self._wakeup.set)
         return future
-
-    def _take_batch(self) -> list[_Queued]:
-        batch = [self._queue.popleft()]
-        if isinstance(batch[0].request, _Job):
-            return batch
-        size = batch[0].size
-        queue = self._queue
-        while (
-            queue
-            and size + queue[0].size <= self._max_batch
-            and not isinstance(queue[0].request, _Job)
-        ):
-            item = self._queue.popleft()
-            size += item.size
-            batch.append(item)
-        return batch
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -294,8 +264,8 @@ class SqliteRunStore:
             if self._linger is not None:
                 self._linger.cancel()
                 self._linger = None
-            batch = self._take_batch()
-            if isinstance(batch[0].request, _Job):
+            batch = take_batch(self._queue, self._max_batch)
+            if isinstance(batch[0].request, Job):
                 await self._run_job(batch[0])
                 continue
             requests: list[WriteRequest] = [item.request for item in batch]  # type: ignore[misc]
@@ -362,7 +332,7 @@ class SqliteRunStore:
             except Exception:
                 _log.exception("run store writable listener %r failed", listener)
 
-    def _hold(self, batch: list[_Queued], fault: StorageFault) -> bool:
+    def _hold(self, batch: list[Queued], fault: StorageFault) -> bool:
         """After a failed batch: refuses its creations and the queued ones, puts the other
         writes back at the front in order. False when closing: then everything fails."""
         if self._writable:
@@ -371,27 +341,10 @@ class SqliteRunStore:
         error = self._unavailable(fault)
         if self._state != "open" or not self._holding:  # unfinished runs resume after a restart
             for item in [*batch, *self._queue]:
-                _fail(item, error)
+                fail(item, error)
             self._queue.clear()
             return False
-        refused: set[str] = set()
-        waiting: deque[_Queued] = deque()
-        for item in [*batch, *self._queue]:
-            if isinstance(item.request, CreateRequest):
-                refused.add(item.request.event.run)
-                _fail(item, error)
-            else:
-                waiting.append(item)
-        if refused:  # events of a refused run would only be rejected later
-            waiting = deque(
-                item
-                for item in waiting
-                if not (
-                    isinstance(item.request, AppendRequest)
-                    and all(event.run in refused for event in item.request.events)
-                    and _fail(item, error)
-                )
-            )
+        waiting = refuse_creations([*batch, *self._queue], error)
         self._queue = waiting
         return True
 
@@ -406,7 +359,7 @@ class SqliteRunStore:
             return
         error = self._unavailable("given up for shutdown")
         for item in self._queue:
-            _fail(item, error)
+            fail(item, error)
         self._queue.clear()
 
     async def _wait_until_writable(self) -> None:
@@ -432,17 +385,17 @@ class SqliteRunStore:
 
     # --- jobs, deletes and retention -----------------------------------------
 
-    async def _run_job(self, item: _Queued) -> None:
-        assert self._writer is not None and isinstance(item.request, _Job)
+    async def _run_job(self, item: Queued) -> None:
+        assert self._writer is not None and isinstance(item.request, Job)
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(
                 self._write_thread, self._writer.run_job, item.request.run
             )
         except StorageFault as fault:
-            _fail(item, self._unavailable(fault))
+            fail(item, self._unavailable(fault))
         except Exception as error:
-            _fail(item, error)
+            fail(item, error)
         else:
             if not item.future.done():
                 item.future.set_result(result)
@@ -450,14 +403,14 @@ class SqliteRunStore:
     def _job(self, run: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         self._require_open()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(_Job(run), future, 0))
+        self._queue.append(Queued(Job(run), future, 0))
         self._wakeup.set()
         return future
 
     def _forget(self, runs: Sequence[str]) -> None:
+        """Deleted runs out of the in-memory history (only finished runs are deleted)."""
         for run in runs:
             self._recent.pop(run, None)
-            self._live.pop(run, None)
 
     async def delete_run(self, run: str) -> None:
         # Forgotten first: a read meanwhile finds the run in the file until the delete commits.
@@ -536,7 +489,7 @@ class SqliteRunStore:
                 _log.exception("run store commit listener %r failed", listener)
 
     @staticmethod
-    def _settle(batch: list[_Queued], outcomes: list[Outcome]) -> None:
+    def _settle(batch: list[Queued], outcomes: list[Outcome]) -> None:
         for item, outcome in zip(batch, outcomes, strict=True):
             if item.future.done():
                 continue
@@ -599,16 +552,3 @@ class SqliteRunStore:
     def _require_open(self) -> None:
         if self._state != "open":
             raise StoreClosed(f"run store {self.path} is not open")
-
-
-def _fail(item: _Queued, error: BaseException) -> bool:
-    """Fails a queued write; asyncio is not to log it if nobody awaits it (a refused run's
-    progress events, the engine does not wait for)."""
-    if not item.future.done():
-        item.future.set_exception(error)
-        item.future.add_done_callback(_retrieve)
-    return True
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    future.exception()
