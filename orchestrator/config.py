@@ -69,6 +69,9 @@ class Settings:
     durability: Literal["normal", "fsync"] = "normal"
     # How long a progress event may wait for others to share its commit (see the store).
     store_linger_ms: float = 5.0
+    # Finished runs are deleted with their events this long after they end; 0 keeps them
+    # (AURA_RUN_RETENTION_S).
+    run_retention_s: float = 7 * 24 * 3600.0
     # Full service name -> addresses ("host:port"), several for replicas.
     service_addresses: dict[str, list[str]] = field(default_factory=default_service_addresses)
     shutdown_grace_s: float = 5.0
@@ -138,6 +141,12 @@ VARIABLES: tuple[EnvVar, ...] = (
         ("store_linger_ms",),
         number(),
         "how long a progress event may wait to share a commit; 0 commits each at once",
+    ),
+    EnvVar(
+        "AURA_RUN_RETENTION_S",
+        ("run_retention_s",),
+        number(),
+        "how long finished runs are kept before they are deleted; 0 keeps them forever",
     ),
     *(
         EnvVar(

@@ -47,6 +47,7 @@ class OrchestratorServer:
             settings.database_path,
             durability=settings.durability,
             linger_s=settings.store_linger_ms / 1000,
+            retention_s=settings.run_retention_s,
         )
         self.hub = EventHub()
         self.analytics = AnalyticsRecorder()
@@ -80,8 +81,7 @@ class OrchestratorServer:
         return self._metrics_endpoint.port if self._metrics_endpoint is not None else None
 
     async def start(self) -> OrchestratorServer:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.store.open()
+        await self.store.open()  # makes the data directory, or says why it cannot
         self.store.add_commit_listener(self.hub.publish)
         self.store.add_commit_listener(self.analytics.observe)
         self.store.add_commit_listener(self.metrics.observe)
@@ -124,6 +124,20 @@ class OrchestratorServer:
             log.info("resumed %d unfinished runs", len(resumed))
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        # Readiness follows the store: NOT_SERVING while it cannot write (liveness stays).
+        readiness_updates: set[asyncio.Task[None]] = set()
+
+        def follow_store(writable: bool) -> None:
+            status = health_pb2.HealthCheckResponse.SERVING
+            if not writable:
+                status = health_pb2.HealthCheckResponse.NOT_SERVING
+            update = asyncio.create_task(self.health.set(SERVICE_NAME, status))
+            readiness_updates.add(update)
+            update.add_done_callback(readiness_updates.discard)
+
+        self.store.add_writable_listener(follow_store)
+        if not self.store.writable:
+            follow_store(False)
         log.info("orchestrator serving on %s", self.address)
         return self
 
@@ -147,6 +161,7 @@ class OrchestratorServer:
         delay = self.settings.shutdown_delay_s if delay_s is None else delay_s
         try:
             await self.health.enter_graceful_shutdown()
+            self.store.stop_holding_writes()  # nothing may wait on a store that cannot write
             if self._server is not None:
                 if delay > 0:
                     log.info("NOT_SERVING; still accepting calls for %.1fs", delay)

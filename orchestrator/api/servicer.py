@@ -275,3 +275,21 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             _required_name(request.workflow_definition, "workflow_definition", DEFINITION_PREFIX)
             definition = self._engine.catalog.get(request.workflow_definition).name
         return self._analytics.report(window_s=window_s, definition=definition)
+
+    # Deletes (AIP-135) -------------------------------------------------------
+
+    @unary_boundary
+    async def DeleteWorkflowRun(
+        self, request: orchestrator_pb2.DeleteWorkflowRunRequest, context: Ctx
+    ) -> orchestrator_pb2.DeleteWorkflowRunResponse:
+        name = run_name(_required_name(request.name, "name", RUN_PREFIX))
+        await self._engine.store.delete_run(name)
+        return orchestrator_pb2.DeleteWorkflowRunResponse()
+
+    @unary_boundary
+    async def DeleteWorkflowDefinition(
+        self, request: orchestrator_pb2.DeleteWorkflowDefinitionRequest, context: Ctx
+    ) -> orchestrator_pb2.DeleteWorkflowDefinitionResponse:
+        name = _required_name(request.name, "name", "workflowDefinitions/")
+        await self._engine.catalog.delete(name)
+        return orchestrator_pb2.DeleteWorkflowDefinitionResponse()

@@ -328,3 +328,12 @@ async def cmd_analytics(args: argparse.Namespace) -> int:
     else:
         print_analytics(Console(), response)
     return 0
+
+
+async def cmd_delete(args: argparse.Namespace) -> int:
+    """Deletes a finished run and its history (DeleteWorkflowRun)."""
+    channel, stub = _stub(args.address)
+    async with channel:
+        await stub.DeleteWorkflowRun(orchestrator_pb2.DeleteWorkflowRunRequest(name=args.run))
+    print(f"{args.run} deleted")
+    return 0

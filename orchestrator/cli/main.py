@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("run")
     cancel.add_argument("--reason", default="cancelled from the command line")
 
+    delete = with_address(sub.add_parser("delete", help="delete a finished run and its history"))
+    delete.add_argument("run")
+
     definitions = with_address(sub.add_parser("definitions", help="list definitions, or show one"))
     definitions.add_argument("name", nargs="?", default="")
 
@@ -113,6 +116,7 @@ CLIENT_COMMANDS: dict[str, Command] = {
     "get": client.cmd_get,
     "list": client.cmd_list,
     "cancel": client.cmd_cancel,
+    "delete": client.cmd_delete,
     "definitions": client.cmd_definitions,
     "services": client.cmd_services,
     "analytics": client.cmd_analytics,

@@ -1,9 +1,13 @@
-"""Registered workflow definitions, compiled once: the shipped seeds plus user-defined ones."""
+"""Registered workflow definitions, compiled once: the shipped seeds plus user-defined ones.
+
+Seeds come from the code at every start, so they cannot be deleted (they would come
+back); user-defined ones can, once no run of them is unfinished.
+"""
 
 from __future__ import annotations
 
 from aura.orchestrator.v1 import workflow_pb2
-from orchestrator.errors import AlreadyExists, NotFound
+from orchestrator.errors import AlreadyExists, FailedPrecondition, NotFound
 from orchestrator.store import RunStore
 from orchestrator.workflows import (
     CompiledWorkflow,
@@ -27,10 +31,12 @@ class DefinitionCatalog:
         self._store = store
         self.registry = registry
         self._compiled: dict[str, CompiledWorkflow] = {}
+        self._seeds: set[str] = set()
 
     async def load(self) -> None:
         for definition in seed_definitions():
             self._compiled[definition.name] = compile_workflow(definition, self.registry)
+            self._seeds.add(definition.name)
         for definition in await self._store.list_definitions():
             if definition.name not in self._compiled:
                 self._compiled[definition.name] = compile_workflow(definition, self.registry)
@@ -71,3 +77,24 @@ class DefinitionCatalog:
         await self._store.put_definition(compiled.definition)
         self._compiled[compiled.name] = compiled
         return compiled
+
+    async def delete(self, name_or_id: str) -> None:
+        """Deletes a user-defined definition; FAILED_PRECONDITION for a seed or while a
+        run of it is unfinished. New runs of it are refused from the moment this starts."""
+        compiled = self.get(name_or_id)
+        name = compiled.name
+        if name in self._seeds:
+            raise FailedPrecondition(
+                f"workflow definition {name} ships with the orchestrator and cannot be deleted",
+                reason="SEED_DEFINITION",
+                resource_type="aura.orchestrator.v1.WorkflowDefinition",
+                resource_name=name,
+            )
+        # Out of the catalog first: the store's check for unfinished runs then runs after
+        # every creation queued before it, and no new one can follow.
+        del self._compiled[name]
+        try:
+            await self._store.delete_definition(name)
+        except BaseException:
+            self._compiled.setdefault(name, compiled)
+            raise

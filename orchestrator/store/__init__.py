@@ -6,6 +6,9 @@ from orchestrator.store.base import (
     RunRecord,
     RunStore,
     StoreClosed,
+    StoreOpenError,
+    StoreUnavailable,
+    WritableListener,
 )
 from orchestrator.store.sqlite import SqliteRunStore
 
@@ -16,4 +19,7 @@ __all__ = [
     "RunStore",
     "SqliteRunStore",
     "StoreClosed",
+    "StoreOpenError",
+    "StoreUnavailable",
+    "WritableListener",
 ]

@@ -20,6 +20,8 @@ from orchestrator.runs.run_filter import RunFilter
 
 #: Called after a commit with the events it made durable, in commit order.
 CommitListener = Callable[[Sequence[run_pb2.RunEvent]], None]
+#: Called when the store stops (False) or starts again (True) being able to write.
+WritableListener = Callable[[bool], None]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,21 @@ class StoreClosed(AuraError):
     default_reason = "STORE_CLOSED"
 
 
+class StoreUnavailable(AuraError):
+    """The store cannot write now (disk full, I/O error, read-only file): retry later.
+
+    New runs are refused with this while it lasts; events of runs already acknowledged
+    wait in order and are written once the store can write again.
+    """
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "STORE_UNAVAILABLE"
+
+
+class StoreOpenError(RuntimeError):
+    """The store cannot start: its message is one line naming the path and the problem."""
+
+
 class RunStore(Protocol):
     """Durable, event-sourced storage of runs and workflow definitions."""
 
@@ -70,7 +87,8 @@ class RunStore(Protocol):
 
         With a `request_id` already used: the same `fingerprint` gives (existing name,
         False); a different one raises `AlreadyExists` (reason "REQUEST_ID_REUSED").
-        Otherwise returns (created.run, True).
+        Otherwise returns (created.run, True). While the store cannot write, raises
+        `StoreUnavailable` at once; a creation caught in a failed commit fails with it too.
         """
         ...
 
@@ -79,7 +97,8 @@ class RunStore(Protocol):
 
         Calls commit in call order. A seq that is not the run's next one, an event for
         an unknown run or after its `run_finished` fails the future with
-        `EventSequenceConflict` / `NotFound`; nothing of that call is stored.
+        `EventSequenceConflict` / `NotFound`; nothing of that call is stored. While the
+        store cannot write, the future waits (in order) until it can.
         """
         ...
 
@@ -110,4 +129,27 @@ class RunStore(Protocol):
 
     async def list_definitions(self) -> list[workflow_pb2.WorkflowDefinition]:
         """Every stored definition, ordered by name."""
+        ...
+
+    async def delete_run(self, run: str) -> None:
+        """Deletes a finished run and its events, after every write queued before it.
+
+        `NotFound` for an unknown run, `FailedPrecondition` for one not finished.
+        """
+        ...
+
+    async def delete_definition(self, name: str) -> bool:
+        """Deletes a stored definition; False if none was stored under `name`.
+
+        `FailedPrecondition` while a run of it is unfinished.
+        """
+        ...
+
+    @property
+    def writable(self) -> bool:
+        """False while writes fail for a reason outside any request (see StoreUnavailable)."""
+        ...
+
+    def add_writable_listener(self, listener: WritableListener) -> None:
+        """`listener` is called on the event loop each time `writable` changes."""
         ...

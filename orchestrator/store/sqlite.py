@@ -26,6 +26,21 @@ stored, not as message objects, for a parse on read: with 10,000 runs in flight 
 their histories, message objects took about 14 KB a run more. A run created before
 this process started is read from the file as before.
 
+Storage faults: when a batch fails for a reason outside its requests (disk full, I/O
+error, read-only file), nothing of it is written. Its run creations, and any still
+queued, fail at once with `StoreUnavailable` (UNAVAILABLE + RetryInfo: their callers were
+never told the run exists), and so do new ones while the fault lasts; the events of
+acknowledged runs go back to the front of the queue, in order, and are retried with
+backoff (a probe write when none wait), so their runs only pause. `writable` and its
+listeners (readiness) say which state the store is in. A bad request still fails alone.
+A shutdown calls `stop_holding_writes` first, so its drain never waits for space.
+
+Retention and deletes: finished runs older than `retention_s` are deleted with their
+events, `PURGE_BATCH_RUNS` at a time in their own transaction on the writer thread,
+between batches of writes, so a purge never holds a commit up for long. Deleting a run
+or a definition, and storing a definition, are jobs in the write queue: each runs after
+every write queued before it.
+
 Visibility: commit listeners (the event hub, analytics) are called on the event loop
 after the commit and before the appenders' futures resolve, so nobody sees an
 uncommitted event, and an appender that awaited its future knows the hub has it.
@@ -37,10 +52,10 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -48,11 +63,19 @@ from typing import Any, Self, TypeVar
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs.page_token import decode_page_token, encode_page_token
 from orchestrator.runs.run_filter import RunFilter
-from orchestrator.store import sqlite_reads
-from orchestrator.store.base import CommitListener, RunRecord, StoreClosed
+from orchestrator.store import sqlite_deletes, sqlite_reads
+from orchestrator.store.base import (
+    CommitListener,
+    RunRecord,
+    StoreClosed,
+    StoreUnavailable,
+    WritableListener,
+)
+from orchestrator.store.sqlite_faults import StorageFault
+from orchestrator.store.sqlite_queue import Job, Queued, fail, refuse_creations, take_batch
 from orchestrator.store.sqlite_requests import AppendRequest, CreateRequest, Outcome, WriteRequest
 from orchestrator.store.sqlite_schema import Durability, connect_reader, connect_writer
-from orchestrator.store.sqlite_writes import BatchWriter
+from orchestrator.store.sqlite_writes import BatchWriter, store_definition
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,13 +86,13 @@ CHECKPOINT_COMMITS = 1000
 CHECKPOINT_BYTES = 4 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-
-
-@dataclass(slots=True)
-class _Queued:
-    request: WriteRequest
-    future: asyncio.Future[Any]
-    size: int  # events it writes
+# Retention: runs deleted per transaction, and the pause between two while more are due.
+PURGE_BATCH_RUNS = 100
+PURGE_PAUSE_S = 0.02
+# Storage faults: retry delays (doubling), and what a refused caller is told to wait.
+FAULT_RETRY_MIN_S = 0.05
+FAULT_RETRY_MAX_S = 2.0
+STORE_RETRY_AFTER_S = 1.0
 
 
 class SqliteRunStore:
@@ -84,12 +107,17 @@ class SqliteRunStore:
         reader_threads: int = 4,
         recent_runs: int = 1024,
         linger_s: float = 0.005,
+        retention_s: float = 0.0,
+        purge_interval_s: float | None = None,
     ) -> None:
+        """`retention_s`: finished runs are deleted that long after they end (0: never);
+        `purge_interval_s`: how often to look for them (default: a tenth of the
+        retention, between 0.5 s and a minute)."""
         self.path = Path(path)
         self._durability: Durability = durability
         self._max_batch = max(1, max_batch)
         self._reader_threads = max(1, reader_threads)
-        self._queue: deque[_Queued] = deque()
+        self._queue: deque[Queued] = deque()
         self._listeners: list[CommitListener] = []
         self._state = "new"  # new -> open -> closing -> closed
         self._writer: BatchWriter | None = None
@@ -107,6 +135,16 @@ class SqliteRunStore:
         self._live: dict[str, list[bytes]] = {}
         self._recent: OrderedDict[str, list[bytes]] = OrderedDict()
         self._recent_runs = max(0, recent_runs)
+        self._writable = True
+        self._holding = True  # False once a shutdown began: see stop_holding_writes
+        self._writable_listeners: list[WritableListener] = []
+        self._fault_delay_s = FAULT_RETRY_MIN_S
+        self._retention_s = max(0.0, retention_s)
+        if purge_interval_s is None:
+            purge_interval_s = min(60.0, max(0.5, self._retention_s / 10))
+        self._purge_interval_s = max(0.01, purge_interval_s)
+        self._purge_due = False
+        self._purge_timer: asyncio.TimerHandle | None = None
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -133,6 +171,7 @@ class SqliteRunStore:
         self._writer = BatchWriter(connection)
         self._state = "open"
         self._drain_task = asyncio.create_task(self._drain(), name=f"run-store-writer:{self.path}")
+        self._schedule_purge(0.0)
 
     async def close(self) -> None:
         """Commits everything already queued, then closes. Idempotent."""
@@ -157,6 +196,8 @@ class SqliteRunStore:
         await self.close()
 
     async def _shut_down(self) -> None:
+        if self._purge_timer is not None:
+            self._purge_timer.cancel()
         self._wakeup.set()
         if self._drain_task is not None:
             await asyncio.gather(self._drain_task, return_exceptions=True)
@@ -187,6 +228,8 @@ class SqliteRunStore:
     ) -> asyncio.Future[tuple[str, bool]]:
         if created.seq != 1 or created.WhichOneof("event") != "run_created" or not created.run:
             raise ValueError("create_run takes a run's run_created event, with seq 1 and a run")
+        if not self._writable:
+            raise self._unavailable()
         return self._enqueue(CreateRequest(created, request_id, fingerprint), 1, urgent=True)
 
     def append(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
@@ -199,26 +242,19 @@ class SqliteRunStore:
         if self._state != "open":
             future.set_exception(StoreClosed(f"run store {self.path} is not open"))
             return future
-        self._queue.append(_Queued(request, future, size))
+        self._queue.append(Queued(request, future, size))
         if urgent or self._linger_s <= 0:
             self._wakeup.set()
         elif self._linger is None and not self._wakeup.is_set():
             self._linger = loop.call_later(self._linger_s, self._wakeup.set)
         return future
 
-    def _take_batch(self) -> list[_Queued]:
-        batch = [self._queue.popleft()]
-        size = batch[0].size
-        while self._queue and size + self._queue[0].size <= self._max_batch:
-            item = self._queue.popleft()
-            size += item.size
-            batch.append(item)
-        return batch
-
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         assert self._writer is not None
         while True:
+            if self._purge_due and self._writable:
+                await self._purge()
             if not self._queue:
                 if self._state != "open":
                     return
@@ -228,8 +264,11 @@ class SqliteRunStore:
             if self._linger is not None:
                 self._linger.cancel()
                 self._linger = None
-            batch = self._take_batch()
-            requests = [item.request for item in batch]
+            batch = take_batch(self._queue, self._max_batch)
+            if isinstance(batch[0].request, Job):
+                await self._run_job(batch[0])
+                continue
+            requests: list[WriteRequest] = [item.request for item in batch]  # type: ignore[misc]
             try:
                 if self._durability == "normal" and sum(item.size for item in batch) <= (
                     INLINE_BATCH_EVENTS
@@ -244,8 +283,15 @@ class SqliteRunStore:
                     item.future.cancel()
                 self._queue.clear()
                 raise
+            except StorageFault as fault:
+                if self._hold(batch, fault):
+                    await self._wait_until_writable()
+                continue
             except Exception as error:  # the writer itself broke; write() catches DB errors
                 outcomes, committed, bodies = [error] * len(batch), [], []
+            else:
+                if committed and not self._writable:  # a batch was written: the fault is over
+                    self._set_writable(True)
             if committed:
                 self._remember(committed, bodies)
                 self._notify(committed)
@@ -256,6 +302,158 @@ class SqliteRunStore:
                 or writer.bytes_since_checkpoint >= CHECKPOINT_BYTES
             ):
                 await self._checkpoint()
+
+    # --- storage faults -----------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        return self._writable
+
+    def add_writable_listener(self, listener: WritableListener) -> None:
+        self._writable_listeners.append(listener)
+
+    def _unavailable(self, cause: object = None) -> StoreUnavailable:
+        why = f" ({cause})" if cause is not None else ""
+        return StoreUnavailable(
+            f"run store {self.path} cannot write{why}; retry later",
+            retry_after_s=STORE_RETRY_AFTER_S,
+        )
+
+    def _set_writable(self, writable: bool) -> None:
+        if writable == self._writable:
+            return
+        self._writable = writable
+        if writable:
+            self._fault_delay_s = FAULT_RETRY_MIN_S
+            _log.warning("run store %s can write again; waiting runs continue", self.path)
+        for listener in self._writable_listeners:
+            try:
+                listener(writable)
+            except Exception:
+                _log.exception("run store writable listener %r failed", listener)
+
+    def _hold(self, batch: list[Queued], fault: StorageFault) -> bool:
+        """After a failed batch: refuses its creations and the queued ones, puts the other
+        writes back at the front in order. False when closing: then everything fails."""
+        if self._writable:
+            _log.error("run store %s cannot write (%s); runs wait until it can", self.path, fault)
+        self._set_writable(False)
+        error = self._unavailable(fault)
+        if self._state != "open" or not self._holding:  # unfinished runs resume after a restart
+            for item in [*batch, *self._queue]:
+                fail(item, error)
+            self._queue.clear()
+            return False
+        waiting = refuse_creations([*batch, *self._queue], error)
+        self._queue = waiting
+        return True
+
+    def stop_holding_writes(self) -> None:
+        """For a shutdown: from now on writes that meet a storage fault fail at once with
+        `StoreUnavailable`, and so do the ones held now, so nothing (the engine's stop)
+        waits on a store that cannot write. Their runs resume from their committed events
+        on the next start. Not for a running engine: its next event of such a run would no
+        longer follow the last committed one."""
+        self._holding = False
+        if self._writable:
+            return
+        error = self._unavailable("given up for shutdown")
+        for item in self._queue:
+            fail(item, error)
+        self._queue.clear()
+
+    async def _wait_until_writable(self) -> None:
+        """Backs off; then the drain retries the waiting writes, or a probe write runs."""
+        loop = asyncio.get_running_loop()
+        assert self._writer is not None
+        while True:
+            await asyncio.sleep(self._fault_delay_s)
+            self._fault_delay_s = min(2 * self._fault_delay_s, FAULT_RETRY_MAX_S)
+            if self._queue or self._state != "open":
+                return
+            try:
+                await loop.run_in_executor(
+                    self._write_thread, self._writer.run_job, sqlite_deletes.probe_write
+                )
+            except StorageFault:
+                continue
+            except Exception:
+                _log.exception("probe write on %s failed", self.path)
+                continue
+            self._set_writable(True)
+            return
+
+    # --- jobs, deletes and retention -----------------------------------------
+
+    async def _run_job(self, item: Queued) -> None:
+        assert self._writer is not None and isinstance(item.request, Job)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(
+                self._write_thread, self._writer.run_job, item.request.run
+            )
+        except StorageFault as fault:
+            fail(item, self._unavailable(fault))
+        except Exception as error:
+            fail(item, error)
+        else:
+            if not item.future.done():
+                item.future.set_result(result)
+
+    def _job(self, run: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        self._require_open()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(Queued(Job(run), future, 0))
+        self._wakeup.set()
+        return future
+
+    def _forget(self, runs: Sequence[str]) -> None:
+        """Deleted runs out of the in-memory history (only finished runs are deleted)."""
+        for run in runs:
+            self._recent.pop(run, None)
+
+    async def delete_run(self, run: str) -> None:
+        # Forgotten first: a read meanwhile finds the run in the file until the delete commits.
+        self._forget([run])
+        await self._job(lambda db: sqlite_deletes.delete_finished_run(db, run))
+
+    async def delete_definition(self, name: str) -> bool:
+        return await self._job(lambda db: sqlite_deletes.delete_definition(db, name))
+
+    def _schedule_purge(self, delay_s: float) -> None:
+        if self._retention_s <= 0 or self._state != "open":
+            return
+        self._purge_timer = asyncio.get_running_loop().call_later(delay_s, self._purge_now)
+
+    def _purge_now(self) -> None:
+        self._purge_timer = None
+        self._purge_due = True
+        self._wakeup.set()
+
+    async def _purge(self) -> None:
+        """Deletes one batch of expired runs; schedules the next look."""
+        assert self._writer is not None
+        self._purge_due = False
+        ended_before_us = int((time.time() - self._retention_s) * 1_000_000)
+        try:
+            deleted = await asyncio.get_running_loop().run_in_executor(
+                self._write_thread,
+                self._writer.run_job,
+                lambda db: sqlite_deletes.delete_expired_runs(
+                    db, ended_before_us, PURGE_BATCH_RUNS
+                ),
+            )
+        except (StorageFault, sqlite3.Error) as error:
+            _log.warning(
+                "deleting expired runs from %s failed (%s); retrying later", self.path, error
+            )
+            self._schedule_purge(self._purge_interval_s)
+            return
+        self._forget(deleted)
+        if deleted:
+            _log.info("deleted %d runs that ended over %gs ago", len(deleted), self._retention_s)
+        full = len(deleted) >= PURGE_BATCH_RUNS
+        self._schedule_purge(PURGE_PAUSE_S if full else self._purge_interval_s)
 
     async def _checkpoint(self) -> None:
         assert self._writer is not None
@@ -291,7 +489,7 @@ class SqliteRunStore:
                 _log.exception("run store commit listener %r failed", listener)
 
     @staticmethod
-    def _settle(batch: list[_Queued], outcomes: list[Outcome]) -> None:
+    def _settle(batch: list[Queued], outcomes: list[Outcome]) -> None:
         for item, outcome in zip(batch, outcomes, strict=True):
             if item.future.done():
                 continue
@@ -301,12 +499,8 @@ class SqliteRunStore:
                 item.future.set_result(outcome)
 
     async def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
-        self._require_open()
-        assert self._writer is not None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._write_thread, self._writer.put_definition, definition
-        )
+        # A job, so it never shares the writer connection with a batch written on the loop.
+        return await self._job(lambda db: store_definition(db, definition))
 
     # --- reads --------------------------------------------------------------
 

@@ -1,12 +1,14 @@
-"""SQLite tables, indexes and connection settings of the run store."""
+"""SQLite tables, indexes and connection settings of the run store, and the checks at open."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Literal
 
 from orchestrator.runs.states import FINAL_RUN_STATES
+from orchestrator.store.base import StoreOpenError
 
 Durability = Literal["normal", "fsync"]
 
@@ -35,6 +37,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS runs_by_request_id
     ON runs (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_newest_first ON runs (create_time_us, name);
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (create_time_us) WHERE {UNFINISHED};
+-- Retention: finished runs, oldest end first (only a run's final event touches it).
+CREATE INDEX IF NOT EXISTS runs_finished ON runs (end_time_us) WHERE end_time_us IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS events (
     run_id INTEGER NOT NULL,  -- runs.id
@@ -43,6 +47,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 
+-- Written and emptied in one transaction to learn whether the store can write again.
+CREATE TABLE IF NOT EXISTS store_probe (body BLOB);
+
 CREATE TABLE IF NOT EXISTS definitions (
     name TEXT PRIMARY KEY,
     body BLOB NOT NULL   -- a serialized aura.orchestrator.v1.WorkflowDefinition
@@ -50,17 +57,80 @@ CREATE TABLE IF NOT EXISTS definitions (
 """
 
 _BUSY_TIMEOUT_MS = 10_000
+# Files up to this size get a full `PRAGMA quick_check` at open (about 2 s per GB here);
+# a bigger one has its small tables checked, and a damaged event page is found when read
+# or written (SQLITE_CORRUPT: the store then reports itself unable to write).
+FULL_CHECK_MAX_BYTES = 2 * 1024**3
+_SMALL_TABLES = ("runs", "definitions")
+
+
+# What a start-up error says about the file, by SQLite primary result code.
+_OPEN_PROBLEMS = {
+    sqlite3.SQLITE_NOTADB: "is not a SQLite database",
+    sqlite3.SQLITE_CORRUPT: "is damaged",
+    sqlite3.SQLITE_READONLY: "is read-only",
+    sqlite3.SQLITE_CANTOPEN: "cannot be opened",
+    sqlite3.SQLITE_IOERR: "cannot be read or written",
+    sqlite3.SQLITE_FULL: "has no room left on its disk",
+    sqlite3.SQLITE_PERM: "is not accessible",
+}
 
 
 def connect_writer(path: Path, durability: Durability) -> sqlite3.Connection:
-    """The one connection that writes; creates the file, directory and schema if missing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    """The one connection that writes; creates the file, directory and schema if missing.
+
+    Raises `StoreOpenError` (one line naming the path and the problem) when the directory
+    cannot be made or written, or the file is not a sound database: `PRAGMA quick_check`
+    reads every page (of the small tables only, past `FULL_CHECK_MAX_BYTES`), so a damaged
+    file is refused rather than served and written into.
+    """
+    _check_directory(path.parent)
+    try:
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as error:
+        raise _open_error(path, error) from None
+    try:
+        _configure_writer(connection, path, durability)
+    except sqlite3.Error as error:
+        connection.close()
+        raise _open_error(path, error) from None
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _check_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreOpenError(
+            f"run store directory {directory} cannot be created: {error.strerror or error}"
+        ) from None
+    if not directory.is_dir():
+        raise StoreOpenError(f"run store directory {directory} is not a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StoreOpenError(
+            f"run store directory {directory} is read-only (the store writes its file, "
+            "WAL and shared-memory index there)"
+        )
+
+
+def _open_error(path: Path, error: sqlite3.Error) -> StoreOpenError:
+    code = getattr(error, "sqlite_errorcode", None)
+    problem = _OPEN_PROBLEMS.get(code & 0xFF if isinstance(code, int) else -1, "cannot be used")
+    return StoreOpenError(f"run store {path} {problem} ({error})")
+
+
+def _configure_writer(connection: sqlite3.Connection, path: Path, durability: Durability) -> None:
     connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
-        connection.close()
-        raise RuntimeError(f"cannot enable WAL journal mode on {path} (got {mode!r})")
+        raise StoreOpenError(f"run store {path} cannot use WAL journal mode (got {mode!r})")
+    problems = _quick_check(connection, path)
+    if problems:
+        found = "; ".join(" ".join(str(problem).split()) for problem in problems)
+        raise StoreOpenError(f"run store {path} is damaged ({found})")
     # NORMAL in WAL mode: a commit survives the process being killed; FULL also an OS crash.
     connection.execute(f"PRAGMA synchronous = {'FULL' if durability == 'fsync' else 'NORMAL'}")
     connection.execute("PRAGMA temp_store = MEMORY")
@@ -70,11 +140,27 @@ def connect_writer(path: Path, durability: Durability) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_size_limit = 67108864")
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        connection.close()
-        raise RuntimeError(f"{path} has schema version {version}, newer than {SCHEMA_VERSION}")
+        raise StoreOpenError(
+            f"run store {path} has schema version {version}, newer than {SCHEMA_VERSION}"
+        )
     connection.executescript(_SCHEMA)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    return connection
+
+
+def _quick_check(connection: sqlite3.Connection, path: Path) -> list[str]:
+    size = path.stat().st_size if path.exists() else 0
+    if size <= FULL_CHECK_MAX_BYTES:
+        checks = ["PRAGMA quick_check(3)"]
+    else:
+        tables = {
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        }
+        checks = [f"PRAGMA quick_check({table})" for table in _SMALL_TABLES if table in tables]
+    problems = []
+    for check in checks:
+        problems += [str(row[0]) for row in connection.execute(check).fetchall() if row[0] != "ok"]
+    return problems
 
 
 def connect_reader(path: Path) -> sqlite3.Connection:

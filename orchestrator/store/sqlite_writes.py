@@ -10,18 +10,22 @@ touched run's projection advanced once (its expected previous `last_seq` and "no
 finished" checked in the same UPDATE), then every event row. If anything is off (a
 duplicate or missing seq, an unknown or finished run, a name taken), the transaction
 is rolled back and redone request by request (`sqlite_isolated`), so the bad request
-fails alone and loudly while the others commit.
+fails alone and loudly while the others commit. A fault outside the requests (disk full,
+I/O error: `sqlite_faults`) raises `StorageFault` instead: nothing was written, and the
+store retries the batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import AlreadyExists
+from orchestrator.store.sqlite_faults import StorageFault, is_storage_fault
 from orchestrator.store.sqlite_isolated import append_isolated, create_isolated, reused_request_id
 from orchestrator.store.sqlite_multirow import MultiRowStatement, Row
 from orchestrator.store.sqlite_requests import (
@@ -35,6 +39,8 @@ from orchestrator.store.sqlite_requests import (
     new_run_row,
 )
 from orchestrator.store.sqlite_schema import UNFINISHED
+
+T = TypeVar("T")
 
 
 class _FastPathFailed(Exception):
@@ -106,9 +112,10 @@ class BatchWriter:
                 result = self._write_isolated(requests)
             db.execute("COMMIT")
         except Exception as error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            self._roll_back()
             self._next_id = None
+            if is_storage_fault(error):
+                raise StorageFault(error) from error
             return [error] * len(requests), [], []
         self.commit_count += 1
         self.commits_since_checkpoint += 1
@@ -117,6 +124,28 @@ class BatchWriter:
             if event.HasField("run_finished"):
                 self._ids.pop(event.run, None)
         return result
+
+    def run_job(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs `job` in its own write transaction; a storage fault raises `StorageFault`."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            result = job(db)
+            db.execute("COMMIT")
+        except Exception as error:
+            self._roll_back()
+            if is_storage_fault(error):
+                raise StorageFault(error) from error
+            raise
+        self.commit_count += 1
+        self.commits_since_checkpoint += 1
+        return result
+
+    def _roll_back(self) -> None:
+        # SQLite may have rolled back already (it does on SQLITE_FULL).
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _new_id(self) -> int:
         if self._next_id is None:
@@ -231,32 +260,20 @@ class BatchWriter:
         committed = created + appended
         return outcomes, committed, [event.SerializeToString() for event in committed]
 
-    def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
-        body = definition.SerializeToString(deterministic=True)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute(
-                "SELECT body FROM definitions WHERE name = ?", (definition.name,)
-            ).fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO definitions (name, body) VALUES (?, ?)", (definition.name, body)
-                )
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        self.commit_count += 1
-        if row is None:
-            return True
-        stored = workflow_pb2.WorkflowDefinition.FromString(row[0])
-        if stored.SerializeToString(deterministic=True) == body:
-            return False
-        raise AlreadyExists(
-            f"workflow definition {definition.name} already exists with different content",
-            reason="DEFINITION_EXISTS",
-            resource_type=DEFINITION_RESOURCE,
-            resource_name=definition.name,
-        )
+
+def store_definition(db: sqlite3.Connection, definition: workflow_pb2.WorkflowDefinition) -> bool:
+    """Inside a write transaction: True if newly stored, False if stored identically."""
+    body = definition.SerializeToString(deterministic=True)
+    row = db.execute("SELECT body FROM definitions WHERE name = ?", (definition.name,)).fetchone()
+    if row is None:
+        db.execute("INSERT INTO definitions (name, body) VALUES (?, ?)", (definition.name, body))
+        return True
+    stored = workflow_pb2.WorkflowDefinition.FromString(row[0])
+    if stored.SerializeToString(deterministic=True) == body:
+        return False
+    raise AlreadyExists(
+        f"workflow definition {definition.name} already exists with different content",
+        reason="DEFINITION_EXISTS",
+        resource_type=DEFINITION_RESOURCE,
+        resource_name=definition.name,
+    )

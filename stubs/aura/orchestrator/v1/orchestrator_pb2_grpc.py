@@ -99,6 +99,16 @@ class OrchestratorServiceStub:
                 request_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetAnalyticsRequest.SerializeToString,
                 response_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetAnalyticsResponse.FromString,
                 _registered_method=True)
+        self.DeleteWorkflowRun = channel.unary_unary(
+                '/aura.orchestrator.v1.OrchestratorService/DeleteWorkflowRun',
+                request_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowRunRequest.SerializeToString,
+                response_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowRunResponse.FromString,
+                _registered_method=True)
+        self.DeleteWorkflowDefinition = channel.unary_unary(
+                '/aura.orchestrator.v1.OrchestratorService/DeleteWorkflowDefinition',
+                request_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionRequest.SerializeToString,
+                response_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -204,6 +214,25 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteWorkflowRun(self, request, context):
+        """Deletes a finished run and its event history (AIP-135). FAILED_PRECONDITION
+        while the run is unfinished (cancel it first), NOT_FOUND if unknown. A Get
+        or Watch of it then answers NOT_FOUND, and its request_id may be used again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWorkflowDefinition(self, request, context):
+        """Deletes a workflow definition created with CreateWorkflowDefinition
+        (AIP-135). FAILED_PRECONDITION while a run of it is unfinished, or for a
+        definition shipped with the orchestrator (reason SEED_DEFINITION); NOT_FOUND
+        if unknown. Finished runs of it are kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,6 +295,16 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.GetAnalytics,
                     request_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetAnalyticsRequest.FromString,
                     response_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetAnalyticsResponse.SerializeToString,
+            ),
+            'DeleteWorkflowRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWorkflowRun,
+                    request_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowRunRequest.FromString,
+                    response_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowRunResponse.SerializeToString,
+            ),
+            'DeleteWorkflowDefinition': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWorkflowDefinition,
+                    request_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionRequest.FromString,
+                    response_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -597,6 +636,60 @@ class OrchestratorService:
             '/aura.orchestrator.v1.OrchestratorService/GetAnalytics',
             aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetAnalyticsRequest.SerializeToString,
             aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetAnalyticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWorkflowRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.orchestrator.v1.OrchestratorService/DeleteWorkflowRun',
+            aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowRunRequest.SerializeToString,
+            aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWorkflowDefinition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.orchestrator.v1.OrchestratorService/DeleteWorkflowDefinition',
+            aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionRequest.SerializeToString,
+            aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,17 @@ class OrchestratorServiceStub:
     failures grouped by service, method, status code and reason, with retry
     counts, circuit breaker trips and cache hit rates.
     """
+    DeleteWorkflowRun: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteWorkflowRunRequest, _orchestrator_pb2.DeleteWorkflowRunResponse]
+    """Deletes a finished run and its event history (AIP-135). FAILED_PRECONDITION
+    while the run is unfinished (cancel it first), NOT_FOUND if unknown. A Get
+    or Watch of it then answers NOT_FOUND, and its request_id may be used again.
+    """
+    DeleteWorkflowDefinition: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteWorkflowDefinitionRequest, _orchestrator_pb2.DeleteWorkflowDefinitionResponse]
+    """Deletes a workflow definition created with CreateWorkflowDefinition
+    (AIP-135). FAILED_PRECONDITION while a run of it is unfinished, or for a
+    definition shipped with the orchestrator (reason SEED_DEFINITION); NOT_FOUND
+    if unknown. Finished runs of it are kept.
+    """
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -136,6 +147,17 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     """Success rates and latency percentiles per definition and per step, and
     failures grouped by service, method, status code and reason, with retry
     counts, circuit breaker trips and cache hit rates.
+    """
+    DeleteWorkflowRun: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteWorkflowRunRequest, _orchestrator_pb2.DeleteWorkflowRunResponse]  # type: ignore[assignment]
+    """Deletes a finished run and its event history (AIP-135). FAILED_PRECONDITION
+    while the run is unfinished (cancel it first), NOT_FOUND if unknown. A Get
+    or Watch of it then answers NOT_FOUND, and its request_id may be used again.
+    """
+    DeleteWorkflowDefinition: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteWorkflowDefinitionRequest, _orchestrator_pb2.DeleteWorkflowDefinitionResponse]  # type: ignore[assignment]
+    """Deletes a workflow definition created with CreateWorkflowDefinition
+    (AIP-135). FAILED_PRECONDITION while a run of it is unfinished, or for a
+    definition shipped with the orchestrator (reason SEED_DEFINITION); NOT_FOUND
+    if unknown. Finished runs of it are kept.
     """
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -260,6 +282,29 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         """Success rates and latency percentiles per definition and per step, and
         failures grouped by service, method, status code and reason, with retry
         counts, circuit breaker trips and cache hit rates.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteWorkflowRun(
+        self,
+        request: _orchestrator_pb2.DeleteWorkflowRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.DeleteWorkflowRunResponse, _abc.Awaitable[_orchestrator_pb2.DeleteWorkflowRunResponse]]:
+        """Deletes a finished run and its event history (AIP-135). FAILED_PRECONDITION
+        while the run is unfinished (cancel it first), NOT_FOUND if unknown. A Get
+        or Watch of it then answers NOT_FOUND, and its request_id may be used again.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteWorkflowDefinition(
+        self,
+        request: _orchestrator_pb2.DeleteWorkflowDefinitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.DeleteWorkflowDefinitionResponse, _abc.Awaitable[_orchestrator_pb2.DeleteWorkflowDefinitionResponse]]:
+        """Deletes a workflow definition created with CreateWorkflowDefinition
+        (AIP-135). FAILED_PRECONDITION while a run of it is unfinished, or for a
+        definition shipped with the orchestrator (reason SEED_DEFINITION); NOT_FOUND
+        if unknown. Finished runs of it are kept.
         """
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
