@@ -285,7 +285,9 @@ class StepRun(_message.Message):
     skip_reason: _builtins.str
     """Why the step was skipped."""
     answered_by: Global___AnsweredBy.ValueType
-    """Which call answered, when the step succeeded."""
+    """Which call answered, when the step succeeded (PRIMARY for history
+    recorded before fallbacks existed).
+    """
     answered_by_method: _builtins.str
     """Full name of the method that answered, when the step succeeded."""
     @_builtins.property
@@ -621,8 +623,9 @@ class StepSucceeded(_message.Message):
     follows a StepAttemptFailed carrying the last attempt's error.
     """
     answered_by_method: _builtins.str
-    """Full name of the method that answered (for LAST_GOOD_ANSWER, the step's
-    own method, which gave that answer earlier).
+    """Full name of the method that answered, for a fallback (for
+    LAST_GOOD_ANSWER the step's own method, which gave that answer earlier);
+    empty for PRIMARY, where it is the step's method.
     """
     @_builtins.property
     def output(self) -> _any_pb2.Any: ...
