@@ -296,9 +296,7 @@ async def _fall_back(
                 cache_key(step.method.path, request), step.method.response_class, fallback.max_age_s
             )
         if found is None:
-            why = (
-                f"no good answer to the same request within {fallback.max_age_s:g}s to fall back on"
-            )
+            why = f"no answer to the same request within {fallback.max_age_s:g}s to fall back on"
             return _fail(step, ctx, _amended(failure.status, why), attempt)
         answer, age_s = found
         return _succeed(
@@ -331,7 +329,6 @@ async def _fall_back(
         slot.timeout_s,
         slot.bound_by == "step",
         start,
-        key_suffix="/fallback",
     )
     dispatched_at = start.recorded_at
     start()
@@ -368,8 +365,6 @@ async def _call_backend(
     timeout_s: float,
     own_deadline: bool,
     on_dispatch: Callable[[], None],
-    *,
-    key_suffix: str = "",
 ) -> Message | _AttemptFailure:
     """The one place a step reaches its backend (its method, or its fallback method): one
     attempt, its response or its failure."""
@@ -380,7 +375,7 @@ async def _call_backend(
             request=request,
             response_class=method.response_class,
             timeout_s=timeout_s,
-            metadata=((IDEMPOTENCY_KEY_HEADER, f"{ctx.run_id}/{step_id}{key_suffix}"),),
+            metadata=((IDEMPOTENCY_KEY_HEADER, f"{ctx.run_id}/{step_id}"),),
             deadline_was_own=own_deadline,
             on_dispatch=on_dispatch,
         )
