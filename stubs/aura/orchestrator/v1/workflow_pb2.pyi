@@ -219,7 +219,8 @@ class Fallback(_message.Message):
     """Another unary method to call instead, full name, e.g. the read of a
     stored profile when it cannot be updated. Its response must have the
     same fields as the step's response (names, numbers and types); its
-    answer is recorded as the step's response type.
+    answer is recorded as the step's response type. Called once, as one more
+    attempt of the step, with the step's aura-idempotency-key.
     """
     @_builtins.property
     def inputs(self) -> _containers.MessageMap[_builtins.str, Global___FieldSource]:
