@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import grpc
@@ -65,9 +66,9 @@ class CompiledStep:
     fallback: Fallback | None = field(default=None, repr=False)
     """What answers when the step's service is unavailable."""
 
-    @property
+    @cached_property
     def required_deps(self) -> frozenset[str]:
-        """The deps that must succeed for the step to run."""
+        """The deps that must succeed for the step to run (asked at every step start)."""
         return self.deps - self.optional_deps
 
     def build_request(
