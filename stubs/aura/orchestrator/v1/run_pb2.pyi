@@ -74,7 +74,9 @@ class _StepStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StepState.V
     STEP_STATE_SUCCEEDED: _StepState.ValueType  # 4
     STEP_STATE_FAILED: _StepState.ValueType  # 5
     STEP_STATE_SKIPPED: _StepState.ValueType  # 6
-    """Not run: its condition was false or a dependency did not succeed."""
+    """Not run: its condition was false, or a dependency it needs (not one read
+    only through optional inputs) did not succeed.
+    """
     STEP_STATE_CANCELLED: _StepState.ValueType  # 7
     """Stopped because the run was cancelled or failed."""
 
@@ -91,7 +93,9 @@ STEP_STATE_RUNNING: StepState.ValueType  # 3
 STEP_STATE_SUCCEEDED: StepState.ValueType  # 4
 STEP_STATE_FAILED: StepState.ValueType  # 5
 STEP_STATE_SKIPPED: StepState.ValueType  # 6
-"""Not run: its condition was false or a dependency did not succeed."""
+"""Not run: its condition was false, or a dependency it needs (not one read
+only through optional inputs) did not succeed.
+"""
 STEP_STATE_CANCELLED: StepState.ValueType  # 7
 """Stopped because the run was cancelled or failed."""
 Global___StepState: _TypeAlias = StepState  # noqa: Y015
