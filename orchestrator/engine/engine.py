@@ -100,6 +100,8 @@ class Engine:
         self.catalog = catalog
         self.max_active_runs = max_active_runs
         self.response_cache = response_cache if response_cache is not None else ResponseCache()
+        # Good answers kept for steps whose fallback is the last good answer.
+        self.last_good_answers = ResponseCache(self.response_cache.max_entries)
         self._active: dict[str, ActiveRun] = {}
 
     @property
@@ -189,6 +191,7 @@ class Engine:
                 else time.monotonic() + spec.caller_deadline_s
             ),
             cache=self.response_cache,
+            last_good=self.last_good_answers,
             admitted=admitted,
         )
         self._launch(name, RunExecutor(workflow, ctx))
@@ -367,6 +370,7 @@ class Engine:
             outputs=point.outputs,
             deadline=time.monotonic() + remaining_s,
             cache=self.response_cache,
+            last_good=self.last_good_answers,
         )
         executor = RunExecutor(
             workflow,

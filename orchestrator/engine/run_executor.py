@@ -15,6 +15,7 @@ from orchestrator.engine.step_runner import (
     PriorAttempts,
     RunContext,
     StepOutcome,
+    build_fallback_request,
     build_request,
     run_step,
 )
@@ -173,8 +174,12 @@ class RunExecutor:
             step = self.workflow.steps[step_id]
             if any(self.states[dep] not in TERMINAL_STEP_STATES for dep in step.deps):
                 continue
+            # A dep read only through optional inputs (or by the fallback) may have
+            # failed or been skipped: the step runs without what it would have given.
             blocked = sorted(
-                dep for dep in step.deps if self.states[dep] != run_pb2.STEP_STATE_SUCCEEDED
+                dep
+                for dep in step.required_deps
+                if self.states[dep] != run_pb2.STEP_STATE_SUCCEEDED
             )
             if blocked:
                 self._skip(step_id, f"dependency {', '.join(blocked)} did not succeed")
@@ -185,10 +190,11 @@ class RunExecutor:
             # No StepScheduled event: the attempt begins at once and says so (StepStarted).
             self.states[step_id] = run_pb2.STEP_STATE_SCHEDULED
             request = build_request(step, self.ctx)
+            fallback_request = build_fallback_request(step, self.ctx)
             self._consumed(step_id)
             prior = self._attempts.get(step_id, NO_PRIOR_ATTEMPTS)
             task = asyncio.create_task(
-                run_step(step, self.ctx, request, prior), name=f"step:{step_id}"
+                run_step(step, self.ctx, request, prior, fallback_request), name=f"step:{step_id}"
             )
             self._running[task] = step_id
             task.add_done_callback(self._on_step_done)

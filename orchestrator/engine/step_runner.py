@@ -5,6 +5,14 @@ it is bookkeeping: the response cache before the first attempt, the deadline
 budget before each attempt, and after a failure the retry decision (policy,
 server pushback, the service's retry budget, time left).
 
+A step with a fallback that fails UNAVAILABLE for good (its service down or
+unreachable, its circuit open: after the retries its policy allows) records that
+last failure as a `StepAttemptFailed` and falls back: on the last good answer to
+the same request (no call; the `StepSucceeded` says LAST_GOOD_ANSWER and its age),
+or on another method, called once as one more attempt. Any other error, such as
+INVALID_ARGUMENT, fails the step as before, and so does a fallback that cannot
+answer, with the step's own error.
+
 Every attempt records one `StepStarted`, when its call is dispatched to a replica
 (not while it waits for a bulkhead slot). An attempt the mesh refuses before
 dispatch (open circuit, full bulkhead, no replica admitting it) is an attempt all
@@ -42,7 +50,8 @@ from orchestrator.resilience import (
 from orchestrator.resilience.deadline import DEFAULT_MARGIN_S
 from orchestrator.telemetry import record_attempt_failure, step_attempt_span, tracing_on
 from orchestrator.telemetry.tracing import current_step
-from orchestrator.workflows import CompiledStep
+from orchestrator.workflows import CompiledStep, FallbackMethod, LastGoodAnswer, MethodInfo
+from orchestrator.workflows.fallbacks import MAX_LAST_GOOD_AGE_S
 
 IDEMPOTENCY_KEY_HEADER = "aura-idempotency-key"
 # Left for the response to travel back before the run's deadline passes.
@@ -66,6 +75,8 @@ class RunContext:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     admitted: asyncio.Future[None] | None = None
     """Resolves once the run's creation is committed; no backend is called before."""
+    last_good: ResponseCache | None = None
+    """The good answers of steps whose fallback is the last good answer, by request."""
 
 
 @dataclass(frozen=True)
@@ -114,14 +125,27 @@ def build_request(step: CompiledStep, ctx: RunContext) -> Message | AuraError:
         return error
 
 
+def build_fallback_request(step: CompiledStep, ctx: RunContext) -> Message | AuraError | None:
+    """The request of the step's fallback method, built with the step's own (the outputs
+    it reads may be let go once the step has started); None without a fallback method."""
+    if not isinstance(step.fallback, FallbackMethod):
+        return None
+    try:
+        return step.fallback.build_request(ctx.run_input, ctx.outputs)
+    except AuraError as error:
+        return error
+
+
 async def run_step(
     step: CompiledStep,
     ctx: RunContext,
     request: Message | AuraError,
     prior: PriorAttempts = NO_PRIOR_ATTEMPTS,
+    fallback_request: Message | AuraError | None = None,
 ) -> StepOutcome:
     """Calls the step's method with `request` (from `build_request`) until it succeeds,
-    fails for good, or the deadline passes. `prior`: its attempts before a restart.
+    fails for good, or the deadline passes. `prior`: its attempts before a restart;
+    `fallback_request`: from `build_fallback_request`.
 
     Runs as a task of its own, so the log context it sets is the step's alone.
     """
@@ -166,18 +190,23 @@ async def run_step(
         if tracing_on():
             with step_attempt_span(ctx.run_id, step.id, attempt, step.method.full_name) as span:
                 result = await _call_backend(
-                    step, ctx, request, slot.timeout_s, own_deadline, start
+                    step.method, step.id, ctx, request, slot.timeout_s, own_deadline, start
                 )
                 if isinstance(result, _AttemptFailure):
                     record_attempt_failure(span, result.status)
         else:
-            result = await _call_backend(step, ctx, request, slot.timeout_s, own_deadline, start)
+            result = await _call_backend(
+                step.method, step.id, ctx, request, slot.timeout_s, own_deadline, start
+            )
         dispatched_at = start.recorded_at
         start()  # refused before dispatch: the attempt is recorded now, just before its failure
         if not isinstance(result, _AttemptFailure):
             service.retry_throttle.record_success()
             if key is not None and cache is not None and step.cache_ttl_s:
                 cache.put(key, result, step.cache_ttl_s)
+            if isinstance(step.fallback, LastGoodAnswer) and ctx.last_good is not None:
+                good_key = key or cache_key(step.method.path, request)
+                ctx.last_good.put(good_key, result, MAX_LAST_GOOD_AGE_S)
             cache_result = run_pb2.CACHE_RESULT_MISS if key else run_pb2.CACHE_RESULT_UNSPECIFIED
             latency_s = time.perf_counter() - (dispatched_at or time.perf_counter())
             return _succeed(step, ctx, result, attempt, latency_s, cache_result)
@@ -197,6 +226,10 @@ async def run_step(
             time_left_s=budget.time_left_s(),
         )
         if not decision.retry:
+            if step.fallback is not None and code is grpc.StatusCode.UNAVAILABLE:
+                return await _fall_back(
+                    step, ctx, request, fallback_request, result, attempt, budget
+                )
             return _fail(step, ctx, result.status, attempt, retry_throttled=decision.throttled)
         ctx.recorder.emit(
             step_attempt_failed=run_pb2.StepAttemptFailed(
@@ -239,23 +272,110 @@ class _AttemptStart:
         )
 
 
-async def _call_backend(
+async def _fall_back(
     step: CompiledStep,
+    ctx: RunContext,
+    request: Message,
+    fallback_request: Message | AuraError | None,
+    failure: _AttemptFailure,
+    attempt: int,
+    budget: DeadlineBudget,
+) -> StepOutcome:
+    """After the step's last attempt failed UNAVAILABLE: its fallback's answer, or the
+    step's failure with that attempt's error (the message says why nothing fell in)."""
+    ctx.recorder.emit(
+        step_attempt_failed=run_pb2.StepAttemptFailed(
+            step_id=step.id, attempt=attempt, error=failure.status, backoff=_duration(0.0)
+        )
+    )
+    fallback = step.fallback
+    if isinstance(fallback, LastGoodAnswer):
+        found = None
+        if ctx.last_good is not None:
+            found = ctx.last_good.get_within(
+                cache_key(step.method.path, request), step.method.response_class, fallback.max_age_s
+            )
+        if found is None:
+            why = f"no answer to the same request within {fallback.max_age_s:g}s to fall back on"
+            return _fail(step, ctx, _amended(failure.status, why), attempt)
+        answer, age_s = found
+        return _succeed(
+            step,
+            ctx,
+            answer,
+            attempt,
+            0.0,
+            run_pb2.CACHE_RESULT_UNSPECIFIED,
+            answered_by=run_pb2.ANSWERED_BY_LAST_GOOD_ANSWER,
+            answered_by_method=step.method.full_name,
+            answer_age_s=age_s,
+        )
+    assert isinstance(fallback, FallbackMethod)
+    name = fallback.method.full_name
+    if not isinstance(fallback_request, Message):
+        why = f"fallback {name} has no request: {fallback_request}"
+        return _fail(step, ctx, _amended(failure.status, why), attempt)
+    slot = budget.for_attempt(fallback.timeout_s)
+    if slot.spent:
+        why = f"no time left for fallback {name}"
+        return _fail(step, ctx, _amended(failure.status, why), attempt)
+    attempt += 1
+    start = _AttemptStart(step.id, ctx, attempt, slot.timeout_s)
+    result = await _call_backend(
+        fallback.method,
+        step.id,
+        ctx,
+        fallback_request,
+        slot.timeout_s,
+        slot.bound_by == "step",
+        start,
+    )
+    dispatched_at = start.recorded_at
+    start()
+    if isinstance(result, _AttemptFailure):
+        status = result.status
+        why = f"fallback {name} failed too: {code_of(status).name}: {status.message}"
+        return _fail(step, ctx, _amended(failure.status, why), attempt)
+    latency_s = time.perf_counter() - (dispatched_at or time.perf_counter())
+    return _succeed(
+        step,
+        ctx,
+        fallback.as_step_response(result, step.method.response_class),
+        attempt,
+        latency_s,
+        run_pb2.CACHE_RESULT_UNSPECIFIED,
+        answered_by=run_pb2.ANSWERED_BY_FALLBACK_METHOD,
+        answered_by_method=name,
+    )
+
+
+def _amended(status: status_pb2.Status, why: str) -> status_pb2.Status:
+    """`status` (code and details kept) with `why` added to its message."""
+    amended = status_pb2.Status()
+    amended.CopyFrom(status)
+    amended.message = f"{status.message}; {why}"
+    return amended
+
+
+async def _call_backend(
+    method: MethodInfo,
+    step_id: str,
     ctx: RunContext,
     request: Message,
     timeout_s: float,
     own_deadline: bool,
     on_dispatch: Callable[[], None],
 ) -> Message | _AttemptFailure:
-    """The one place a step reaches its backend: one attempt, its response or its failure."""
+    """The one place a step reaches its backend (its method, or its fallback method): one
+    attempt, its response or its failure."""
     try:
         return await ctx.pool.invoke(
-            service=step.method.service,
-            path=step.method.path,
+            service=method.service,
+            path=method.path,
             request=request,
-            response_class=step.method.response_class,
+            response_class=method.response_class,
             timeout_s=timeout_s,
-            metadata=((IDEMPOTENCY_KEY_HEADER, f"{ctx.run_id}/{step.id}"),),
+            metadata=((IDEMPOTENCY_KEY_HEADER, f"{ctx.run_id}/{step_id}"),),
             deadline_was_own=own_deadline,
             on_dispatch=on_dispatch,
         )
@@ -272,19 +392,26 @@ def _succeed(
     attempt: int,
     latency_s: float,
     cache_result: int,
+    *,
+    answered_by: int = run_pb2.ANSWERED_BY_PRIMARY,
+    answered_by_method: str = "",
+    answer_age_s: float | None = None,
 ) -> StepOutcome:
     ctx.outputs[step.id] = response
     output = any_pb2.Any()
     output.Pack(response)
-    ctx.recorder.emit(
-        step_succeeded=run_pb2.StepSucceeded(
-            step_id=step.id,
-            attempt=attempt,
-            output=output,
-            latency=_duration(latency_s),
-            cache_result=cache_result,  # type: ignore[arg-type]
-        )
+    succeeded = run_pb2.StepSucceeded(
+        step_id=step.id,
+        attempt=attempt,
+        output=output,
+        latency=_duration(latency_s),
+        cache_result=cache_result,  # type: ignore[arg-type]
+        answered_by=answered_by,  # type: ignore[arg-type]
+        answered_by_method=answered_by_method,
     )
+    if answer_age_s is not None:
+        succeeded.answer_age.CopyFrom(_duration(answer_age_s))
+    ctx.recorder.emit(step_succeeded=succeeded)
     return StepOutcome(run_pb2.STEP_STATE_SUCCEEDED)
 
 

@@ -28,7 +28,8 @@ class ResponseCache:
             raise ValueError("max_entries must be positive")
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[tuple[str, bytes], tuple[float, bytes]] = OrderedDict()
+        # key -> (expires at, stored at, response bytes)
+        self._entries: OrderedDict[tuple[str, bytes], tuple[float, float, bytes]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -44,10 +45,29 @@ class ResponseCache:
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        return response_class.FromString(entry[1])
+        return response_class.FromString(entry[2])
+
+    def get_within(
+        self, key: tuple[str, bytes], response_class: type[Message], max_age_s: float
+    ) -> tuple[Message, float] | None:
+        """The response stored under `key` and its age, when it is still held and at most
+        `max_age_s` old (a stale read within the caller's own bound). Counts no hit or miss."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        now = self._clock()
+        age_s = now - entry[1]
+        if entry[0] <= now:
+            del self._entries[key]
+            return None
+        if age_s > max_age_s:
+            return None
+        self._entries.move_to_end(key)
+        return response_class.FromString(entry[2]), age_s
 
     def put(self, key: tuple[str, bytes], response: Message, ttl_s: float) -> None:
-        self._entries[key] = (self._clock() + ttl_s, response.SerializeToString())
+        now = self._clock()
+        self._entries[key] = (now + ttl_s, now, response.SerializeToString())
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

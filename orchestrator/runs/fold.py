@@ -104,6 +104,8 @@ class RunFolder:
                     step.output.CopyFrom(succeeded.output)
                 step.end_time.CopyFrom(event.time)
                 step.ClearField("error")
+                step.answered_by = succeeded.answered_by or run_pb2.ANSWERED_BY_PRIMARY
+                step.answered_by_method = succeeded.answered_by_method or step.method
         elif kind == "step_failed":
             failed = event.step_failed
             step = self._steps.get(failed.step_id)

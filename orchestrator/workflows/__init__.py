@@ -12,6 +12,7 @@ from orchestrator.workflows.compiled import (
     RetrySpec,
 )
 from orchestrator.workflows.compiler import INVALID_DEFINITION_REASON, compile_workflow
+from orchestrator.workflows.fallbacks import Fallback, FallbackMethod, LastGoodAnswer
 from orchestrator.workflows.json_values import (
     MAX_RUN_INPUT_BYTES,
     MAX_RUN_INPUT_DEPTH,
@@ -35,6 +36,9 @@ __all__ = [
     "NEVER_RETRYABLE",
     "CompiledStep",
     "CompiledWorkflow",
+    "Fallback",
+    "FallbackMethod",
+    "LastGoodAnswer",
     "MethodInfo",
     "MethodRegistry",
     "RetrySpec",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import grpc
@@ -14,6 +15,7 @@ from google.protobuf.message import Message
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import FieldViolation, InvalidArgument
 from orchestrator.workflows.conditions import CompiledCondition
+from orchestrator.workflows.fallbacks import Fallback
 from orchestrator.workflows.registry import MethodInfo
 from orchestrator.workflows.wiring import FieldBinding
 
@@ -58,6 +60,16 @@ class CompiledStep:
     bindings: tuple[FieldBinding, ...] = field(default=(), repr=False)
     """Applied in order: shorter target paths first, so "profile.occasion" overrides "profile"."""
     condition: CompiledCondition | None = field(default=None, repr=False)
+    optional_deps: frozenset[str] = frozenset()
+    """The deps the step can do without: read only through optional inputs or by its
+    fallback. One that fails or is skipped does not skip this step."""
+    fallback: Fallback | None = field(default=None, repr=False)
+    """What answers when the step's service is unavailable."""
+
+    @cached_property
+    def required_deps(self) -> frozenset[str]:
+        """The deps that must succeed for the step to run (asked at every step start)."""
+        return self.deps - self.optional_deps
 
     def build_request(
         self, run_input: Mapping[str, Any], outputs: Mapping[str, Message]

@@ -17,6 +17,7 @@ from orchestrator.workflows.compiled import (
     CompiledStep,
     CompiledWorkflow,
 )
+from orchestrator.workflows.method_check import check_method
 from orchestrator.workflows.policies import check_timeout
 from orchestrator.workflows.references import ID_PATTERN, INPUT_KEY_PATTERN
 from orchestrator.workflows.registry import MethodInfo, MethodRegistry
@@ -26,8 +27,6 @@ INVALID_DEFINITION_REASON: Final = "INVALID_WORKFLOW_DEFINITION"
 NAME_PATTERN: Final = re.compile(r"workflowDefinitions/[a-z][a-z0-9_]{0,62}")
 #: "workflowDefinitions/" and an id of at most 63 characters.
 MAX_NAME_LENGTH: Final = 83
-MAX_METHOD_LENGTH: Final = 256
-_METHOD_PATTERN: Final = re.compile(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*/[A-Za-z_]\w*")
 
 
 def compile_workflow(
@@ -51,7 +50,7 @@ def compile_workflow(
     if not authored.steps:
         collector.add("steps", "a workflow needs at least one step")
 
-    scope = WorkflowScope(methods={}, collector=collector)
+    scope = WorkflowScope(methods={}, collector=collector, registry=registry)
     first_index: dict[str, int] = {}
     step_methods: list[MethodInfo | None] = []
     for index, step in enumerate(authored.steps):
@@ -155,35 +154,8 @@ def _check_method(
     registry: MethodRegistry,
     collector: ViolationCollector,
 ) -> MethodInfo | None:
-    path = f"steps[{index}].method"
     label = f'step "{step.id}"' if 0 < len(step.id) <= MAX_STEP_ID_LENGTH else f"steps[{index}]"
-    if len(step.method) > MAX_METHOD_LENGTH:
-        collector.add(path, f"{label}: method is at most {MAX_METHOD_LENGTH} characters")
-        return None
-    if not step.method:
-        collector.add(
-            path, f'{label}: method is required, e.g. "aura.nlu.v1.NluService/AnalyzeText"'
-        )
-        return None
-    if not _METHOD_PATTERN.fullmatch(step.method):
-        collector.add(
-            path,
-            f'{label}: method "{step.method}" must be a full method name '
-            '"package.Service/Method", e.g. "aura.nlu.v1.NluService/AnalyzeText"',
-        )
-        return None
-    method = registry.resolve(step.method)
-    if method is None:
-        collector.add(
-            path,
-            f'{label}: unknown method "{step.method}"; known services: '
-            + ", ".join(registry.services()),
-        )
-        return None
-    if not method.unary:
-        collector.add(path, f'{label}: method "{step.method}" streams; a step must be unary')
-        return None
-    return method
+    return check_method(step.method, f"steps[{index}].method", label, registry, collector)
 
 
 def _check_cycles(

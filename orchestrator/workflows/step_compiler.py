@@ -5,11 +5,13 @@ violation; compilation goes on so that all of them are reported together."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import Message
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import ViolationCollector
@@ -22,6 +24,13 @@ from orchestrator.workflows.conditions import (
     build_input_condition,
     build_step_condition,
 )
+from orchestrator.workflows.fallbacks import (
+    MAX_LAST_GOOD_AGE_S,
+    Fallback,
+    FallbackMethod,
+    LastGoodAnswer,
+    response_shape_problem,
+)
 from orchestrator.workflows.fieldpaths import (
     FieldPath,
     FieldPathError,
@@ -30,7 +39,14 @@ from orchestrator.workflows.fieldpaths import (
     wiring_problem,
 )
 from orchestrator.workflows.json_values import value_problems
-from orchestrator.workflows.policies import check_cache, check_retry, check_timeout
+from orchestrator.workflows.method_check import check_method
+from orchestrator.workflows.policies import (
+    check_cache,
+    check_retry,
+    check_timeout,
+    duration_problem,
+    duration_s,
+)
 from orchestrator.workflows.references import (
     ID_PATTERN,
     InputRef,
@@ -39,7 +55,7 @@ from orchestrator.workflows.references import (
     StepRef,
     parse_ref,
 )
-from orchestrator.workflows.registry import MethodInfo
+from orchestrator.workflows.registry import MethodInfo, MethodRegistry
 from orchestrator.workflows.wiring import (
     FieldBinding,
     InputBinding,
@@ -58,6 +74,8 @@ class WorkflowScope:
     methods: dict[str, MethodInfo | None]
     """Step id -> its method (None when the method is bad), for every well-formed unique id."""
     collector: ViolationCollector
+    registry: MethodRegistry | None = None
+    """Where fallback methods are looked up."""
     dangling: bool = False
     """True once any reference or depends_on entry failed to resolve to a step."""
 
@@ -77,6 +95,8 @@ class _StepCompiler:
     method: MethodInfo | None
     scope: WorkflowScope
     deps: set[str] = field(default_factory=set)
+    required: set[str] = field(default_factory=set)
+    """The deps whose failure or skip skips the step (not only optional or fallback reads)."""
 
     @property
     def path(self) -> str:
@@ -92,8 +112,8 @@ class _StepCompiler:
         self.scope.collector.add(path, f"{self.label}: {description}")
 
     def compile(self) -> CompiledStep | None:
-        bindings = [binding for key in sorted(self.step.inputs) if (binding := self._input(key))]
-        bindings.sort(key=lambda binding: len(binding.target))
+        request_type = self.method.descriptor.input_type if self.method else None
+        bindings = self._bindings(self.step.inputs, request_type, self.path, primary=True)
         condition = self._condition() if self.step.HasField("when") else None
         self._depends_on()
         timeout_s = check_timeout(
@@ -113,6 +133,7 @@ class _StepCompiler:
             cache_ttl_s = check_cache(
                 self.step.cache, f"{self.path}.cache", self.label, self.scope.collector
             )
+        fallback = self._fallback(timeout_s) if self.step.HasField("fallback") else None
         if self.method is None:
             return None
         return CompiledStep(
@@ -128,22 +149,60 @@ class _StepCompiler:
             description=self.step.description,
             bindings=tuple(bindings),
             condition=condition,
+            optional_deps=frozenset(self.deps - self.required),
+            fallback=fallback,
         )
 
     # --- inputs ---------------------------------------------------------------------------
 
-    def _input(self, key: str) -> FieldBinding | None:
-        source = self.step.inputs[key]
-        path = f"{self.path}.inputs.{key}"
+    def _bindings(
+        self,
+        inputs: Mapping[str, workflow_pb2.FieldSource],
+        request_type: Descriptor | None,
+        prefix: str,
+        *,
+        primary: bool,
+    ) -> list[FieldBinding]:
+        """Bindings in the order they apply: shorter target paths first."""
+        bindings = [
+            binding
+            for key in sorted(inputs)
+            if (binding := self._input(key, inputs[key], request_type, prefix, primary=primary))
+        ]
+        bindings.sort(key=lambda binding: len(binding.target))
+        return bindings
+
+    def _input(
+        self,
+        key: str,
+        source: workflow_pb2.FieldSource,
+        request_type: Descriptor | None,
+        prefix: str,
+        *,
+        primary: bool,
+    ) -> FieldBinding | None:
+        """`primary`: an input of the step's own request (not of its fallback's)."""
+        path = f"{prefix}.inputs.{key}"
         what = f'field "{key}"'
-        target = self._target(key, path, what)
+        target = self._target(key, request_type, path, what)
         kind = source.WhichOneof("source")
         if kind is None:
             self.add(path, f"{what} needs a ref or a value")
             return None
+        has_default = source.HasField("default_value")
+        step_ref = kind == "ref" and source.ref.startswith("steps.")
+        if (source.optional or has_default) and not step_ref:
+            field_name = "default_value" if has_default else "optional"
+            self.add(
+                f"{path}.{field_name}",
+                f"{what}: {field_name} applies to step references (steps.<id>...) only; "
+                "a missing run input already leaves the field unset",
+            )
+            return None
         if kind == "value":
             return self._literal(key, source, target, path, what)
-        resolved = self._resolve(source.ref, path, what)
+        required = primary and not (source.optional or has_default)
+        resolved = self._resolve(source.ref, path, what, required=required)
         if resolved is None or target is None:
             return None
         if isinstance(resolved.ref, InputRef):
@@ -154,13 +213,39 @@ class _StepCompiler:
         if problem:
             self.add(path, f"{what} takes {resolved.ref.text}: {problem}")
             return None
-        return StepOutputBinding(key, target, resolved.ref.step_id, resolved.path)
+        default = None
+        if has_default:
+            default = self._default(source.default_value, target, f"{path}.default_value", what)
+            if default is None:
+                return None
+        return StepOutputBinding(key, target, resolved.ref.step_id, resolved.path, default)
 
-    def _target(self, key: str, path: str, what: str) -> FieldPath | None:
-        if self.method is None:
+    def _default(
+        self, value: struct_pb2.Value, target: FieldPath, path: str, what: str
+    ) -> Message | None:
+        problems = list(value_problems(value, path))
+        for problem in problems:
+            self.add(problem.field, f"{what}: default_value: {problem.description}")
+        if problems:
+            return None
+        literal = json_format.MessageToDict(value)
+        try:
+            return convert_json_value(target[-1], literal)
+        except (json_format.ParseError, ValueError, TypeError) as error:
+            self.add(
+                path,
+                f"{what} ({describe_field_type(target[-1])}) cannot take the default "
+                f"{json.dumps(literal)}: {error}",
+            )
+            return None
+
+    def _target(
+        self, key: str, request_type: Descriptor | None, path: str, what: str
+    ) -> FieldPath | None:
+        if request_type is None:
             return None
         try:
-            return resolve_field_path(self.method.descriptor.input_type, key)
+            return resolve_field_path(request_type, key)
         except FieldPathError as error:
             self.add(path, f"{what} is not a request field: {error}")
             return None
@@ -203,8 +288,9 @@ class _StepCompiler:
 
     # --- references -----------------------------------------------------------------------
 
-    def _resolve(self, text: str, path: str, what: str) -> _Source | None:
-        """Parse and check a reference; a referenced step becomes a dependency."""
+    def _resolve(self, text: str, path: str, what: str, *, required: bool = True) -> _Source | None:
+        """Parse and check a reference; a referenced step becomes a dependency (one
+        whose failure skips this step when `required`)."""
         try:
             ref = parse_ref(text)
         except RefSyntaxError as error:
@@ -213,7 +299,7 @@ class _StepCompiler:
             return None
         if isinstance(ref, InputRef):
             return _Source(ref)
-        if not self._depend(ref.step_id, path, f"{what} references"):
+        if not self._depend(ref.step_id, path, f"{what} references", required=required):
             return None
         method = self.scope.methods[ref.step_id]
         if method is None:
@@ -227,7 +313,7 @@ class _StepCompiler:
             self.add(path, f"{what}: {ref.text} is not a response field: {error}")
             return _Source(ref)
 
-    def _depend(self, step_id: str, path: str, verb: str) -> bool:
+    def _depend(self, step_id: str, path: str, verb: str, *, required: bool = True) -> bool:
         if step_id == self.step.id:
             self.add(path, f"{verb} the step itself")
             return False
@@ -236,6 +322,8 @@ class _StepCompiler:
             self.scope.dangling = True
             return False
         self.deps.add(step_id)
+        if required:
+            self.required.add(step_id)
         return True
 
     def _depends_on(self) -> None:
@@ -246,6 +334,69 @@ class _StepCompiler:
                 self.scope.dangling = True
             else:
                 self._depend(step_id, path, "depends on")
+
+    # --- fallback -------------------------------------------------------------------------
+
+    def _fallback(self, step_timeout_s: float) -> Fallback | None:
+        fallback = self.step.fallback
+        path = f"{self.path}.fallback"
+        has_last_good = fallback.HasField("last_good_answer")
+        if bool(fallback.method) == has_last_good:
+            self.add(path, "a fallback names exactly one of method or last_good_answer")
+            return None
+        if has_last_good:
+            present = {"inputs": bool(fallback.inputs), "timeout": fallback.HasField("timeout")}
+            for name in (name for name, given in present.items() if given):
+                self.add(
+                    f"{path}.{name}",
+                    f"fallback {name} belongs to a fallback method, not to last_good_answer",
+                )
+            return self._last_good(fallback.last_good_answer, f"{path}.last_good_answer")
+        method = None
+        if self.scope.registry is not None:
+            method = check_method(
+                fallback.method,
+                f"{path}.method",
+                f"{self.label}: fallback",
+                self.scope.registry,
+                self.scope.collector,
+            )
+        if method is not None and self.method is not None:
+            if method.full_name == self.method.full_name:
+                self.add(f"{path}.method", "a fallback method must be another method")
+                method = None
+            else:
+                problem = response_shape_problem(
+                    self.method.descriptor.output_type, method.descriptor.output_type
+                )
+                if problem:
+                    self.add(f"{path}.method", f'fallback "{method.full_name}" {problem}')
+                    method = None
+        request_type = method.descriptor.input_type if method else None
+        bindings = self._bindings(fallback.inputs, request_type, path, primary=False)
+        timeout_s = check_timeout(
+            fallback.timeout if fallback.HasField("timeout") else None,
+            step_timeout_s,
+            f"{path}.timeout",
+            f"{self.label}: fallback",
+            self.scope.collector,
+        )
+        if method is None:
+            return None
+        return FallbackMethod(method=method, timeout_s=timeout_s, bindings=tuple(bindings))
+
+    def _last_good(self, policy: workflow_pb2.LastGoodAnswer, path: str) -> LastGoodAnswer | None:
+        problem = duration_problem(policy.max_age)
+        seconds = duration_s(policy.max_age)
+        if problem:
+            self.add(f"{path}.max_age", f"max_age is not a valid Duration: {problem}")
+        elif not 0 < seconds <= MAX_LAST_GOOD_AGE_S:
+            self.add(
+                f"{path}.max_age", f"max_age must be positive and at most 24h, got {seconds:g}s"
+            )
+        else:
+            return LastGoodAnswer(max_age_s=seconds)
+        return None
 
     # --- condition ------------------------------------------------------------------------
 

@@ -69,21 +69,35 @@ def convert_json_value(field: FieldDescriptor, value: Any) -> Message:
     return scratch
 
 
+def _copy_literal(scratch: Message, target: FieldPath, request: Message) -> None:
+    """Sets `target` in `request` from a scratch message made by `convert_json_value`."""
+    leaf = target[-1]
+    is_message = leaf.message_type is not None and not leaf.is_repeated
+    if is_message and not scratch.HasField(leaf.name):
+        return  # a null literal sets nothing
+    copy_field(scratch, leaf, parent_for_write(request, target), leaf)
+
+
 @dataclass(frozen=True)
 class StepOutputBinding:
     """`key` <- "steps.<step_id>[.<source path>]". An empty source path binds the
-    whole response. An absent or default source value leaves the field alone."""
+    whole response. An absent or default source value leaves the field alone, or
+    sets `default` when there is one; so does a source step without an output
+    (one that failed or was skipped, read through an optional input)."""
 
     key: str
     target: FieldPath
     step_id: str
     source: FieldPath
+    default: Message | None = None
+    """Scratch message holding the default value (see `convert_json_value`)."""
 
     def apply(
         self, request: Message, run_input: Mapping[str, Any], outputs: Mapping[str, Message]
     ) -> None:
         response = outputs.get(self.step_id)
         if response is None:
+            self._apply_default(request)
             return
         leaf = self.target[-1]
         if not self.source:
@@ -91,8 +105,13 @@ class StepOutputBinding:
             return
         source_parent = present_parent(response, self.source)
         if source_parent is None or not is_set(source_parent, self.source[-1]):
+            self._apply_default(request)
             return
         copy_field(source_parent, self.source[-1], parent_for_write(request, self.target), leaf)
+
+    def _apply_default(self, request: Message) -> None:
+        if self.default is not None:
+            _copy_literal(self.default, self.target, request)
 
 
 @dataclass(frozen=True)
@@ -142,8 +161,4 @@ class LiteralBinding:
     def apply(
         self, request: Message, run_input: Mapping[str, Any], outputs: Mapping[str, Message]
     ) -> None:
-        leaf = self.target[-1]
-        is_message = leaf.message_type is not None and not leaf.is_repeated
-        if is_message and not self.scratch.HasField(leaf.name):
-            return  # a null literal sets nothing
-        copy_field(self.scratch, leaf, parent_for_write(request, self.target), leaf)
+        _copy_literal(self.scratch, self.target, request)

@@ -74,7 +74,9 @@ class _StepStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StepState.V
     STEP_STATE_SUCCEEDED: _StepState.ValueType  # 4
     STEP_STATE_FAILED: _StepState.ValueType  # 5
     STEP_STATE_SKIPPED: _StepState.ValueType  # 6
-    """Not run: its condition was false or a dependency did not succeed."""
+    """Not run: its condition was false, or a dependency it needs (not one read
+    only through optional inputs) did not succeed.
+    """
     STEP_STATE_CANCELLED: _StepState.ValueType  # 7
     """Stopped because the run was cancelled or failed."""
 
@@ -91,7 +93,9 @@ STEP_STATE_RUNNING: StepState.ValueType  # 3
 STEP_STATE_SUCCEEDED: StepState.ValueType  # 4
 STEP_STATE_FAILED: StepState.ValueType  # 5
 STEP_STATE_SKIPPED: StepState.ValueType  # 6
-"""Not run: its condition was false or a dependency did not succeed."""
+"""Not run: its condition was false, or a dependency it needs (not one read
+only through optional inputs) did not succeed.
+"""
 STEP_STATE_CANCELLED: StepState.ValueType  # 7
 """Stopped because the run was cancelled or failed."""
 Global___StepState: _TypeAlias = StepState  # noqa: Y015
@@ -119,6 +123,42 @@ CACHE_RESULT_HIT: CacheResult.ValueType  # 1
 CACHE_RESULT_MISS: CacheResult.ValueType  # 2
 """Not in the cache: the backend answered and the response was stored."""
 Global___CacheResult: _TypeAlias = CacheResult  # noqa: Y015
+
+class _AnsweredBy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AnsweredByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AnsweredBy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ANSWERED_BY_UNSPECIFIED: _AnsweredBy.ValueType  # 0
+    """Not recorded (history written before fallbacks existed): the step's own
+    method.
+    """
+    ANSWERED_BY_PRIMARY: _AnsweredBy.ValueType  # 1
+    """The step's own method, or the response cache in its place."""
+    ANSWERED_BY_FALLBACK_METHOD: _AnsweredBy.ValueType  # 2
+    """The step's fallback method, after its own method was unavailable."""
+    ANSWERED_BY_LAST_GOOD_ANSWER: _AnsweredBy.ValueType  # 3
+    """The last good answer to the same request, after the step's own method
+    was unavailable.
+    """
+
+class AnsweredBy(_AnsweredBy, metaclass=_AnsweredByEnumTypeWrapper):
+    """Which call answered a successful step."""
+
+ANSWERED_BY_UNSPECIFIED: AnsweredBy.ValueType  # 0
+"""Not recorded (history written before fallbacks existed): the step's own
+method.
+"""
+ANSWERED_BY_PRIMARY: AnsweredBy.ValueType  # 1
+"""The step's own method, or the response cache in its place."""
+ANSWERED_BY_FALLBACK_METHOD: AnsweredBy.ValueType  # 2
+"""The step's fallback method, after its own method was unavailable."""
+ANSWERED_BY_LAST_GOOD_ANSWER: AnsweredBy.ValueType  # 3
+"""The last good answer to the same request, after the step's own method
+was unavailable.
+"""
+Global___AnsweredBy: _TypeAlias = AnsweredBy  # noqa: Y015
 
 @_typing.final
 class WorkflowRun(_message.Message):
@@ -237,6 +277,8 @@ class StepRun(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     OPTIONAL_FIELD_NUMBER: _builtins.int
     SKIP_REASON_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_METHOD_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     method: _builtins.str
     """Full method name the step calls."""
@@ -246,6 +288,12 @@ class StepRun(_message.Message):
     optional: _builtins.bool
     skip_reason: _builtins.str
     """Why the step was skipped."""
+    answered_by: Global___AnsweredBy.ValueType
+    """Which call answered, when the step succeeded (PRIMARY for history
+    recorded before fallbacks existed).
+    """
+    answered_by_method: _builtins.str
+    """Full name of the method that answered, when the step succeeded."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Start of the first attempt."""
@@ -273,10 +321,12 @@ class StepRun(_message.Message):
         error: _status_pb2.Status | None = ...,
         optional: _builtins.bool = ...,
         skip_reason: _builtins.str = ...,
+        answered_by: Global___AnsweredBy.ValueType = ...,
+        answered_by_method: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "output", b"output", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "end_time", b"end_time", "error", b"error", "method", b"method", "optional", b"optional", "output", b"output", "skip_reason", b"skip_reason", "start_time", b"start_time", "state", b"state", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_by", b"answered_by", "answered_by_method", b"answered_by_method", "attempts", b"attempts", "end_time", b"end_time", "error", b"error", "method", b"method", "optional", b"optional", "output", b"output", "skip_reason", b"skip_reason", "start_time", b"start_time", "state", b"state", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -563,17 +613,33 @@ class StepSucceeded(_message.Message):
     OUTPUT_FIELD_NUMBER: _builtins.int
     LATENCY_FIELD_NUMBER: _builtins.int
     CACHE_RESULT_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_METHOD_FIELD_NUMBER: _builtins.int
+    ANSWER_AGE_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     attempt: _builtins.int
     cache_result: Global___CacheResult.ValueType
     """For steps with a cache policy: whether the response came from the cache
     (then `attempt` is 0 and no backend call was made).
     """
+    answered_by: Global___AnsweredBy.ValueType
+    """Which call answered: the step's own method or its fallback. A fallback
+    follows a StepAttemptFailed carrying the last attempt's error.
+    """
+    answered_by_method: _builtins.str
+    """Full name of the method that answered, for a fallback (for
+    LAST_GOOD_ANSWER the step's own method, which gave that answer earlier);
+    empty for PRIMARY, where it is the step's method.
+    """
     @_builtins.property
     def output(self) -> _any_pb2.Any: ...
     @_builtins.property
     def latency(self) -> _duration_pb2.Duration:
         """Duration of the successful attempt."""
+
+    @_builtins.property
+    def answer_age(self) -> _duration_pb2.Duration:
+        """For LAST_GOOD_ANSWER: how old the answer was when it was reused."""
 
     def __init__(
         self,
@@ -583,10 +649,13 @@ class StepSucceeded(_message.Message):
         output: _any_pb2.Any | None = ...,
         latency: _duration_pb2.Duration | None = ...,
         cache_result: Global___CacheResult.ValueType = ...,
+        answered_by: Global___AnsweredBy.ValueType = ...,
+        answered_by_method: _builtins.str = ...,
+        answer_age: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["latency", b"latency", "output", b"output"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer_age", b"answer_age", "latency", b"latency", "output", b"output"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "cache_result", b"cache_result", "latency", b"latency", "output", b"output", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer_age", b"answer_age", "answered_by", b"answered_by", "answered_by_method", b"answered_by_method", "attempt", b"attempt", "cache_result", b"cache_result", "latency", b"latency", "output", b"output", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

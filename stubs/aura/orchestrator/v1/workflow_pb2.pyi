@@ -109,6 +109,7 @@ class WorkflowStep(_message.Message):
     WHEN_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     CACHE_FIELD_NUMBER: _builtins.int
+    FALLBACK_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique in the workflow, [a-z][a-z0-9_]{0,62}."""
     method: _builtins.str
@@ -117,7 +118,8 @@ class WorkflowStep(_message.Message):
     """
     optional: _builtins.bool
     """When true, the run survives this step's failure: it ends
-    PARTIALLY_SUCCEEDED and the steps depending on this one are skipped.
+    PARTIALLY_SUCCEEDED; the steps depending on this one are skipped, except
+    those that read it only through optional inputs (FieldSource.optional).
     """
     description: _builtins.str
     """What the step does, shown to people."""
@@ -151,6 +153,14 @@ class WorkflowStep(_message.Message):
         ttl, without a backend call. Unset means no caching.
         """
 
+    @_builtins.property
+    def fallback(self) -> Global___Fallback:
+        """What answers when the step's service cannot: tried after the step's last
+        attempt failed UNAVAILABLE (the service down, unreachable or its circuit
+        open), never after another error such as INVALID_ARGUMENT. Unset means
+        no fallback: the step fails.
+        """
+
     def __init__(
         self,
         *,
@@ -164,14 +174,111 @@ class WorkflowStep(_message.Message):
         when: Global___Condition | None = ...,
         description: _builtins.str = ...,
         cache: Global___CachePolicy | None = ...,
+        fallback: Global___Fallback | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "fallback", b"fallback", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "depends_on", b"depends_on", "description", b"description", "id", b"id", "inputs", b"inputs", "method", b"method", "optional", b"optional", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "depends_on", b"depends_on", "description", b"description", "fallback", b"fallback", "id", b"id", "inputs", b"inputs", "method", b"method", "optional", b"optional", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkflowStep: _TypeAlias = WorkflowStep  # noqa: Y015
+
+@_typing.final
+class Fallback(_message.Message):
+    """A step's fallback: exactly one of `method` or `last_good_answer`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class InputsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___FieldSource: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___FieldSource | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    LAST_GOOD_ANSWER_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    """Another unary method to call instead, full name, e.g. the read of a
+    stored profile when it cannot be updated. Its response must have the
+    same fields as the step's response (names, numbers and types); its
+    answer is recorded as the step's response type. Called once, as one more
+    attempt of the step, with the step's aura-idempotency-key.
+    """
+    @_builtins.property
+    def inputs(self) -> _containers.MessageMap[_builtins.str, Global___FieldSource]:
+        """How to build the fallback method's request, as WorkflowStep.inputs. The
+        steps referenced here must finish before the step starts, but a
+        reference used only here never skips the step.
+        """
+
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """Deadline of the fallback call; unset means the step's timeout."""
+
+    @_builtins.property
+    def last_good_answer(self) -> Global___LastGoodAnswer:
+        """The last answer this orchestrator received from the step's own method
+        for the same request (same request bytes), when it is recent enough.
+        For idempotent reads only.
+        """
+
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        inputs: _abc.Mapping[_builtins.str, Global___FieldSource] | None = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        last_good_answer: Global___LastGoodAnswer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_good_answer", b"last_good_answer", "timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "last_good_answer", b"last_good_answer", "method", b"method", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Fallback: _TypeAlias = Fallback  # noqa: Y015
+
+@_typing.final
+class LastGoodAnswer(_message.Message):
+    """Falling back on the last good answer to the same request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_AGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def max_age(self) -> _duration_pb2.Duration:
+        """How old that answer may be; must be positive and at most 24h."""
+
+    def __init__(
+        self,
+        *,
+        max_age: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LastGoodAnswer: _TypeAlias = LastGoodAnswer  # noqa: Y015
 
 @_typing.final
 class CachePolicy(_message.Message):
@@ -205,23 +312,39 @@ class FieldSource(_message.Message):
 
     REF_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
+    OPTIONAL_FIELD_NUMBER: _builtins.int
+    DEFAULT_VALUE_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
     """A reference: "input.<key>[.<key>...]" into the run input, or
     "steps.<step_id>[.<field path>]" into an earlier step's response.
     """
+    optional: _builtins.bool
+    """For a "steps." reference only: the step runs even when the referenced
+    step failed or was skipped, with this field left unset (or set to
+    `default_value`). Without it such a step is skipped.
+    """
     @_builtins.property
     def value(self) -> _struct_pb2.Value:
         """A constant, converted to the field's type by the protobuf JSON mapping."""
+
+    @_builtins.property
+    def default_value(self) -> _struct_pb2.Value:
+        """For a "steps." reference only: the value the field takes when the
+        referenced step did not succeed or left the value unset, converted like
+        a constant. Implies `optional`.
+        """
 
     def __init__(
         self,
         *,
         ref: _builtins.str = ...,
         value: _struct_pb2.Value | None = ...,
+        optional: _builtins.bool = ...,
+        default_value: _struct_pb2.Value | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "source", b"source", "value", b"value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "ref", b"ref", "source", b"source", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "source", b"source", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "optional", b"optional", "ref", b"ref", "source", b"source", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["ref", "value"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
