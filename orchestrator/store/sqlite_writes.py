@@ -47,6 +47,27 @@ class _FastPathFailed(Exception):
     pass
 
 
+def _advances_of(
+    requests: Sequence[WriteRequest],
+) -> tuple[dict[str, RunAdvance], list[run_pb2.RunEvent]]:
+    """Each appended-to run's advance, and the appended events in order.
+
+    Raises `_FastPathFailed` when a run's seqs do not follow each other in the batch.
+    """
+    advances: dict[str, RunAdvance] = {}
+    appended: list[run_pb2.RunEvent] = []
+    for request in requests:
+        if isinstance(request, AppendRequest):
+            for event in request.events:
+                advance = advances.get(event.run)
+                if advance is None:
+                    advance = advances[event.run] = RunAdvance(event.seq)
+                if advance.add(event) is not None:
+                    raise _FastPathFailed
+            appended.extend(request.events)
+    return advances, appended
+
+
 class BatchWriter:
     """Owns the writer connection; every method runs on the writer thread."""
 
@@ -157,8 +178,30 @@ class BatchWriter:
         return run_id
 
     def _write_fast(self, requests: Sequence[WriteRequest], learned: dict[str, int]) -> WriteResult:
-        """`learned` receives the ids of the runs written (kept only if the batch commits)."""
+        """`learned` receives the ids of the runs written (kept only if the batch commits).
+
+        What Python can check is checked before the first write (a request id reused,
+        seqs out of order); the statements check the rest.
+        """
         outcomes: list[Outcome] = [None] * len(requests)
+        new_runs, created = self._claim_creations(requests, outcomes, learned)
+        advances, appended = _advances_of(requests)
+        if new_runs:
+            self._insert_runs.execute(self._db, new_runs)
+        if advances:
+            self._advance(advances)
+        committed = created + appended
+        bodies = self._insert_event_rows(committed, advances, learned)
+        return outcomes, committed, bodies
+
+    def _claim_creations(
+        self, requests: Sequence[WriteRequest], outcomes: list[Outcome], learned: dict[str, int]
+    ) -> tuple[list[Row], list[run_pb2.RunEvent]]:
+        """The rows of the runs to create and their run_created events.
+
+        A request id already taken (in the database or earlier in the batch) settles its
+        request here: the earlier run if the fingerprint matches, an error otherwise.
+        """
         new_runs: list[Row] = []
         created: list[run_pb2.RunEvent] = []
         claimed = self._runs_by_request_id(requests)
@@ -178,26 +221,21 @@ class BatchWriter:
             new_runs.append((run_id, *new_run_row(request)))
             created.append(event)
             outcomes[index] = (event.run, True)
+        return new_runs, created
 
-        advances: dict[str, RunAdvance] = {}
-        appended: list[run_pb2.RunEvent] = []
-        for request in requests:
-            if isinstance(request, AppendRequest):
-                for event in request.events:
-                    advance = advances.get(event.run)
-                    if advance is None:
-                        advance = advances[event.run] = RunAdvance(event.seq)
-                    if advance.add(event) is not None:
-                        raise _FastPathFailed
-                appended.extend(request.events)
+    def _advance(self, advances: dict[str, RunAdvance]) -> None:
+        """Moves each run's projection once; every run must be unfinished at its expected seq."""
+        rows = [advance.row(run) for run, advance in advances.items()]
+        if self._advance_runs.execute(self._db, rows) != len(rows):
+            raise _FastPathFailed
 
-        if new_runs:
-            self._insert_runs.execute(self._db, new_runs)
-        if advances:
-            rows = [advance.row(run) for run, advance in advances.items()]
-            if self._advance_runs.execute(self._db, rows) != len(rows):
-                raise _FastPathFailed
-        committed = created + appended
+    def _insert_event_rows(
+        self,
+        committed: list[run_pb2.RunEvent],
+        advances: dict[str, RunAdvance],
+        learned: dict[str, int],
+    ) -> list[bytes]:
+        """Inserts every event row; returns the serialized bodies, in `committed` order."""
         known = self._ids
         unknown = [run for run in advances if run not in learned and run not in known]
         if unknown:  # runs this writer did not create, e.g. resumed after a restart
@@ -211,7 +249,7 @@ class BatchWriter:
                 for event, body in zip(committed, bodies, strict=True)
             ],
         )
-        return outcomes, committed, bodies
+        return bodies
 
     def _runs_by_request_id(self, requests: Sequence[WriteRequest]) -> dict[str, tuple[str, str]]:
         request_ids = [
