@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -32,3 +33,7 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"{message} within {timeout_s}s") from last_error
         await asyncio.sleep(interval_s)
+
+
+# The repository's root, wherever the test module using it sits under tests/.
+REPO_ROOT = Path(__file__).resolve().parents[1]

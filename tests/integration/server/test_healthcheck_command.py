@@ -1,0 +1,118 @@
+"""The health checks the Dockerfile and the Kubernetes manifests use, against a real orchestrator.
+
+Docker runs the Dockerfile's HEALTHCHECK command (`aura health ...`); Kubernetes calls
+grpc.health.v1 Check itself with the service names in deploy/kubernetes/orchestrator.yaml.
+Both are read from those files here, so a change there is tested as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from orchestrator.cli.processes import EXIT_MARGIN_S
+from orchestrator.server import OrchestratorServer
+from tests.helpers import REPO_ROOT
+from tests.integration.orchestrator_helpers import mesh, orchestrator
+
+pytestmark = pytest.mark.integration
+__all__ = ["mesh", "orchestrator"]
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def dockerfile_healthcheck() -> list[str]:
+    """The exec-form command of the Dockerfile's HEALTHCHECK."""
+    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    match = re.search(r"^HEALTHCHECK\b.*?\bCMD\s+(\[.*\])\s*$", text, re.MULTILINE)
+    assert match, "the Dockerfile has an exec-form HEALTHCHECK"
+    command: list[str] = json.loads(match.group(1))
+    return command
+
+
+def orchestrator_container() -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """(pod spec, orchestrator container, ConfigMap data) from the Kubernetes manifest."""
+    docs = list(yaml.safe_load_all((REPO_ROOT / "deploy/kubernetes/orchestrator.yaml").read_text()))
+    workload = next(d for d in docs if d["kind"] == "StatefulSet")
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    pod = workload["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == "orchestrator")
+    return pod, container, config["data"]
+
+
+async def run_healthcheck(address: str) -> tuple[int, str]:
+    command = dockerfile_healthcheck()
+    assert command[0] == "aura"
+    process = await asyncio.create_subprocess_exec(
+        str(VENV_BIN / "aura"),
+        *command[1:],
+        env={**os.environ, "AURA_ADDRESS": address},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_docker_healthcheck_passes_while_serving_and_fails_while_draining(
+    orchestrator: OrchestratorServer,
+) -> None:
+    code, output = await run_healthcheck(orchestrator.address)
+    assert code == 0, output
+    assert "SERVING" in output
+
+    await orchestrator.health.enter_graceful_shutdown()  # what stop() does first
+    code, output = await run_healthcheck(orchestrator.address)
+    assert code == 1, output
+    assert "NOT_SERVING" in output
+
+
+async def test_docker_healthcheck_fails_when_nothing_listens() -> None:
+    code, output = await run_healthcheck("127.0.0.1:1")
+    assert code == 1
+    assert "UNAVAILABLE" in output
+
+
+async def test_kubernetes_grpc_probes_answer_serving(orchestrator: OrchestratorServer) -> None:
+    _, container, _ = orchestrator_container()
+    probes = {
+        kind: container[kind]["grpc"]
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    assert probes["livenessProbe"]["service"] == "", 'liveness is the "" service'
+    assert probes["readinessProbe"]["service"] == "aura.orchestrator.v1.OrchestratorService"
+    port = {p["name"]: p["containerPort"] for p in container["ports"]}["grpc"]
+    assert all(probe["port"] == port for probe in probes.values())
+    async with grpc.aio.insecure_channel(orchestrator.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for kind, probe in probes.items():
+            response = await health.Check(
+                health_pb2.HealthCheckRequest(service=probe["service"]), timeout=2
+            )
+            assert response.status == health_pb2.HealthCheckResponse.SERVING, kind
+        await orchestrator.health.enter_graceful_shutdown()
+        ready = await health.Check(
+            health_pb2.HealthCheckRequest(service=probes["readinessProbe"]["service"]), timeout=2
+        )
+        assert ready.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_kubernetes_grace_period_covers_prestop_and_drain() -> None:
+    pod, container, env = orchestrator_container()
+    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+    pre_stop_s = float(pre_stop[1]) if pre_stop else 0.0  # `sleep N`, if there is one
+    drain_s = float(env.get("AURA_SHUTDOWN_DELAY_S", 0)) + float(env["AURA_SHUTDOWN_GRACE_S"])
+    assert pre_stop_s + drain_s + EXIT_MARGIN_S < pod["terminationGracePeriodSeconds"]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
