@@ -1,18 +1,17 @@
-"""Fixtures: the real mock mesh and a real orchestrator on port 0, with a real SQLite file."""
+"""Helpers for tests against a real orchestrator: its settings, run calls, struct inputs.
+
+The fixtures (`mesh`, `orchestrator`, `stub`) are in tests/integration/conftest.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
-import pytest
 from google.protobuf import struct_pb2
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.config import Settings
-from orchestrator.server import OrchestratorServer
 
 Stub = orchestrator_pb2_grpc.OrchestratorServiceStub
 
@@ -29,16 +28,6 @@ def struct(value: dict[str, object]) -> struct_pb2.Struct:
     return result
 
 
-@pytest.fixture
-async def mesh() -> AsyncIterator[MockMesh]:
-    mesh = MockMesh()
-    await mesh.start()
-    try:
-        yield mesh
-    finally:
-        await mesh.stop(grace_s=0.1)
-
-
 def settings_for(mesh: MockMesh, data_dir: Path) -> Settings:
     return Settings(
         port=0,
@@ -46,22 +35,6 @@ def settings_for(mesh: MockMesh, data_dir: Path) -> Settings:
         service_addresses={service: [address] for service, address in mesh.addresses().items()},
         shutdown_grace_s=1.0,
     )
-
-
-@pytest.fixture
-async def orchestrator(mesh: MockMesh, tmp_path: Path) -> AsyncIterator[OrchestratorServer]:
-    server = OrchestratorServer(settings_for(mesh, tmp_path / "data"))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop(grace_s=0.5)
-
-
-@pytest.fixture
-async def stub(orchestrator: OrchestratorServer) -> AsyncIterator[Stub]:
-    async with grpc.aio.insecure_channel(orchestrator.address) as channel:
-        yield orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
 
 
 async def execute(

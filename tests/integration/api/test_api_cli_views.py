@@ -9,17 +9,9 @@ import pytest
 
 from orchestrator.cli.client_commands import cmd_get, cmd_list
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_helpers import (
-    STYLE_INPUT,
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    stub,
-)
+from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 
 async def test_aura_list_shows_runs_and_aura_get_prints_outputs(

@@ -17,14 +17,10 @@ from tests.integration.orchestrator_helpers import (
     Stub,
     collect_events,
     execute,
-    mesh,
-    orchestrator,
     struct,
-    stub,
 )
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 LONG = "x" * 5000
 #: Far below the 8 KiB of metadata a gRPC client accepts by default.

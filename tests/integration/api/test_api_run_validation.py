@@ -18,19 +18,9 @@ from grpc_status import rpc_status
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2, workflow_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_helpers import (
-    STYLE_INPUT,
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    settings_for,
-    struct,
-    stub,
-)
+from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute, settings_for, struct
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 DEFINITION = "complete_style_analysis"
 

@@ -7,18 +7,9 @@ import grpc
 import pytest
 
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
-from tests.integration.orchestrator_helpers import (
-    STYLE_INPUT,
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    step,
-    stub,
-)
+from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute, step
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 BASIC = orchestrator_pb2.WORKFLOW_RUN_VIEW_BASIC
 FULL = orchestrator_pb2.WORKFLOW_RUN_VIEW_FULL

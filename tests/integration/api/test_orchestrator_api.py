@@ -14,14 +14,10 @@ from tests.integration.orchestrator_helpers import (
     Stub,
     collect_events,
     execute,
-    mesh,
-    orchestrator,
     struct,
-    stub,
 )
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 
 def details(error: grpc.aio.AioRpcError) -> dict[str, object]:

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_helpers import STYLE_INPUT, mesh, orchestrator
+from tests.integration.orchestrator_helpers import STYLE_INPUT
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator"]
 
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 SERVICE = "aura.orchestrator.v1.OrchestratorService"

@@ -13,19 +13,9 @@ from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from orchestrator.workflows import seed_definitions
 from tests.helpers import eventually
-from tests.integration.orchestrator_helpers import (
-    STYLE_INPUT,
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    step,
-    struct,
-    stub,
-)
+from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute, step, struct
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 SEED_INPUTS: dict[str, dict[str, object]] = {
     "complete_style_analysis": STYLE_INPUT,

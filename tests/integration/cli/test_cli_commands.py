@@ -15,17 +15,9 @@ from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from tests.helpers import eventually
 from tests.integration.cli_process import AURA, aura, clean_env, free_port
-from tests.integration.orchestrator_helpers import (
-    STYLE_INPUT,
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    stub,
-)
+from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 
 async def test_run_with_json_prints_only_the_finished_run_on_stdout(

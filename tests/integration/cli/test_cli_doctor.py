@@ -9,10 +9,8 @@ import pytest
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from tests.integration.cli_process import aura, free_port
-from tests.integration.orchestrator_helpers import mesh, orchestrator
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator"]
 
 CHECKS = [
     "orchestrator liveness",

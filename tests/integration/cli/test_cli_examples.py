@@ -7,10 +7,9 @@ from google.protobuf import json_format
 
 from aura.orchestrator.v1 import orchestrator_pb2
 from tests.helpers import REPO_ROOT
-from tests.integration.orchestrator_helpers import Stub, mesh, orchestrator, stub
+from tests.integration.orchestrator_helpers import Stub
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 EXAMPLE = REPO_ROOT / "examples/definition.json"
 

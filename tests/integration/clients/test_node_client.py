@@ -18,10 +18,9 @@ import pytest
 
 from orchestrator.server import OrchestratorServer
 from tests.helpers import REPO_ROOT
-from tests.integration.orchestrator_helpers import STYLE_INPUT, mesh, orchestrator
+from tests.integration.orchestrator_helpers import STYLE_INPUT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh", "orchestrator"]
 
 CLIENT_DIR = REPO_ROOT / "clients" / "node"
 REQUIRED = any(os.environ.get(v) == "1" for v in ("AURA_REQUIRE_NODE", "AURA_REQUIRE_SERVICES"))

@@ -17,17 +17,13 @@ from mock_services.mesh import MockMesh
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
 from orchestrator.mesh import BackendPool
 from orchestrator.store import SqliteRunStore
-from orchestrator.workflows import MethodRegistry
-from tests.integration.orchestrator_helpers import (  # noqa: F401 (pytest fixtures)
+from tests.integration.orchestrator_helpers import (
     STYLE_INPUT,
     Stub,
     collect_events,
     execute,
-    mesh,
-    orchestrator,
     step,
     struct,
-    stub,
 )
 
 pytestmark = pytest.mark.integration
@@ -59,8 +55,8 @@ def succeeded(events: Sequence[run_pb2.RunEvent], step_id: str) -> run_pb2.StepS
 
 
 async def test_a_last_good_answer_follows_the_failed_attempt_and_says_how_old_it_is(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
 ) -> None:
     healthy = await execute(stub, "outfit_recommendation", OUTFIT_INPUT)
     mesh.servers["style"].faults.error_rate = 1.0
@@ -88,8 +84,8 @@ async def test_a_last_good_answer_follows_the_failed_attempt_and_says_how_old_it
 
 
 async def test_a_fallback_method_answers_as_one_more_attempt_in_the_step_response_type(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
 ) -> None:
     style = mesh.servers["style"]
     style.faults.fail_next = 3  # BuildStyleProfile's three attempts
@@ -121,8 +117,8 @@ async def test_a_fallback_method_answers_as_one_more_attempt_in_the_step_respons
     "code", [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION]
 )
 async def test_no_fallback_after_an_error_other_than_unavailable(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
     code: grpc.StatusCode,
 ) -> None:
     style = mesh.servers["style"]
@@ -156,8 +152,8 @@ def profile_only(name: str, max_age: str) -> workflow_pb2.WorkflowDefinition:
 
 
 async def test_a_last_good_answer_is_used_only_within_the_step_own_max_age(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
 ) -> None:
     for definition in (profile_only("lenient", "60s"), profile_only("strict", "0.3s")):
         await stub.CreateWorkflowDefinition(
@@ -185,7 +181,7 @@ async def test_a_last_good_answer_is_used_only_within_the_step_own_max_age(
 
 
 @pytest.fixture
-async def pool(mesh: MockMesh) -> AsyncIterator[BackendPool]:  # noqa: F811
+async def pool(mesh: MockMesh) -> AsyncIterator[BackendPool]:
     addresses = {service: [address] for service, address in mesh.addresses().items()}
     pool = BackendPool(addresses)
     await pool.start()
@@ -193,14 +189,6 @@ async def pool(mesh: MockMesh) -> AsyncIterator[BackendPool]:  # noqa: F811
         yield pool
     finally:
         await pool.stop()
-
-
-@pytest.fixture
-async def catalog(tmp_path: Path) -> AsyncIterator[DefinitionCatalog]:
-    async with SqliteRunStore(tmp_path / "catalog.db") as store:
-        catalog = DefinitionCatalog(store, MethodRegistry.default())
-        await catalog.load()
-        yield catalog
 
 
 async def resumed_from(
@@ -216,7 +204,7 @@ async def resumed_from(
 
 
 async def test_a_step_answered_by_its_fallback_keeps_that_answer_after_a_crash(
-    mesh: MockMesh,  # noqa: F811
+    mesh: MockMesh,
     pool: BackendPool,
     catalog: DefinitionCatalog,
     tmp_path: Path,

@@ -14,14 +14,7 @@ from aura.common.v1 import fashion_pb2
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2, workflow_pb2
 from aura.recommendation.v1 import recommendation_pb2
 from mock_services.mesh import MockMesh
-from tests.integration.orchestrator_helpers import (  # noqa: F401 (pytest fixtures)
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    step,
-    stub,
-)
+from tests.integration.orchestrator_helpers import Stub, execute, step
 
 pytestmark = pytest.mark.integration
 
@@ -50,8 +43,8 @@ async def define(client: Stub, name: str, steps: list[dict[str, Any]]) -> None:
 
 
 async def test_a_failed_optional_step_skips_only_the_steps_that_need_it(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
 ) -> None:
     await define(
         stub,
@@ -81,8 +74,8 @@ async def test_a_failed_optional_step_skips_only_the_steps_that_need_it(
 
 
 async def test_a_step_skipped_by_its_condition_leaves_the_default_to_its_optional_reader(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
 ) -> None:
     await define(
         stub,

@@ -10,15 +10,7 @@ import pytest
 from aura.orchestrator.v1 import run_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.resilience import CIRCUIT_OPEN, error_reason
-from tests.integration.orchestrator_helpers import (  # noqa: F401 (pytest fixtures)
-    Stub,
-    collect_events,
-    execute,
-    mesh,
-    orchestrator,
-    step,
-    stub,
-)
+from tests.integration.orchestrator_helpers import Stub, collect_events, execute, step
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +18,8 @@ OUTFIT_INPUT = {"user_id": "ada", "text": "Outfit for an office meeting, navy"}
 
 
 async def test_with_the_trend_service_stopped_outfits_are_made_without_trends(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
 ) -> None:
     recommendation = mesh.servers["recommendation"]
     # Cold: nothing to fall back on, the outfits are made without the optional trends.
@@ -44,8 +36,8 @@ async def test_with_the_trend_service_stopped_outfits_are_made_without_trends(
 
 
 async def test_with_the_style_service_stopped_the_last_good_profile_answers_an_open_circuit(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
 ) -> None:
     healthy = await execute(stub, "outfit_recommendation", OUTFIT_INPUT)
     await mesh.servers["style"].stop(grace_s=0)

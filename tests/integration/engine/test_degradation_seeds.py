@@ -16,15 +16,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2
 from mock_services.mesh import MockMesh
-from tests.integration.orchestrator_helpers import (  # noqa: F401 (pytest fixtures)
-    STYLE_INPUT,
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    step,
-    stub,
-)
+from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute, step
 
 SUCCEEDED = run_pb2.RUN_STATE_SUCCEEDED
 PARTIAL = run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED
@@ -203,8 +195,8 @@ def test_the_table_covers_every_service_of_every_seed() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 async def test_a_seed_with_a_service_down_ends_as_its_degradation_says(
-    mesh: MockMesh,  # noqa: F811
-    stub: Stub,  # noqa: F811
+    mesh: MockMesh,
+    stub: Stub,
     case: Case,
 ) -> None:
     run_input = INPUTS[case.definition]

@@ -17,10 +17,9 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb
 from mock_services.mesh import MockMesh
 from orchestrator.cli.processes import wait_serving
 from tests.helpers import REPO_ROOT
-from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, mesh, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh"]
 
 SHORT_NAMES = {
     "aura.image.v1.ImageProcessingService": "IMAGE",

@@ -19,10 +19,9 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb
 from mock_services.mesh import MockMesh
 from tests.integration.engine.test_orchestrator_crash_recovery import OrchestratorProcess, free_port
 from tests.integration.engine.test_resume_outcomes import outcome
-from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, mesh, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh"]
 
 MAX_ATTEMPTS = 3  # the profile step's retry policy in complete_style_analysis
 

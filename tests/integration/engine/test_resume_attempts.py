@@ -23,14 +23,12 @@ from orchestrator.store import SqliteRunStore
 from tests.helpers import eventually
 from tests.integration.engine.test_resume_outcomes import (
     StepFaultPool,
-    catalog,
     resume_prefix,
     uncrashed_history,
 )
-from tests.integration.orchestrator_helpers import STYLE_INPUT, mesh, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
 
 pytestmark = pytest.mark.integration
-__all__ = ["catalog", "mesh"]
 
 STYLE = "aura.style.v1.StyleProfileService"
 

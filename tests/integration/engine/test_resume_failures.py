@@ -22,10 +22,9 @@ from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from orchestrator.store import SqliteRunStore
 from orchestrator.workflows import seed_definitions
-from tests.integration.orchestrator_helpers import STYLE_INPUT, mesh, settings_for, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, settings_for, struct
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 STYLE = "workflowDefinitions/complete_style_analysis"
 

@@ -31,12 +31,11 @@ from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
 from orchestrator.mesh import BackendPool
 from orchestrator.runs import fold_run
 from orchestrator.store import SqliteRunStore
-from orchestrator.workflows import MethodRegistry, seed_definitions
+from orchestrator.workflows import seed_definitions
 from tests.helpers import eventually
-from tests.integration.orchestrator_helpers import STYLE_INPUT, mesh, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 IDEMPOTENCY_KEY_HEADER = "aura-idempotency-key"
 LATENCY_MS = 100
@@ -73,14 +72,6 @@ async def pool(mesh: MockMesh) -> AsyncIterator[StepFaultPool]:
         yield pool
     finally:
         await pool.stop()
-
-
-@pytest.fixture
-async def catalog(tmp_path: Path) -> AsyncIterator[DefinitionCatalog]:
-    async with SqliteRunStore(tmp_path / "catalog.db") as store:
-        catalog = DefinitionCatalog(store, MethodRegistry.default())
-        await catalog.load()
-        yield catalog
 
 
 def outcome(run: run_pb2.WorkflowRun) -> tuple[object, ...]:

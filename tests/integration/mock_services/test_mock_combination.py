@@ -8,14 +8,7 @@ import pytest
 from aura.combination.v1 import combination_pb2, combination_pb2_grpc
 from aura.common.v1 import fashion_pb2 as fp
 from mock_services.catalogue import NEUTRAL_COLORS, load_catalogue
-from tests.integration.mock_helpers import (  # noqa: F401 (pytest fixtures)
-    combination_server_fixture,
-    combination_stub_fixture,
-    field_violations,
-    open_channel_fixture,
-    profile,
-    start_mock_fixture,
-)
+from tests.integration.mock_helpers import field_violations, profile
 
 pytestmark = pytest.mark.integration
 Stub = combination_pb2_grpc.CombinationEngineServiceStub

@@ -13,17 +13,13 @@ from grpc_health.v1 import health_pb2
 from aura.nlu.v1 import nlu_pb2, nlu_pb2_grpc
 from mock_services import FAULT_HEADER, IDEMPOTENCY_KEY_HEADER, FaultConfig, MockServer
 from tests.helpers import eventually
-from tests.integration.mock_helpers import (  # noqa: F401 (pytest fixtures)
+from tests.integration.mock_helpers import (
     OpenChannel,
     StartMock,
     error_info,
     field_violations,
     health_stub,
-    nlu_server_fixture,
-    nlu_stub_fixture,
-    open_channel_fixture,
     rich_status,
-    start_mock_fixture,
 )
 
 pytestmark = pytest.mark.integration

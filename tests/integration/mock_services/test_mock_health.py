@@ -14,13 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from aura.nlu.v1 import nlu_pb2, nlu_pb2_grpc
 from mock_services import FAULT_HEADER, FaultConfig, MockServer
 from tests.helpers import eventually
-from tests.integration.mock_helpers import (  # noqa: F401 (pytest fixtures)
-    OpenChannel,
-    StartMock,
-    health_stub,
-    open_channel_fixture,
-    start_mock_fixture,
-)
+from tests.integration.mock_helpers import OpenChannel, StartMock, health_stub
 
 pytestmark = pytest.mark.integration
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -7,13 +7,7 @@ import pytest
 
 from aura.common.v1 import fashion_pb2 as fp
 from aura.image.v1 import image_pb2, image_pb2_grpc
-from tests.integration.mock_helpers import (  # noqa: F401 (pytest fixtures)
-    field_violations,
-    image_server_fixture,
-    image_stub_fixture,
-    open_channel_fixture,
-    start_mock_fixture,
-)
+from tests.integration.mock_helpers import field_violations
 
 pytestmark = pytest.mark.integration
 Stub = image_pb2_grpc.ImageProcessingServiceStub

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2
 from aura.nlu.v1 import nlu_pb2, nlu_pb2_grpc
 from mock_services import SERVICE_PORTS, FaultConfig, MockMesh
 from tests.helpers import REPO_ROOT
-from tests.integration.mock_helpers import health_stub, mesh_fixture  # noqa: F401 (fixture)
+from tests.integration.mock_helpers import health_stub
 
 pytestmark = pytest.mark.integration
 

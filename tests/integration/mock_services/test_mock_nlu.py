@@ -7,14 +7,7 @@ import pytest
 
 from aura.common.v1 import fashion_pb2 as fp
 from aura.nlu.v1 import nlu_pb2, nlu_pb2_grpc
-from tests.integration.mock_helpers import (  # noqa: F401 (pytest fixtures)
-    error_info,
-    field_violations,
-    nlu_server_fixture,
-    nlu_stub_fixture,
-    open_channel_fixture,
-    start_mock_fixture,
-)
+from tests.integration.mock_helpers import error_info, field_violations
 
 pytestmark = pytest.mark.integration
 Stub = nlu_pb2_grpc.NluServiceStub

@@ -10,14 +10,7 @@ from aura.recommendation.v1 import recommendation_pb2 as rp
 from aura.recommendation.v1 import recommendation_pb2_grpc
 from mock_services.catalogue import load_catalogue
 from mock_services.common.money import from_decimal, to_nanos
-from tests.integration.mock_helpers import (  # noqa: F401 (pytest fixtures)
-    field_violations,
-    open_channel_fixture,
-    profile,
-    recommendation_server_fixture,
-    recommendation_stub_fixture,
-    start_mock_fixture,
-)
+from tests.integration.mock_helpers import field_violations, profile
 
 pytestmark = pytest.mark.integration
 Stub = recommendation_pb2_grpc.RecommendationEngineServiceStub

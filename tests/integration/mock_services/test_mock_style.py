@@ -8,13 +8,7 @@ import pytest
 from aura.common.v1 import fashion_pb2 as fp
 from aura.style.v1 import style_pb2, style_pb2_grpc
 from mock_services import IDEMPOTENCY_KEY_HEADER, MockServer
-from tests.integration.mock_helpers import (  # noqa: F401 (pytest fixtures)
-    field_violations,
-    open_channel_fixture,
-    start_mock_fixture,
-    style_server_fixture,
-    style_stub_fixture,
-)
+from tests.integration.mock_helpers import field_violations
 
 pytestmark = pytest.mark.integration
 Stub = style_pb2_grpc.StyleProfileServiceStub

@@ -21,10 +21,8 @@ from orchestrator.resilience import (
     error_reason,
 )
 from tests.helpers import eventually
-from tests.integration.orchestrator_helpers import mesh
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 NLU = "aura.nlu.v1.NluService"
 PATH = f"/{NLU}/AnalyzeText"

@@ -21,7 +21,7 @@ from aura.orchestrator.v1 import run_pb2
 from mock_services import start_mock_server
 from mock_services.mesh import MockMesh
 from orchestrator.resilience import CircuitState
-from tests.integration.orchestrator_helpers import execute, mesh
+from tests.integration.orchestrator_helpers import execute
 from tests.integration.resilience.test_resilience_mesh import (
     NLU,
     TEXT_INPUT,
@@ -31,7 +31,6 @@ from tests.integration.resilience.test_resilience_mesh import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh"]
 
 OUTAGE_S = 60.0
 

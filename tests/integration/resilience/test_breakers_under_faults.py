@@ -23,7 +23,7 @@ from mock_services.mesh import MockMesh
 from orchestrator.mesh.health_watch import SERVING
 from orchestrator.resilience import BreakerSettings, CircuitState, ServicePolicy, error_reason
 from tests.helpers import eventually
-from tests.integration.orchestrator_helpers import collect_events, execute, mesh, step
+from tests.integration.orchestrator_helpers import collect_events, execute, step
 from tests.integration.resilience.test_resilience_mesh import (
     NLU,
     TEXT_INPUT,
@@ -33,7 +33,6 @@ from tests.integration.resilience.test_resilience_mesh import (
 )
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 SUCCEEDED = run_pb2.RUN_STATE_SUCCEEDED
 

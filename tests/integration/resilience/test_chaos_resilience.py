@@ -20,16 +20,9 @@ from mock_services.common.server import MockServer
 from mock_services.mesh import MockMesh
 from orchestrator.resilience import BreakerSettings, ServicePolicy
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_helpers import (
-    STYLE_INPUT,
-    collect_events,
-    mesh,
-    settings_for,
-    struct,
-)
+from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, settings_for, struct
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh"]
 
 NLU = "aura.nlu.v1.NluService"
 FINAL = {

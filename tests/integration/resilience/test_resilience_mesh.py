@@ -38,14 +38,12 @@ from tests.integration.orchestrator_helpers import (
     Stub,
     collect_events,
     execute,
-    mesh,
     settings_for,
     step,
     struct,
 )
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 NLU = "aura.nlu.v1.NluService"
 IMAGE = "aura.image.v1.ImageProcessingService"

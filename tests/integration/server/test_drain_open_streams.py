@@ -19,11 +19,10 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb
 from mock_services.mesh import MockMesh
 from orchestrator.server import SERVICE_NAME, OrchestratorServer
 from tests.helpers import eventually
-from tests.integration.orchestrator_helpers import STYLE_INPUT, mesh, settings_for, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, settings_for, struct
 from tests.integration.server.test_drain_sigterm import Ended, assert_shutting_down, follow
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 GRACE_S = 10.0
 SERVING = health_pb2.HealthCheckResponse.SERVING

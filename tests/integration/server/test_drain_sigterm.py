@@ -30,11 +30,10 @@ from orchestrator.config import DEFAULT_SERVICES
 from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.server import SERVICE_NAME
 from tests.helpers import REPO_ROOT, eventually
-from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, mesh, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
 from tests.integration.server.test_shutdown_sigterm import free_port, kill
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh"]
 
 DELAY_S = 2.0
 GRACE_S = 12.0

@@ -23,10 +23,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from orchestrator.cli.processes import EXIT_MARGIN_S
 from orchestrator.server import OrchestratorServer
 from tests.helpers import REPO_ROOT
-from tests.integration.orchestrator_helpers import mesh, orchestrator
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator"]
 
 VENV_BIN = Path(sys.executable).parent
 

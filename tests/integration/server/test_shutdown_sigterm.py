@@ -24,10 +24,9 @@ from orchestrator.cli.processes import EXIT_MARGIN_S, wait_serving
 from orchestrator.config import DEFAULT_SERVICES
 from orchestrator.server import SERVICE_NAME
 from tests.helpers import REPO_ROOT, eventually
-from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, mesh, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh"]
 
 GRACE_S = 3.0
 SERVING = health_pb2.HealthCheckResponse.SERVING

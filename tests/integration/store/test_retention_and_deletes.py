@@ -23,15 +23,11 @@ from tests.integration.orchestrator_helpers import (
     Stub,
     collect_events,
     execute,
-    mesh,
-    orchestrator,
     settings_for,
     struct,
-    stub,
 )
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 
 def reason(error: grpc.aio.AioRpcError) -> str:

@@ -20,10 +20,9 @@ from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from orchestrator.store.sqlite_requests import CreateRequest, WriteRequest, WriteResult
 from orchestrator.store.sqlite_writes import BatchWriter
-from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute, mesh, settings_for
+from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute, settings_for
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 
 @pytest.fixture

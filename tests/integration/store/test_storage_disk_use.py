@@ -14,10 +14,9 @@ import pytest
 from aura.orchestrator.v1 import orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_helpers import STYLE_INPUT, execute, mesh, settings_for
+from tests.integration.orchestrator_helpers import STYLE_INPUT, execute, settings_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh"]
 
 RUNS = 1000
 CONCURRENCY = 50

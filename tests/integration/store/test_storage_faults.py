@@ -33,13 +33,11 @@ from tests.integration.orchestrator_helpers import (
     STYLE_INPUT,
     Stub,
     collect_events,
-    mesh,
     settings_for,
     struct,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["mesh"]
 
 RUNS_IN_FLIGHT = 24
 UNLIMITED_PAGES = 1_073_741_823

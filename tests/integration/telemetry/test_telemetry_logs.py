@@ -15,14 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.telemetry import TelemetrySettings, log_handler
 from tests.integration.orchestrator_helpers import STYLE_INPUT, execute
-from tests.integration.telemetry.test_telemetry_tracing import (
-    needs_engine_hooks,
-    spans,
-    traced_stack,
-)
+from tests.integration.telemetry.tracing_helpers import traced_stack
 
 pytestmark = pytest.mark.integration
-__all__ = ["spans"]
 
 
 @pytest.fixture
@@ -66,7 +61,6 @@ async def test_every_line_about_a_run_carries_its_run_and_step_ids(
     assert {line["level"] for line in lines} <= {"DEBUG", "INFO"}
 
 
-@needs_engine_hooks
 async def test_traced_run_lines_carry_the_runs_trace_id(
     spans: InMemorySpanExporter, json_log: io.StringIO, tmp_path: Path
 ) -> None:

@@ -15,10 +15,9 @@ from aura.orchestrator.v1 import orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings
-from tests.integration.orchestrator_helpers import STYLE_INPUT, execute, mesh, settings_for
+from tests.integration.orchestrator_helpers import STYLE_INPUT, execute, settings_for
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 NLU = ("aura.nlu.v1.NluService", "AnalyzeText")

@@ -7,66 +7,21 @@ created inside the test, after `configure_tracing`.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
-from mock_services.mesh import MockMesh
-from orchestrator.engine import engine as engine_module
-from orchestrator.engine import step_runner
-from orchestrator.server import OrchestratorServer
-from orchestrator.telemetry import TelemetrySettings, configure_tracing, uninstrument_grpc
 from tests.helpers import eventually
-from tests.integration.orchestrator_helpers import STYLE_INPUT, execute, settings_for, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, execute, struct
+from tests.integration.telemetry.tracing_helpers import traced_stack
 
 pytestmark = pytest.mark.integration
 
-# The engine calls telemetry.traced_run / step_attempt_span (see deploy/README.md, "hooks").
-HOOKS_WIRED = "step_attempt_span" in inspect.getsource(step_runner) and "traced_run" in (
-    inspect.getsource(engine_module)
-)
-needs_engine_hooks = pytest.mark.xfail(
-    not HOOKS_WIRED, reason="engine tracing hooks not wired yet", strict=True
-)
 Stub = orchestrator_pb2_grpc.OrchestratorServiceStub
-EXPORTER = InMemorySpanExporter()
-_exporter_added = False
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Tracing on, into EXPORTER (cleared); gRPC instrumented for the test's servers."""
-    global _exporter_added
-    configure_tracing(
-        TelemetrySettings(tracing=True), exporter=None if _exporter_added else EXPORTER
-    )
-    _exporter_added = True
-    EXPORTER.clear()
-    try:
-        yield EXPORTER
-    finally:
-        uninstrument_grpc()
-
-
-@contextlib.asynccontextmanager
-async def traced_stack(tmp_path: Path) -> AsyncIterator[tuple[MockMesh, Stub]]:
-    """The mock mesh, an orchestrator and a client stub, all created after instrumentation."""
-    async with MockMesh() as mesh:
-        server = OrchestratorServer(settings_for(mesh, tmp_path / "data"))
-        await server.start()
-        try:
-            async with grpc.aio.insecure_channel(server.address) as channel:
-                yield mesh, orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
-        finally:
-            await server.stop(grace_s=0.5)
 
 
 def by_name(spans: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
@@ -77,7 +32,6 @@ def parent_id(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent is not None else None
 
 
-@needs_engine_hooks
 async def test_run_span_step_spans_and_service_server_spans_form_one_trace(
     spans: InMemorySpanExporter, tmp_path: Path
 ) -> None:
@@ -142,7 +96,6 @@ async def test_cancellation_still_cancels_backend_calls_with_tracing_on(
     assert any(s.name.endswith("AnalyzeImage") for s in server_spans), "mocks were traced"
 
 
-@needs_engine_hooks
 async def test_cancelled_attempt_is_marked_on_its_step_span(
     spans: InMemorySpanExporter, tmp_path: Path
 ) -> None:
