@@ -6,6 +6,8 @@ server and client just as they serve the asyncio mock.
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -28,6 +30,15 @@ class BlockingNluServicer(nlu_pb2_grpc.NluServiceServicer):
         if violations:
             context.abort_with_status(invalid_argument_status(violations, "AnalyzeTextRequest"))
         return analyze_text(request)
+
+
+@pytest.fixture(scope="module")
+def grpc_addr() -> Iterator[str]:
+    """pytest-grpc's own `grpc_addr` never closes the socket it reserves the port with
+    (a ResourceWarning); this one holds it for the module, then closes it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("localhost", 0))
+        yield f"localhost:{sock.getsockname()[1]}"
 
 
 @pytest.fixture(scope="module")
