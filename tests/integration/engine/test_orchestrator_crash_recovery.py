@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,65 +11,10 @@ import pytest
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
-from orchestrator.cli.processes import wait_serving
-from tests.helpers import REPO_ROOT
+from tests.integration.cli_process import OrchestratorProcess, free_port
 from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-SHORT_NAMES = {
-    "aura.image.v1.ImageProcessingService": "IMAGE",
-    "aura.nlu.v1.NluService": "NLU",
-    "aura.style.v1.StyleProfileService": "STYLE",
-    "aura.combination.v1.CombinationEngineService": "COMBINATION",
-    "aura.recommendation.v1.RecommendationEngineService": "RECOMMENDATION",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class OrchestratorProcess:
-    """`aura serve` in a child process, so it can be killed for real."""
-
-    def __init__(self, mesh: MockMesh, data_dir: Path, port: int) -> None:
-        self.env = dict(
-            os.environ,
-            AURA_PORT=str(port),
-            AURA_DATA_DIR=str(data_dir),
-            AURA_LOG_LEVEL="WARNING",
-            AURA_METRICS_PORT="off",  # no fixed port shared with anything else on the machine
-        )
-        for service, address in mesh.addresses().items():
-            self.env[f"AURA_SERVICE_{SHORT_NAMES[service]}_ADDRESSES"] = address
-        self.address = f"127.0.0.1:{port}"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "orchestrator.cli", "serve", env=self.env, cwd=REPO_ROOT
-        )
-        serving = asyncio.create_task(wait_serving(self.address, timeout_s=30))
-        exited = asyncio.create_task(self.process.wait())
-        await asyncio.wait({serving, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if not serving.done():
-            serving.cancel()
-            raise AssertionError(f"aura serve exited with {self.process.returncode} before serving")
-        exited.cancel()
-        serving.result()
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def terminate(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.process.wait(), timeout=15)
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pytest
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
-from tests.integration.engine.test_orchestrator_crash_recovery import OrchestratorProcess, free_port
-from tests.integration.engine.test_resume_outcomes import outcome
+from tests.integration.cli_process import OrchestratorProcess, free_port
+from tests.integration.engine.resume_helpers import outcome
 from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -21,11 +21,7 @@ from orchestrator.resilience import ServicePolicy
 from orchestrator.runs import fold_run
 from orchestrator.store import SqliteRunStore
 from tests.helpers import eventually
-from tests.integration.engine.test_resume_outcomes import (
-    StepFaultPool,
-    resume_prefix,
-    uncrashed_history,
-)
+from tests.integration.engine.resume_helpers import StepFaultPool, resume_prefix, uncrashed_history
 from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
 
 pytestmark = pytest.mark.integration

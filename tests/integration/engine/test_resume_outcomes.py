@@ -17,51 +17,31 @@ the run has ended, so none of them finishes first on one side and not on the oth
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from google.protobuf.message import Message
 
 from aura.orchestrator.v1 import run_pb2
-from mock_services.common.faults import FAULT_HEADER
 from mock_services.mesh import MockMesh
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
-from orchestrator.mesh import BackendPool
 from orchestrator.runs import fold_run
 from orchestrator.store import SqliteRunStore
 from orchestrator.workflows import seed_definitions
 from tests.helpers import eventually
+from tests.integration.engine.resume_helpers import (
+    StepFaultPool,
+    outcome,
+    resume_prefix,
+    uncrashed_history,
+)
 from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
 
 pytestmark = pytest.mark.integration
 
-IDEMPOTENCY_KEY_HEADER = "aura-idempotency-key"
 LATENCY_MS = 100
 OUTLASTS_THE_RUN = "latency_ms=10000"
 FAILS_AT_ONCE = "code=FAILED_PRECONDITION"  # never retried, not a breaker failure
-
-
-class StepFaultPool(BackendPool):
-    """The real pool; each call carries the mock's `aura-fault` header chosen for its
-    step (the idempotency key names it), so one step fails while steps calling the same
-    service answer."""
-
-    def __init__(
-        self, mesh: MockMesh, faults: Mapping[str, str], default: str = "", **options: Any
-    ) -> None:
-        addresses = {service: [address] for service, address in mesh.addresses().items()}
-        super().__init__(addresses, **options)
-        self.faults = dict(faults)
-        self.default = default
-
-    async def invoke(self, *, metadata: Sequence[tuple[str, str]] = (), **call: Any) -> Message:
-        step_id = dict(metadata).get(IDEMPOTENCY_KEY_HEADER, "").rpartition("/")[2]
-        fault = self.faults.get(step_id, self.default)
-        if fault:
-            metadata = (*metadata, (FAULT_HEADER, fault))
-        return await super().invoke(metadata=metadata, **call)
 
 
 @pytest.fixture
@@ -72,44 +52,6 @@ async def pool(mesh: MockMesh) -> AsyncIterator[StepFaultPool]:
         yield pool
     finally:
         await pool.stop()
-
-
-def outcome(run: run_pb2.WorkflowRun) -> tuple[object, ...]:
-    """What a client sees of a finished run, times and attempt counts aside."""
-    return (
-        run_pb2.RunState.Name(run.state),
-        run.error,
-        [(s.step_id, run_pb2.StepState.Name(s.state), s.error, s.skip_reason) for s in run.steps],
-    )
-
-
-async def uncrashed_history(
-    pool: BackendPool, catalog: DefinitionCatalog, path: Path, definition: str
-) -> list[run_pb2.RunEvent]:
-    async with SqliteRunStore(path) as store:
-        engine = Engine(store, pool, catalog)
-        run, _ = await engine.start_run(RunSpec(definition, struct(STYLE_INPUT)))
-        await engine.wait_finished(run.name)
-        return await store.read_events(run.name)
-
-
-async def resume_prefix(
-    pool: BackendPool, catalog: DefinitionCatalog, path: Path, prefix: Sequence[run_pb2.RunEvent]
-) -> tuple[run_pb2.WorkflowRun, list[run_pb2.RunEvent]]:
-    """Resumes the run a crash left with `prefix` committed; returns it finished, and its
-    history."""
-    async with SqliteRunStore(path) as store:
-        await store_prefix(store, prefix)
-        engine = Engine(store, pool, catalog)
-        assert await engine.resume_unfinished() == [prefix[0].run]
-        run = await asyncio.wait_for(engine.wait_finished(prefix[0].run), timeout=20)
-        return run, await store.read_events(run.name)
-
-
-async def store_prefix(store: SqliteRunStore, prefix: Sequence[run_pb2.RunEvent]) -> None:
-    await store.create_run(prefix[0], request_id="", fingerprint="crashed")
-    if len(prefix) > 1:
-        await store.append(prefix[1:])
 
 
 def failure_cases() -> list[tuple[str, str, bool]]:

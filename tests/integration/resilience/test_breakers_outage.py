@@ -22,7 +22,7 @@ from mock_services import start_mock_server
 from mock_services.mesh import MockMesh
 from orchestrator.resilience import CircuitState
 from tests.integration.orchestrator_helpers import execute
-from tests.integration.resilience.test_resilience_mesh import (
+from tests.integration.resilience.resilience_helpers import (
     NLU,
     TEXT_INPUT,
     define,

@@ -24,7 +24,7 @@ from orchestrator.mesh.health_watch import SERVING
 from orchestrator.resilience import BreakerSettings, CircuitState, ServicePolicy, error_reason
 from tests.helpers import eventually
 from tests.integration.orchestrator_helpers import collect_events, execute, step
-from tests.integration.resilience.test_resilience_mesh import (
+from tests.integration.resilience.resilience_helpers import (
     NLU,
     TEXT_INPUT,
     define,

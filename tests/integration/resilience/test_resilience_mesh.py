@@ -9,20 +9,17 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
 from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
-from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2, workflow_pb2
+from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
 from mock_services import start_mock_server
 from mock_services.mesh import MockMesh
-from orchestrator.config import Settings
 from orchestrator.mesh.health_watch import SERVING
 from orchestrator.resilience import (
     BreakerSettings,
@@ -31,60 +28,26 @@ from orchestrator.resilience import (
     ServicePolicy,
     error_reason,
 )
-from orchestrator.server import OrchestratorServer
 from tests.helpers import eventually
 from tests.integration.orchestrator_helpers import (
     STYLE_INPUT,
-    Stub,
     collect_events,
     execute,
-    settings_for,
     step,
     struct,
+)
+from tests.integration.resilience.resilience_helpers import (
+    ANALYZE_TEXT,
+    NLU,
+    TEXT_INPUT,
+    define,
+    nlu_step,
+    orchestrator_with,
 )
 
 pytestmark = pytest.mark.integration
 
-NLU = "aura.nlu.v1.NluService"
 IMAGE = "aura.image.v1.ImageProcessingService"
-ANALYZE_TEXT = f"{NLU}/AnalyzeText"
-TEXT_INPUT = {
-    "text": "a navy blazer for the office under 200 euros",
-    "image_uri": "https://example.com/navy-blazer.jpg",
-}
-
-
-@contextlib.asynccontextmanager
-async def orchestrator_with(
-    mesh: MockMesh, tmp_path: Path, **overrides: Any
-) -> AsyncIterator[tuple[OrchestratorServer, Stub]]:
-    settings: Settings = dataclasses.replace(settings_for(mesh, tmp_path / "data"), **overrides)
-    server = OrchestratorServer(settings)
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(server.address) as channel:
-            yield server, orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
-    finally:
-        await server.stop(grace_s=0.2)
-
-
-async def define(stub: Stub, name: str, steps: list[dict[str, Any]], **extra: Any) -> None:
-    definition = json_format.ParseDict(
-        {"name": f"workflowDefinitions/{name}", "steps": steps, **extra},
-        workflow_pb2.WorkflowDefinition(),
-    )
-    await stub.CreateWorkflowDefinition(
-        orchestrator_pb2.CreateWorkflowDefinitionRequest(workflow_definition=definition)
-    )
-
-
-def nlu_step(**options: Any) -> dict[str, Any]:
-    return {
-        "id": "nlu",
-        "method": ANALYZE_TEXT,
-        "inputs": {"text": {"ref": "input.text"}},
-        **options,
-    }
 
 
 def image_step(**options: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.cli.processes import EXIT_MARGIN_S
 from orchestrator.config import Settings
-from tests.integration.server.test_healthcheck_command import orchestrator_container
+from tests.integration.server.deploy_manifests import orchestrator_container
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from mock_services.mesh import MockMesh
 from orchestrator.server import SERVICE_NAME, OrchestratorServer
 from tests.helpers import eventually
 from tests.integration.orchestrator_helpers import STYLE_INPUT, settings_for, struct
-from tests.integration.server.test_drain_sigterm import Ended, assert_shutting_down, follow
+from tests.integration.server.drain_helpers import Ended, assert_shutting_down, follow
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
@@ -27,11 +24,11 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb
 from mock_services.mesh import MockMesh
 from orchestrator.cli.processes import EXIT_MARGIN_S, wait_serving
 from orchestrator.config import DEFAULT_SERVICES
-from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.server import SERVICE_NAME
 from tests.helpers import REPO_ROOT, eventually
+from tests.integration.cli_process import free_port, kill
 from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
-from tests.integration.server.test_shutdown_sigterm import free_port, kill
+from tests.integration.server.drain_helpers import Ended, assert_shutting_down, follow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,48 +58,12 @@ async def start_serve(mesh: MockMesh, data_dir: Path, port: int) -> asyncio.subp
     return process
 
 
-@dataclass
-class Ended:
-    """How a streaming call ended: when, and with which status (None: it ended OK)."""
-
-    at: float
-    status: status_pb2.Status | None
-    code: grpc.StatusCode = grpc.StatusCode.OK
-    events: list[run_pb2.RunEvent] = field(default_factory=list)
-
-
-async def follow(call: AsyncIterator[object], events: list[run_pb2.RunEvent]) -> Ended:
-    """Reads a server stream into `events` until it ends."""
-    try:
-        async for response in call:
-            event = getattr(response, "event", None)
-            if isinstance(event, run_pb2.RunEvent):
-                events.append(event)
-    except grpc.aio.AioRpcError as error:
-        return Ended(time.monotonic(), rpc_status.from_call(error), error.code(), events)
-    return Ended(time.monotonic(), None, events=events)
-
-
 async def unary_outcome(call: object) -> Ended:
     try:
         await call  # type: ignore[misc]
     except grpc.aio.AioRpcError as error:
         return Ended(time.monotonic(), rpc_status.from_call(error), error.code())
     return Ended(time.monotonic(), None)
-
-
-def assert_shutting_down(ended: Ended, what: str) -> None:
-    assert ended.code == grpc.StatusCode.UNAVAILABLE, f"{what}: {ended.code}"
-    assert ended.status is not None, f"{what}: no google.rpc.Status details"
-    infos, retries = [], []
-    for detail in ended.status.details:
-        info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            infos.append((info.reason, info.domain))
-        elif detail.Unpack(retry):
-            retries.append(retry.retry_delay.ToNanoseconds())
-    assert infos == [("SHUTTING_DOWN", ERROR_DOMAIN)], what
-    assert len(retries) == 1 and retries[0] > 0, f"{what}: RetryInfo tells when to reconnect"
 
 
 async def says_not_serving(address: str, service: str) -> bool:

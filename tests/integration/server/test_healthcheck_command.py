@@ -13,16 +13,15 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
-import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from orchestrator.cli.processes import EXIT_MARGIN_S
 from orchestrator.server import OrchestratorServer
 from tests.helpers import REPO_ROOT
+from tests.integration.server.deploy_manifests import orchestrator_container
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +35,6 @@ def dockerfile_healthcheck() -> list[str]:
     assert match, "the Dockerfile has an exec-form HEALTHCHECK"
     command: list[str] = json.loads(match.group(1))
     return command
-
-
-def orchestrator_container() -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """(pod spec, orchestrator container, ConfigMap data) from the Kubernetes manifest."""
-    docs = list(yaml.safe_load_all((REPO_ROOT / "deploy/kubernetes/orchestrator.yaml").read_text()))
-    workload = next(d for d in docs if d["kind"] == "StatefulSet")
-    config = next(d for d in docs if d["kind"] == "ConfigMap")
-    pod = workload["spec"]["template"]["spec"]
-    container = next(c for c in pod["containers"] if c["name"] == "orchestrator")
-    return pod, container, config["data"]
 
 
 async def run_healthcheck(address: str) -> tuple[int, str]:

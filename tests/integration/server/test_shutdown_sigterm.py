@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from orchestrator.cli.processes import EXIT_MARGIN_S, wait_serving
 from orchestrator.config import DEFAULT_SERVICES
 from orchestrator.server import SERVICE_NAME
 from tests.helpers import REPO_ROOT, eventually
+from tests.integration.cli_process import free_port, kill
 from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,12 +31,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 GRACE_S = 3.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def start_serve(mesh: MockMesh, data_dir: Path, port: int) -> asyncio.subprocess.Process:
@@ -153,11 +147,6 @@ async def check_every_run_finished_after_resume(address: str, names: list[str]) 
             kinds = [e.WhichOneof("event") for e in events]
             assert "run_resumed" in kinds, "left unfinished by the drain, resumed on restart"
             assert events[-1].run_finished.state == run_pb2.RUN_STATE_SUCCEEDED
-
-
-def kill(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.kill()
 
 
 def error_reasons(details: Iterable[any_pb2.Any]) -> list[str]:

@@ -20,8 +20,8 @@ import pytest
 from orchestrator.cli.processes import wait_serving
 from orchestrator.store import SqliteRunStore
 from tests.helpers import REPO_ROOT
-from tests.integration.engine.test_orchestrator_crash_recovery import free_port
-from tests.unit.store.test_store_sqlite import created, finished, started
+from tests.integration.cli_process import free_port
+from tests.unit.store.run_events import created, finished, started
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

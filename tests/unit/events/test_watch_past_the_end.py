@@ -12,7 +12,7 @@ from aura.orchestrator.v1 import run_pb2
 from orchestrator.events import EventHub, watch_run
 from orchestrator.store import RunRecord, SqliteRunStore
 from tests.helpers import eventually
-from tests.unit.events.test_watch_run import collect, commit, script
+from tests.unit.events.watch_helpers import collect, commit, script
 
 RUN = "workflowRuns/r1"
 FINAL_SEQ = len(script("r1"))  # 12: the run_finished event

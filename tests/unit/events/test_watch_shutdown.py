@@ -14,7 +14,7 @@ from orchestrator.errors import Unavailable
 from orchestrator.events import SHUTDOWN_RETRY_AFTER_S, EventHub, HubShutDown, watch_run
 from orchestrator.store import SqliteRunStore
 from tests.helpers import eventually
-from tests.unit.events.test_watch_run import collect, commit, script
+from tests.unit.events.watch_helpers import collect, commit, script
 
 RUN = "workflowRuns/r1"
 

@@ -16,7 +16,7 @@ import pytest
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.store import EventSequenceConflict, SqliteRunStore, StoreUnavailable
 from tests.helpers import eventually
-from tests.unit.store.test_store_sqlite import created, event, finished, started
+from tests.unit.store.run_events import created, event, finished, started
 
 BIG_OUTPUT = "x" * 5000  # more than a page: every such event needs new pages
 UNLIMITED_PAGES = 1_073_741_823

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.store import SqliteRunStore, StoreOpenError, sqlite_schema
-from tests.unit.store.test_store_sqlite import created, finished
+from tests.unit.store.run_events import created, finished
 
 PAGE_SIZE = 4096
 

@@ -14,7 +14,7 @@ from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import FailedPrecondition, NotFound
 from orchestrator.store import SqliteRunStore
 from tests.helpers import eventually
-from tests.unit.store.test_store_sqlite import T0, created, event, finished, started
+from tests.unit.store.run_events import T0, created, event, finished, started
 
 DAY_S = 24 * 3600.0
 NOW = time.time()
