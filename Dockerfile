@@ -38,7 +38,7 @@ WORKDIR /var/lib/aura
 VOLUME ["/var/lib/aura"]
 EXPOSE 8006 9464
 # gRPC health protocol, readiness of the orchestrator service (NOT_SERVING while draining).
-# tests/integration/test_healthcheck_command.py runs this exact command.
+# tests/integration/server/test_healthcheck_command.py runs this exact command.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["aura", "health", "--service", "aura.orchestrator.v1.OrchestratorService"]
 # exec form: aura is PID 1's only child-free process and receives SIGTERM itself.

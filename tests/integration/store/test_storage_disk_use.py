@@ -1,6 +1,6 @@
 """Disk use of the run store per 1,000 complete_style_analysis runs (the README's figure).
 
-`.venv/bin/pytest -s tests/integration/test_storage_disk_use.py` prints the measurement.
+`.venv/bin/pytest -s tests/integration/store/test_storage_disk_use.py` prints the measurement.
 """
 
 from __future__ import annotations
