@@ -1,0 +1,307 @@
+"""Fuzzing OrchestratorService against a real orchestrator on a real mock mesh.
+
+Whatever a client sends, meaningful or garbage, as messages or as raw bytes, one at a time or
+all at once: the answer is a clear status, never UNKNOWN and never INTERNAL (no fault is
+injected here); errors carry ErrorInfo; nothing logs a traceback. Afterwards the server still
+serves, every run it accepted has finished, and every history is gap-free.
+
+The servers start once for the module; the last test checks what all the others left behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from aura.orchestrator.v1 import orchestrator_pb2 as api
+from aura.orchestrator.v1 import orchestrator_pb2_grpc, run_pb2
+from orchestrator.errors import ERROR_DOMAIN
+from orchestrator.runs import parse_run_filter
+from tests.fuzz import strategies as fz
+from tests.fuzz.profiles import budget
+from tests.fuzz.serving import ServingThread
+from tests.integration.orchestrator_fixtures import STYLE_INPUT, struct
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.integration, pytest.mark.timeout(300)]
+
+SERVICE = api.DESCRIPTOR.services_by_name["OrchestratorService"]
+METHODS = [method.name for method in SERVICE.methods]
+CALL_TIMEOUT_S = 30
+FINISH_BOUND_S = 60
+CLIENT_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+FINAL_STATES = {
+    run_pb2.RUN_STATE_SUCCEEDED,
+    run_pb2.RUN_STATE_PARTIALLY_SUCCEEDED,
+    run_pb2.RUN_STATE_FAILED,
+    run_pb2.RUN_STATE_CANCELLED,
+}
+# Codes a server answers bad or conflicting input with; anything else is a finding.
+CLEAR_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+EMPTY_FILTER_FINGERPRINT = parse_run_filter("").fingerprint
+
+
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingThread]:
+    data_dir: Path = tmp_path_factory.mktemp("fuzz") / "data"
+    serving = ServingThread(data_dir).start()
+    try:
+        yield serving
+    finally:
+        serving.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(serving: ServingThread) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(serving.address, options=CLIENT_OPTIONS) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def stub(channel: grpc.Channel) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+
+
+def invoke(stub: Any, method: str, request: Message) -> grpc.RpcError | None:
+    """Calls `method`, reading a stream to its end; the error it ended with, None for OK."""
+    try:
+        call = getattr(stub, method)
+        if SERVICE.methods_by_name[method].server_streaming:
+            for _ in call(request, timeout=CALL_TIMEOUT_S):
+                pass
+        else:
+            call(request, timeout=CALL_TIMEOUT_S)
+    except grpc.RpcError as error:
+        return error
+    return None
+
+
+def assert_clear(error: grpc.RpcError | None, what: object, label: str = "") -> None:
+    """OK, or a clear code with ErrorInfo of our domain; never UNKNOWN, INTERNAL or a hang."""
+    event(f"{label} {'OK' if error is None else error.code().name}".strip())
+    if error is None:
+        return
+    code = error.code()
+    assert code in CLEAR_CODES, f"{code.name} ({error.details()!r}) for {_short(what)}"
+    if code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE):
+        return  # grpc's own size limits answer without details
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, f"{code.name} without google.rpc.Status for {_short(what)}"
+    infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+    assert infos, f"{code.name} without ErrorInfo for {_short(what)}"
+    info = error_details_pb2.ErrorInfo()
+    infos[0].Unpack(info)
+    assert info.domain == ERROR_DOMAIN and info.reason
+
+
+def assert_no_tracebacks(serving: ServingThread, since: tuple[int, int] = (0, 0)) -> None:
+    errors = serving.errors(since)
+    assert not errors, errors[:5]
+
+
+def _short(what: object) -> str:
+    text = repr(what)
+    return text if len(text) < 600 else text[:600] + f"... ({len(text)} chars)"
+
+
+@pytest.mark.parametrize("method", METHODS)
+@settings(max_examples=budget(25))
+@given(data=st.data())
+def test_meaningful_requests_get_a_clear_answer(
+    serving: ServingThread, stub: Any, method: str, data: st.DataObject
+) -> None:
+    request = data.draw(fz.orchestrator_requests(method, EMPTY_FILTER_FINGERPRINT))
+    mark = serving.mark()
+    assert_clear(invoke(stub, method, request), request, method)
+    assert_no_tracebacks(serving, mark)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@settings(max_examples=budget(8))
+@given(data=st.data())
+def test_garbage_shaped_requests_get_a_clear_answer(
+    serving: ServingThread, stub: Any, method: str, data: st.DataObject
+) -> None:
+    request = data.draw(fz.messages(SERVICE.methods_by_name[method].input_type))
+    mark = serving.mark()
+    assert_clear(invoke(stub, method, request), request, method)
+    assert_no_tracebacks(serving, mark)
+
+
+@settings(max_examples=budget(120))
+@given(
+    method=st.sampled_from(METHODS),
+    payload=st.one_of(
+        st.binary(max_size=256),
+        st.sampled_from(METHODS)
+        .flatmap(lambda m: fz.orchestrator_requests(m).map(lambda r: r.SerializeToString()))
+        .flatmap(fz.mutated),
+    ),
+)
+def test_raw_bytes_on_the_wire_get_a_clear_answer(
+    serving: ServingThread, channel: grpc.Channel, method: str, payload: bytes
+) -> None:
+    path = f"/{SERVICE.full_name}/{method}"
+    mark = serving.mark()
+    raw = {"request_serializer": None, "response_deserializer": None}
+    try:
+        if SERVICE.methods_by_name[method].server_streaming:
+            for _ in channel.unary_stream(path, **raw)(payload, timeout=CALL_TIMEOUT_S):
+                pass
+        else:
+            channel.unary_unary(path, **raw)(payload, timeout=CALL_TIMEOUT_S)
+    except grpc.RpcError as error:
+        assert_clear(error, (method, payload), method)
+    else:
+        event(f"{method} OK")
+    assert_no_tracebacks(serving, mark)
+
+
+def _start(stub: Any, request: api.StartWorkflowRunRequest) -> str | grpc.RpcError:
+    try:
+        return str(stub.StartWorkflowRun(request, timeout=CALL_TIMEOUT_S).workflow_run.name)
+    except grpc.RpcError as error:
+        return error
+
+
+@settings(max_examples=budget(12))
+@given(
+    request_id=st.text(min_size=1, max_size=40),
+    variants=st.lists(
+        st.tuples(st.sampled_from(fz.SEED_DEFINITIONS), st.sampled_from(["ada", "grace"])),
+        min_size=2,
+        max_size=8,
+    ),
+)
+def test_concurrent_starts_with_one_request_id_make_one_run(
+    serving: ServingThread, stub: Any, request_id: str, variants: list[tuple[str, str]]
+) -> None:
+    """Same id and request: the same run for all; another request with that id: ALREADY_EXISTS."""
+    request_id = f"concurrent-{time.monotonic_ns()}-{request_id}"
+    requests = [
+        api.StartWorkflowRunRequest(
+            workflow_definition=definition,
+            input=struct({**STYLE_INPUT, "user_id": user}),
+            request_id=request_id,
+        )
+        for definition, user in variants
+    ]
+    mark = serving.mark()
+    with futures.ThreadPoolExecutor(len(requests)) as pool:
+        outcomes = list(pool.map(lambda r: _start(stub, r), requests))
+    winners = {name for name in outcomes if isinstance(name, str)}
+    assert len(winners) == 1, outcomes
+    won = {v for v, o in zip(variants, outcomes, strict=True) if isinstance(o, str)}
+    assert len(won) == 1, "requests that differ shared one run"
+    for variant, outcome in zip(variants, outcomes, strict=True):
+        if isinstance(outcome, grpc.RpcError):
+            assert_clear(outcome, variant)
+            assert outcome.code() == grpc.StatusCode.ALREADY_EXISTS
+            assert variant not in won
+        else:
+            assert variant in won
+    assert_no_tracebacks(serving, mark)
+
+
+@settings(max_examples=budget(6))
+@given(
+    batch=st.lists(
+        st.sampled_from(METHODS).flatmap(
+            lambda m: fz.orchestrator_requests(m, EMPTY_FILTER_FINGERPRINT).map(lambda r: (m, r))
+        ),
+        min_size=4,
+        max_size=16,
+    )
+)
+def test_concurrent_mixed_calls_get_clear_answers(
+    serving: ServingThread, stub: Any, batch: list[tuple[str, Message]]
+) -> None:
+    mark = serving.mark()
+    with futures.ThreadPoolExecutor(len(batch)) as pool:
+        errors = list(pool.map(lambda item: invoke(stub, *item), batch))
+    for (method, request), error in zip(batch, errors, strict=True):
+        assert_clear(error, (method, request), method)
+    assert_no_tracebacks(serving, mark)
+
+
+def _all_runs(stub: Any) -> list[run_pb2.WorkflowRun]:
+    runs: list[run_pb2.WorkflowRun] = []
+    token = ""
+    while True:
+        page = stub.ListWorkflowRuns(
+            api.ListWorkflowRunsRequest(page_size=1000, page_token=token), timeout=CALL_TIMEOUT_S
+        )
+        runs.extend(page.workflow_runs)
+        token = page.next_page_token
+        if not token:
+            return runs
+
+
+def _wait_finished(stub: Any, name: str) -> run_pb2.WorkflowRun:
+    deadline = time.monotonic() + FINISH_BOUND_S
+    while True:
+        run = stub.GetWorkflowRun(api.GetWorkflowRunRequest(name=name), timeout=CALL_TIMEOUT_S)
+        if run.workflow_run.state in FINAL_STATES or time.monotonic() > deadline:
+            return run.workflow_run  # type: ignore[no-any-return]
+        time.sleep(0.05)
+
+
+def test_after_the_fuzzing_the_server_serves_and_every_run_finished_without_gaps(
+    serving: ServingThread, channel: grpc.Channel, stub: Any
+) -> None:
+    health = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=SERVICE.full_name), timeout=CALL_TIMEOUT_S
+    )
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    good = stub.ExecuteWorkflowRun(
+        api.ExecuteWorkflowRunRequest(
+            workflow_definition="complete_style_analysis", input=struct(STYLE_INPUT)
+        ),
+        timeout=CALL_TIMEOUT_S,
+    )
+    assert good.workflow_run.state == run_pb2.RUN_STATE_SUCCEEDED
+
+    runs = _all_runs(stub)
+    assert len(runs) >= 1
+    unfinished, gaps, internal = [], [], []
+    for listed in runs:
+        run = _wait_finished(stub, listed.name)
+        if run.state not in FINAL_STATES:
+            unfinished.append((run.name, run_pb2.RunState.Name(run.state)))
+            continue
+        events = [
+            response.event
+            for response in stub.WatchWorkflowRun(
+                api.WatchWorkflowRunRequest(name=run.name), timeout=CALL_TIMEOUT_S
+            )
+        ]
+        seqs = [event.seq for event in events]
+        if seqs != list(range(1, len(events) + 1)) or events[-1].WhichOneof("event") != (
+            "run_finished"
+        ):
+            gaps.append((run.name, seqs[:5], seqs[-5:], events[-1].WhichOneof("event")))
+        errors = [run.error, *(step.error for step in run.steps)]
+        if any(e.code in (code_pb2.INTERNAL, code_pb2.UNKNOWN) for e in errors):
+            internal.append((run.name, [(e.code, e.message[:200]) for e in errors if e.code]))
+    assert not unfinished, f"{len(unfinished)} runs not finished after {FINISH_BOUND_S}s"
+    assert not gaps, gaps
+    assert not internal, internal
+    assert_no_tracebacks(serving)
