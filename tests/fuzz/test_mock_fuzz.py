@@ -117,8 +117,11 @@ def assert_clear(error: grpc.RpcError | None, injected: set[grpc.StatusCode], wh
         return
     code = error.code()
     assert code in CLEAR_CODES | injected, f"{code.name} ({error.details()!r}) for {what!r:.600}"
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, f"{code.name} without google.rpc.Status"
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:  # a status that contradicts the call's code
+        status = None
+    assert status is not None, f"{code.name} ({error.details()!r}) without google.rpc.Status"
     infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
     assert infos, f"{code.name} without ErrorInfo"
     info = error_details_pb2.ErrorInfo()
@@ -126,7 +129,7 @@ def assert_clear(error: grpc.RpcError | None, injected: set[grpc.StatusCode], wh
     assert info.domain == MOCK_DOMAIN and info.reason
 
 
-@settings(max_examples=budget(120))
+@settings(max_examples=budget(400))
 @given(data=st.data(), header=FAULT_HEADERS)
 def test_any_request_and_fault_header_get_a_clear_answer(
     serving: ServingThread, channels: dict[str, grpc.Channel], data: st.DataObject, header: str
@@ -141,7 +144,7 @@ def test_any_request_and_fault_header_get_a_clear_answer(
     assert not errors, errors[:5]
 
 
-@settings(max_examples=budget(60))
+@settings(max_examples=budget(200))
 @given(data=st.data())
 def test_raw_bytes_get_a_clear_answer(
     serving: ServingThread, channels: dict[str, grpc.Channel], data: st.DataObject

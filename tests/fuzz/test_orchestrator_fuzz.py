@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.message import Message
-from google.rpc import code_pb2, error_details_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from hypothesis import event, given, settings
@@ -40,6 +40,7 @@ SERVICE = api.DESCRIPTOR.services_by_name["OrchestratorService"]
 METHODS = [method.name for method in SERVICE.methods]
 CALL_TIMEOUT_S = 30
 FINISH_BOUND_S = 60
+SERVER_MAX_RECEIVE_BYTES = 4 * 1024 * 1024  # grpc's default; the orchestrator keeps it
 CLIENT_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 FINAL_STATES = {
     run_pb2.RUN_STATE_SUCCEEDED,
@@ -94,22 +95,37 @@ def invoke(stub: Any, method: str, request: Message) -> grpc.RpcError | None:
     return None
 
 
-def assert_clear(error: grpc.RpcError | None, what: object, label: str = "") -> None:
-    """OK, or a clear code with ErrorInfo of our domain; never UNKNOWN, INTERNAL or a hang."""
+def assert_clear(error: grpc.RpcError | None, what: Message | bytes, label: str = "") -> None:
+    """OK, or a clear code with ErrorInfo of our domain; never UNKNOWN, INTERNAL or a hang.
+
+    Only a request over the server's receive limit may be refused without details: grpc
+    itself refuses it, before any handler runs.
+    """
     event(f"{label} {'OK' if error is None else error.code().name}".strip())
     if error is None:
         return
     code = error.code()
-    assert code in CLEAR_CODES, f"{code.name} ({error.details()!r}) for {_short(what)}"
-    if code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE):
-        return  # grpc's own size limits answer without details
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, f"{code.name} without google.rpc.Status for {_short(what)}"
+    assert code in CLEAR_CODES, f"{label}: {code.name} ({error.details()!r}) for {_short(what)}"
+    size = len(what) if isinstance(what, bytes) else what.ByteSize()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and size > SERVER_MAX_RECEIVE_BYTES:
+        return
+    status = _rich_status(error)
+    assert status is not None, (
+        f"{label}: {code.name} ({error.details()!r}) without google.rpc.Status for {_short(what)}"
+    )
     infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
-    assert infos, f"{code.name} without ErrorInfo for {_short(what)}"
+    assert infos, f"{label}: {code.name} without ErrorInfo for {_short(what)}"
     info = error_details_pb2.ErrorInfo()
     infos[0].Unpack(info)
     assert info.domain == ERROR_DOMAIN and info.reason
+
+
+def _rich_status(error: grpc.RpcError) -> status_pb2.Status | None:
+    """The call's google.rpc.Status; None when it has none or one that contradicts the call."""
+    try:
+        return rpc_status.from_call(error)  # type: ignore[arg-type, no-any-return]
+    except ValueError:
+        return None
 
 
 def assert_no_tracebacks(serving: ServingThread, since: tuple[int, int] = (0, 0)) -> None:
@@ -123,7 +139,7 @@ def _short(what: object) -> str:
 
 
 @pytest.mark.parametrize("method", METHODS)
-@settings(max_examples=budget(25))
+@settings(max_examples=budget(60))
 @given(data=st.data())
 def test_meaningful_requests_get_a_clear_answer(
     serving: ServingThread, stub: Any, method: str, data: st.DataObject
@@ -135,7 +151,7 @@ def test_meaningful_requests_get_a_clear_answer(
 
 
 @pytest.mark.parametrize("method", METHODS)
-@settings(max_examples=budget(8))
+@settings(max_examples=budget(25))
 @given(data=st.data())
 def test_garbage_shaped_requests_get_a_clear_answer(
     serving: ServingThread, stub: Any, method: str, data: st.DataObject
@@ -146,7 +162,7 @@ def test_garbage_shaped_requests_get_a_clear_answer(
     assert_no_tracebacks(serving, mark)
 
 
-@settings(max_examples=budget(120))
+@settings(max_examples=budget(400))
 @given(
     method=st.sampled_from(METHODS),
     payload=st.one_of(
@@ -169,7 +185,7 @@ def test_raw_bytes_on_the_wire_get_a_clear_answer(
         else:
             channel.unary_unary(path, **raw)(payload, timeout=CALL_TIMEOUT_S)
     except grpc.RpcError as error:
-        assert_clear(error, (method, payload), method)
+        assert_clear(error, payload, method)
     else:
         event(f"{method} OK")
     assert_no_tracebacks(serving, mark)
@@ -182,7 +198,7 @@ def _start(stub: Any, request: api.StartWorkflowRunRequest) -> str | grpc.RpcErr
         return error
 
 
-@settings(max_examples=budget(12))
+@settings(max_examples=budget(20))
 @given(
     request_id=st.text(min_size=1, max_size=40),
     variants=st.lists(
@@ -213,7 +229,7 @@ def test_concurrent_starts_with_one_request_id_make_one_run(
     assert len(won) == 1, "requests that differ shared one run"
     for variant, outcome in zip(variants, outcomes, strict=True):
         if isinstance(outcome, grpc.RpcError):
-            assert_clear(outcome, variant)
+            assert_clear(outcome, requests[variants.index(variant)], "StartWorkflowRun")
             assert outcome.code() == grpc.StatusCode.ALREADY_EXISTS
             assert variant not in won
         else:
@@ -221,7 +237,7 @@ def test_concurrent_starts_with_one_request_id_make_one_run(
     assert_no_tracebacks(serving, mark)
 
 
-@settings(max_examples=budget(6))
+@settings(max_examples=budget(15))
 @given(
     batch=st.lists(
         st.sampled_from(METHODS).flatmap(
@@ -238,7 +254,7 @@ def test_concurrent_mixed_calls_get_clear_answers(
     with futures.ThreadPoolExecutor(len(batch)) as pool:
         errors = list(pool.map(lambda item: invoke(stub, *item), batch))
     for (method, request), error in zip(batch, errors, strict=True):
-        assert_clear(error, (method, request), method)
+        assert_clear(error, request, method)
     assert_no_tracebacks(serving, mark)
 
 
@@ -281,27 +297,35 @@ def test_after_the_fuzzing_the_server_serves_and_every_run_finished_without_gaps
 
     runs = _all_runs(stub)
     assert len(runs) >= 1
-    unfinished, gaps, internal = [], [], []
+    unfinished, gaps, unwatchable, internal = [], [], [], []
     for listed in runs:
-        run = _wait_finished(stub, listed.name)
+        try:
+            run = _wait_finished(stub, listed.name)
+        except grpc.RpcError as error:
+            unwatchable.append((listed.name, error.code().name, error.details()))
+            continue
         if run.state not in FINAL_STATES:
             unfinished.append((run.name, run_pb2.RunState.Name(run.state)))
             continue
-        events = [
-            response.event
-            for response in stub.WatchWorkflowRun(
-                api.WatchWorkflowRunRequest(name=run.name), timeout=CALL_TIMEOUT_S
-            )
-        ]
+        try:
+            events = [
+                response.event
+                for response in stub.WatchWorkflowRun(
+                    api.WatchWorkflowRunRequest(name=run.name), timeout=CALL_TIMEOUT_S
+                )
+            ]
+        except grpc.RpcError as error:
+            unwatchable.append((run.name, error.code().name, error.details()))
+            continue
         seqs = [event.seq for event in events]
-        if seqs != list(range(1, len(events) + 1)) or events[-1].WhichOneof("event") != (
-            "run_finished"
-        ):
-            gaps.append((run.name, seqs[:5], seqs[-5:], events[-1].WhichOneof("event")))
+        last = events[-1].WhichOneof("event") if events else None
+        if seqs != list(range(1, len(events) + 1)) or last != "run_finished":
+            gaps.append((run.name, seqs[:5], seqs[-5:], last))
         errors = [run.error, *(step.error for step in run.steps)]
         if any(e.code in (code_pb2.INTERNAL, code_pb2.UNKNOWN) for e in errors):
             internal.append((run.name, [(e.code, e.message[:200]) for e in errors if e.code]))
     assert not unfinished, f"{len(unfinished)} runs not finished after {FINISH_BOUND_S}s"
+    assert not unwatchable, unwatchable
     assert not gaps, gaps
     assert not internal, internal
     assert_no_tracebacks(serving)
