@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from aura.orchestrator.v1 import orchestrator_pb2 as api
 from aura.orchestrator.v1 import orchestrator_pb2_grpc, run_pb2
+from mock_services import FaultConfig
 from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.runs import parse_run_filter
 from tests.fuzz import strategies as fz
@@ -258,6 +259,43 @@ def test_concurrent_mixed_calls_get_clear_answers(
     assert_no_tracebacks(serving, mark)
 
 
+@settings(max_examples=budget(6))
+@given(
+    service=st.sampled_from(["image", "nlu", "style", "combination", "recommendation"]),
+    error_rate=st.sampled_from([0.5, 1.0]),
+    runs=st.integers(1, 4),
+)
+def test_injected_internal_faults_stay_inside_the_runs(
+    serving: ServingThread, stub: Any, service: str, error_rate: float, runs: int
+) -> None:
+    """A mock failing with INTERNAL fails steps, never the orchestrator's own answer."""
+    mock = serving.mesh[service]
+    mock.faults = FaultConfig(error_rate=error_rate, error_code=grpc.StatusCode.INTERNAL)
+    try:
+        for _ in range(runs):
+            response = stub.ExecuteWorkflowRun(
+                api.ExecuteWorkflowRunRequest(
+                    workflow_definition="complete_style_analysis", input=struct(STYLE_INPUT)
+                ),
+                timeout=CALL_TIMEOUT_S,
+            )
+            run = response.workflow_run
+            event(run_pb2.RunState.Name(run.state))
+            assert run.state in FINAL_STATES
+            for step in run.steps:
+                if step.error.code in (code_pb2.INTERNAL, code_pb2.UNKNOWN):
+                    assert step.error.code == code_pb2.INTERNAL and _injected(step.error), step
+    finally:
+        mock.faults = FaultConfig()
+
+
+def _injected(error: status_pb2.Status) -> bool:
+    """Whether a step's error is one a mock injected on purpose."""
+    return "injected fault" in error.message or any(
+        b"INJECTED_FAULT" in detail.value for detail in error.details
+    )
+
+
 def _all_runs(stub: Any) -> list[run_pb2.WorkflowRun]:
     runs: list[run_pb2.WorkflowRun] = []
     token = ""
@@ -322,7 +360,9 @@ def test_after_the_fuzzing_the_server_serves_and_every_run_finished_without_gaps
         if seqs != list(range(1, len(events) + 1)) or last != "run_finished":
             gaps.append((run.name, seqs[:5], seqs[-5:], last))
         errors = [run.error, *(step.error for step in run.steps)]
-        if any(e.code in (code_pb2.INTERNAL, code_pb2.UNKNOWN) for e in errors):
+        if any(
+            e.code in (code_pb2.INTERNAL, code_pb2.UNKNOWN) and not _injected(e) for e in errors
+        ):
             internal.append((run.name, [(e.code, e.message[:200]) for e in errors if e.code]))
     assert not unfinished, f"{len(unfinished)} runs not finished after {FINISH_BOUND_S}s"
     assert not unwatchable, unwatchable
