@@ -53,8 +53,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class ServingThread:
-    """`start()` the mesh (and, with `data_dir`, an orchestrator on it); `stop()` both."""
+class RealServers:
+    """The mesh in a thread and, with `data_dir`, an orchestrator process on it."""
 
     def __init__(
         self, data_dir: Path | None = None, faults: dict[str, FaultConfig] | None = None
@@ -71,7 +71,7 @@ class ServingThread:
     def run(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
 
-    def start(self) -> ServingThread:
+    def start(self) -> RealServers:
         logging.getLogger().addHandler(self.tracebacks)
         self._thread.start()
         self.run(self.mesh.start())

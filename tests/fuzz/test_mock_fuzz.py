@@ -24,7 +24,7 @@ from mock_services.common.faults import FAULT_HEADER, FaultSyntaxError, parse_fa
 from mock_services.registry import SERVICES
 from tests.fuzz import strategies as fz
 from tests.fuzz.profiles import budget
-from tests.fuzz.serving import ServingThread
+from tests.fuzz.serving import RealServers
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -66,8 +66,8 @@ METHODS: list[tuple[str, MethodDescriptor]] = [
 
 
 @pytest.fixture(scope="module")
-def serving() -> Iterator[ServingThread]:
-    serving = ServingThread().start()
+def serving() -> Iterator[RealServers]:
+    serving = RealServers().start()
     try:
         yield serving
     finally:
@@ -75,7 +75,7 @@ def serving() -> Iterator[ServingThread]:
 
 
 @pytest.fixture(scope="module")
-def channels(serving: ServingThread) -> Iterator[dict[str, grpc.Channel]]:
+def channels(serving: RealServers) -> Iterator[dict[str, grpc.Channel]]:
     channels = {name: grpc.insecure_channel(serving.mesh[name].address) for name in SERVICES}
     yield channels
     for channel in channels.values():
@@ -132,7 +132,7 @@ def assert_clear(error: grpc.RpcError | None, injected: set[grpc.StatusCode], wh
 @settings(max_examples=budget(400))
 @given(data=st.data(), header=FAULT_HEADERS)
 def test_any_request_and_fault_header_get_a_clear_answer(
-    serving: ServingThread, channels: dict[str, grpc.Channel], data: st.DataObject, header: str
+    serving: RealServers, channels: dict[str, grpc.Channel], data: st.DataObject, header: str
 ) -> None:
     name, method = data.draw(st.sampled_from(METHODS), label="method")
     request: Message = data.draw(fz.messages(method.input_type), label="request")
@@ -147,7 +147,7 @@ def test_any_request_and_fault_header_get_a_clear_answer(
 @settings(max_examples=budget(200))
 @given(data=st.data())
 def test_raw_bytes_get_a_clear_answer(
-    serving: ServingThread, channels: dict[str, grpc.Channel], data: st.DataObject
+    serving: RealServers, channels: dict[str, grpc.Channel], data: st.DataObject
 ) -> None:
     name, method = data.draw(st.sampled_from(METHODS), label="method")
     valid = data.draw(fz.messages(method.input_type)).SerializeToString()
@@ -159,7 +159,7 @@ def test_raw_bytes_get_a_clear_answer(
 
 
 def test_after_the_fuzzing_every_mock_serves(
-    serving: ServingThread, channels: dict[str, grpc.Channel]
+    serving: RealServers, channels: dict[str, grpc.Channel]
 ) -> None:
     for name, channel in channels.items():
         health = health_pb2_grpc.HealthStub(channel).Check(

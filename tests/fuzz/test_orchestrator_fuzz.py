@@ -32,7 +32,7 @@ from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.runs import parse_run_filter
 from tests.fuzz import strategies as fz
 from tests.fuzz.profiles import budget
-from tests.fuzz.serving import ServingThread
+from tests.fuzz.serving import RealServers
 from tests.integration.orchestrator_fixtures import STYLE_INPUT, struct
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.integration, pytest.mark.timeout(300)]
@@ -62,9 +62,9 @@ EMPTY_FILTER_FINGERPRINT = parse_run_filter("").fingerprint
 
 
 @pytest.fixture(scope="module")
-def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingThread]:
+def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServers]:
     data_dir: Path = tmp_path_factory.mktemp("fuzz") / "data"
-    serving = ServingThread(data_dir).start()
+    serving = RealServers(data_dir).start()
     try:
         yield serving
     finally:
@@ -72,7 +72,7 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingThread]
 
 
 @pytest.fixture(scope="module")
-def channel(serving: ServingThread) -> Iterator[grpc.Channel]:
+def channel(serving: RealServers) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(serving.address, options=CLIENT_OPTIONS) as channel:
         yield channel
 
@@ -129,7 +129,7 @@ def _rich_status(error: grpc.RpcError) -> status_pb2.Status | None:
         return None
 
 
-def assert_no_tracebacks(serving: ServingThread, since: tuple[int, int] = (0, 0)) -> None:
+def assert_no_tracebacks(serving: RealServers, since: tuple[int, int] = (0, 0)) -> None:
     errors = serving.errors(since)
     assert not errors, errors[:5]
 
@@ -143,7 +143,7 @@ def _short(what: object) -> str:
 @settings(max_examples=budget(60))
 @given(data=st.data())
 def test_meaningful_requests_get_a_clear_answer(
-    serving: ServingThread, stub: Any, method: str, data: st.DataObject
+    serving: RealServers, stub: Any, method: str, data: st.DataObject
 ) -> None:
     request = data.draw(fz.orchestrator_requests(method, EMPTY_FILTER_FINGERPRINT))
     mark = serving.mark()
@@ -155,7 +155,7 @@ def test_meaningful_requests_get_a_clear_answer(
 @settings(max_examples=budget(25))
 @given(data=st.data())
 def test_garbage_shaped_requests_get_a_clear_answer(
-    serving: ServingThread, stub: Any, method: str, data: st.DataObject
+    serving: RealServers, stub: Any, method: str, data: st.DataObject
 ) -> None:
     request = data.draw(fz.messages(SERVICE.methods_by_name[method].input_type))
     mark = serving.mark()
@@ -174,7 +174,7 @@ def test_garbage_shaped_requests_get_a_clear_answer(
     ),
 )
 def test_raw_bytes_on_the_wire_get_a_clear_answer(
-    serving: ServingThread, channel: grpc.Channel, method: str, payload: bytes
+    serving: RealServers, channel: grpc.Channel, method: str, payload: bytes
 ) -> None:
     path = f"/{SERVICE.full_name}/{method}"
     mark = serving.mark()
@@ -209,7 +209,7 @@ def _start(stub: Any, request: api.StartWorkflowRunRequest) -> str | grpc.RpcErr
     ),
 )
 def test_concurrent_starts_with_one_request_id_make_one_run(
-    serving: ServingThread, stub: Any, request_id: str, variants: list[tuple[str, str]]
+    serving: RealServers, stub: Any, request_id: str, variants: list[tuple[str, str]]
 ) -> None:
     """Same id and request: the same run for all; another request with that id: ALREADY_EXISTS."""
     request_id = f"concurrent-{time.monotonic_ns()}-{request_id}"
@@ -249,7 +249,7 @@ def test_concurrent_starts_with_one_request_id_make_one_run(
     )
 )
 def test_concurrent_mixed_calls_get_clear_answers(
-    serving: ServingThread, stub: Any, batch: list[tuple[str, Message]]
+    serving: RealServers, stub: Any, batch: list[tuple[str, Message]]
 ) -> None:
     mark = serving.mark()
     with futures.ThreadPoolExecutor(len(batch)) as pool:
@@ -266,7 +266,7 @@ def test_concurrent_mixed_calls_get_clear_answers(
     runs=st.integers(1, 4),
 )
 def test_injected_internal_faults_stay_inside_the_runs(
-    serving: ServingThread, stub: Any, service: str, error_rate: float, runs: int
+    serving: RealServers, stub: Any, service: str, error_rate: float, runs: int
 ) -> None:
     """A mock failing with INTERNAL fails steps, never the orchestrator's own answer."""
     mock = serving.mesh[service]
@@ -319,7 +319,7 @@ def _wait_finished(stub: Any, name: str) -> run_pb2.WorkflowRun:
 
 
 def test_after_the_fuzzing_the_server_serves_and_every_run_finished_without_gaps(
-    serving: ServingThread, channel: grpc.Channel, stub: Any
+    serving: RealServers, channel: grpc.Channel, stub: Any
 ) -> None:
     health = health_pb2_grpc.HealthStub(channel).Check(
         health_pb2.HealthCheckRequest(service=SERVICE.full_name), timeout=CALL_TIMEOUT_S
