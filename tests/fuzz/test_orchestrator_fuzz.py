@@ -296,6 +296,24 @@ def _injected(error: status_pb2.Status) -> bool:
     )
 
 
+@pytest.mark.parametrize("depth", [29, 30, 31, 32])
+def test_a_run_input_the_server_accepts_can_be_read_back(stub: Any, depth: int) -> None:
+    """An input nested just under the decoder's limit is either refused or readable in full:
+    the run's history wraps the input in two more messages than the request did."""
+    request = api.StartWorkflowRunRequest(workflow_definition="complete_style_analysis")
+    fz.to_struct({**STYLE_INPUT, "deep": fz.nested(depth)}, request.input)
+    try:
+        started = stub.StartWorkflowRun(request, timeout=CALL_TIMEOUT_S)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+        return
+    name = started.workflow_run.name
+    _wait_finished(stub, name)
+    watch = api.WatchWorkflowRunRequest(name=name)
+    events = list(stub.WatchWorkflowRun(watch, timeout=CALL_TIMEOUT_S))
+    assert events[0].event.run_created.input == request.input
+
+
 def _all_runs(stub: Any) -> list[run_pb2.WorkflowRun]:
     runs: list[run_pb2.WorkflowRun] = []
     token = ""
