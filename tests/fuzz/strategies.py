@@ -429,6 +429,10 @@ def orchestrator_requests(method: str, fingerprint: str = "") -> st.SearchStrate
         ),
         "CancelWorkflowRun": st.builds(api.CancelWorkflowRunRequest, name=run_names, reason=texts),
         "ListServices": st.just(api.ListServicesRequest()),
+        "DeleteWorkflowRun": st.builds(api.DeleteWorkflowRunRequest, name=run_names),
+        "DeleteWorkflowDefinition": st.builds(
+            api.DeleteWorkflowDefinitionRequest, name=definition_names
+        ),
         "GetAnalytics": st.builds(
             api.GetAnalyticsRequest,
             window=st.one_of(st.none(), durations()),
