@@ -16,7 +16,9 @@ from mock_services.common.faults import FaultConfig
 from mock_services.common.health import DrainingHealthServicer
 from mock_services.common.interceptor import FaultInjectionInterceptor, ServerState
 from mock_services.common.reflection import enable_reflection
+from mock_services.common.validation import ERROR_DOMAIN
 from mock_services.registry import service_spec
+from orchestrator.api import UndecodableRequestInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,11 @@ class MockServer:
         self._serving = True
         enable_tracing_from_env()  # instrumentation must precede grpc.aio.server()
         self._server = grpc.aio.server(
-            interceptors=[FaultInjectionInterceptor(self._state)], options=SERVER_OPTIONS
+            interceptors=[
+                UndecodableRequestInterceptor(ERROR_DOMAIN),
+                FaultInjectionInterceptor(self._state),
+            ],
+            options=SERVER_OPTIONS,
         )
         spec.add_to_server(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

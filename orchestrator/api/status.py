@@ -12,8 +12,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from orchestrator.api.request_decoding import UndecodableRequest
-from orchestrator.errors import ERROR_DOMAIN, AuraError, InvalidArgument, shorten
+from orchestrator.errors import ERROR_DOMAIN, AuraError, shorten
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +96,6 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: AuraErr
     await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
 
 
-def _check_decoded(request: object) -> None:
-    if isinstance(request, UndecodableRequest):
-        raise InvalidArgument(
-            "the request could not be decoded: not a valid message, or nested deeper than "
-            f"protobuf's limit of 100 messages ({request.problem})",
-            reason="UNDECODABLE_REQUEST",
-        )
-
-
 async def _abort_for(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
     """Our errors keep their status; an abort already under way passes; the rest is INTERNAL."""
     if isinstance(error, grpc.aio.AbortError):
@@ -123,7 +113,6 @@ def unary_boundary(
         self: Any, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> Resp:
         try:
-            _check_decoded(request)
             return await handler(self, request, context)
         except Exception as error:
             await _abort_for(context, error)
@@ -142,7 +131,6 @@ def stream_boundary(
         self: Any, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> AsyncIterator[Resp]:
         try:
-            _check_decoded(request)
             async for item in handler(self, request, context):
                 yield item
         except Exception as error:
