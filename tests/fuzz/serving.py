@@ -24,16 +24,10 @@ from typing import Any, TypeVar
 
 from mock_services import FaultConfig, MockMesh
 from orchestrator.cli.processes import wait_serving
+from tests.helpers import REPO_ROOT
+from tests.integration.cli_process import SHORT_NAMES
 
 T = TypeVar("T")
-ROOT = Path(__file__).resolve().parents[2]
-SHORT_NAMES = {
-    "aura.image.v1.ImageProcessingService": "IMAGE",
-    "aura.nlu.v1.NluService": "NLU",
-    "aura.style.v1.StyleProfileService": "STYLE",
-    "aura.combination.v1.CombinationEngineService": "COMBINATION",
-    "aura.recommendation.v1.RecommendationEngineService": "RECOMMENDATION",
-}
 
 
 class TracebackRecorder(logging.Handler):
@@ -98,7 +92,7 @@ class RealServers:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "orchestrator.cli", "serve"],
                 env=env,
-                cwd=ROOT,
+                cwd=REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

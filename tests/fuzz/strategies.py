@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from aura.orchestrator.v1 import orchestrator_pb2 as api
 from aura.orchestrator.v1 import workflow_pb2
-from tests.integration.orchestrator_fixtures import STYLE_INPUT
+from tests.integration.orchestrator_helpers import STYLE_INPUT
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -38,7 +38,7 @@ from orchestrator.runs import parse_run_filter
 from tests.fuzz import strategies as fz
 from tests.fuzz.profiles import budget
 from tests.fuzz.serving import RealServers
-from tests.integration.orchestrator_fixtures import STYLE_INPUT, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -29,7 +29,7 @@ from mock_services.registry import SERVICES
 from orchestrator.api import UndecodableRequestInterceptor
 from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_fixtures import settings_for
+from tests.integration.orchestrator_helpers import settings_for
 from tests.wire_format import (
     GARBAGE,
     TOO_DEEP,

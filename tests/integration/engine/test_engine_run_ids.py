@@ -7,17 +7,9 @@ import random
 import pytest
 
 from aura.orchestrator.v1 import orchestrator_pb2
-from tests.integration.orchestrator_fixtures import (
-    STYLE_INPUT,
-    Stub,
-    mesh,
-    orchestrator,
-    struct,
-    stub,
-)
+from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, struct
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 
 async def test_runs_get_new_ids_when_something_reseeds_the_global_random(stub: Stub) -> None:
