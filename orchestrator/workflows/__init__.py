@@ -3,13 +3,11 @@ the registry of callable gRPC methods, and the compiler that checks a
 definition once and turns it into a plan the engine runs without parsing."""
 
 from orchestrator.workflows.compiled import (
-    DEFAULT_RETRY,
     DEFAULT_RUN_TIMEOUT_S,
     DEFAULT_STEP_TIMEOUT_S,
     MAX_TIMEOUT_S,
     CompiledStep,
     CompiledWorkflow,
-    RetrySpec,
 )
 from orchestrator.workflows.compiler import INVALID_DEFINITION_REASON, compile_workflow
 from orchestrator.workflows.fallbacks import Fallback, FallbackMethod, LastGoodAnswer
@@ -26,7 +24,6 @@ from orchestrator.workflows.registry import MethodInfo, MethodRegistry
 from orchestrator.workflows.wiring import StepInputError
 
 __all__ = [
-    "DEFAULT_RETRY",
     "DEFAULT_RUN_TIMEOUT_S",
     "DEFAULT_STEP_TIMEOUT_S",
     "INVALID_DEFINITION_REASON",
@@ -41,7 +38,6 @@ __all__ = [
     "LastGoodAnswer",
     "MethodInfo",
     "MethodRegistry",
-    "RetrySpec",
     "StepInputError",
     "compile_workflow",
     "duration_problem",

@@ -10,7 +10,8 @@ from google.rpc import code_pb2
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import ViolationCollector
-from orchestrator.workflows.compiled import DEFAULT_RETRY, MAX_TIMEOUT_S, RetrySpec
+from orchestrator.resilience import DEFAULT_RETRY, RetrySpec
+from orchestrator.workflows.compiled import MAX_TIMEOUT_S
 
 MAX_ATTEMPTS_LIMIT = 10
 

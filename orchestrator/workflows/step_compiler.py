@@ -15,7 +15,8 @@ from google.protobuf.message import Message
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import ViolationCollector
-from orchestrator.workflows.compiled import DEFAULT_RETRY, DEFAULT_STEP_TIMEOUT_S, CompiledStep
+from orchestrator.resilience import DEFAULT_RETRY
+from orchestrator.workflows.compiled import DEFAULT_STEP_TIMEOUT_S, CompiledStep
 from orchestrator.workflows.conditions import (
     KNOWN_OPERATORS,
     OPERATORS_WITH_VALUE,
