@@ -28,13 +28,12 @@ from orchestrator.api.run_views import (
     without_input_and_outputs,
 )
 from orchestrator.api.status import stream_boundary, unary_boundary
-from orchestrator.engine import Engine, RunSpec, run_name
-from orchestrator.engine.catalog import DEFINITION_PREFIX
-from orchestrator.engine.engine import RUN_PREFIX
+from orchestrator.engine import Engine, RunSpec
 from orchestrator.errors import FieldViolation, InvalidArgument
 from orchestrator.events import EventHub, watch_run
 from orchestrator.mesh import BackendPool
 from orchestrator.mesh.health_watch import SERVING, UNKNOWN
+from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX, run_name
 from orchestrator.resilience import CircuitState
 from orchestrator.runs import parse_run_filter
 from orchestrator.workflows import duration_problem
@@ -118,7 +117,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def GetWorkflowDefinition(
         self, request: orchestrator_pb2.GetWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.GetWorkflowDefinitionResponse:
-        name = _required_name(request.name, "name", "workflowDefinitions/")
+        name = _required_name(request.name, "name", DEFINITION_PREFIX)
         compiled = self._engine.catalog.get(name)
         return orchestrator_pb2.GetWorkflowDefinitionResponse(
             workflow_definition=compiled.definition
@@ -290,6 +289,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def DeleteWorkflowDefinition(
         self, request: orchestrator_pb2.DeleteWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.DeleteWorkflowDefinitionResponse:
-        name = _required_name(request.name, "name", "workflowDefinitions/")
+        name = _required_name(request.name, "name", DEFINITION_PREFIX)
         await self._engine.catalog.delete(name)
         return orchestrator_pb2.DeleteWorkflowDefinitionResponse()

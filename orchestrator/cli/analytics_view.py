@@ -7,6 +7,7 @@ from rich.console import Console
 
 from aura.orchestrator.v1 import orchestrator_pb2
 from orchestrator.cli.tables import print_table
+from orchestrator.names import DEFINITION_PREFIX
 
 
 def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsResponse) -> None:
@@ -17,7 +18,7 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
         ("definition", "runs", "succeeded", "partly", "p50", "p90", "p99"),
         [
             (
-                d.workflow_definition.removeprefix("workflowDefinitions/"),
+                d.workflow_definition.removeprefix(DEFINITION_PREFIX),
                 str(d.run_count),
                 _percent(d.success_rate),
                 _percent(d.partial_rate),
@@ -34,7 +35,7 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
         ("definition", "step", "runs", "succeeded", "retries", "p50", "p90", "p99"),
         [
             (
-                s.workflow_definition.removeprefix("workflowDefinitions/"),
+                s.workflow_definition.removeprefix(DEFINITION_PREFIX),
                 s.step_id,
                 str(s.execution_count),
                 _percent(s.success_rate),

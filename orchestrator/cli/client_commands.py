@@ -21,6 +21,7 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb
 from orchestrator.cli.analytics_view import print_analytics
 from orchestrator.cli.progress import ProgressPrinter, status_text
 from orchestrator.cli.tables import print_table
+from orchestrator.names import DEFINITION_PREFIX
 from orchestrator.workflows import MethodRegistry
 
 DEFAULT_ADDRESS = os.environ.get("AURA_ADDRESS", "127.0.0.1:8006")
@@ -223,7 +224,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     rows = [
         (
             run.name,
-            run.workflow_definition.removeprefix("workflowDefinitions/"),
+            run.workflow_definition.removeprefix(DEFINITION_PREFIX),
             run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_"),
             _utc(run.create_time),
             _utc(run.end_time) if run.HasField("end_time") else "-",
@@ -266,7 +267,7 @@ async def cmd_definitions(args: argparse.Namespace) -> int:
         )
     rows = [
         (
-            definition.name.removeprefix("workflowDefinitions/"),
+            definition.name.removeprefix(DEFINITION_PREFIX),
             str(len(definition.steps)),
             definition.description.strip().split("\n")[0],
         )

@@ -28,6 +28,7 @@ from orchestrator.errors import (
     ViolationCollector,
 )
 from orchestrator.mesh import BackendPool
+from orchestrator.names import RUN_PREFIX, run_name
 from orchestrator.resilience import ResponseCache
 from orchestrator.runs import FINAL_RUN_STATES, RunFolder, fold_run
 from orchestrator.store import RunStore
@@ -36,18 +37,12 @@ from orchestrator.workflows import CompiledWorkflow, run_input_problems
 
 log = logging.getLogger(__name__)
 
-RUN_PREFIX = "workflowRuns/"
 MAX_RUN_TIMEOUT_S = 24 * 3600.0
 MAX_REQUEST_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 63
 INVALID_RUN_REASON = "INVALID_RUN_REQUEST"
 # What a client refused for admission is told to wait before trying again.
 ADMISSION_RETRY_AFTER_S = 1.0
-
-
-def run_name(name_or_id: str) -> str:
-    """Accepts "workflowRuns/x" or the bare id "x"."""
-    return name_or_id if name_or_id.startswith(RUN_PREFIX) else RUN_PREFIX + name_or_id
 
 
 @dataclass(frozen=True)
