@@ -120,7 +120,7 @@ async def _with_mesh(
     env = {**os.environ, **(mesh_env or {})}
     listen = [f"{name}={address}" for name, address in mesh_addresses(settings).items()]
     mesh = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator.cli.local_mesh", *listen, env=env
+        sys.executable, "-m", "mock_services.listen", *listen, env=env
     )
     try:
         serving = asyncio.ensure_future(
