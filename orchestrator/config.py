@@ -46,6 +46,7 @@ __all__ = [
     "unknown_variables",
 ]
 
+
 def default_service_addresses(host: str = "127.0.0.1") -> dict[str, list[str]]:
     return {service: [f"{host}:{port}"] for service, (_, port) in DEFAULT_SERVICES.items()}
 

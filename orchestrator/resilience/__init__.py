@@ -12,7 +12,7 @@ from orchestrator.resilience.circuit_breaker import (
     Outcome,
     Permit,
 )
-from orchestrator.resilience.deadline import AttemptBudget, DeadlineBudget
+from orchestrator.resilience.deadline import DEFAULT_MARGIN_S, AttemptBudget, DeadlineBudget
 from orchestrator.resilience.latency_window import LatencyWindow
 from orchestrator.resilience.policy import ServicePolicy
 from orchestrator.resilience.pushback import STOP_RETRYING, parse_pushback
@@ -33,6 +33,7 @@ __all__ = [
     "BULKHEAD_FULL",
     "CIRCUIT_OPEN",
     "DEADLINE_BUDGET_SPENT",
+    "DEFAULT_MARGIN_S",
     "DEFAULT_RETRY",
     "NEVER_RETRIED",
     "STOP_RETRYING",

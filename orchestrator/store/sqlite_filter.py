@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.runs.run_filter import (
+from orchestrator.runs import (
     Condition,
     CreateTimeCondition,
     DefinitionCondition,

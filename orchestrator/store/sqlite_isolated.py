@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from orchestrator.errors import AlreadyExists, AuraError, NotFound
-from orchestrator.runs.states import FINAL_RUN_STATES
+from orchestrator.runs import FINAL_RUN_STATES
 from orchestrator.store.base import EventSequenceConflict
 from orchestrator.store.sqlite_requests import (
     RUN_RESOURCE,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
-from orchestrator.runs.states import FINAL_RUN_STATES
+from orchestrator.runs import FINAL_RUN_STATES
 from orchestrator.store.sqlite_multirow import Row
 
 RUN_RESOURCE = run_pb2.WorkflowRun.DESCRIPTOR.full_name

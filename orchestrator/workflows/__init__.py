@@ -10,7 +10,12 @@ from orchestrator.workflows.compiled import (
     CompiledWorkflow,
 )
 from orchestrator.workflows.compiler import INVALID_DEFINITION_REASON, compile_workflow
-from orchestrator.workflows.fallbacks import Fallback, FallbackMethod, LastGoodAnswer
+from orchestrator.workflows.fallbacks import (
+    MAX_LAST_GOOD_AGE_S,
+    Fallback,
+    FallbackMethod,
+    LastGoodAnswer,
+)
 from orchestrator.workflows.json_values import (
     MAX_RUN_INPUT_BYTES,
     MAX_RUN_INPUT_DEPTH,
@@ -27,6 +32,7 @@ __all__ = [
     "DEFAULT_RUN_TIMEOUT_S",
     "DEFAULT_STEP_TIMEOUT_S",
     "INVALID_DEFINITION_REASON",
+    "MAX_LAST_GOOD_AGE_S",
     "MAX_RUN_INPUT_BYTES",
     "MAX_RUN_INPUT_DEPTH",
     "MAX_TIMEOUT_S",
