@@ -47,6 +47,17 @@ _SERVING_STATUSES = {
     ServingStatus.NOT_SERVING: orchestrator_pb2.SERVING_STATUS_NOT_SERVING,
     ServingStatus.UNKNOWN: orchestrator_pb2.SERVING_STATUS_UNKNOWN,
 }
+# ServiceSnapshot fields that ServiceStatus carries as they are, under the same names.
+_SERVICE_COUNTS = (
+    "call_count",
+    "error_count",
+    "circuit_trips",
+    "circuit_rejections",
+    "in_flight",
+    "max_in_flight",
+    "retry_tokens",
+    "max_retry_tokens",
+)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -228,15 +239,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         for service in self._pool.snapshot():
             entry = response.services.add(
                 service=service.service,
-                call_count=service.call_count,
-                error_count=service.error_count,
                 circuit_state=_CIRCUIT_STATES[service.circuit_state],
-                circuit_trips=service.circuit_trips,
-                circuit_rejections=service.circuit_rejections,
-                in_flight=service.in_flight,
-                max_in_flight=service.max_in_flight,
-                retry_tokens=service.retry_tokens,
-                max_retry_tokens=service.max_retry_tokens,
+                **{name: getattr(service, name) for name in _SERVICE_COUNTS},
             )
             for endpoint in service.endpoints:
                 item = entry.endpoints.add(

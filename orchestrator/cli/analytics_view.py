@@ -22,9 +22,7 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
                 str(d.run_count),
                 _percent(d.success_rate),
                 _percent(d.partial_rate),
-                _ms(d.latency_p50),
-                _ms(d.latency_p90),
-                _ms(d.latency_p99),
+                *_latencies(d),
             )
             for d in response.definitions
         ],
@@ -40,9 +38,7 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
                 str(s.execution_count),
                 _percent(s.success_rate),
                 str(s.retry_count),
-                _ms(s.latency_p50),
-                _ms(s.latency_p90),
-                _ms(s.latency_p99),
+                *_latencies(s),
             )
             for s in response.steps
         ],
@@ -87,6 +83,13 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
         ],
         title="services",
     )
+
+
+def _latencies(
+    stats: orchestrator_pb2.DefinitionAnalytics | orchestrator_pb2.StepAnalytics,
+) -> tuple[str, str, str]:
+    """p50, p90 and p99 in milliseconds."""
+    return _ms(stats.latency_p50), _ms(stats.latency_p90), _ms(stats.latency_p99)
 
 
 def _percent(rate: float) -> str:
