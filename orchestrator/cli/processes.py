@@ -19,7 +19,8 @@ from rich.table import Table
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.cli.ports import split_address, taken_ports
-from orchestrator.config import DEFAULT_SERVICES, Settings
+from orchestrator.config import Settings
+from orchestrator.names import DEFAULT_SERVICES
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings, configure_tracing, shutdown_tracing
 
