@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import networkx as nx
 
-from mock_services.registry import SERVICES
-from orchestrator.names import DEFAULT_SERVICES
 from tests.source_imports import all_imports, modules
 
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -107,9 +105,3 @@ def test_the_graph_is_read_from_the_real_tree() -> None:
     importers = {importer for importer, _, _ in _product_edges()}
     assert {"orchestrator.server", "orchestrator.engine.engine"} <= importers
     assert len(modules("orchestrator")) > 50
-
-
-def test_mocks_listen_where_the_product_looks_for_them_by_default() -> None:
-    """The two service tables (the product's defaults, the mocks' own) agree."""
-    mocks = {spec.service_name: (spec.name, spec.default_port) for spec in SERVICES.values()}
-    assert mocks == DEFAULT_SERVICES
