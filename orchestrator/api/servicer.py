@@ -28,11 +28,11 @@ from orchestrator.api.run_views import (
     without_input_and_outputs,
 )
 from orchestrator.api.status import stream_boundary, unary_boundary
-from orchestrator.engine import Engine, RunSpec
+from orchestrator.engine import Engine, RunSpec, run_name
 from orchestrator.errors import FieldViolation, InvalidArgument
 from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool, ServingStatus
-from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX, run_name
+from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
 from orchestrator.resilience import CircuitState
 from orchestrator.runs import parse_run_filter
 from orchestrator.workflows import duration_problem
