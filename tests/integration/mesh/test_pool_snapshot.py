@@ -11,10 +11,8 @@ from mock_services.mesh import MockMesh
 from orchestrator.mesh import BackendPool, ServiceSnapshot, ServingStatus
 from orchestrator.resilience import CircuitState, ServicePolicy
 from tests.helpers import eventually
-from tests.integration.orchestrator_fixtures import mesh
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh"]
 
 NLU = "aura.nlu.v1.NluService"
 
