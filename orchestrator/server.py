@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from aura.orchestrator.v1 import orchestrator_pb2
 from orchestrator.analytics import AnalyticsRecorder
-from orchestrator.api import OrchestratorServicer, add_orchestrator_service
+from orchestrator.api import ErrorStatusInterceptor, OrchestratorServicer, add_orchestrator_service
 from orchestrator.config import Settings
 from orchestrator.drain import DrainingHealthServicer
 from orchestrator.engine import DefinitionCatalog, Engine
@@ -97,7 +97,9 @@ class OrchestratorServer:
             ).start()
         await self.catalog.load()
         await self.pool.start()
-        server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
+        server = grpc.aio.server(
+            interceptors=[ErrorStatusInterceptor()], options=(("grpc.so_reuseport", 0),)
+        )
         add_orchestrator_service(
             OrchestratorServicer(self.engine, self.hub, self.pool, self.analytics), server
         )

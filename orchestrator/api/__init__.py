@@ -1,7 +1,13 @@
 """The gRPC face of the orchestrator."""
 
+from orchestrator.api.error_interceptor import ErrorStatusInterceptor
 from orchestrator.api.request_decoding import add_orchestrator_service
 from orchestrator.api.servicer import OrchestratorServicer
-from orchestrator.api.status import to_rpc_status
+from orchestrator.api.status import abort_with
 
-__all__ = ["OrchestratorServicer", "add_orchestrator_service", "to_rpc_status"]
+__all__ = [
+    "ErrorStatusInterceptor",
+    "OrchestratorServicer",
+    "abort_with",
+    "add_orchestrator_service",
+]

@@ -1,0 +1,87 @@
+"""The server's one error boundary: every handler's exception becomes a google.rpc.Status.
+
+An `AuraError` ends the call with its own status (`AuraError.to_status`); an abort
+already under way passes; anything else is a bug: INTERNAL with ErrorInfo(INTERNAL)
+and one logged traceback, never UNKNOWN and never the exception's text. Wraps every
+async handler of the server (unary and streaming, the orchestrator's service, health
+and reflection alike); a synchronous handler is left as it is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias
+
+import grpc
+
+from orchestrator.api.request_decoding import UndecodableRequest
+from orchestrator.api.status import abort_with
+from orchestrator.errors import AuraError, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+_BEHAVIOURS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+class ErrorStatusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        guarded = {
+            name: _guarded(behaviour)
+            for name in _BEHAVIOURS
+            if (behaviour := getattr(handler, name)) is not None
+        }
+        return handler._replace(**guarded)
+
+
+def _guarded(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def streaming(request: Any, context: Context) -> AsyncIterator[Any]:
+            try:
+                _check_decoded(request)
+                async for item in behaviour(request, context):
+                    yield item
+            except Exception as error:
+                await _abort_for(context, error)
+
+        return streaming
+    if inspect.iscoroutinefunction(behaviour):
+
+        async def unary(request: Any, context: Context) -> Any:
+            try:
+                _check_decoded(request)
+                return await behaviour(request, context)
+            except Exception as error:
+                await _abort_for(context, error)
+
+        return unary
+    return behaviour
+
+
+def _check_decoded(request: object) -> None:
+    if isinstance(request, UndecodableRequest):
+        raise InvalidArgument(
+            "the request could not be decoded: not a valid message, or nested deeper than "
+            f"protobuf's limit of 100 messages ({request.problem})",
+            reason="UNDECODABLE_REQUEST",
+        )
+
+
+async def _abort_for(context: Context, error: Exception) -> None:
+    """Our errors keep their status; an abort already under way passes; the rest is INTERNAL."""
+    if isinstance(error, grpc.aio.AbortError):
+        raise error
+    if not isinstance(error, AuraError):
+        log.error("unexpected error while serving a request", exc_info=error)
+        error = AuraError("internal error; the orchestrator logged the cause", reason="INTERNAL")
+    await abort_with(context, error)
