@@ -22,6 +22,7 @@ from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
 from orchestrator.store import SqliteRunStore
 from orchestrator.telemetry import MetricsEndpoint, RunEventLog, RunMetrics, TelemetrySettings
+from orchestrator.telemetry.tracing import grpc_server_interceptors
 from orchestrator.workflows import MethodRegistry
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ class OrchestratorServer:
         await self.catalog.load()
         await self.pool.start()
         server = grpc.aio.server(
-            interceptors=[ErrorStatusInterceptor()], options=(("grpc.so_reuseport", 0),)
+            interceptors=[*grpc_server_interceptors(), ErrorStatusInterceptor()],
+            options=(("grpc.so_reuseport", 0),),
         )
         add_orchestrator_service(
             OrchestratorServicer(self.engine, self.hub, self.pool, self.analytics), server

@@ -16,6 +16,7 @@ from mock_services.common.faults import FaultConfig
 from mock_services.common.health import DrainingHealthServicer
 from mock_services.common.interceptor import FaultInjectionInterceptor, ServerState
 from mock_services.common.reflection import enable_reflection
+from mock_services.common.tracing import server_interceptors
 from mock_services.registry import service_spec
 
 log = logging.getLogger(__name__)
@@ -29,21 +30,6 @@ SERVER_OPTIONS = (
 )
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-TRACING_SERVICE_NAME = "aura-mock-services"
-
-
-def enable_tracing_from_env() -> None:
-    """With AURA_TRACING=1 or AURA_OTLP_ENDPOINT set, servers created from now on make
-    server spans that continue the caller's trace (W3C traceparent in metadata)."""
-    import dataclasses
-    import os
-
-    from orchestrator.telemetry import TelemetrySettings, configure_tracing
-
-    settings = TelemetrySettings.from_env()
-    if settings.tracing_enabled:
-        name = os.environ.get("AURA_OTEL_SERVICE_NAME", TRACING_SERVICE_NAME)
-        configure_tracing(dataclasses.replace(settings, service_name=name))
 
 
 class MockServer:
@@ -58,9 +44,9 @@ class MockServer:
         self._state = ServerState(spec.service_name, faults or FaultConfig())
         self._health = DrainingHealthServicer()
         self._serving = True
-        enable_tracing_from_env()  # instrumentation must precede grpc.aio.server()
         self._server = grpc.aio.server(
-            interceptors=[FaultInjectionInterceptor(self._state)], options=SERVER_OPTIONS
+            interceptors=[*server_interceptors(), FaultInjectionInterceptor(self._state)],
+            options=SERVER_OPTIONS,
         )
         spec.add_to_server(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
