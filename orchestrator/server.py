@@ -21,8 +21,13 @@ from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
 from orchestrator.store import SqliteRunStore
-from orchestrator.telemetry import MetricsEndpoint, RunEventLog, RunMetrics, TelemetrySettings
-from orchestrator.telemetry.tracing import grpc_server_interceptors
+from orchestrator.telemetry import (
+    MetricsEndpoint,
+    RunEventLog,
+    RunMetrics,
+    TelemetrySettings,
+    grpc_server_interceptors,
+)
 from orchestrator.workflows import MethodRegistry
 
 log = logging.getLogger(__name__)

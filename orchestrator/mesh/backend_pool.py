@@ -53,7 +53,7 @@ from orchestrator.resilience import (
     orchestrator_status,
     parse_pushback,
 )
-from orchestrator.telemetry.tracing import grpc_client_interceptors
+from orchestrator.telemetry import grpc_client_interceptors
 
 log = logging.getLogger(__name__)
 

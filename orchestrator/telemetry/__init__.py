@@ -12,6 +12,8 @@ from orchestrator.telemetry.metrics import MetricsEndpoint, RunMetrics
 from orchestrator.telemetry.settings import DEFAULT_METRICS_PORT, TelemetrySettings
 from orchestrator.telemetry.tracing import (
     configure_tracing,
+    grpc_client_interceptors,
+    grpc_server_interceptors,
     instrument_grpc,
     record_attempt_failure,
     run_span,
@@ -33,6 +35,8 @@ __all__ = [
     "TextFormatter",
     "configure_logging",
     "configure_tracing",
+    "grpc_client_interceptors",
+    "grpc_server_interceptors",
     "instrument_grpc",
     "log_handler",
     "record_attempt_failure",
