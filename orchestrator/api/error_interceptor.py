@@ -23,10 +23,17 @@ from orchestrator.errors import AuraError, InvalidArgument
 log = logging.getLogger(__name__)
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+#: More than any server's methods: a handler made per call is guarded, just not kept.
+MAX_CACHED_HANDLERS = 1024
 _BEHAVIOURS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 
 class ErrorStatusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self) -> None:
+        # handler -> its guarded twin: the server hands out the same handler for every
+        # call of a method, so each is wrapped once, not per call.
+        self._guarded: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -35,12 +42,21 @@ class ErrorStatusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        guarded = {
-            name: _guarded(behaviour)
-            for name in _BEHAVIOURS
-            if (behaviour := getattr(handler, name)) is not None
-        }
-        return handler._replace(**guarded)
+        guarded = self._guarded.get(handler)
+        if guarded is None:
+            guarded = _guarded_handler(handler)
+            if len(self._guarded) < MAX_CACHED_HANDLERS:
+                self._guarded[handler] = guarded
+        return guarded
+
+
+def _guarded_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    behaviours = {
+        name: _guarded(behaviour)
+        for name in _BEHAVIOURS
+        if (behaviour := getattr(handler, name)) is not None
+    }
+    return handler._replace(**behaviours)
 
 
 def _guarded(behaviour: Callable[..., Any]) -> Callable[..., Any]:
