@@ -11,12 +11,17 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from aura.orchestrator.v1 import orchestrator_pb2
+from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.analytics import AnalyticsRecorder
-from orchestrator.api import ErrorStatusInterceptor, OrchestratorServicer, add_orchestrator_service
+from orchestrator.api import (
+    ErrorStatusInterceptor,
+    OrchestratorServicer,
+    UndecodableRequestInterceptor,
+)
 from orchestrator.config import Settings
 from orchestrator.drain import DrainingHealthServicer
 from orchestrator.engine import DefinitionCatalog, Engine
+from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
@@ -104,10 +109,16 @@ class OrchestratorServer:
         await self.catalog.load()
         await self.pool.start()
         server = grpc.aio.server(
-            interceptors=[*grpc_server_interceptors(), ErrorStatusInterceptor()],
+            # Outermost first: the span covers the call; undecodable bytes never reach a
+            # handler; whatever a handler raises becomes its status.
+            interceptors=[
+                *grpc_server_interceptors(),
+                UndecodableRequestInterceptor(ERROR_DOMAIN),
+                ErrorStatusInterceptor(),
+            ],
             options=(("grpc.so_reuseport", 0),),
         )
-        add_orchestrator_service(
+        orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(
             OrchestratorServicer(self.engine, self.hub, self.pool, self.analytics), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

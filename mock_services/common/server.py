@@ -17,7 +17,9 @@ from mock_services.common.health import DrainingHealthServicer
 from mock_services.common.interceptor import FaultInjectionInterceptor, ServerState
 from mock_services.common.reflection import enable_reflection
 from mock_services.common.tracing import server_interceptors
+from mock_services.common.validation import ERROR_DOMAIN
 from mock_services.registry import service_spec
+from orchestrator.api import UndecodableRequestInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,11 @@ class MockServer:
         self._health = DrainingHealthServicer()
         self._serving = True
         self._server = grpc.aio.server(
-            interceptors=[*server_interceptors(), FaultInjectionInterceptor(self._state)],
+            interceptors=[
+                *server_interceptors(),
+                UndecodableRequestInterceptor(ERROR_DOMAIN),
+                FaultInjectionInterceptor(self._state),
+            ],
             options=SERVER_OPTIONS,
         )
         spec.add_to_server(self._server)

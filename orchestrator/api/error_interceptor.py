@@ -16,9 +16,8 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from orchestrator.api.request_decoding import UndecodableRequest
 from orchestrator.api.status import abort_with
-from orchestrator.errors import AuraError, InvalidArgument
+from orchestrator.errors import AuraError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,6 @@ def _guarded(behaviour: Callable[..., Any]) -> Callable[..., Any]:
 
         async def streaming(request: Any, context: Context) -> AsyncIterator[Any]:
             try:
-                _check_decoded(request)
                 async for item in behaviour(request, context):
                     yield item
             except Exception as error:
@@ -75,22 +73,12 @@ def _guarded(behaviour: Callable[..., Any]) -> Callable[..., Any]:
 
         async def unary(request: Any, context: Context) -> Any:
             try:
-                _check_decoded(request)
                 return await behaviour(request, context)
             except Exception as error:
                 await _abort_for(context, error)
 
         return unary
     return behaviour
-
-
-def _check_decoded(request: object) -> None:
-    if isinstance(request, UndecodableRequest):
-        raise InvalidArgument(
-            "the request could not be decoded: not a valid message, or nested deeper than "
-            f"protobuf's limit of 100 messages ({request.problem})",
-            reason="UNDECODABLE_REQUEST",
-        )
 
 
 async def _abort_for(context: Context, error: Exception) -> None:

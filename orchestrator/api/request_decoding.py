@@ -1,63 +1,194 @@
-"""Registers OrchestratorService with request decoding that cannot fail.
+"""Requests that cannot be decoded are answered INVALID_ARGUMENT, never UNKNOWN.
 
-grpc.aio answers UNKNOWN when a request's deserializer raises, before any handler runs:
-a message nested deeper than protobuf's recursion limit (100 messages: a Struct about 32
-objects deep) or malformed bytes would never meet our error boundary. Here such a
-request decodes to an `UndecodableRequest`, which the boundary answers INVALID_ARGUMENT
-(reason UNDECODABLE_REQUEST). Every method of the service descriptor is registered, so
-an RPC added to the proto is served as soon as the servicer implements it.
+grpc.aio decodes a request before any handler runs: corrupt wire bytes, invalid UTF-8 in a
+string field or messages nested past protobuf's recursion limit raise there, and grpc answers
+UNKNOWN and logs a traceback. This interceptor gives every method a deserializer that never
+raises (it returns an `UndecodableRequest` instead) and a behaviour that aborts on it with
+INVALID_ARGUMENT and an `ErrorInfo(reason=UNDECODABLE_REQUEST)`, logging one line.
+
+It covers the four call shapes of asyncio handlers (coroutines, async generators, and the
+request iterators of client and bidirectional streams) and synchronous single-request handlers
+(such as an unimplemented base-class method), which it runs in a worker thread as grpc.aio
+would. A synchronous handler of a request stream keeps grpc's own decoding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import functools
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError, Message
-from google.protobuf.message_factory import GetMessageClass
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
-from aura.orchestrator.v1 import orchestrator_pb2
+log = logging.getLogger(__name__)
 
-_SERVICE = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"]
+UNDECODABLE_REQUEST = "UNDECODABLE_REQUEST"
+
+Deserializer = Callable[[bytes], Any]
+Behaviour = Callable[..., Any]
 
 
 @dataclass(frozen=True)
 class UndecodableRequest:
-    """What a handler receives instead of a request protobuf could not parse."""
+    """What the deserializer returns in place of a request it could not decode."""
 
-    problem: str
+    message_type: str
+    error: str
 
 
-def tolerant_deserializer(message_class: type[Message]) -> Callable[[bytes], Any]:
-    def deserialize(data: bytes) -> Message | UndecodableRequest:
+def never_raising(deserializer: Deserializer) -> Deserializer:
+    """`deserializer`, returning an `UndecodableRequest` where it would raise."""
+    message_type = _message_type(deserializer)
+
+    @functools.wraps(deserializer)
+    def deserialize(data: bytes) -> Any:
         try:
-            return message_class.FromString(data)
-        except DecodeError as error:
-            return UndecodableRequest(str(error))
+            return deserializer(data)
+        except Exception as error:  # DecodeError, RecursionError, whatever a parser raises
+            return UndecodableRequest(message_type, str(error) or type(error).__name__)
 
     return deserialize
 
 
-def add_orchestrator_service(servicer: Any, server: grpc.aio.Server) -> None:
-    """Like the generated `add_OrchestratorServiceServicer_to_server`, decoding tolerantly."""
-    handlers = {}
-    for method in _SERVICE.methods:
-        if method.client_streaming:
-            raise TypeError(f"{method.full_name}: client streaming is not supported here")
-        request_class = GetMessageClass(method.input_type)
-        response_class = GetMessageClass(method.output_type)
-        make = (
-            grpc.unary_stream_rpc_method_handler
-            if method.server_streaming
-            else grpc.unary_unary_rpc_method_handler
+def _message_type(deserializer: Deserializer) -> str:
+    """The full protobuf name behind `Message.FromString`, or a readable stand-in."""
+    owner = getattr(deserializer, "__self__", None)
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    name = getattr(descriptor, "full_name", None)
+    return name if isinstance(name, str) else getattr(deserializer, "__qualname__", "request")
+
+
+def undecodable_status(method: str, request: UndecodableRequest, domain: str) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(
+        reason=UNDECODABLE_REQUEST,
+        domain=domain,
+        metadata={"method": method, "message_type": request.message_type},
+    )
+    packed = any_pb2.Any()
+    packed.Pack(info)
+    return rpc_status.to_status(
+        status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT,
+            message=f"the request cannot be decoded as {request.message_type}: {request.error}",
+            details=[packed],
         )
-        handlers[method.name] = make(
-            getattr(servicer, method.name),
-            request_deserializer=tolerant_deserializer(request_class),
-            response_serializer=response_class.SerializeToString,
+    )
+
+
+class UndecodableRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Install first among a server's interceptors; `domain` goes into the ErrorInfo."""
+
+    def __init__(self, domain: str) -> None:
+        self._domain = domain
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        field = _behaviour_field(handler)
+        behaviour = getattr(handler, field)
+        if handler.request_streaming and not _is_async(behaviour):
+            return handler
+        reject = functools.partial(self._reject, handler_call_details.method)
+        if handler.request_streaming:
+            guarded = _guard_request_stream(behaviour, reject)
+        else:
+            guarded = _guard_request(behaviour, reject, bool(handler.response_streaming))
+        return handler._replace(
+            request_deserializer=never_raising(handler.request_deserializer),
+            **{field: guarded},
         )
-    generic = grpc.method_handlers_generic_handler(_SERVICE.full_name, handlers)
-    server.add_generic_rpc_handlers((generic,))
-    server.add_registered_method_handlers(_SERVICE.full_name, handlers)
+
+    async def _reject(
+        self, method: str, request: UndecodableRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        log.info("rejected an undecodable request to %s: %s", method, request.error)
+        await context.abort_with_status(undecodable_status(method, request, self._domain))
+
+
+Reject = Callable[[UndecodableRequest, Any], Awaitable[None]]
+
+
+def _behaviour_field(handler: grpc.RpcMethodHandler) -> str:
+    streaming = (bool(handler.request_streaming), bool(handler.response_streaming))
+    return {
+        (False, False): "unary_unary",
+        (False, True): "unary_stream",
+        (True, False): "stream_unary",
+        (True, True): "stream_stream",
+    }[streaming]
+
+
+def _is_async(behaviour: Behaviour | None) -> bool:
+    return inspect.iscoroutinefunction(behaviour) or inspect.isasyncgenfunction(behaviour)
+
+
+def _guard_request(behaviour: Behaviour, reject: Reject, response_streaming: bool) -> Behaviour:
+    """One request, checked before the behaviour sees it; keeps coroutine vs async generator."""
+    if not _is_async(behaviour):
+        behaviour = _in_worker_thread(behaviour, response_streaming)
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def guarded_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            if isinstance(request, UndecodableRequest):
+                await reject(request, context)
+            async for response in behaviour(request, context):
+                yield response
+
+        return guarded_stream
+
+    async def guarded(request: Any, context: Any) -> Any:
+        if isinstance(request, UndecodableRequest):
+            await reject(request, context)
+        return await behaviour(request, context)
+
+    return guarded
+
+
+def _in_worker_thread(behaviour: Behaviour, response_streaming: bool) -> Behaviour:
+    """A synchronous handler as an async one that runs it off the event loop."""
+
+    async def run(request: Any, context: Any) -> Any:
+        return await asyncio.to_thread(behaviour, request, context)
+
+    async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+        responses: Iterator[Any] = iter(await run(request, context))
+        done = object()
+        while (response := await asyncio.to_thread(next, responses, done)) is not done:
+            yield response
+
+    return stream if response_streaming else run
+
+
+def _guard_request_stream(behaviour: Behaviour, reject: Reject) -> Behaviour:
+    """A stream of requests, each checked as the behaviour reads it."""
+
+    async def checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        async for request in requests:
+            if isinstance(request, UndecodableRequest):
+                await reject(request, context)
+            yield request
+
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def guarded_stream(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            async for response in behaviour(checked(requests, context), context):
+                yield response
+
+        return guarded_stream
+
+    async def guarded(requests: AsyncIterator[Any], context: Any) -> Any:
+        return await behaviour(checked(requests, context), context)
+
+    return guarded

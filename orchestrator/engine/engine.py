@@ -41,6 +41,7 @@ MAX_RUN_TIMEOUT_S = 24 * 3600.0
 MAX_REQUEST_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 63
 INVALID_RUN_REASON = "INVALID_RUN_REQUEST"
+_RUN_IDS = random.Random()
 # What a client refused for admission is told to wait before trying again.
 ADMISSION_RETRY_AFTER_S = 1.0
 
@@ -113,8 +114,9 @@ class Engine:
         workflow = self.catalog.get(spec.workflow_definition)
         timeout_s = self._validate(spec, workflow.required_inputs, workflow.timeout_s)
         self._admit()
-        # 128 random bits from the urandom-seeded PRNG: unique without a syscall per run.
-        run_id = f"{random.getrandbits(128):032x}"
+        # 128 random bits from a urandom-seeded PRNG of our own: unique without a syscall per
+        # run, and untouched by anything in the process that calls random.seed().
+        run_id = f"{_RUN_IDS.getrandbits(128):032x}"
         name = RUN_PREFIX + run_id
         created = run_pb2.RunCreated(
             workflow_definition=workflow.name,

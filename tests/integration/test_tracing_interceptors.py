@@ -4,6 +4,8 @@ orchestrator's telemetry."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from aura.orchestrator.v1 import orchestrator_pb2_grpc, run_pb2
+from mock_services.common import tracing as mock_tracing
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings, configure_tracing, uninstrument_grpc
@@ -70,15 +73,15 @@ async def test_only_the_channels_the_orchestrator_makes_are_traced(
 
 def test_the_mock_services_trace_without_the_orchestrators_telemetry() -> None:
     script = (
-        "import sys; from mock_services.common.server import MockServer\n"
-        "import asyncio\n"
+        "import sys, asyncio\n"
+        "from mock_services.common.server import MockServer\n"
         "async def main():\n"
-        "    server = MockServer('nlu')\n"
-        "    await server.stop(0)\n"
+        "    await MockServer('nlu').stop(0)\n"
         "asyncio.run(main())\n"
         "from opentelemetry import trace\n"
         "print(type(trace.get_tracer_provider()).__name__)\n"
-        "print(sorted(m for m in sys.modules if m.startswith('orchestrator')))\n"
+        "telemetry = sys.modules.get('orchestrator.telemetry')\n"
+        "print(telemetry is not None and telemetry.tracing_on())\n"
     )
     env = {"AURA_TRACING": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())}
     done = subprocess.run(
@@ -86,6 +89,10 @@ def test_the_mock_services_trace_without_the_orchestrators_telemetry() -> None:
     )
 
     assert done.returncode == 0, done.stderr
-    provider, modules = done.stdout.split("\n")[:2]
+    provider, orchestrator_tracing = done.stdout.split("\n")[:2]
     assert provider == "TracerProvider", "the mocks set up tracing themselves"
-    assert modules == "[]", "no orchestrator module is loaded"
+    assert orchestrator_tracing == "False", "the orchestrator's tracing is left alone"
+    tree = ast.parse(inspect.getsource(mock_tracing))
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not {name for name in imported if name.startswith("orchestrator")}
