@@ -28,8 +28,9 @@ from orchestrator.envvars import (
     unknown_names,
     value_at,
 )
+from orchestrator.names import DEFAULT_SERVICES
 from orchestrator.resilience import ServicePolicy
-from orchestrator.telemetry.settings import (
+from orchestrator.telemetry import (
     DEFAULT_METRICS_PORT,
     TELEMETRY_VARIABLES,
     TelemetrySettings,
@@ -44,15 +45,6 @@ __all__ = [
     "settings_table",
     "unknown_variables",
 ]
-
-# Service full name -> (short name, default port). Ports follow the original design.
-DEFAULT_SERVICES: dict[str, tuple[str, int]] = {
-    "aura.image.v1.ImageProcessingService": ("image", 8001),
-    "aura.nlu.v1.NluService": ("nlu", 8002),
-    "aura.style.v1.StyleProfileService": ("style", 8003),
-    "aura.combination.v1.CombinationEngineService": ("combination", 8004),
-    "aura.recommendation.v1.RecommendationEngineService": ("recommendation", 8005),
-}
 
 
 def default_service_addresses(host: str = "127.0.0.1") -> dict[str, list[str]]:

@@ -100,7 +100,7 @@ class OrchestratorServer:
         self.metrics.bind_gauges(
             runs_in_flight=lambda: self.engine.active_run_count,
             subscribers=self.hub.subscriber_count,
-            subscriber_lag=lambda: _slowest_subscriber_backlog(self.hub),
+            subscriber_lag=self.hub.slowest_backlog,
         )
         if self.telemetry.metrics_port is not None:
             self._metrics_endpoint = MetricsEndpoint(
@@ -222,9 +222,3 @@ class OrchestratorServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-
-def _slowest_subscriber_backlog(hub: EventHub) -> int:
-    """Events buffered for the slowest live watcher (EventHub keeps its subscriptions private)."""
-    subscriptions = list(hub._subscriptions.values())
-    return max((s.buffered for group in subscriptions for s in list(group)), default=0)

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
 from orchestrator.analytics.resilience import ResilienceTally
-from orchestrator.mesh.latency_window import LatencyWindow
-from orchestrator.resilience import CircuitState
+from orchestrator.resilience import CircuitState, LatencyWindow
 
 MAX_SAMPLES = 4096
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from typing import Final, NoReturn
 
 from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.names import DEFINITION_NAME_PATTERN
 
 MAX_DEFINITION_PAGE_TOKEN_LENGTH: Final = 128
 _PREFIX: Final = "after:"
-_NAME: Final = re.compile(r"workflowDefinitions/[a-z][a-z0-9_]{0,62}")
+_NAME: Final = DEFINITION_NAME_PATTERN
 
 
 def encode_definition_token(name: str) -> str:

@@ -28,12 +28,10 @@ from orchestrator.api.run_views import (
     without_input_and_outputs,
 )
 from orchestrator.engine import Engine, RunSpec, run_name
-from orchestrator.engine.catalog import DEFINITION_PREFIX
-from orchestrator.engine.engine import RUN_PREFIX
 from orchestrator.errors import FieldViolation, InvalidArgument
-from orchestrator.events import EventHub, watch_run
-from orchestrator.mesh import BackendPool
-from orchestrator.mesh.health_watch import SERVING, UNKNOWN
+from orchestrator.events import EventHub
+from orchestrator.mesh import BackendPool, ServingStatus
+from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
 from orchestrator.resilience import CircuitState
 from orchestrator.runs import parse_run_filter
 from orchestrator.workflows import duration_problem
@@ -43,6 +41,22 @@ _CIRCUIT_STATES = {
     CircuitState.OPEN: orchestrator_pb2.CIRCUIT_STATE_OPEN,
     CircuitState.HALF_OPEN: orchestrator_pb2.CIRCUIT_STATE_HALF_OPEN,
 }
+_SERVING_STATUSES = {
+    ServingStatus.SERVING: orchestrator_pb2.SERVING_STATUS_SERVING,
+    ServingStatus.NOT_SERVING: orchestrator_pb2.SERVING_STATUS_NOT_SERVING,
+    ServingStatus.UNKNOWN: orchestrator_pb2.SERVING_STATUS_UNKNOWN,
+}
+# ServiceSnapshot fields that ServiceStatus carries as they are, under the same names.
+_SERVICE_COUNTS = (
+    "call_count",
+    "error_count",
+    "circuit_trips",
+    "circuit_rejections",
+    "in_flight",
+    "max_in_flight",
+    "retry_tokens",
+    "max_retry_tokens",
+)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -103,7 +117,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     ) -> orchestrator_pb2.ListWorkflowDefinitionsResponse:
         size = _page_size(request.page_size)
         after = decode_definition_token(request.page_token)
-        compiled = [c for c in self._engine.catalog.list() if c.name > after]
+        compiled = [c for c in self._engine.definitions() if c.name > after]
         page = compiled[:size]
         response = orchestrator_pb2.ListWorkflowDefinitionsResponse(
             workflow_definitions=[c.definition for c in page]
@@ -115,8 +129,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def GetWorkflowDefinition(
         self, request: orchestrator_pb2.GetWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.GetWorkflowDefinitionResponse:
-        name = _required_name(request.name, "name", "workflowDefinitions/")
-        compiled = self._engine.catalog.get(name)
+        name = _required_name(request.name, "name", DEFINITION_PREFIX)
+        compiled = self._engine.definition(name)
         return orchestrator_pb2.GetWorkflowDefinitionResponse(
             workflow_definition=compiled.definition
         )
@@ -129,7 +143,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                 "workflow_definition is required",
                 violations=[FieldViolation("workflow_definition", "required")],
             )
-        compiled = await self._engine.catalog.create(
+        compiled = await self._engine.create_definition(
             request.workflow_definition, validate_only=request.validate_only
         )
         return orchestrator_pb2.CreateWorkflowDefinitionResponse(
@@ -155,7 +169,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.StreamWorkflowRunRequest, context: Ctx
     ) -> AsyncIterator[orchestrator_pb2.StreamWorkflowRunResponse]:
         run, _ = await self._engine.start_run(_spec(request))
-        async for event in watch_run(self._engine.store, self._hub, run.name, 0):
+        async for event in self._engine.watch_run(self._hub, run.name):
             yield orchestrator_pb2.StreamWorkflowRunResponse(event=event)
 
     async def WatchWorkflowRun(
@@ -167,7 +181,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                 "after_seq must not be negative",
                 violations=[FieldViolation("after_seq", "must be >= 0")],
             )
-        async for event in watch_run(self._engine.store, self._hub, name, request.after_seq):
+        async for event in self._engine.watch_run(self._hub, name, request.after_seq):
             yield orchestrator_pb2.WatchWorkflowRunResponse(event=event)
 
     async def GetWorkflowRun(
@@ -188,9 +202,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         if view == FULL:
             size = min(size, MAX_FULL_PAGE_SIZE)
         run_filter = parse_run_filter(request.filter)
-        records, next_token = await self._engine.store.list_runs(
-            run_filter, size, request.page_token
-        )
+        records, next_token = await self._engine.list_runs(run_filter, size, request.page_token)
         if view == FULL:
             return await full_page(records, next_token, run_filter, self._engine.get_run)
         return orchestrator_pb2.ListWorkflowRunsResponse(
@@ -212,41 +224,25 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.ListServicesRequest, context: Ctx
     ) -> orchestrator_pb2.ListServicesResponse:
         response = orchestrator_pb2.ListServicesResponse()
-        for service in self._pool.services():
-            state = self._pool.service(service)
-            stats = state.stats
+        for service in self._pool.snapshot():
             entry = response.services.add(
-                service=service,
-                call_count=stats.call_count,
-                error_count=stats.error_count,
-                circuit_state=_CIRCUIT_STATES[state.circuit_state],
-                circuit_trips=state.circuit_trips,
-                circuit_rejections=state.circuit_rejections,
-                in_flight=state.bulkhead.in_flight,
-                max_in_flight=state.bulkhead.max_in_flight,
-                retry_tokens=state.retry_throttle.tokens,
-                max_retry_tokens=state.retry_throttle.max_tokens,
+                service=service.service,
+                circuit_state=_CIRCUIT_STATES[service.circuit_state],
+                **{name: getattr(service, name) for name in _SERVICE_COUNTS},
             )
-            for endpoint in state.endpoints:
-                status = endpoint.health.status
+            for endpoint in service.endpoints:
                 item = entry.endpoints.add(
                     address=endpoint.address,
-                    serving_status=(
-                        orchestrator_pb2.SERVING_STATUS_SERVING
-                        if status == SERVING
-                        else orchestrator_pb2.SERVING_STATUS_UNKNOWN
-                        if status == UNKNOWN
-                        else orchestrator_pb2.SERVING_STATUS_NOT_SERVING
-                    ),
-                    circuit_state=_CIRCUIT_STATES[endpoint.breaker.state],
-                    circuit_trips=endpoint.breaker.trips,
+                    serving_status=_SERVING_STATUSES[endpoint.serving_status],
+                    circuit_state=_CIRCUIT_STATES[endpoint.circuit_state],
+                    circuit_trips=endpoint.circuit_trips,
                     call_count=endpoint.call_count,
                     error_count=endpoint.error_count,
                 )
-                if endpoint.breaker.changed_at is not None:
-                    item.circuit_change_time.FromNanoseconds(int(endpoint.breaker.changed_at * 1e9))
-            entry.latency_p50.FromNanoseconds(int(stats.latency.percentile(50) * 1e9))
-            entry.latency_p99.FromNanoseconds(int(stats.latency.percentile(99) * 1e9))
+                if endpoint.circuit_changed_at is not None:
+                    item.circuit_change_time.FromNanoseconds(int(endpoint.circuit_changed_at * 1e9))
+            entry.latency_p50.FromNanoseconds(int(service.latency_p50_s * 1e9))
+            entry.latency_p99.FromNanoseconds(int(service.latency_p99_s * 1e9))
         return response
 
     async def GetAnalytics(
@@ -260,7 +256,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         definition = ""
         if request.workflow_definition:
             _required_name(request.workflow_definition, "workflow_definition", DEFINITION_PREFIX)
-            definition = self._engine.catalog.get(request.workflow_definition).name
+            definition = self._engine.definition(request.workflow_definition).name
         return self._analytics.report(window_s=window_s, definition=definition)
 
     # Deletes (AIP-135) -------------------------------------------------------
@@ -269,12 +265,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.DeleteWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.DeleteWorkflowRunResponse:
         name = run_name(_required_name(request.name, "name", RUN_PREFIX))
-        await self._engine.store.delete_run(name)
+        await self._engine.delete_run(name)
         return orchestrator_pb2.DeleteWorkflowRunResponse()
 
     async def DeleteWorkflowDefinition(
         self, request: orchestrator_pb2.DeleteWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.DeleteWorkflowDefinitionResponse:
-        name = _required_name(request.name, "name", "workflowDefinitions/")
-        await self._engine.catalog.delete(name)
+        name = _required_name(request.name, "name", DEFINITION_PREFIX)
+        await self._engine.delete_definition(name)
         return orchestrator_pb2.DeleteWorkflowDefinitionResponse()

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from aura.orchestrator.v1 import orchestrator_pb2
 from orchestrator.cli.tables import print_table
+from orchestrator.names import DEFINITION_PREFIX
 
 
 def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsResponse) -> None:
@@ -17,13 +18,11 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
         ("definition", "runs", "succeeded", "partly", "p50", "p90", "p99"),
         [
             (
-                d.workflow_definition.removeprefix("workflowDefinitions/"),
+                d.workflow_definition.removeprefix(DEFINITION_PREFIX),
                 str(d.run_count),
                 _percent(d.success_rate),
                 _percent(d.partial_rate),
-                _ms(d.latency_p50),
-                _ms(d.latency_p90),
-                _ms(d.latency_p99),
+                *_latencies(d),
             )
             for d in response.definitions
         ],
@@ -34,14 +33,12 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
         ("definition", "step", "runs", "succeeded", "retries", "p50", "p90", "p99"),
         [
             (
-                s.workflow_definition.removeprefix("workflowDefinitions/"),
+                s.workflow_definition.removeprefix(DEFINITION_PREFIX),
                 s.step_id,
                 str(s.execution_count),
                 _percent(s.success_rate),
                 str(s.retry_count),
-                _ms(s.latency_p50),
-                _ms(s.latency_p90),
-                _ms(s.latency_p99),
+                *_latencies(s),
             )
             for s in response.steps
         ],
@@ -86,6 +83,13 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
         ],
         title="services",
     )
+
+
+def _latencies(
+    stats: orchestrator_pb2.DefinitionAnalytics | orchestrator_pb2.StepAnalytics,
+) -> tuple[str, str, str]:
+    """p50, p90 and p99 in milliseconds."""
+    return _ms(stats.latency_p50), _ms(stats.latency_p90), _ms(stats.latency_p99)
 
 
 def _percent(rate: float) -> str:

@@ -7,7 +7,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import grpc
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -21,9 +22,12 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb
 from orchestrator.cli.analytics_view import print_analytics
 from orchestrator.cli.progress import ProgressPrinter, status_text
 from orchestrator.cli.tables import print_table
+from orchestrator.names import DEFINITION_PREFIX
 from orchestrator.workflows import MethodRegistry
 
 DEFAULT_ADDRESS = os.environ.get("AURA_ADDRESS", "127.0.0.1:8006")
+Stub = orchestrator_pb2_grpc.OrchestratorServiceStub
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -33,6 +37,13 @@ class CliError(Exception):
 def _stub(address: str) -> tuple[grpc.aio.Channel, orchestrator_pb2_grpc.OrchestratorServiceStub]:
     channel = grpc.aio.insecure_channel(address)
     return channel, orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+
+
+async def _ask(address: str, call: Callable[[Stub], Awaitable[T]]) -> T:
+    """One unary call on a channel of its own, closed after the answer."""
+    channel, stub = _stub(address)
+    async with channel:
+        return await call(stub)
 
 
 def describe_rpc_error(error: grpc.aio.AioRpcError, address: str = "") -> str:
@@ -195,35 +206,29 @@ async def cmd_watch(args: argparse.Namespace) -> int:
 
 
 async def cmd_get(args: argparse.Namespace) -> int:
-    channel, stub = _stub(args.address)
-    async with channel:
-        response = await stub.GetWorkflowRun(
-            orchestrator_pb2.GetWorkflowRunRequest(
-                name=args.run, view=orchestrator_pb2.WORKFLOW_RUN_VIEW_FULL
-            )
-        )
+    request = orchestrator_pb2.GetWorkflowRunRequest(
+        name=args.run, view=orchestrator_pb2.WORKFLOW_RUN_VIEW_FULL
+    )
+    response = await _ask(args.address, lambda stub: stub.GetWorkflowRun(request))
     Console().print_json(to_json(response.workflow_run))
     return 0
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    channel, stub = _stub(args.address)
-    async with channel:
-        response = await stub.ListWorkflowRuns(
-            orchestrator_pb2.ListWorkflowRunsRequest(
-                page_size=args.page_size,
-                page_token=args.page_token,
-                filter=args.filter,
-                view=orchestrator_pb2.WORKFLOW_RUN_VIEW_BASIC,  # no history read per run
-            )
-        )
+    request = orchestrator_pb2.ListWorkflowRunsRequest(
+        page_size=args.page_size,
+        page_token=args.page_token,
+        filter=args.filter,
+        view=orchestrator_pb2.WORKFLOW_RUN_VIEW_BASIC,  # no history read per run
+    )
+    response = await _ask(args.address, lambda stub: stub.ListWorkflowRuns(request))
     if args.json:
         print_json(response)
         return 0
     rows = [
         (
             run.name,
-            run.workflow_definition.removeprefix("workflowDefinitions/"),
+            run.workflow_definition.removeprefix(DEFINITION_PREFIX),
             run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_"),
             _utc(run.create_time),
             _utc(run.end_time) if run.HasField("end_time") else "-",
@@ -242,11 +247,8 @@ def _utc(time: timestamp_pb2.Timestamp) -> str:
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
-    channel, stub = _stub(args.address)
-    async with channel:
-        response = await stub.CancelWorkflowRun(
-            orchestrator_pb2.CancelWorkflowRunRequest(name=args.run, reason=args.reason)
-        )
+    request = orchestrator_pb2.CancelWorkflowRunRequest(name=args.run, reason=args.reason)
+    response = await _ask(args.address, lambda stub: stub.CancelWorkflowRun(request))
     print(f"{response.workflow_run.name} {run_pb2.RunState.Name(response.workflow_run.state)}")
     return 0
 
@@ -266,7 +268,7 @@ async def cmd_definitions(args: argparse.Namespace) -> int:
         )
     rows = [
         (
-            definition.name.removeprefix("workflowDefinitions/"),
+            definition.name.removeprefix(DEFINITION_PREFIX),
             str(len(definition.steps)),
             definition.description.strip().split("\n")[0],
         )
@@ -277,9 +279,8 @@ async def cmd_definitions(args: argparse.Namespace) -> int:
 
 
 async def cmd_services(args: argparse.Namespace) -> int:
-    channel, stub = _stub(args.address)
-    async with channel:
-        response = await stub.ListServices(orchestrator_pb2.ListServicesRequest())
+    request = orchestrator_pb2.ListServicesRequest()
+    response = await _ask(args.address, lambda stub: stub.ListServices(request))
     if args.json:
         print_json(response)
         return 0
@@ -317,12 +318,10 @@ def _serving_name(status: int) -> str:
 
 
 async def cmd_analytics(args: argparse.Namespace) -> int:
-    channel, stub = _stub(args.address)
-    async with channel:
-        request = orchestrator_pb2.GetAnalyticsRequest(workflow_definition=args.definition)
-        if args.window_s:
-            request.window.FromNanoseconds(int(args.window_s * 1e9))
-        response = await stub.GetAnalytics(request)
+    request = orchestrator_pb2.GetAnalyticsRequest(workflow_definition=args.definition)
+    if args.window_s:
+        request.window.FromNanoseconds(int(args.window_s * 1e9))
+    response = await _ask(args.address, lambda stub: stub.GetAnalytics(request))
     if args.json:
         print_json(response)
     else:
@@ -332,8 +331,7 @@ async def cmd_analytics(args: argparse.Namespace) -> int:
 
 async def cmd_delete(args: argparse.Namespace) -> int:
     """Deletes a finished run and its history (DeleteWorkflowRun)."""
-    channel, stub = _stub(args.address)
-    async with channel:
-        await stub.DeleteWorkflowRun(orchestrator_pb2.DeleteWorkflowRunRequest(name=args.run))
+    request = orchestrator_pb2.DeleteWorkflowRunRequest(name=args.run)
+    await _ask(args.address, lambda stub: stub.DeleteWorkflowRun(request))
     print(f"{args.run} deleted")
     return 0

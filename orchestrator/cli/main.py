@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -138,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     for warning in unknown_variables():
         logging.getLogger("aura.config").warning("%s", warning)
     if args.command == "mesh":
-        from mock_services.mesh import main as mesh_main
-
-        return mesh_main(args.mesh_args)
+        # The mocks are a separate program: run it in this process's place (signals and
+        # exit status are its own), never imported by the product.
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "mock_services", *args.mesh_args])
     if args.command == "config":
         text = (
             settings_table() if args.markdown else json.dumps(settings.describe(), indent=2) + "\n"

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.cli.ports import split_address, taken_ports
-from orchestrator.config import DEFAULT_SERVICES, Settings
+from orchestrator.config import Settings
+from orchestrator.names import DEFAULT_SERVICES
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings, configure_tracing, shutdown_tracing
 
@@ -120,7 +121,7 @@ async def _with_mesh(
     env = {**os.environ, **(mesh_env or {})}
     listen = [f"{name}={address}" for name, address in mesh_addresses(settings).items()]
     mesh = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator.cli.local_mesh", *listen, env=env
+        sys.executable, "-m", "mock_services.listen", *listen, env=env
     )
     try:
         serving = asyncio.ensure_future(

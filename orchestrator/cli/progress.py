@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.names import DEFINITION_PREFIX
 
 STATE_STYLE = {
     "PENDING": ("·", "dim"),
@@ -112,7 +113,7 @@ class ProgressView:
             )
         total = ((self.ended or now) - self.started) * 1000
         header = Text.assemble(
-            (f"{self.definition.removeprefix('workflowDefinitions/')} ", "bold"),
+            (f"{self.definition.removeprefix(DEFINITION_PREFIX)} ", "bold"),
             (f"{self.run}  ", "dim"),
             (self.state, STATE_STYLE.get(self.state, ("", "bold"))[1] or "bold"),
             f"  {total:.1f} ms",

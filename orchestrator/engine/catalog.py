@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import AlreadyExists, FailedPrecondition, NotFound
+from orchestrator.names import definition_name
 from orchestrator.store import RunStore
 from orchestrator.workflows import (
     CompiledWorkflow,
@@ -15,15 +16,6 @@ from orchestrator.workflows import (
     compile_workflow,
     seed_definitions,
 )
-
-DEFINITION_PREFIX = "workflowDefinitions/"
-
-
-def definition_name(name_or_id: str) -> str:
-    """Accepts "workflowDefinitions/x" or the bare id "x"."""
-    return (
-        name_or_id if name_or_id.startswith(DEFINITION_PREFIX) else DEFINITION_PREFIX + name_or_id
-    )
 
 
 class DefinitionCatalog:

@@ -8,12 +8,12 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format, struct_pb2
 
-from aura.orchestrator.v1 import run_pb2
+from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.engine.catalog import DefinitionCatalog
 from orchestrator.engine.recorder import RunRecorder
 from orchestrator.engine.resume_point import resume_failed_status, resume_point
@@ -27,16 +27,17 @@ from orchestrator.errors import (
     Unavailable,
     ViolationCollector,
 )
+from orchestrator.events import EventHub, watch_run
 from orchestrator.mesh import BackendPool
+from orchestrator.names import RUN_PREFIX, run_name
 from orchestrator.resilience import ResponseCache
-from orchestrator.runs import FINAL_RUN_STATES, RunFolder, fold_run
-from orchestrator.store import RunStore
+from orchestrator.runs import FINAL_RUN_STATES, RunFilter, RunFolder, fold_run
+from orchestrator.store import RunRecord, RunStore
 from orchestrator.telemetry import traced_run
 from orchestrator.workflows import CompiledWorkflow, run_input_problems
 
 log = logging.getLogger(__name__)
 
-RUN_PREFIX = "workflowRuns/"
 MAX_RUN_TIMEOUT_S = 24 * 3600.0
 MAX_REQUEST_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 63
@@ -44,11 +45,6 @@ INVALID_RUN_REASON = "INVALID_RUN_REQUEST"
 _RUN_IDS = random.Random()
 # What a client refused for admission is told to wait before trying again.
 ADMISSION_RETRY_AFTER_S = 1.0
-
-
-def run_name(name_or_id: str) -> str:
-    """Accepts "workflowRuns/x" or the bare id "x"."""
-    return name_or_id if name_or_id.startswith(RUN_PREFIX) else RUN_PREFIX + name_or_id
 
 
 @dataclass(frozen=True)
@@ -327,6 +323,39 @@ class Engine:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(active.done)
         return await self.get_run(name)
+
+    # Definitions and stored runs, for the API ------------------------------
+
+    def definitions(self) -> list[CompiledWorkflow]:
+        """Every definition, seeds included, sorted by name."""
+        return self.catalog.list()
+
+    def definition(self, name_or_id: str) -> CompiledWorkflow:
+        """`NotFound` (reason DEFINITION_NOT_FOUND) for an unknown definition."""
+        return self.catalog.get(name_or_id)
+
+    async def create_definition(
+        self, definition: workflow_pb2.WorkflowDefinition, *, validate_only: bool = False
+    ) -> CompiledWorkflow:
+        return await self.catalog.create(definition, validate_only=validate_only)
+
+    async def delete_definition(self, name_or_id: str) -> None:
+        await self.catalog.delete(name_or_id)
+
+    async def list_runs(
+        self, run_filter: RunFilter, page_size: int, page_token: str
+    ) -> tuple[list[RunRecord], str]:
+        """Runs matching the filter, newest first; the next token is "" on the last page."""
+        return await self.store.list_runs(run_filter, page_size, page_token)
+
+    async def delete_run(self, name: str) -> None:
+        await self.store.delete_run(run_name(name))
+
+    def watch_run(
+        self, hub: EventHub, name: str, after_seq: int = 0
+    ) -> AsyncIterator[run_pb2.RunEvent]:
+        """The run's events after `after_seq`, history then live, gap-free (see events)."""
+        return watch_run(self.store, hub, run_name(name), after_seq)
 
     async def resume_unfinished(self) -> list[str]:
         """After a restart: takes up every unfinished run where its history ends.

@@ -43,6 +43,7 @@ from orchestrator.resilience import (
     DeadlineBudget,
     ResponseCache,
     RetryDecision,
+    RetrySpec,
     backoff_delay_s,
     cache_key,
     decide_retry,
@@ -57,7 +58,6 @@ from orchestrator.workflows import (
     FallbackMethod,
     LastGoodAnswer,
     MethodInfo,
-    RetrySpec,
 )
 from orchestrator.workflows.fallbacks import MAX_LAST_GOOD_AGE_S
 

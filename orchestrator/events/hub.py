@@ -152,6 +152,11 @@ class EventHub:
             if not subscribers:
                 del self._subscriptions[subscription.run]
 
+    def slowest_backlog(self) -> int:
+        """Events buffered for the slowest live watcher; 0 when nobody watches."""
+        groups = list(self._subscriptions.values())
+        return max((s.buffered for group in groups for s in list(group)), default=0)
+
     def subscriber_count(self, run: str | None = None) -> int:
         """Open subscriptions, of one run or of all."""
         if run is not None:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import NotFound, Unavailable
 from orchestrator.events.hub import EventHub, HubShutDown, SubscriptionLagged
-from orchestrator.runs.states import is_final_state
-from orchestrator.store.base import RunStore
+from orchestrator.runs import is_final_state
+from orchestrator.store import RunStore
 
 _RUN_RESOURCE = run_pb2.WorkflowRun.DESCRIPTOR.full_name
 # What a watcher cut off by a shutdown is told to wait before reconnecting with after_seq.

@@ -3,13 +3,17 @@
 from orchestrator.mesh.backend_error import BackendCallError, code_of, status_of
 from orchestrator.mesh.backend_pool import BackendPool, breaker_outcome
 from orchestrator.mesh.service_state import Endpoint, ServiceState, ServiceStats
+from orchestrator.mesh.snapshot import EndpointSnapshot, ServiceSnapshot, ServingStatus
 
 __all__ = [
     "BackendCallError",
     "BackendPool",
     "Endpoint",
+    "EndpointSnapshot",
+    "ServiceSnapshot",
     "ServiceState",
     "ServiceStats",
+    "ServingStatus",
     "breaker_outcome",
     "code_of",
     "status_of",

@@ -38,6 +38,7 @@ from orchestrator.errors import Unavailable
 from orchestrator.mesh.backend_error import BackendCallError, status_from_aio_error
 from orchestrator.mesh.health_watch import HealthWatch
 from orchestrator.mesh.service_state import Endpoint, ServiceState, ServiceStats
+from orchestrator.mesh.snapshot import ServiceSnapshot, service_snapshot
 from orchestrator.resilience import (
     BULKHEAD_FULL,
     Bulkhead,
@@ -181,6 +182,10 @@ class BackendPool:
                 metadata={"service": service},
             )
         return state
+
+    def snapshot(self) -> list[ServiceSnapshot]:
+        """A plain view of every service and its replicas, sorted by service name."""
+        return [service_snapshot(self._services[name]) for name in self.services()]
 
     def endpoints(self, service: str) -> list[Endpoint]:
         state = self._services.get(service)

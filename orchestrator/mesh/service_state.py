@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import grpc
 
 from orchestrator.mesh.health_watch import SERVING, HealthWatch
-from orchestrator.mesh.latency_window import LatencyWindow
 from orchestrator.resilience import (
     Bulkhead,
     CircuitBreaker,
     CircuitState,
+    LatencyWindow,
     Permit,
     RetryThrottle,
     ServicePolicy,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from orchestrator.workflows import RetrySpec
+from orchestrator.resilience.retry_spec import RetrySpec
 
 JITTER_LOW, JITTER_HIGH = 0.8, 1.2
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.resilience.circuit_breaker import BreakerSettings
+from orchestrator.resilience.retry_spec import RetrySpec
 from orchestrator.resilience.retry_throttle import RetryThrottleSettings
-from orchestrator.workflows import RetrySpec
 
 DEFAULT_MAX_IN_FLIGHT = 64
 

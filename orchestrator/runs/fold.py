@@ -13,6 +13,19 @@ from google.rpc import code_pb2, status_pb2
 
 from aura.orchestrator.v1 import run_pb2
 
+# What each step event does to its step: the state it moves to, whether it carries an
+# attempt number, whether it ends the step.
+_STEP_STATES = {
+    "step_scheduled": run_pb2.STEP_STATE_SCHEDULED,
+    "step_started": run_pb2.STEP_STATE_RUNNING,
+    "step_succeeded": run_pb2.STEP_STATE_SUCCEEDED,
+    "step_failed": run_pb2.STEP_STATE_FAILED,
+    "step_skipped": run_pb2.STEP_STATE_SKIPPED,
+    "step_cancelled": run_pb2.STEP_STATE_CANCELLED,
+}
+_CARRY_ATTEMPT = frozenset({"step_started", "step_attempt_failed", "step_succeeded", "step_failed"})
+_END_STEP = frozenset({"step_succeeded", "step_failed", "step_cancelled"})
+
 
 class RunFolder:
     """Applies events one by one to a `WorkflowRun`.
@@ -75,59 +88,32 @@ class RunFolder:
             self._steps[step.step_id] = step
 
     def _apply_step_event(self, event: run_pb2.RunEvent, kind: str) -> None:
-        if kind == "step_scheduled":
-            step = self._steps.get(event.step_scheduled.step_id)
-            if step is not None:
-                step.state = run_pb2.STEP_STATE_SCHEDULED
-        elif kind == "step_started":
-            started = event.step_started
-            step = self._steps.get(started.step_id)
-            if step is not None:
-                step.state = run_pb2.STEP_STATE_RUNNING
-                # The highest attempt seen: older histories numbered attempts afresh on resume.
-                step.attempts = max(step.attempts, started.attempt)
-                if not step.HasField("start_time"):
-                    step.start_time.CopyFrom(event.time)
-        elif kind == "step_attempt_failed":
-            attempt_failed = event.step_attempt_failed
-            step = self._steps.get(attempt_failed.step_id)
-            if step is not None:
-                step.attempts = max(step.attempts, attempt_failed.attempt)
-                step.error.CopyFrom(attempt_failed.error)
+        detail = getattr(event, kind)
+        step = self._steps.get(getattr(detail, "step_id", ""))
+        if step is None:
+            return
+        if kind in _STEP_STATES:
+            step.state = _STEP_STATES[kind]
+        if kind in _CARRY_ATTEMPT:
+            # The highest attempt seen: older histories numbered attempts afresh on resume.
+            step.attempts = max(step.attempts, detail.attempt)
+        if kind in _END_STEP:
+            step.end_time.CopyFrom(event.time)
+        if kind == "step_started":
+            if not step.HasField("start_time"):
+                step.start_time.CopyFrom(event.time)
+        elif kind in ("step_attempt_failed", "step_failed"):
+            step.error.CopyFrom(detail.error)
         elif kind == "step_succeeded":
-            succeeded = event.step_succeeded
-            step = self._steps.get(succeeded.step_id)
-            if step is not None:
-                step.state = run_pb2.STEP_STATE_SUCCEEDED
-                step.attempts = max(step.attempts, succeeded.attempt)
-                if self._include_outputs and succeeded.HasField("output"):
-                    step.output.CopyFrom(succeeded.output)
-                step.end_time.CopyFrom(event.time)
-                step.ClearField("error")
-                step.answered_by = succeeded.answered_by or run_pb2.ANSWERED_BY_PRIMARY
-                step.answered_by_method = succeeded.answered_by_method or step.method
-        elif kind == "step_failed":
-            failed = event.step_failed
-            step = self._steps.get(failed.step_id)
-            if step is not None:
-                step.state = run_pb2.STEP_STATE_FAILED
-                step.attempts = max(step.attempts, failed.attempt)
-                step.error.CopyFrom(failed.error)
-                step.end_time.CopyFrom(event.time)
+            if self._include_outputs and detail.HasField("output"):
+                step.output.CopyFrom(detail.output)
+            step.ClearField("error")
+            step.answered_by = detail.answered_by or run_pb2.ANSWERED_BY_PRIMARY
+            step.answered_by_method = detail.answered_by_method or step.method
         elif kind == "step_skipped":
-            step = self._steps.get(event.step_skipped.step_id)
-            if step is not None:
-                step.state = run_pb2.STEP_STATE_SKIPPED
-                step.skip_reason = event.step_skipped.reason
+            step.skip_reason = detail.reason
         elif kind == "step_cancelled":
-            cancelled = event.step_cancelled
-            step = self._steps.get(cancelled.step_id)
-            if step is not None:
-                step.state = run_pb2.STEP_STATE_CANCELLED
-                step.error.CopyFrom(
-                    status_pb2.Status(code=code_pb2.CANCELLED, message=cancelled.reason)
-                )
-                step.end_time.CopyFrom(event.time)
+            step.error.CopyFrom(status_pb2.Status(code=code_pb2.CANCELLED, message=detail.reason))
 
 
 def fold_run(

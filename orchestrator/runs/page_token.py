@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.names import RUN_PREFIX
 from orchestrator.runs.run_filter import RunFilter
 
 _VERSION = 1
 MAX_PAGE_TOKEN_LENGTH = 512
 MAX_CURSOR_NAME_LENGTH = 128
-_RUN_PREFIX = "workflowRuns/"
 _KEYS = frozenset({"v", "t", "n", "f"})
 _MALFORMED = "page_token is malformed: pass next_page_token from a previous response as is"
 
@@ -79,7 +79,7 @@ def _well_formed(payload: object) -> bool:
         and type(time_us) is int  # not bool, not float
         and 0 <= time_us < 2**63
         and isinstance(name, str)
-        and name.startswith(_RUN_PREFIX)
+        and name.startswith(RUN_PREFIX)
         and len(name) <= MAX_CURSOR_NAME_LENGTH
         and isinstance(fingerprint, str)
         and len(fingerprint) <= 64

@@ -29,9 +29,9 @@ from typing import NoReturn, Protocol
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import FieldViolation, InvalidArgument, echo
+from orchestrator.names import DEFINITION_ID_PATTERN as _DEFINITION_ID
+from orchestrator.names import DEFINITION_PREFIX
 
-DEFINITION_PREFIX = "workflowDefinitions/"
-_DEFINITION_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _LABEL_KEY = re.compile(r"[A-Za-z0-9_\-]{1,63}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

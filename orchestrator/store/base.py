@@ -16,7 +16,7 @@ import grpc
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import AuraError
-from orchestrator.runs.run_filter import RunFilter
+from orchestrator.runs import RunFilter
 
 #: Called after a commit with the events it made durable, in commit order.
 CommitListener = Callable[[Sequence[run_pb2.RunEvent]], None]

@@ -61,8 +61,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
-from orchestrator.runs.page_token import decode_page_token, encode_page_token
-from orchestrator.runs.run_filter import RunFilter
+from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
 from orchestrator.store import sqlite_deletes, sqlite_reads
 from orchestrator.store.base import (
     CommitListener,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from orchestrator.errors import FailedPrecondition, NotFound
-from orchestrator.store.sqlite_requests import DEFINITION_RESOURCE, RUN_RESOURCE
+from orchestrator.errors import FailedPrecondition
+from orchestrator.store.sqlite_requests import DEFINITION_RESOURCE, RUN_RESOURCE, run_not_found
 from orchestrator.store.sqlite_schema import UNFINISHED
 
 # A probe write while the store cannot write: allocates pages like a real batch would.
@@ -27,12 +27,7 @@ def _delete_runs_by_id(db: sqlite3.Connection, ids: list[int]) -> None:
 def delete_finished_run(db: sqlite3.Connection, run: str) -> None:
     row = db.execute("SELECT id, end_time_us FROM runs WHERE name = ?", (run,)).fetchone()
     if row is None:
-        raise NotFound(
-            f"workflow run {run} not found",
-            reason="RUN_NOT_FOUND",
-            resource_type=RUN_RESOURCE,
-            resource_name=run,
-        )
+        raise run_not_found(run, f"workflow run {run} not found")
     run_id, end_time_us = row
     if end_time_us is None:
         raise FailedPrecondition(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from orchestrator.errors import AlreadyExists, AuraError, NotFound
-from orchestrator.runs.states import FINAL_RUN_STATES
+from orchestrator.errors import AlreadyExists, AuraError
+from orchestrator.runs import FINAL_RUN_STATES
 from orchestrator.store.base import EventSequenceConflict
 from orchestrator.store.sqlite_requests import (
     RUN_RESOURCE,
@@ -17,6 +17,7 @@ from orchestrator.store.sqlite_requests import (
     CreateRequest,
     RunAdvance,
     new_run_row,
+    run_not_found,
 )
 from orchestrator.store.sqlite_schema import UNFINISHED
 
@@ -127,12 +128,7 @@ def append_isolated(db: sqlite3.Connection, request: AppendRequest) -> AuraError
 def _explain_rejection(db: sqlite3.Connection, run: str, advance: RunAdvance) -> AuraError:
     row = db.execute("SELECT last_seq, state FROM runs WHERE name = ?", (run,)).fetchone()
     if row is None:
-        return NotFound(
-            f"cannot append to {run}: no such run",
-            reason="RUN_NOT_FOUND",
-            resource_type=RUN_RESOURCE,
-            resource_name=run,
-        )
+        return run_not_found(run, f"cannot append to {run}: no such run")
     last_seq, state = row
     first = advance.expected_last_seq + 1
     if state in FINAL_RUN_STATES:

@@ -14,8 +14,7 @@ import sqlite3
 from typing import Any
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
-from orchestrator.runs.page_token import PageCursor
-from orchestrator.runs.run_filter import RunFilter
+from orchestrator.runs import PageCursor, RunFilter
 from orchestrator.store.base import RunRecord
 from orchestrator.store.sqlite_filter import SqlParam, filter_to_sql
 from orchestrator.store.sqlite_schema import UNFINISHED

@@ -7,11 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
-from orchestrator.runs.states import FINAL_RUN_STATES
+from orchestrator.errors import NotFound
+from orchestrator.runs import FINAL_RUN_STATES
 from orchestrator.store.sqlite_multirow import Row
 
 RUN_RESOURCE = run_pb2.WorkflowRun.DESCRIPTOR.full_name
 DEFINITION_RESOURCE = workflow_pb2.WorkflowDefinition.DESCRIPTOR.full_name
+
+
+def run_not_found(run: str, message: str) -> NotFound:
+    return NotFound(message, reason="RUN_NOT_FOUND", resource_type=RUN_RESOURCE, resource_name=run)
 
 
 @dataclass(slots=True)

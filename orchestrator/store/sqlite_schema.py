@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
-from orchestrator.runs.states import FINAL_RUN_STATES
+from orchestrator.runs import FINAL_RUN_STATES
 from orchestrator.store.base import StoreOpenError
 
 Durability = Literal["normal", "fsync"]

@@ -9,7 +9,11 @@ from orchestrator.telemetry.logs import (
     log_handler,
 )
 from orchestrator.telemetry.metrics import MetricsEndpoint, RunMetrics
-from orchestrator.telemetry.settings import DEFAULT_METRICS_PORT, TelemetrySettings
+from orchestrator.telemetry.settings import (
+    DEFAULT_METRICS_PORT,
+    TELEMETRY_VARIABLES,
+    TelemetrySettings,
+)
 from orchestrator.telemetry.tracing import (
     configure_tracing,
     grpc_client_interceptors,
@@ -26,6 +30,7 @@ from orchestrator.telemetry.tracing import (
 
 __all__ = [
     "DEFAULT_METRICS_PORT",
+    "TELEMETRY_VARIABLES",
     "CorrelationFilter",
     "JsonFormatter",
     "MetricsEndpoint",

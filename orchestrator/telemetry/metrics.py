@@ -33,6 +33,7 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.names import DEFINITION_PREFIX
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=MetricWrapperBase)
@@ -41,7 +42,6 @@ M = TypeVar("M", bound=MetricWrapperBase)
 CALL_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 RUN_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 COMMIT_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
-DEFINITION_PREFIX = "workflowDefinitions/"  # labels carry the bare id
 # Breaker state as a number, so it can be graphed and alerted on (state > 0).
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -235,7 +235,9 @@ class RunMetrics:
     def _track(self, event: run_pb2.RunEvent) -> _RunTrack:
         created = event.run_created
         track = _RunTrack(
-            definition=created.workflow_definition.removeprefix(DEFINITION_PREFIX),
+            definition=created.workflow_definition.removeprefix(
+                DEFINITION_PREFIX
+            ),  # labels carry the bare id
             created_at=event.time.ToNanoseconds() / 1e9,
             methods=self._methods_of(created),
         )

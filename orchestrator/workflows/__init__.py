@@ -3,16 +3,19 @@ the registry of callable gRPC methods, and the compiler that checks a
 definition once and turns it into a plan the engine runs without parsing."""
 
 from orchestrator.workflows.compiled import (
-    DEFAULT_RETRY,
     DEFAULT_RUN_TIMEOUT_S,
     DEFAULT_STEP_TIMEOUT_S,
     MAX_TIMEOUT_S,
     CompiledStep,
     CompiledWorkflow,
-    RetrySpec,
 )
 from orchestrator.workflows.compiler import INVALID_DEFINITION_REASON, compile_workflow
-from orchestrator.workflows.fallbacks import Fallback, FallbackMethod, LastGoodAnswer
+from orchestrator.workflows.fallbacks import (
+    MAX_LAST_GOOD_AGE_S,
+    Fallback,
+    FallbackMethod,
+    LastGoodAnswer,
+)
 from orchestrator.workflows.json_values import (
     MAX_RUN_INPUT_BYTES,
     MAX_RUN_INPUT_DEPTH,
@@ -26,10 +29,10 @@ from orchestrator.workflows.registry import MethodInfo, MethodRegistry
 from orchestrator.workflows.wiring import StepInputError
 
 __all__ = [
-    "DEFAULT_RETRY",
     "DEFAULT_RUN_TIMEOUT_S",
     "DEFAULT_STEP_TIMEOUT_S",
     "INVALID_DEFINITION_REASON",
+    "MAX_LAST_GOOD_AGE_S",
     "MAX_RUN_INPUT_BYTES",
     "MAX_RUN_INPUT_DEPTH",
     "MAX_TIMEOUT_S",
@@ -41,7 +44,6 @@ __all__ = [
     "LastGoodAnswer",
     "MethodInfo",
     "MethodRegistry",
-    "RetrySpec",
     "StepInputError",
     "compile_workflow",
     "duration_problem",

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import grpc
 import networkx as nx
 from google.protobuf.message import Message
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.resilience import RetrySpec
 from orchestrator.workflows.conditions import CompiledCondition
 from orchestrator.workflows.fallbacks import Fallback
 from orchestrator.workflows.registry import MethodInfo
@@ -22,21 +22,6 @@ from orchestrator.workflows.wiring import FieldBinding
 DEFAULT_RUN_TIMEOUT_S = 60.0
 DEFAULT_STEP_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 3600.0
-
-
-@dataclass(frozen=True)
-class RetrySpec:
-    """A step's retry policy with the defaults filled in (gRFC A6 semantics)."""
-
-    max_attempts: int = 3
-    """Total attempts including the first."""
-    initial_backoff_s: float = 0.1
-    max_backoff_s: float = 5.0
-    multiplier: float = 2.0
-    retryable_codes: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
-
-
-DEFAULT_RETRY = RetrySpec()
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,7 +4,6 @@ reported together as one INVALID_ARGUMENT with a field violation each."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -12,6 +11,7 @@ import networkx as nx
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import InvalidArgument, ViolationCollector, echo, shorten
+from orchestrator.names import DEFINITION_NAME_PATTERN
 from orchestrator.workflows.compiled import (
     DEFAULT_RUN_TIMEOUT_S,
     CompiledStep,
@@ -24,7 +24,7 @@ from orchestrator.workflows.registry import MethodInfo, MethodRegistry
 from orchestrator.workflows.step_compiler import MAX_STEP_ID_LENGTH, WorkflowScope, compile_step
 
 INVALID_DEFINITION_REASON: Final = "INVALID_WORKFLOW_DEFINITION"
-NAME_PATTERN: Final = re.compile(r"workflowDefinitions/[a-z][a-z0-9_]{0,62}")
+NAME_PATTERN: Final = DEFINITION_NAME_PATTERN
 #: "workflowDefinitions/" and an id of at most 63 characters.
 MAX_NAME_LENGTH: Final = 83
 

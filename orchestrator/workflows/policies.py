@@ -10,7 +10,8 @@ from google.rpc import code_pb2
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import ViolationCollector, is_status_code, status_code_of
-from orchestrator.workflows.compiled import DEFAULT_RETRY, MAX_TIMEOUT_S, RetrySpec
+from orchestrator.resilience import DEFAULT_RETRY, RetrySpec
+from orchestrator.workflows.compiled import MAX_TIMEOUT_S
 
 MAX_ATTEMPTS_LIMIT = 10
 
@@ -64,19 +65,36 @@ def check_timeout(
 MAX_CACHE_TTL_S = 24 * 3600.0
 
 
+def check_bounded_duration(
+    duration: duration_pb2.Duration,
+    max_s: float,
+    path: str,
+    what: str,
+    collector: ViolationCollector,
+) -> float | None:
+    """The duration in seconds if it is valid, positive and at most `max_s` (a whole number
+    of hours); else None, with the problem added to `collector`."""
+    seconds = duration_s(duration)
+    problem = duration_problem(duration)
+    if problem:
+        collector.add(path, f"{what} is not a valid Duration: {problem}")
+    elif not 0 < seconds <= max_s:
+        collector.add(
+            path, f"{what} must be positive and at most {max_s / 3600:g}h, got {seconds:g}s"
+        )
+    else:
+        return seconds
+    return None
+
+
 def check_cache(
     policy: workflow_pb2.CachePolicy, path: str, label: str, collector: ViolationCollector
 ) -> float:
-    """The cache ttl in seconds; positive and at most 24 h."""
-    seconds = duration_s(policy.ttl)
-    problem = duration_problem(policy.ttl)
-    if problem:
-        collector.add(f"{path}.ttl", f"{label}: cache ttl is not a valid Duration: {problem}")
-    elif not 0 < seconds <= MAX_CACHE_TTL_S:
-        collector.add(
-            f"{path}.ttl", f"{label}: cache ttl must be positive and at most 24h, got {seconds:g}s"
-        )
-    return seconds
+    """The cache ttl in seconds; positive and at most 24 h (0 with a problem reported)."""
+    ttl_s = check_bounded_duration(
+        policy.ttl, MAX_CACHE_TTL_S, f"{path}.ttl", f"{label}: cache ttl", collector
+    )
+    return ttl_s or 0.0
 
 
 def check_retry(

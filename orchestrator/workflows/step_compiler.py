@@ -15,7 +15,8 @@ from google.protobuf.message import Message
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import ViolationCollector
-from orchestrator.workflows.compiled import DEFAULT_RETRY, DEFAULT_STEP_TIMEOUT_S, CompiledStep
+from orchestrator.resilience import DEFAULT_RETRY
+from orchestrator.workflows.compiled import DEFAULT_STEP_TIMEOUT_S, CompiledStep
 from orchestrator.workflows.conditions import (
     KNOWN_OPERATORS,
     OPERATORS_WITH_VALUE,
@@ -41,11 +42,10 @@ from orchestrator.workflows.fieldpaths import (
 from orchestrator.workflows.json_values import value_problems
 from orchestrator.workflows.method_check import check_method
 from orchestrator.workflows.policies import (
+    check_bounded_duration,
     check_cache,
     check_retry,
     check_timeout,
-    duration_problem,
-    duration_s,
 )
 from orchestrator.workflows.references import (
     ID_PATTERN,
@@ -215,18 +215,28 @@ class _StepCompiler:
             return None
         default = None
         if has_default:
-            default = self._default(source.default_value, target, f"{path}.default_value", what)
+            default = self._converted(
+                source.default_value, target, f"{path}.default_value", what, "default"
+            )
             if default is None:
                 return None
         return StepOutputBinding(key, target, resolved.ref.step_id, resolved.path, default)
 
-    def _default(
-        self, value: struct_pb2.Value, target: FieldPath, path: str, what: str
+    def _converted(
+        self,
+        value: struct_pb2.Value,
+        target: FieldPath | None,
+        path: str,
+        what: str,
+        kind: str,
     ) -> Message | None:
+        """`value` as the target field's type; None, with the problems added, if it is not
+        one. `kind` names it in messages: "value" (a literal) or "default"."""
         problems = list(value_problems(value, path))
+        prefix = "default_value: " if kind == "default" else ""
         for problem in problems:
-            self.add(problem.field, f"{what}: default_value: {problem.description}")
-        if problems:
+            self.add(problem.field, f"{what}: {prefix}{problem.description}")
+        if target is None or problems:
             return None
         literal = json_format.MessageToDict(value)
         try:
@@ -234,7 +244,7 @@ class _StepCompiler:
         except (json_format.ParseError, ValueError, TypeError) as error:
             self.add(
                 path,
-                f"{what} ({describe_field_type(target[-1])}) cannot take the default "
+                f"{what} ({describe_field_type(target[-1])}) cannot take the {kind} "
                 f"{json.dumps(literal)}: {error}",
             )
             return None
@@ -258,20 +268,8 @@ class _StepCompiler:
         path: str,
         what: str,
     ) -> FieldBinding | None:
-        problems = list(value_problems(source.value, path))
-        for problem in problems:
-            self.add(problem.field, f"{what}: {problem.description}")
-        if target is None or problems:
-            return None
-        literal = json_format.MessageToDict(source.value)
-        try:
-            scratch = convert_json_value(target[-1], literal)
-        except (json_format.ParseError, ValueError, TypeError) as error:
-            self.add(
-                path,
-                f"{what} ({describe_field_type(target[-1])}) cannot take the value "
-                f"{json.dumps(literal)}: {error}",
-            )
+        scratch = self._converted(source.value, target, path, what, "value")
+        if target is None or scratch is None:
             return None
         return LiteralBinding(key, target, scratch)
 
@@ -386,17 +384,14 @@ class _StepCompiler:
         return FallbackMethod(method=method, timeout_s=timeout_s, bindings=tuple(bindings))
 
     def _last_good(self, policy: workflow_pb2.LastGoodAnswer, path: str) -> LastGoodAnswer | None:
-        problem = duration_problem(policy.max_age)
-        seconds = duration_s(policy.max_age)
-        if problem:
-            self.add(f"{path}.max_age", f"max_age is not a valid Duration: {problem}")
-        elif not 0 < seconds <= MAX_LAST_GOOD_AGE_S:
-            self.add(
-                f"{path}.max_age", f"max_age must be positive and at most 24h, got {seconds:g}s"
-            )
-        else:
-            return LastGoodAnswer(max_age_s=seconds)
-        return None
+        max_age_s = check_bounded_duration(
+            policy.max_age,
+            MAX_LAST_GOOD_AGE_S,
+            f"{path}.max_age",
+            f"{self.label}: max_age",
+            self.scope.collector,
+        )
+        return LastGoodAnswer(max_age_s=max_age_s) if max_age_s is not None else None
 
     # --- condition ------------------------------------------------------------------------
 

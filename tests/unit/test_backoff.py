@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
+from orchestrator.resilience import RetrySpec
 from orchestrator.resilience.backoff import backoff_delay_s
-from orchestrator.workflows import RetrySpec
 
 SPEC = RetrySpec(
     max_attempts=5,

@@ -13,6 +13,7 @@ from orchestrator.resilience import (
     CIRCUIT_OPEN,
     STOP_RETRYING,
     RetryDecision,
+    RetrySpec,
     RetryThrottle,
     RetryThrottleSettings,
     backoff_delay_s,
@@ -22,7 +23,6 @@ from orchestrator.resilience import (
     is_retryable,
     parse_pushback,
 )
-from orchestrator.workflows import RetrySpec
 
 U = grpc.StatusCode.UNAVAILABLE
 SPEC = RetrySpec(max_attempts=4, initial_backoff_s=0.1, max_backoff_s=0.5, multiplier=2.0)

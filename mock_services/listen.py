@@ -1,6 +1,6 @@
-"""`python -m orchestrator.cli.local_mesh image=127.0.0.1:8001 ...`: the mock services that
-`aura up` and `aura demo` start, each on the address the orchestrator is configured with
-(AURA_SERVICE_<NAME>_ADDRESSES; the interface from AURA_MOCK_HOST when set), until
+"""`python -m mock_services.listen image=127.0.0.1:8001 ...`: the mock services, each on the
+address given (`aura up` and `aura demo` pass the ones the orchestrator is configured with
+AURA_SERVICE_<NAME>_ADDRESSES; the interface from AURA_MOCK_HOST when set), until
 SIGTERM or SIGINT. Faults and log level from AURA_MOCK_*."""
 
 from __future__ import annotations
