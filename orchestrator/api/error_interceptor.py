@@ -22,6 +22,10 @@ from orchestrator.errors import AuraError
 log = logging.getLogger(__name__)
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+#: The rest of the interceptor chain: the handler of a call's method, None for none.
+HandlerLookup: TypeAlias = (
+    "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]"
+)
 #: More than any server's methods: a handler made per call is guarded, just not kept.
 MAX_CACHED_HANDLERS = 1024
 _BEHAVIOURS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
@@ -34,12 +38,10 @@ class ErrorStatusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._guarded: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+        self, continuation: HandlerLookup, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
-        if handler is None:
+        if handler is None:  # no such method: grpc answers UNIMPLEMENTED
             return None
         guarded = self._guarded.get(handler)
         if guarded is None:
