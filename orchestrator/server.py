@@ -12,12 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from grpc_guard import UndecodableRequestInterceptor
 from orchestrator.analytics import AnalyticsRecorder
-from orchestrator.api import (
-    ErrorStatusInterceptor,
-    OrchestratorServicer,
-    UndecodableRequestInterceptor,
-)
+from orchestrator.api import ErrorStatusInterceptor, OrchestratorServicer
 from orchestrator.config import Settings
 from orchestrator.drain import DrainingHealthServicer
 from orchestrator.engine import DefinitionCatalog, Engine

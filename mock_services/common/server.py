@@ -12,6 +12,7 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from grpc_guard import UndecodableRequestInterceptor
 from mock_services.common.faults import FaultConfig
 from mock_services.common.health import DrainingHealthServicer
 from mock_services.common.interceptor import FaultInjectionInterceptor, ServerState
@@ -19,7 +20,6 @@ from mock_services.common.reflection import enable_reflection
 from mock_services.common.tracing import server_interceptors
 from mock_services.common.validation import ERROR_DOMAIN
 from mock_services.registry import service_spec
-from orchestrator.api import UndecodableRequestInterceptor
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ so packages of one layer know nothing of each other):
 
 `mock_services/` is a separate program: it imports nothing from the product, and the
 product imports nothing from it (the CLI starts it as `python -m mock_services...`).
+`grpc_guard/` is server plumbing both install; it imports neither.
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ def test_the_mocks_never_import_the_product() -> None:
         str(edge)
         for edge in all_imports("mock_services")
         if edge.imported.split(".")[0] == "orchestrator"
+    ]
+    assert edges == []
+
+
+def test_the_shared_server_plumbing_imports_neither_program() -> None:
+    edges = [
+        str(edge)
+        for edge in all_imports("grpc_guard")
+        if edge.imported.split(".")[0] in ("orchestrator", "mock_services")
     ]
     assert edges == []
 
