@@ -1,6 +1,6 @@
 # Aura Orchestrator: one image for the orchestrator (`aura serve`, the default) and the
 # mock services (`python -m mock_services.<name>`). Only what runs: the installed package
-# (orchestrator, mock_services and the generated stubs) in a virtualenv, no sources,
+# (orchestrator, grpc_guard, mock_services and the generated stubs) in a virtualenv, no sources,
 # protos, tests or build tools.
 #
 #   docker build -t aura-orchestrator .
@@ -12,6 +12,7 @@ RUN python -m venv /opt/aura
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY orchestrator ./orchestrator
+COPY grpc_guard ./grpc_guard
 COPY mock_services ./mock_services
 COPY stubs ./stubs
 RUN /opt/aura/bin/pip install --upgrade pip \

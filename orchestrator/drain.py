@@ -15,9 +15,8 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2
-from grpc_status import rpc_status
 
-from orchestrator.api import to_rpc_status
+from orchestrator.api import abort_with
 from orchestrator.errors import Unavailable
 from orchestrator.events import SHUTDOWN_RETRY_AFTER_S
 
@@ -53,4 +52,4 @@ class DrainingHealthServicer(health.aio.HealthServicer):  # type: ignore[misc]  
             reason="SHUTTING_DOWN",
             retry_after_s=SHUTDOWN_RETRY_AFTER_S,
         )
-        await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
+        await abort_with(context, error)

@@ -12,8 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from grpc_guard import UndecodableRequestInterceptor
 from orchestrator.analytics import AnalyticsRecorder
-from orchestrator.api import OrchestratorServicer, UndecodableRequestInterceptor
+from orchestrator.api import ErrorStatusInterceptor, OrchestratorServicer
 from orchestrator.config import Settings
 from orchestrator.drain import DrainingHealthServicer
 from orchestrator.engine import DefinitionCatalog, Engine
@@ -22,7 +23,13 @@ from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
 from orchestrator.store import SqliteRunStore
-from orchestrator.telemetry import MetricsEndpoint, RunEventLog, RunMetrics, TelemetrySettings
+from orchestrator.telemetry import (
+    MetricsEndpoint,
+    RunEventLog,
+    RunMetrics,
+    TelemetrySettings,
+    grpc_server_interceptors,
+)
 from orchestrator.workflows import MethodRegistry
 
 log = logging.getLogger(__name__)
@@ -99,7 +106,13 @@ class OrchestratorServer:
         await self.catalog.load()
         await self.pool.start()
         server = grpc.aio.server(
-            interceptors=[UndecodableRequestInterceptor(ERROR_DOMAIN)],
+            # Outermost first: the span covers the call; undecodable bytes never reach a
+            # handler; whatever a handler raises becomes its status.
+            interceptors=[
+                *grpc_server_interceptors(),
+                UndecodableRequestInterceptor(ERROR_DOMAIN),
+                ErrorStatusInterceptor(),
+            ],
             options=(("grpc.so_reuseport", 0),),
         )
         orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(

@@ -12,13 +12,14 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from grpc_guard import UndecodableRequestInterceptor
 from mock_services.common.faults import FaultConfig
 from mock_services.common.health import DrainingHealthServicer
 from mock_services.common.interceptor import FaultInjectionInterceptor, ServerState
 from mock_services.common.reflection import enable_reflection
+from mock_services.common.tracing import server_interceptors
 from mock_services.common.validation import ERROR_DOMAIN
 from mock_services.registry import service_spec
-from orchestrator.api import UndecodableRequestInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +32,6 @@ SERVER_OPTIONS = (
 )
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-TRACING_SERVICE_NAME = "aura-mock-services"
-
-
-def enable_tracing_from_env() -> None:
-    """With AURA_TRACING=1 or AURA_OTLP_ENDPOINT set, servers created from now on make
-    server spans that continue the caller's trace (W3C traceparent in metadata)."""
-    import dataclasses
-    import os
-
-    from orchestrator.telemetry import TelemetrySettings, configure_tracing
-
-    settings = TelemetrySettings.from_env()
-    if settings.tracing_enabled:
-        name = os.environ.get("AURA_OTEL_SERVICE_NAME", TRACING_SERVICE_NAME)
-        configure_tracing(dataclasses.replace(settings, service_name=name))
 
 
 class MockServer:
@@ -60,9 +46,9 @@ class MockServer:
         self._state = ServerState(spec.service_name, faults or FaultConfig())
         self._health = DrainingHealthServicer()
         self._serving = True
-        enable_tracing_from_env()  # instrumentation must precede grpc.aio.server()
         self._server = grpc.aio.server(
             interceptors=[
+                *server_interceptors(),
                 UndecodableRequestInterceptor(ERROR_DOMAIN),
                 FaultInjectionInterceptor(self._state),
             ],

@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-import grpc
 from google.rpc import status_pb2
 
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
+from orchestrator.errors import is_status_code, status_code_of
 from orchestrator.resilience import BULKHEAD_FULL, CIRCUIT_OPEN, DEADLINE_BUDGET_SPENT, error_reason
 
 MAX_RECORDS = 16_384
 _NO_CALL = frozenset({DEADLINE_BUDGET_SPENT, CIRCUIT_OPEN, BULKHEAD_FULL})
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class ResilienceTally:
         throttled: bool = False,
     ) -> None:
         service = _service_of(method)
-        code = _CODE_NAMES.get(error.code, str(error.code))
+        code = status_code_of(error.code).name if is_status_code(error.code) else str(error.code)
         reason = error_reason(error)
         # No backend call: bad input, spent deadline budget, open circuit, full bulkhead.
         kind = "attempt_failed" if attempted and reason not in _NO_CALL else "failed"

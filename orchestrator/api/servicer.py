@@ -27,7 +27,6 @@ from orchestrator.api.run_views import (
     run_from_record,
     without_input_and_outputs,
 )
-from orchestrator.api.status import stream_boundary, unary_boundary
 from orchestrator.engine import Engine, RunSpec, run_name
 from orchestrator.errors import FieldViolation, InvalidArgument
 from orchestrator.events import EventHub
@@ -113,7 +112,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
     # Definitions ---------------------------------------------------------
 
-    @unary_boundary
     async def ListWorkflowDefinitions(
         self, request: orchestrator_pb2.ListWorkflowDefinitionsRequest, context: Ctx
     ) -> orchestrator_pb2.ListWorkflowDefinitionsResponse:
@@ -128,7 +126,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             response.next_page_token = encode_definition_token(page[-1].name)
         return response
 
-    @unary_boundary
     async def GetWorkflowDefinition(
         self, request: orchestrator_pb2.GetWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.GetWorkflowDefinitionResponse:
@@ -138,7 +135,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             workflow_definition=compiled.definition
         )
 
-    @unary_boundary
     async def CreateWorkflowDefinition(
         self, request: orchestrator_pb2.CreateWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.CreateWorkflowDefinitionResponse:
@@ -156,14 +152,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
     # Runs ------------------------------------------------------------------
 
-    @unary_boundary
     async def StartWorkflowRun(
         self, request: orchestrator_pb2.StartWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.StartWorkflowRunResponse:
         run, _ = await self._engine.start_run(_spec(request))
         return orchestrator_pb2.StartWorkflowRunResponse(workflow_run=run)
 
-    @unary_boundary
     async def ExecuteWorkflowRun(
         self, request: orchestrator_pb2.ExecuteWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.ExecuteWorkflowRunResponse:
@@ -171,7 +165,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         finished = await self._engine.wait_finished(run.name)
         return orchestrator_pb2.ExecuteWorkflowRunResponse(workflow_run=finished)
 
-    @stream_boundary
     async def StreamWorkflowRun(
         self, request: orchestrator_pb2.StreamWorkflowRunRequest, context: Ctx
     ) -> AsyncIterator[orchestrator_pb2.StreamWorkflowRunResponse]:
@@ -179,7 +172,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         async for event in self._engine.watch_run(self._hub, run.name):
             yield orchestrator_pb2.StreamWorkflowRunResponse(event=event)
 
-    @stream_boundary
     async def WatchWorkflowRun(
         self, request: orchestrator_pb2.WatchWorkflowRunRequest, context: Ctx
     ) -> AsyncIterator[orchestrator_pb2.WatchWorkflowRunResponse]:
@@ -192,7 +184,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         async for event in self._engine.watch_run(self._hub, name, request.after_seq):
             yield orchestrator_pb2.WatchWorkflowRunResponse(event=event)
 
-    @unary_boundary
     async def GetWorkflowRun(
         self, request: orchestrator_pb2.GetWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.GetWorkflowRunResponse:
@@ -203,7 +194,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             run = without_input_and_outputs(run)
         return orchestrator_pb2.GetWorkflowRunResponse(workflow_run=run)
 
-    @unary_boundary
     async def ListWorkflowRuns(
         self, request: orchestrator_pb2.ListWorkflowRunsRequest, context: Ctx
     ) -> orchestrator_pb2.ListWorkflowRunsResponse:
@@ -220,7 +210,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             next_page_token=next_token,
         )
 
-    @unary_boundary
     async def CancelWorkflowRun(
         self, request: orchestrator_pb2.CancelWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.CancelWorkflowRunResponse:
@@ -231,7 +220,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
     # Mesh and analytics ------------------------------------------------------
 
-    @unary_boundary
     async def ListServices(
         self, request: orchestrator_pb2.ListServicesRequest, context: Ctx
     ) -> orchestrator_pb2.ListServicesResponse:
@@ -257,7 +245,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             entry.latency_p99.FromNanoseconds(int(service.latency_p99_s * 1e9))
         return response
 
-    @unary_boundary
     async def GetAnalytics(
         self, request: orchestrator_pb2.GetAnalyticsRequest, context: Ctx
     ) -> orchestrator_pb2.GetAnalyticsResponse:
@@ -274,7 +261,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
     # Deletes (AIP-135) -------------------------------------------------------
 
-    @unary_boundary
     async def DeleteWorkflowRun(
         self, request: orchestrator_pb2.DeleteWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.DeleteWorkflowRunResponse:
@@ -282,7 +268,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         await self._engine.delete_run(name)
         return orchestrator_pb2.DeleteWorkflowRunResponse()
 
-    @unary_boundary
     async def DeleteWorkflowDefinition(
         self, request: orchestrator_pb2.DeleteWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.DeleteWorkflowDefinitionResponse:

@@ -128,9 +128,9 @@ def status_text(status: object) -> str:
     """`CODE: message` of a google.rpc.Status."""
     code = getattr(status, "code", 0)
     message = getattr(status, "message", "")
-    from grpc import StatusCode
+    from orchestrator.errors import is_status_code, status_code_of
 
-    name = next((c.name for c in StatusCode if c.value[0] == code), str(code))
+    name = status_code_of(code).name if is_status_code(code) else str(code)
     return f"{name}: {message}" if message else name
 
 

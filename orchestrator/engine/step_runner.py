@@ -31,16 +31,19 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
-from google.rpc import status_pb2
+from google.rpc import code_pb2, status_pb2
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine.recorder import RunRecorder
 from orchestrator.errors import AuraError
-from orchestrator.mesh import BackendCallError, BackendPool, code_of, status_of
+from orchestrator.mesh import BackendCallError, BackendPool, ServiceState, code_of
 from orchestrator.resilience import (
     DEADLINE_BUDGET_SPENT,
+    AttemptBudget,
     DeadlineBudget,
     ResponseCache,
+    RetryDecision,
+    RetrySpec,
     backoff_delay_s,
     cache_key,
     decide_retry,
@@ -50,10 +53,16 @@ from orchestrator.resilience import (
 from orchestrator.resilience.deadline import DEFAULT_MARGIN_S
 from orchestrator.telemetry import record_attempt_failure, step_attempt_span, tracing_on
 from orchestrator.telemetry.tracing import current_step
-from orchestrator.workflows import CompiledStep, FallbackMethod, LastGoodAnswer, MethodInfo
+from orchestrator.workflows import (
+    CompiledStep,
+    FallbackMethod,
+    LastGoodAnswer,
+    MethodInfo,
+)
 from orchestrator.workflows.fallbacks import MAX_LAST_GOOD_AGE_S
 
 IDEMPOTENCY_KEY_HEADER = "aura-idempotency-key"
+CacheKey = tuple[str, bytes]  # a request's key in the response cache (`cache_key`)
 # Left for the response to travel back before the run's deadline passes.
 DEADLINE_MARGIN_S = DEFAULT_MARGIN_S
 
@@ -154,16 +163,43 @@ async def run_step(
         if isinstance(request, AuraError):
             raise request
         service = ctx.pool.service(step.method.service)
-    except AuraError as error:
-        return _fail(step, ctx, status_of(error.code, error.message), attempt=prior.last_number)
+    except AuraError as error:  # its reason, metadata and field violations are kept
+        return _fail(step, ctx, error.to_status(), attempt=prior.last_number)
+    key = _cache_key(step, ctx, request)
+    cached = _cached_answer(step, ctx, key)
+    if cached is not None:
+        return cached
+    return await _attempt_until_done(step, ctx, service, request, key, prior, fallback_request)
 
-    cache = ctx.cache if step.cache_ttl_s else None
-    key = cache_key(step.method.path, request) if cache is not None else None
-    if key is not None and cache is not None:
-        cached = cache.get(key, step.method.response_class)
-        if cached is not None:
-            return _succeed(step, ctx, cached, 0, 0.0, run_pb2.CACHE_RESULT_HIT)
 
+def _cache_key(step: CompiledStep, ctx: RunContext, request: Message) -> CacheKey | None:
+    """The step's key in the response cache; None when its answers are not cached."""
+    if ctx.cache is None or not step.cache_ttl_s:
+        return None
+    return cache_key(step.method.path, request)
+
+
+def _cached_answer(step: CompiledStep, ctx: RunContext, key: CacheKey | None) -> StepOutcome | None:
+    """The step's success from a cached answer, before any attempt; None on a miss."""
+    if key is None or ctx.cache is None:
+        return None
+    cached = ctx.cache.get(key, step.method.response_class)
+    if cached is None:
+        return None
+    return _succeed(step, ctx, cached, 0, 0.0, run_pb2.CACHE_RESULT_HIT)
+
+
+async def _attempt_until_done(
+    step: CompiledStep,
+    ctx: RunContext,
+    service: ServiceState,
+    request: Message,
+    key: CacheKey | None,
+    prior: PriorAttempts,
+    fallback_request: Message | AuraError | None,
+) -> StepOutcome:
+    """Attempt after attempt, each within the deadline budget, until one succeeds or the
+    retry decision says no more; then the fallback, if the step has one and may use it."""
     policy = step.retry if step.retry_declared else service.policy.retry
     budget = DeadlineBudget(ctx.deadline, ctx.caller_deadline, clock=ctx.clock)
     attempt = prior.last_number
@@ -176,57 +212,13 @@ async def run_step(
         counted += 1
         slot = budget.for_attempt(step.timeout_s)
         if slot.spent:
-            status = orchestrator_status(
-                grpc.StatusCode.DEADLINE_EXCEEDED.value[0],
-                f"the {slot.bound_by}'s deadline passed before attempt {attempt} of step {step.id}",
-                reason=DEADLINE_BUDGET_SPENT,
-                metadata={"bound_by": slot.bound_by},
-            )
-            return _fail(step, ctx, status, attempt=attempt - 1)
-        if ctx.admitted is not None:
-            await ctx.admitted
-        start = _AttemptStart(step.id, ctx, attempt, slot.timeout_s)
-        own_deadline = slot.bound_by == "step"
-        if tracing_on():
-            with step_attempt_span(ctx.run_id, step.id, attempt, step.method.full_name) as span:
-                result = await _call_backend(
-                    step.method, step.id, ctx, request, slot.timeout_s, own_deadline, start
-                )
-                if isinstance(result, _AttemptFailure):
-                    record_attempt_failure(span, result.status)
-        else:
-            result = await _call_backend(
-                step.method, step.id, ctx, request, slot.timeout_s, own_deadline, start
-            )
-        dispatched_at = start.recorded_at
-        start()  # refused before dispatch: the attempt is recorded now, just before its failure
+            return _fail(step, ctx, _budget_spent(step, slot, attempt), attempt=attempt - 1)
+        result, dispatched_at = await _one_attempt(step, ctx, request, attempt, slot)
         if not isinstance(result, _AttemptFailure):
-            service.retry_throttle.record_success()
-            if key is not None and cache is not None and step.cache_ttl_s:
-                cache.put(key, result, step.cache_ttl_s)
-            if isinstance(step.fallback, LastGoodAnswer) and ctx.last_good is not None:
-                good_key = key or cache_key(step.method.path, request)
-                ctx.last_good.put(good_key, result, MAX_LAST_GOOD_AGE_S)
-            cache_result = run_pb2.CACHE_RESULT_MISS if key else run_pb2.CACHE_RESULT_UNSPECIFIED
-            latency_s = time.perf_counter() - (dispatched_at or time.perf_counter())
-            return _succeed(step, ctx, result, attempt, latency_s, cache_result)
-
-        code = code_of(result.status)
-        if result.reached_backend and code in policy.retryable_codes:
-            service.retry_throttle.record_failure()
-        decision = decide_retry(
-            code=code,
-            reason=error_reason(result.status),
-            retryable_codes=policy.retryable_codes,
-            attempt=counted,
-            max_attempts=policy.max_attempts,
-            backoff_s=backoff_delay_s(policy, retry_number + 1),
-            pushback_s=result.pushback_s,
-            throttle_allows=service.retry_throttle.allows_retry(),
-            time_left_s=budget.time_left_s(),
-        )
+            return _record_success(step, ctx, service, request, key, result, attempt, dispatched_at)
+        decision = _retry_decision(result, policy, service, counted, retry_number, budget)
         if not decision.retry:
-            if step.fallback is not None and code is grpc.StatusCode.UNAVAILABLE:
+            if step.fallback is not None and code_of(result.status) is grpc.StatusCode.UNAVAILABLE:
                 return await _fall_back(
                     step, ctx, request, fallback_request, result, attempt, budget
                 )
@@ -242,6 +234,88 @@ async def run_step(
         await ctx.sleep(decision.delay_s)
         # gRFC A6: after a server pushback the backoff sequence starts over.
         retry_number = 0 if decision.pushed_back else retry_number + 1
+
+
+def _budget_spent(step: CompiledStep, slot: AttemptBudget, attempt: int) -> status_pb2.Status:
+    return orchestrator_status(
+        code_pb2.DEADLINE_EXCEEDED,
+        f"the {slot.bound_by}'s deadline passed before attempt {attempt} of step {step.id}",
+        reason=DEADLINE_BUDGET_SPENT,
+        metadata={"bound_by": slot.bound_by},
+    )
+
+
+async def _one_attempt(
+    step: CompiledStep, ctx: RunContext, request: Message, attempt: int, slot: AttemptBudget
+) -> tuple[Message | _AttemptFailure, float | None]:
+    """One call of the step's method (in its attempt span when tracing): its answer or
+    failure, and when it was dispatched (time.perf_counter(); None if refused before)."""
+    if ctx.admitted is not None:
+        await ctx.admitted
+    start = _AttemptStart(step.id, ctx, attempt, slot.timeout_s)
+    own_deadline = slot.bound_by == "step"
+    if tracing_on():
+        with step_attempt_span(ctx.run_id, step.id, attempt, step.method.full_name) as span:
+            result = await _call_backend(
+                step.method, step.id, ctx, request, slot.timeout_s, own_deadline, start
+            )
+            if isinstance(result, _AttemptFailure):
+                record_attempt_failure(span, result.status)
+    else:
+        result = await _call_backend(
+            step.method, step.id, ctx, request, slot.timeout_s, own_deadline, start
+        )
+    dispatched_at = start.recorded_at
+    start()  # refused before dispatch: the attempt is recorded now, just before its failure
+    return result, dispatched_at
+
+
+def _record_success(
+    step: CompiledStep,
+    ctx: RunContext,
+    service: ServiceState,
+    request: Message,
+    key: CacheKey | None,
+    response: Message,
+    attempt: int,
+    dispatched_at: float | None,
+) -> StepOutcome:
+    """The step's success from its method's answer, kept for the cache and last-good."""
+    service.retry_throttle.record_success()
+    if key is not None and ctx.cache is not None and step.cache_ttl_s:
+        ctx.cache.put(key, response, step.cache_ttl_s)
+    if isinstance(step.fallback, LastGoodAnswer) and ctx.last_good is not None:
+        good_key = key or cache_key(step.method.path, request)
+        ctx.last_good.put(good_key, response, MAX_LAST_GOOD_AGE_S)
+    cache_result = run_pb2.CACHE_RESULT_MISS if key else run_pb2.CACHE_RESULT_UNSPECIFIED
+    latency_s = time.perf_counter() - (dispatched_at or time.perf_counter())
+    return _succeed(step, ctx, response, attempt, latency_s, cache_result)
+
+
+def _retry_decision(
+    failure: _AttemptFailure,
+    policy: RetrySpec,
+    service: ServiceState,
+    counted: int,
+    retry_number: int,
+    budget: DeadlineBudget,
+) -> RetryDecision:
+    """Whether (and after what delay) a failed attempt is made again: policy, server
+    pushback, the service's retry budget (which the failure feeds) and time left."""
+    code = code_of(failure.status)
+    if failure.reached_backend and code in policy.retryable_codes:
+        service.retry_throttle.record_failure()
+    return decide_retry(
+        code=code,
+        reason=error_reason(failure.status),
+        retryable_codes=policy.retryable_codes,
+        attempt=counted,
+        max_attempts=policy.max_attempts,
+        backoff_s=backoff_delay_s(policy, retry_number + 1),
+        pushback_s=failure.pushback_s,
+        throttle_allows=service.retry_throttle.allows_retry(),
+        time_left_s=budget.time_left_s(),
+    )
 
 
 class _AttemptStart:
@@ -379,10 +453,12 @@ async def _call_backend(
             deadline_was_own=own_deadline,
             on_dispatch=on_dispatch,
         )
-    except BackendCallError as error:
-        return _AttemptFailure(error.status, error.pushback_s, reached_backend=bool(error.endpoint))
+    except BackendCallError as error:  # the backend's status, its own details kept
+        return _AttemptFailure(
+            error.to_status(), error.pushback_s, reached_backend=bool(error.endpoint)
+        )
     except AuraError as error:
-        return _AttemptFailure(status_of(error.code, error.message), None, reached_backend=False)
+        return _AttemptFailure(error.to_status(), None, reached_backend=False)
 
 
 def _succeed(

@@ -6,7 +6,7 @@ import grpc
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from orchestrator.errors import AuraError
+from orchestrator.errors import AuraError, status_code_of
 
 
 class BackendCallError(AuraError):
@@ -22,21 +22,20 @@ class BackendCallError(AuraError):
         endpoint: str = "",
     ) -> None:
         super().__init__(
-            status.message, reason="BACKEND_ERROR", metadata={"service": service, "method": method}
+            status.message,
+            code=status_code_of(status.code),
+            reason="BACKEND_ERROR",
+            metadata={"service": service, "method": method},
         )
         self.status = status
-        self.code = _code_from_int(status.code)
         self.pushback_s = pushback_s
         """Server pushback (gRFC A6) in seconds; negative: do not retry; None: none asked."""
         self.endpoint = endpoint
         """The address that answered; empty when no call went out (e.g. circuit open)."""
 
-
-def _code_from_int(value: int) -> grpc.StatusCode:
-    for code in grpc.StatusCode:
-        if code.value[0] == value:
-            return code
-    return grpc.StatusCode.UNKNOWN
+    def to_status(self) -> status_pb2.Status:
+        """What the backend (or the channel) said, its own details kept."""
+        return self.status
 
 
 def status_from_aio_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
@@ -55,4 +54,4 @@ def status_of(code: grpc.StatusCode, message: str) -> status_pb2.Status:
 
 
 def code_of(status: status_pb2.Status) -> grpc.StatusCode:
-    return _code_from_int(status.code)
+    return status_code_of(status.code)

@@ -54,6 +54,7 @@ from orchestrator.resilience import (
     orchestrator_status,
     parse_pushback,
 )
+from orchestrator.telemetry import grpc_client_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,9 @@ class BackendPool:
 
     def _endpoint(self, state: ServiceState, address: str) -> Endpoint:
         service = state.name
-        channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        channel = grpc.aio.insecure_channel(
+            address, options=CHANNEL_OPTIONS, interceptors=grpc_client_interceptors()
+        )
         breaker = CircuitBreaker(state.policy.breaker, clock=self._clock)
 
         def transition(previous: CircuitState, to: CircuitState, reason: str) -> None:

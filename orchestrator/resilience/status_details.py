@@ -7,10 +7,9 @@ a backend's own status would.
 
 from __future__ import annotations
 
-from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from orchestrator.errors import ERROR_DOMAIN
+from orchestrator.errors import AuraError, status_code_of
 
 CIRCUIT_OPEN = "CIRCUIT_OPEN"
 DEADLINE_BUDGET_SPENT = "DEADLINE_BUDGET_SPENT"
@@ -46,19 +45,14 @@ def orchestrator_status(
     retry_after_s: float | None = None,
 ) -> status_pb2.Status:
     """A status with ErrorInfo (domain orchestrator.aura) and, if given, RetryInfo."""
-    status = status_pb2.Status(code=code, message=message)
-    details: list[error_details_pb2.ErrorInfo | error_details_pb2.RetryInfo] = [
-        error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata or {})
-    ]
-    if retry_after_s is not None:
-        info = error_details_pb2.RetryInfo()
-        info.retry_delay.FromNanoseconds(int(max(0.0, retry_after_s) * 1e9))
-        details.append(info)
-    for detail in details:
-        packed = any_pb2.Any()
-        packed.Pack(detail)
-        status.details.append(packed)
-    return status
+    error = AuraError(
+        message,
+        code=status_code_of(code),
+        reason=reason,
+        metadata=metadata,
+        retry_after_s=retry_after_s,
+    )
+    return error.to_status()
 
 
 def circuit_open_status(service: str, retry_after_s: float) -> status_pb2.Status:

@@ -16,6 +16,8 @@ from orchestrator.telemetry.settings import (
 )
 from orchestrator.telemetry.tracing import (
     configure_tracing,
+    grpc_client_interceptors,
+    grpc_server_interceptors,
     instrument_grpc,
     record_attempt_failure,
     run_span,
@@ -38,6 +40,8 @@ __all__ = [
     "TextFormatter",
     "configure_logging",
     "configure_tracing",
+    "grpc_client_interceptors",
+    "grpc_server_interceptors",
     "instrument_grpc",
     "log_handler",
     "record_attempt_failure",

@@ -22,8 +22,8 @@ _finishing: set[asyncio.Future[None]] = set()  # strong references until each sp
 
 
 class TracingUnaryClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    def __init__(self, tracer_name: str = "aura.grpc.client") -> None:
-        self._tracer = trace.get_tracer(tracer_name)
+    def __init__(self, tracer: trace.Tracer | None = None) -> None:
+        self._tracer = tracer or trace.get_tracer("aura.grpc.client")
 
     async def intercept_unary_unary(
         self,

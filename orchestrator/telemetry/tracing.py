@@ -20,9 +20,10 @@ with a second root span (attribute `aura.run.resumed`), no stored context needed
 and step spans are made under our tracer provider only (`configure_tracing`): with
 tracing off, the engine's hot path makes no OpenTelemetry call at all.
 
-Instrumentation patches `grpc.aio.server` and `grpc.aio.insecure_channel`, so it must
-run before servers and channels are created: `configure_tracing` first, then start.
-Health checks and reflection are not traced.
+gRPC is traced by interceptors passed where servers and channels are made
+(`grpc_server_interceptors`, `grpc_client_interceptors`; nothing is patched), so
+`configure_tracing` comes first, then servers and channels. Health checks and reflection
+are not traced. Our spans are made by our provider even when another one is global.
 """
 
 from __future__ import annotations
@@ -86,8 +87,7 @@ def run_trace_id(run: str) -> int:
 
 
 _provider: TracerProvider | None = None
-_instrumented = False
-_original_insecure_channel: Any = None
+_grpc_traced = False
 # Run name -> its run span's context, so log lines written outside the run's task
 # (the event log, written by the commit listener) carry the run's trace id.
 _run_spans: dict[str, trace.SpanContext] = {}
@@ -110,7 +110,8 @@ def configure_tracing(
             resource=Resource.create({"service.name": settings.service_name}),
             id_generator=RunTraceIds(),
         )
-        trace.set_tracer_provider(_provider)
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            trace.set_tracer_provider(_provider)  # also for spans of other libraries
         if settings.otlp_endpoint:
             _provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(settings)))
     if exporter is not None:
@@ -138,41 +139,38 @@ def _grpc_filter() -> Any:
 
 
 def instrument_grpc() -> None:
-    """Patches grpc.aio servers and channels created from now on. Idempotent.
-
-    Servers: opentelemetry-instrumentation-grpc's server interceptor (continues the
-    caller's trace). Channels: our unary client interceptor (see grpc_client.py).
-    """
-    global _instrumented, _original_insecure_channel
-    if _instrumented:
-        return
-    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
-
-    from orchestrator.telemetry.grpc_client import TracingUnaryClientInterceptor
-
-    GrpcAioInstrumentorServer(filter_=_grpc_filter()).instrument()  # type: ignore[no-untyped-call]
-    original = _original_insecure_channel = grpc.aio.insecure_channel
-
-    def insecure_channel(*args: Any, **kwargs: Any) -> grpc.aio.Channel:
-        interceptors = list(kwargs.pop("interceptors", None) or ())
-        kwargs["interceptors"] = [TracingUnaryClientInterceptor(), *interceptors]
-        return original(*args, **kwargs)
-
-    grpc.aio.insecure_channel = insecure_channel
-    _instrumented = True
+    """gRPC servers and channels made from now on are traced (`configure_tracing` calls it)."""
+    global _grpc_traced
+    _grpc_traced = _provider is not None
 
 
 def uninstrument_grpc() -> None:
-    """Restores grpc.aio.server / insecure_channel (tests). Idempotent."""
-    global _instrumented
-    if not _instrumented:
-        return
-    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
+    """gRPC servers and channels made from now on are not traced (tests)."""
+    global _grpc_traced
+    _grpc_traced = False
 
-    GrpcAioInstrumentorServer().uninstrument()  # type: ignore[no-untyped-call]
-    if _original_insecure_channel is not None:
-        grpc.aio.insecure_channel = _original_insecure_channel
-    _instrumented = False
+
+def grpc_server_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    """For `grpc.aio.server(interceptors=...)`: opentelemetry-instrumentation-grpc's server
+    interceptor (a span per call, continuing the caller's trace); none with tracing off."""
+    if not _grpc_traced or _provider is None:
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
+        tracer_provider=_provider, filter_=_grpc_filter()
+    )
+    return [interceptor]
+
+
+def grpc_client_interceptors() -> list[grpc.aio.ClientInterceptor]:
+    """For `grpc.aio.insecure_channel(interceptors=...)`: our unary client interceptor (see
+    grpc_client.py for why not the library's); none with tracing off."""
+    if not _grpc_traced or _provider is None:
+        return []
+    from orchestrator.telemetry.grpc_client import TracingUnaryClientInterceptor
+
+    return [TracingUnaryClientInterceptor(_provider.get_tracer("aura.grpc.client"))]
 
 
 def shutdown_tracing() -> None:
@@ -182,6 +180,8 @@ def shutdown_tracing() -> None:
 
 
 def _tracer() -> trace.Tracer:
+    if _provider is not None:
+        return _provider.get_tracer(TRACER_NAME)
     return trace.get_tracer(TRACER_NAME)
 
 

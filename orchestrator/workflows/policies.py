@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2
 
 from aura.orchestrator.v1 import workflow_pb2
-from orchestrator.errors import ViolationCollector
+from orchestrator.errors import ViolationCollector, is_status_code, status_code_of
 from orchestrator.resilience import DEFAULT_RETRY, RetrySpec
 from orchestrator.workflows.compiled import MAX_TIMEOUT_S
 
@@ -18,8 +18,6 @@ MAX_ATTEMPTS_LIMIT = 10
 NEVER_RETRYABLE = frozenset(
     {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 )
-
-_STATUS_BY_CODE = {status.value[0]: status for status in grpc.StatusCode}
 
 
 # google.protobuf.Duration's own range: about +-10,000 years, nanos of the seconds' sign.
@@ -138,7 +136,7 @@ def check_retry(
     codes = set()
     for position, code in enumerate(policy.retryable_status_codes):
         code_path = f"{path}.retryable_status_codes[{position}]"
-        status = _STATUS_BY_CODE.get(code)
+        status = status_code_of(code) if is_status_code(code) else None
         if status is None:
             collector.add(code_path, f"{label}: {code} is not a gRPC status code")
         elif status is grpc.StatusCode.OK:

@@ -24,9 +24,9 @@ from grpc_reflection.v1alpha import reflection_pb2
 from grpc_status import rpc_status
 
 from aura.orchestrator.v1 import orchestrator_pb2
+from grpc_guard import UndecodableRequestInterceptor
 from mock_services import MockMesh
 from mock_services.registry import SERVICES
-from orchestrator.api import UndecodableRequestInterceptor
 from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.server import OrchestratorServer
 from tests.integration.orchestrator_helpers import settings_for

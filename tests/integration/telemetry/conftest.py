@@ -14,9 +14,10 @@ _exporter_added = False
 
 
 @pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Tracing on, into EXPORTER (cleared); gRPC instrumented for the test's servers."""
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """Tracing on, into EXPORTER (cleared); gRPC traced for the test's servers and channels."""
     global _exporter_added
+    monkeypatch.setenv("AURA_TRACING", "1")  # the mock services read it
     configure_tracing(
         TelemetrySettings(tracing=True), exporter=None if _exporter_added else EXPORTER
     )

@@ -1,8 +1,8 @@
 """Tracing: one trace per run, a span per step attempt, context propagated into the services.
 
-Spans are collected in memory (no exporter, no network). gRPC instrumentation patches
-`grpc.aio.server` and `grpc.aio.insecure_channel`, so the mesh and the orchestrator are
-created inside the test, after `configure_tracing`.
+Spans are collected in memory (no exporter, no network). Tracing interceptors are passed
+when servers and channels are made (the orchestrator's after `configure_tracing`, the mock
+services' when AURA_TRACING=1), so the mesh and the orchestrator are created inside the test.
 """
 
 from __future__ import annotations

@@ -7,8 +7,14 @@ from urllib.parse import quote
 
 from google.rpc import error_details_pb2
 
-from orchestrator.api.status import MAX_FIELD_VIOLATIONS, to_rpc_status
-from orchestrator.errors import FieldViolation, InvalidArgument, NotFound, echo, shorten
+from orchestrator.errors import (
+    MAX_FIELD_VIOLATIONS,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    echo,
+    shorten,
+)
 
 HUGE = "🦄" * 20_000  # four UTF-8 bytes each, nine once percent-encoded
 TRAILER_BUDGET_BYTES = 6 * 1024
@@ -41,7 +47,7 @@ def test_an_error_made_of_huge_input_still_fits_the_trailer_budget() -> None:
         resource_name=HUGE,
     )
 
-    status = to_rpc_status(error)
+    status = error.to_status()
 
     assert trailer_bytes(status) < TRAILER_BUDGET_BYTES
     status.message.encode()  # still valid UTF-8 after shortening
@@ -50,7 +56,7 @@ def test_an_error_made_of_huge_input_still_fits_the_trailer_budget() -> None:
 def test_field_violations_beyond_the_cap_are_summed_up_as_and_n_more() -> None:
     violations = [FieldViolation(f"steps[{index}].method", "unknown") for index in range(10_000)]
 
-    status = to_rpc_status(InvalidArgument("bad definition", violations=violations))
+    status = InvalidArgument("bad definition", violations=violations).to_status()
 
     bad = unpack(status, error_details_pb2.BadRequest)
     fields = [v.field for v in bad.field_violations]  # type: ignore[attr-defined]
@@ -63,7 +69,7 @@ def test_field_violations_beyond_the_cap_are_summed_up_as_and_n_more() -> None:
 def test_a_few_violations_pass_unchanged() -> None:
     violations = [FieldViolation("name", "required"), FieldViolation("steps", "needs a step")]
 
-    status = to_rpc_status(InvalidArgument("bad", violations=violations))
+    status = InvalidArgument("bad", violations=violations).to_status()
 
     bad = unpack(status, error_details_pb2.BadRequest)
     assert [(v.field, v.description) for v in bad.field_violations] == [  # type: ignore[attr-defined]
@@ -74,7 +80,7 @@ def test_a_few_violations_pass_unchanged() -> None:
 
 
 def test_long_resource_names_are_shortened_not_dropped() -> None:
-    status = to_rpc_status(NotFound("gone", resource_name="workflowRuns/" + "x" * 5000))
+    status = NotFound("gone", resource_name="workflowRuns/" + "x" * 5000).to_status()
 
     name = unpack(status, error_details_pb2.ResourceInfo).resource_name  # type: ignore[attr-defined]
     assert name.startswith("workflowRuns/xxx") and name.endswith("…") and len(name) <= 128

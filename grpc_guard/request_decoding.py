@@ -82,11 +82,19 @@ def undecodable_status(method: str, request: UndecodableRequest, domain: str) ->
     )
 
 
+# Methods whose guarded handler is kept; past it (a server with that many methods) each
+# call of the others is wrapped afresh, which is correct, only slower.
+MAX_CACHED_METHODS = 1024
+
+
 class UndecodableRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Install first among a server's interceptors; `domain` goes into the ErrorInfo."""
 
     def __init__(self, domain: str) -> None:
         self._domain = domain
+        # method -> (the server's handler, its guarded twin): a server hands out the same
+        # handler for every call of a method, so each is wrapped once, not per call.
+        self._guarded: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -96,11 +104,21 @@ class UndecodableRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
             return handler
+        method = handler_call_details.method
+        cached = self._guarded.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        guarded_handler = self._guard(handler, method)
+        if len(self._guarded) < MAX_CACHED_METHODS:
+            self._guarded[method] = (handler, guarded_handler)
+        return guarded_handler
+
+    def _guard(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         field = _behaviour_field(handler)
         behaviour = getattr(handler, field)
         if handler.request_streaming and not _is_async(behaviour):
             return handler
-        reject = functools.partial(self._reject, handler_call_details.method)
+        reject = functools.partial(self._reject, method)
         if handler.request_streaming:
             guarded = _guard_request_stream(behaviour, reject)
         else:
