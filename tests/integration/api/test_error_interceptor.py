@@ -18,18 +18,9 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb
 from mock_services.mesh import MockMesh
 from orchestrator.api import OrchestratorServicer
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_fixtures import (
-    Stub,
-    execute,
-    mesh,
-    orchestrator,
-    settings_for,
-    step,
-    stub,
-)
+from tests.integration.orchestrator_helpers import Stub, execute, settings_for, step
 
 pytestmark = pytest.mark.integration
-__all__ = ["mesh", "orchestrator", "stub"]
 
 
 def detail(status: status_pb2.Status, kind: type[Any]) -> Any:

@@ -21,7 +21,7 @@ from mock_services.common import tracing as mock_tracing
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings, configure_tracing, uninstrument_grpc
-from tests.integration.orchestrator_fixtures import STYLE_INPUT, execute, settings_for
+from tests.integration.orchestrator_helpers import STYLE_INPUT, execute, settings_for
 
 pytestmark = pytest.mark.integration
 EXPORTER = InMemorySpanExporter()
