@@ -219,7 +219,11 @@ VARIABLES: tuple[EnvVar, ...] = (
 )
 
 # AURA_* names read by other parts, so not reported as unknown.
-CLIENT_VARIABLES = {"AURA_ADDRESS": "orchestrator address of the `aura` client commands"}
+CLIENT_VARIABLES = {
+    "AURA_ADDRESS": "orchestrator address of the `aura` client commands",
+    # Set by CI (.ci/run): a test that needs PostgreSQL or Redis fails instead of skipping.
+    "AURA_REQUIRE_SERVICES": "the test suite's switch, not a setting of the orchestrator",
+}
 OTHER_PREFIXES = ("AURA_MOCK_",)  # the mock services (mock_services/README.md)
 
 

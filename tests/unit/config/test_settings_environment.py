@@ -100,6 +100,12 @@ def test_names_read_by_the_client_and_the_mock_services_are_not_reported() -> No
     assert unknown_variables(env) == []
 
 
+def test_the_variables_ci_exports_are_not_reported() -> None:
+    names = set(re.findall(r"\bexport (AURA_[A-Z0-9_]+)=", (REPO_ROOT / ".ci/run").read_text()))
+    assert "AURA_REQUIRE_SERVICES" in names
+    assert unknown_variables(dict.fromkeys(names, "1")) == []
+
+
 def test_the_shipped_dockerfile_and_manifests_use_only_known_names() -> None:
     names = set(re.findall(r"\b(AURA_[A-Z0-9_]+)=", (REPO_ROOT / "Dockerfile").read_text()))
     for path in (REPO_ROOT / "deploy/kubernetes").glob("*.yaml"):
