@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from aura.orchestrator.v1 import run_pb2
+from mock_services.mesh import MockMesh
+from orchestrator.cli.processes import wait_serving
+from orchestrator.config import DEFAULT_SERVICES
 from orchestrator.errors import ERROR_DOMAIN
+from orchestrator.server import SERVICE_NAME
+from tests.helpers import REPO_ROOT
+
+
+async def start_serve(
+    mesh: MockMesh, data_dir: Path, port: int, **settings: str
+) -> asyncio.subprocess.Process:
+    """`aura serve` as a child process, the way a container runs it, with `settings` (e.g.
+    AURA_SHUTDOWN_GRACE_S="3") on top of a quiet default environment; returns once it serves."""
+    env = dict(
+        os.environ,
+        AURA_PORT=str(port),
+        AURA_DATA_DIR=str(data_dir),
+        AURA_METRICS_PORT="off",
+        AURA_LOG_LEVEL="WARNING",
+        **settings,
+    )
+    for service, address in mesh.addresses().items():
+        env[f"AURA_SERVICE_{DEFAULT_SERVICES[service][0].upper()}_ADDRESSES"] = address
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestrator.cli", "serve", env=env, cwd=REPO_ROOT
+    )
+    await wait_serving(f"127.0.0.1:{port}", SERVICE_NAME, timeout_s=30)
+    return process
 
 
 @dataclass

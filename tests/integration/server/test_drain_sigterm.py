@@ -9,9 +9,7 @@ watcher reconnecting with `after_seq` gets exactly the rest of the run.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -22,13 +20,13 @@ from grpc_status import rpc_status
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
-from orchestrator.cli.processes import EXIT_MARGIN_S, wait_serving
-from orchestrator.config import DEFAULT_SERVICES
+from orchestrator.cli.processes import EXIT_MARGIN_S
 from orchestrator.server import SERVICE_NAME
-from tests.helpers import REPO_ROOT, eventually
+from tests.helpers import eventually
 from tests.integration.cli_process import free_port, kill
 from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, struct
 from tests.integration.server.drain_helpers import Ended, assert_shutting_down, follow
+from tests.integration.server.drain_helpers import start_serve as drained_serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,22 +38,13 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 async def start_serve(mesh: MockMesh, data_dir: Path, port: int) -> asyncio.subprocess.Process:
-    env = dict(
-        os.environ,
-        AURA_PORT=str(port),
-        AURA_DATA_DIR=str(data_dir),
+    return await drained_serve(
+        mesh,
+        data_dir,
+        port,
         AURA_SHUTDOWN_DELAY_S=str(DELAY_S),
         AURA_SHUTDOWN_GRACE_S=str(GRACE_S),
-        AURA_METRICS_PORT="off",
-        AURA_LOG_LEVEL="WARNING",
     )
-    for service, address in mesh.addresses().items():
-        env[f"AURA_SERVICE_{DEFAULT_SERVICES[service][0].upper()}_ADDRESSES"] = address
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator.cli", "serve", env=env, cwd=REPO_ROOT
-    )
-    await wait_serving(f"127.0.0.1:{port}", SERVICE_NAME, timeout_s=30)
-    return process
 
 
 async def unary_outcome(call: object) -> Ended:
