@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
@@ -34,7 +35,7 @@ from orchestrator.resilience import ResponseCache
 from orchestrator.runs import FINAL_RUN_STATES, RunFilter, RunFolder, fold_run
 from orchestrator.store import RunRecord, RunStore
 from orchestrator.telemetry import traced_run
-from orchestrator.workflows import CompiledWorkflow, run_input_problems
+from orchestrator.workflows import CompiledWorkflow, run_input_as_json
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class Engine:
     async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
         """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
         workflow = self.catalog.get(spec.workflow_definition)
-        timeout_s = self._validate(spec, workflow.required_inputs, workflow.timeout_s)
+        timeout_s, run_input = self._validate(spec, workflow.required_inputs, workflow.timeout_s)
         self._admit()
         # 128 random bits from a urandom-seeded PRNG of our own: unique without a syscall per
         # run, and untouched by anything in the process that calls random.seed().
@@ -136,12 +137,12 @@ class Engine:
             stored_name, is_new = await creation
             if not is_new:
                 return await self.get_run(stored_name), False
-            self._launch_new(name, workflow, spec, timeout_s, admitted=None)
+            self._launch_new(name, workflow, spec, run_input, timeout_s, admitted=None)
         else:
             # A new random id is a new run: prepare it while its creation commits; its
             # steps call no backend before the creation is durable (`admitted`).
             admitted = asyncio.get_running_loop().create_future()
-            self._launch_new(name, workflow, spec, timeout_s, admitted=admitted)
+            self._launch_new(name, workflow, spec, run_input, timeout_s, admitted=admitted)
             creation.add_done_callback(lambda done: self._admit_or_abort(name, done, admitted))
             await creation
         folder = RunFolder()
@@ -170,6 +171,7 @@ class Engine:
         name: str,
         workflow: CompiledWorkflow,
         spec: RunSpec,
+        run_input: dict[str, Any],
         timeout_s: float,
         *,
         admitted: asyncio.Future[None] | None,
@@ -180,7 +182,7 @@ class Engine:
             run_id=name.removeprefix(RUN_PREFIX),
             recorder=recorder,
             pool=self.pool,
-            run_input=json_format.MessageToDict(spec.input),
+            run_input=run_input,
             outputs={},
             deadline=time.monotonic() + timeout_s,
             caller_deadline=(
@@ -206,9 +208,10 @@ class Engine:
 
     def _validate(
         self, spec: RunSpec, required_inputs: tuple[str, ...], default_timeout_s: float
-    ) -> float:
+    ) -> tuple[float, dict[str, Any]]:
         """Everything the run needs, checked before its creation commits: a run that
-        passes can be stored, converted (json_format) and listed."""
+        passes can be stored, converted (json_format) and listed. Returns its timeout and
+        its input as the steps read it (converted once, here)."""
         problems = ViolationCollector()
         if len(spec.request_id) > MAX_REQUEST_ID_LENGTH:
             problems.add("request_id", f"at most {MAX_REQUEST_ID_LENGTH} characters")
@@ -222,7 +225,7 @@ class Engine:
                 problems.add(path, "label keys are 1-63 letters, digits, '-' or '_'")
             if len(value) > MAX_LABEL_LENGTH:
                 problems.add(path, "label values are at most 63 characters")
-        input_problems = run_input_problems(spec.input)
+        run_input, input_problems = run_input_as_json(spec.input)
         problems.violations.extend(input_problems)
         if not input_problems:
             for key in required_inputs:
@@ -245,7 +248,8 @@ class Engine:
                     "the caller's deadline has already passed", reason="DEADLINE_TOO_SHORT"
                 )
             timeout_s = min(timeout_s, spec.caller_deadline_s)
-        return timeout_s
+        assert run_input is not None  # no input problems: it converted
+        return timeout_s, run_input
 
     def _launch(self, name: str, executor: RunExecutor) -> None:
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()

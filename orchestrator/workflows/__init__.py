@@ -19,6 +19,7 @@ from orchestrator.workflows.fallbacks import (
 from orchestrator.workflows.json_values import (
     MAX_RUN_INPUT_BYTES,
     MAX_RUN_INPUT_DEPTH,
+    run_input_as_json,
     run_input_problems,
     struct_problems,
     value_problems,
@@ -49,6 +50,7 @@ __all__ = [
     "duration_problem",
     "load_definition_file",
     "parse_definition",
+    "run_input_as_json",
     "run_input_problems",
     "seed_definitions",
     "struct_problems",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 from google.protobuf import json_format, struct_pb2
 
@@ -48,28 +48,43 @@ def value_problems(
             pending.extend((v, f"{where}[{i}]", level + 1) for i, v in enumerate(values))
 
 
-def struct_problems(
+def struct_as_json(
     data: struct_pb2.Struct, path: str, *, max_depth: int = MAX_RUN_INPUT_DEPTH
-) -> list[FieldViolation]:
-    """Every unusable value of `data`, and a last check that the JSON mapping takes it."""
+) -> tuple[dict[str, Any] | None, list[FieldViolation]]:
+    """`data` through the JSON mapping, or None and every unusable value of it."""
     problems = [
         problem
         for key in sorted(data.fields)
         for problem in value_problems(data.fields[key], f"{path}.{key}", max_depth=max_depth)
     ]
-    if not problems:
-        try:
-            json_format.MessageToDict(data)
-        except (ValueError, TypeError, RecursionError) as error:
-            problems.append(FieldViolation(path, f"not convertible to JSON: {error}"))
-    return problems
+    if problems:
+        return None, problems
+    try:
+        return json_format.MessageToDict(data), []
+    except (ValueError, TypeError, RecursionError) as error:
+        return None, [FieldViolation(path, f"not convertible to JSON: {error}")]
+
+
+def struct_problems(
+    data: struct_pb2.Struct, path: str, *, max_depth: int = MAX_RUN_INPUT_DEPTH
+) -> list[FieldViolation]:
+    """Every unusable value of `data`, and a last check that the JSON mapping takes it."""
+    return struct_as_json(data, path, max_depth=max_depth)[1]
+
+
+def run_input_as_json(
+    run_input: struct_pb2.Struct,
+) -> tuple[dict[str, Any] | None, list[FieldViolation]]:
+    """The run input as the engine hands it to steps (converted once, here), or None and what
+    makes it unusable: its size first, then each bad value."""
+    size = run_input.ByteSize()
+    if size > MAX_RUN_INPUT_BYTES:
+        return None, [
+            FieldViolation("input", f"at most {MAX_RUN_INPUT_BYTES} bytes serialized, got {size}")
+        ]
+    return struct_as_json(run_input, "input")
 
 
 def run_input_problems(run_input: struct_pb2.Struct) -> list[FieldViolation]:
     """What makes `run_input` unusable: its size first, then each bad value."""
-    size = run_input.ByteSize()
-    if size > MAX_RUN_INPUT_BYTES:
-        return [
-            FieldViolation("input", f"at most {MAX_RUN_INPUT_BYTES} bytes serialized, got {size}")
-        ]
-    return struct_problems(run_input, "input")
+    return run_input_as_json(run_input)[1]
