@@ -87,6 +87,8 @@ def run_trace_id(run: str) -> int:
 
 
 _provider: TracerProvider | None = None
+# The provider's tracer, made once: the SDK builds a new Tracer on every get_tracer call.
+_provider_tracer: trace.Tracer | None = None
 _grpc_traced = False
 # Run name -> its run span's context, so log lines written outside the run's task
 # (the event log, written by the commit listener) carry the run's trace id.
@@ -102,7 +104,7 @@ def configure_tracing(
     in-memory one in tests) is added with a synchronous processor; the OTLP exporter
     (when `settings.otlp_endpoint` is set) is batched. Call again to add exporters.
     """
-    global _provider
+    global _provider, _provider_tracer
     if not settings.tracing_enabled and exporter is None:
         return None
     if _provider is None:
@@ -110,6 +112,7 @@ def configure_tracing(
             resource=Resource.create({"service.name": settings.service_name}),
             id_generator=RunTraceIds(),
         )
+        _provider_tracer = _provider.get_tracer(TRACER_NAME)
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(_provider)  # also for spans of other libraries
         if settings.otlp_endpoint:
@@ -180,8 +183,8 @@ def shutdown_tracing() -> None:
 
 
 def _tracer() -> trace.Tracer:
-    if _provider is not None:
-        return _provider.get_tracer(TRACER_NAME)
+    if _provider_tracer is not None:
+        return _provider_tracer
     return trace.get_tracer(TRACER_NAME)
 
 
