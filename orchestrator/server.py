@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import TracebackType
 
@@ -132,11 +131,7 @@ class OrchestratorServer:
             raise RuntimeError(f"cannot listen on {self.settings.address}")
         await server.start()
         self._server = server
-        for name in await self.store.unfinished_runs():
-            # A history that does not read is the engine's to end (RESUME_FAILED) below.
-            with contextlib.suppress(Exception):
-                self.metrics.adopt(await self.store.read_events(name))
-        resumed = await self.engine.resume_unfinished()
+        resumed = await self.engine.resume_unfinished(on_history=self.metrics.adopt)
         if resumed:
             log.info("resumed %d unfinished runs", len(resumed))
         for service in ("", SERVICE_NAME):

@@ -8,7 +8,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -361,9 +361,13 @@ class Engine:
         """The run's events after `after_seq`, history then live, gap-free (see events)."""
         return watch_run(self.store, hub, run_name(name), after_seq)
 
-    async def resume_unfinished(self) -> list[str]:
+    async def resume_unfinished(
+        self, on_history: Callable[[list[run_pb2.RunEvent]], None] | None = None
+    ) -> list[str]:
         """After a restart: takes up every unfinished run where its history ends.
 
+        `on_history` sees each history read, before the run goes on (metrics learn the
+        runs they will see finish, without a second read of the store).
         A run that cannot be taken up (its definition is gone, its input or an output
         no longer converts, its history does not read) ends FAILED with reason
         RESUME_FAILED and the cause in its error; the others resume all the same.
@@ -377,6 +381,8 @@ class Engine:
                 events = await self.store.read_events(name)
                 if not events:
                     continue
+                if on_history is not None:
+                    on_history(events)
                 self._resume(name, events)
             except Exception as error:
                 log.exception("run %s cannot be resumed; it ends FAILED", name)
