@@ -17,8 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2
 
 from orchestrator.api import abort_with
-from orchestrator.errors import Unavailable
-from orchestrator.events import SHUTDOWN_RETRY_AFTER_S
+from orchestrator.errors import shutting_down
 
 
 class DrainingHealthServicer(health.aio.HealthServicer):  # type: ignore[misc]  # untyped
@@ -47,9 +46,7 @@ class DrainingHealthServicer(health.aio.HealthServicer):  # type: ignore[misc]  
             if not watching.cancelled():
                 watching.result()  # the stream failed (e.g. the client went away): re-raise
                 return
-        error = Unavailable(
-            "the server is shutting down; connect again to another replica or after the restart",
-            reason="SHUTTING_DOWN",
-            retry_after_s=SHUTDOWN_RETRY_AFTER_S,
+        error = shutting_down(
+            "the server is shutting down; connect again to another replica or after the restart"
         )
         await abort_with(context, error)

@@ -255,3 +255,32 @@ class ViolationCollector:
     def raise_if_any(self, message: str) -> None:
         if self.violations:
             raise InvalidArgument(message, violations=self.violations)
+
+
+#: The resource type named by errors about runs (aura.orchestrator.v1.WorkflowRun).
+RUN_RESOURCE = "aura.orchestrator.v1.WorkflowRun"
+#: What a call ended by a shutdown is told to wait before trying again.
+SHUTDOWN_RETRY_AFTER_S = 1.0
+
+
+def run_not_found(run: str, message: str | None = None) -> NotFound:
+    return NotFound(
+        message or f"workflow run {run} not found",
+        reason="RUN_NOT_FOUND",
+        resource_type=RUN_RESOURCE,
+        resource_name=run,
+    )
+
+
+def shutting_down(
+    message: str, *, run: str | None = None, metadata: dict[str, str] | None = None
+) -> Unavailable:
+    """UNAVAILABLE, reason SHUTTING_DOWN, with RetryInfo: what a call ended by a drain gets."""
+    return Unavailable(
+        message,
+        reason="SHUTTING_DOWN",
+        metadata=metadata,
+        retry_after_s=SHUTDOWN_RETRY_AFTER_S,
+        resource_type=RUN_RESOURCE if run else None,
+        resource_name=run,
+    )

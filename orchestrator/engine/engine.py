@@ -23,10 +23,10 @@ from orchestrator.engine.step_runner import RunContext
 from orchestrator.errors import (
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     ResourceExhausted,
-    Unavailable,
     ViolationCollector,
+    run_not_found,
+    shutting_down,
 )
 from orchestrator.events import EventHub, watch_run
 from orchestrator.mesh import BackendPool
@@ -285,11 +285,9 @@ class Engine:
             except asyncio.CancelledError:
                 if not active.done.cancelled():
                     raise  # our caller went away
-                raise Unavailable(
+                raise shutting_down(
                     f"the orchestrator is shutting down; run {name} resumes when it restarts",
-                    reason="SHUTTING_DOWN",
-                    retry_after_s=1.0,
-                    resource_name=name,
+                    run=name,
                 ) from None
         return await self.get_run(name)
 
@@ -297,12 +295,7 @@ class Engine:
         name = run_name(name)
         events = await self.store.read_events(name)
         if not events:
-            raise NotFound(
-                f"workflow run {name} not found",
-                reason="RUN_NOT_FOUND",
-                resource_type="aura.orchestrator.v1.WorkflowRun",
-                resource_name=name,
-            )
+            raise run_not_found(name)
         return fold_run(events, include_outputs=include_outputs)
 
     async def cancel_run(self, name: str, reason: str) -> run_pb2.WorkflowRun:

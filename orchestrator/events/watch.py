@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.errors import NotFound, Unavailable
+from orchestrator.errors import SHUTDOWN_RETRY_AFTER_S, Unavailable, run_not_found, shutting_down
 from orchestrator.events.hub import EventHub, HubShutDown, SubscriptionLagged
 from orchestrator.runs import is_final_state
 from orchestrator.store import RunStore
 
-_RUN_RESOURCE = run_pb2.WorkflowRun.DESCRIPTOR.full_name
-# What a watcher cut off by a shutdown is told to wait before reconnecting with after_seq.
-SHUTDOWN_RETRY_AFTER_S = 1.0
+__all__ = ["SHUTDOWN_RETRY_AFTER_S", "watch_run"]
 
 
 async def watch_run(
@@ -37,12 +35,7 @@ async def watch_run(
         with hub.subscribe(run) as subscription:
             record = await store.get_run_record(run)
             if record is None:
-                raise NotFound(
-                    f"run {run} not found",
-                    reason="RUN_NOT_FOUND",
-                    resource_type=_RUN_RESOURCE,
-                    resource_name=run,
-                )
+                raise run_not_found(run)
             for event in await store.read_events(run, after_seq=last_seq):
                 last_seq = event.seq
                 yield event
@@ -69,11 +62,8 @@ async def watch_run(
 
 
 def _shutting_down(run: str, last_seq: int) -> Unavailable:
-    return Unavailable(
+    return shutting_down(
         f"the orchestrator is shutting down; watch {run} again with after_seq={last_seq}",
-        reason="SHUTTING_DOWN",
+        run=run,
         metadata={"after_seq": str(last_seq)},
-        retry_after_s=SHUTDOWN_RETRY_AFTER_S,
-        resource_type=_RUN_RESOURCE,
-        resource_name=run,
     )

@@ -7,16 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
-from orchestrator.errors import NotFound
+from orchestrator.errors import RUN_RESOURCE, run_not_found
 from orchestrator.runs import FINAL_RUN_STATES
 from orchestrator.store.sqlite_multirow import Row
 
-RUN_RESOURCE = run_pb2.WorkflowRun.DESCRIPTOR.full_name
+__all__ = ["RUN_RESOURCE", "run_not_found"]  # re-exported for the store's modules
 DEFINITION_RESOURCE = workflow_pb2.WorkflowDefinition.DESCRIPTOR.full_name
-
-
-def run_not_found(run: str, message: str) -> NotFound:
-    return NotFound(message, reason="RUN_NOT_FOUND", resource_type=RUN_RESOURCE, resource_name=run)
 
 
 @dataclass(slots=True)
