@@ -1,8 +1,15 @@
 """Event-sourced storage of runs: the `RunStore` contract and its SQLite implementation."""
 
 from orchestrator.store.base import (
+    CancelListener,
+    Claim,
     CommitListener,
     EventSequenceConflict,
+    OwnershipLostListener,
+    RemoteCommitListener,
+    ReplicaInfo,
+    ReplicatedRunStore,
+    RunOwnershipLost,
     RunRecord,
     RunStore,
     StoreClosed,
@@ -13,8 +20,15 @@ from orchestrator.store.base import (
 from orchestrator.store.sqlite import SqliteRunStore
 
 __all__ = [
+    "CancelListener",
+    "Claim",
     "CommitListener",
     "EventSequenceConflict",
+    "OwnershipLostListener",
+    "RemoteCommitListener",
+    "ReplicaInfo",
+    "ReplicatedRunStore",
+    "RunOwnershipLost",
     "RunRecord",
     "RunStore",
     "SqliteRunStore",

@@ -8,7 +8,7 @@ transaction, so runs can be listed and filtered without folding their history.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +22,12 @@ from orchestrator.runs import RunFilter
 CommitListener = Callable[[Sequence[run_pb2.RunEvent]], None]
 #: Called when the store stops (False) or starts again (True) being able to write.
 WritableListener = Callable[[bool], None]
+#: Called with a run this replica held and lost to another one (its writes are refused).
+OwnershipLostListener = Callable[[str], None]
+#: Called with (run, reason) when a Cancel asked on another replica reaches a run held here.
+CancelListener = Callable[[str, str], None]
+#: Called with (run, last_seq) when another replica committed events of `run` up to it.
+RemoteCommitListener = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,37 @@ class EventSequenceConflict(AuraError):
 
     code = grpc.StatusCode.ABORTED
     default_reason = "EVENT_SEQ_CONFLICT"
+
+
+class RunOwnershipLost(AuraError):
+    """This replica no longer owns the run: another one took it over (epoch + 1).
+
+    Every event write is fenced by the owner and epoch, so nothing of the refused
+    append is stored; the engine stops executing the run here.
+    """
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "RUN_OWNERSHIP_LOST"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run this replica just took (from the queue or from a dead replica)."""
+
+    run: str
+    epoch: int
+    cancel_reason: str = ""  # a Cancel asked before the claim, to carry out at once
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    """One replica of a shared store, as the store sees it."""
+
+    id: str
+    address: str
+    heartbeat_age_s: float  # by the database's clock
+    alive: bool  # heartbeat younger than the lease
+    owned_runs: int
 
 
 class StoreClosed(AuraError):
@@ -79,11 +116,25 @@ class RunStore(Protocol):
         """Flushes pending appends, then releases resources. Idempotent."""
         ...
 
+    @property
+    def replica_id(self) -> str:
+        """Who writes through this store: the owner of the runs it creates and claims."""
+        ...
+
     def create_run(
-        self, created: run_pb2.RunEvent, *, request_id: str = "", fingerprint: str = ""
+        self,
+        created: run_pb2.RunEvent,
+        *,
+        request_id: str = "",
+        fingerprint: str = "",
+        queued: bool = False,
+        priority: int = 0,
     ) -> asyncio.Future[tuple[str, bool]]:
         """Queues a new run from its `run_created` event (seq 1); the future resolves once
         it is committed. Events of the run appended after this call commit after it.
+
+        Not `queued`: the run is owned by this replica (epoch 1). `queued`: its state is
+        RUN_STATE_QUEUED and nobody owns it until `claim_queued` hands it out.
 
         With a `request_id` already used: the same `fingerprint` gives (existing name,
         False); a different one raises `AlreadyExists` (reason "REQUEST_ID_REUSED").
@@ -117,7 +168,25 @@ class RunStore(Protocol):
         ...
 
     async def unfinished_runs(self) -> list[str]:
-        """Names of runs not in a final state, oldest first (to resume after a restart)."""
+        """Runs to resume after a restart, oldest first: not final, not QUEUED, and owned
+        by this replica (on a store of one replica: every such run)."""
+        ...
+
+    async def claim_queued(self, limit: int, concurrency: Mapping[str, int]) -> list[Claim]:
+        """Takes up to `limit` QUEUED runs, highest priority first, then oldest.
+
+        `concurrency` maps a definition to the most runs of it that may be unfinished
+        and not QUEUED at once (across every replica); its queued runs beyond that
+        stay queued. Claimed runs become PENDING, owned by this replica.
+        """
+        ...
+
+    async def claim_queued_run(self, run: str) -> Claim | None:
+        """Takes one QUEUED run by name (to cancel it); None if it is not queued any more."""
+        ...
+
+    async def queue_depth(self) -> int:
+        """How many runs are QUEUED now."""
         ...
 
     async def put_definition(self, definition: workflow_pb2.WorkflowDefinition) -> bool:
@@ -152,4 +221,37 @@ class RunStore(Protocol):
 
     def add_writable_listener(self, listener: WritableListener) -> None:
         """`listener` is called on the event loop each time `writable` changes."""
+        ...
+
+
+class ReplicatedRunStore(RunStore, Protocol):
+    """A store shared by several replicas (PostgreSQL): ownership, takeover, cross-talk."""
+
+    lease_s: float
+
+    async def heartbeat(self) -> None:
+        """Renews this replica's row (the database's clock). Call about once a second."""
+        ...
+
+    async def claim_orphans(self, limit: int) -> list[Claim]:
+        """Takes up to `limit` unfinished runs whose owner's heartbeat is older than
+        `lease_s` (or that have no owner and are not QUEUED): epoch + 1, owner = us."""
+        ...
+
+    async def request_cancel(self, run: str, reason: str) -> None:
+        """Records a Cancel for `run` (durable until it ends) and tells its owner."""
+        ...
+
+    async def list_replicas(self) -> list[ReplicaInfo]: ...
+
+    def add_ownership_lost_listener(self, listener: OwnershipLostListener) -> None: ...
+
+    def add_cancel_listener(self, listener: CancelListener) -> None: ...
+
+    def add_remote_commit_listener(self, listener: RemoteCommitListener) -> None:
+        """Hints (LISTEN/NOTIFY), never the events: read them with `read_events`."""
+        ...
+
+    def add_queue_listener(self, listener: Callable[[], None]) -> None:
+        """Called when another replica queued a run or freed a slot."""
         ...

@@ -54,7 +54,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -64,6 +64,7 @@ from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
 from orchestrator.store import sqlite_deletes, sqlite_reads
 from orchestrator.store.base import (
+    Claim,
     CommitListener,
     RunRecord,
     StoreClosed,
@@ -222,9 +223,21 @@ class SqliteRunStore:
     def add_commit_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
 
+    @property
+    def replica_id(self) -> str:
+        return "local"
+
     def create_run(
-        self, created: run_pb2.RunEvent, *, request_id: str = "", fingerprint: str = ""
+        self,
+        created: run_pb2.RunEvent,
+        *,
+        request_id: str = "",
+        fingerprint: str = "",
+        queued: bool = False,
+        priority: int = 0,
     ) -> asyncio.Future[tuple[str, bool]]:
+        if queued:
+            raise NotImplementedError("the run queue on SQLite is not built yet")
         if created.seq != 1 or created.WhichOneof("event") != "run_created" or not created.run:
             raise ValueError("create_run takes a run's run_created event, with seq 1 and a run")
         if not self._writable:
@@ -533,6 +546,15 @@ class SqliteRunStore:
 
     async def list_definitions(self) -> list[workflow_pb2.WorkflowDefinition]:
         return await self._read(sqlite_reads.list_definitions)
+
+    async def claim_queued(self, limit: int, concurrency: Mapping[str, int]) -> list[Claim]:
+        return []  # nothing is queued until the run queue on SQLite is built
+
+    async def claim_queued_run(self, run: str) -> Claim | None:
+        return None
+
+    async def queue_depth(self) -> int:
+        return 0
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         self._require_open()

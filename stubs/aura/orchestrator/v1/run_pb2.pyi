@@ -41,6 +41,10 @@ class _RunStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunState.Val
     RUN_STATE_FAILED: _RunState.ValueType  # 5
     """A required step failed, or the run's deadline passed."""
     RUN_STATE_CANCELLED: _RunState.ValueType  # 6
+    RUN_STATE_QUEUED: _RunState.ValueType  # 7
+    """Accepted and durable, waiting for a replica with capacity (or for a slot under its
+    definition's concurrency limit). Not final: it becomes RUNNING once claimed.
+    """
 
 class RunState(_RunState, metaclass=_RunStateEnumTypeWrapper):
     """Lifecycle of a run."""
@@ -56,6 +60,10 @@ RUN_STATE_PARTIALLY_SUCCEEDED: RunState.ValueType  # 4
 RUN_STATE_FAILED: RunState.ValueType  # 5
 """A required step failed, or the run's deadline passed."""
 RUN_STATE_CANCELLED: RunState.ValueType  # 6
+RUN_STATE_QUEUED: RunState.ValueType  # 7
+"""Accepted and durable, waiting for a replica with capacity (or for a slot under its
+definition's concurrency limit). Not final: it becomes RUNNING once claimed.
+"""
 Global___RunState: _TypeAlias = RunState  # noqa: Y015
 
 class _StepState:
