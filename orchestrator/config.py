@@ -56,6 +56,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8006
     data_dir: Path = Path(".aura")
+    # AURA_STORE_URL: "" keeps runs in SQLite under data_dir; `postgresql://...` in a
+    # PostgreSQL database that several replicas may share.
+    store_url: str = ""
+    # Who this replica is in a shared store ("" picks hostname-pid-random at start), and
+    # how long it may be silent before other replicas take its runs over.
+    replica_id: str = ""
+    replica_lease_s: float = 5.0
     # "normal": survives a killed process (WAL, synchronous=NORMAL);
     # "fsync": also survives power loss (synchronous=FULL).
     durability: Literal["normal", "fsync"] = "normal"
@@ -87,6 +94,10 @@ class Settings:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.store_url.startswith(("postgresql://", "postgres://"))
 
     @property
     def database_path(self) -> Path:
@@ -121,6 +132,25 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("AURA_HOST", ("host",), TEXT, "interface the orchestrator listens on"),
     EnvVar("AURA_PORT", ("port",), PORT, "the orchestrator's gRPC port"),
     EnvVar("AURA_DATA_DIR", ("data_dir",), PATH, "directory of the SQLite store (`aura.db`)"),
+    EnvVar(
+        "AURA_STORE_URL",
+        ("store_url",),
+        TEXT,
+        "empty: SQLite under AURA_DATA_DIR; `postgresql://user@host:5432/db`: a PostgreSQL "
+        "store several replicas share",
+    ),
+    EnvVar(
+        "AURA_REPLICA_ID",
+        ("replica_id",),
+        TEXT,
+        "this replica's name in a shared store; empty: hostname-pid-random",
+    ),
+    EnvVar(
+        "AURA_REPLICA_LEASE_S",
+        ("replica_lease_s",),
+        number(above=True),
+        "a replica silent this long (no heartbeat) is dead: the others take its runs over",
+    ),
     EnvVar(
         "AURA_DURABILITY",
         ("durability",),

@@ -13,7 +13,7 @@ replicas whose clocks disagree still agree on who is alive. Runs are final in st
 - `claim_queued`: QUEUED runs, highest priority first then oldest, under one advisory
   lock per schema and tenant, so claims are serialized and per-definition limits hold
   across replicas; they become PENDING, owned by us, epoch + 1.
-- `request_cancel`: records the reason on the run and NOTIFYs `x <run>` in the same
+- `request_cancel`: records the reason on the run and NOTIFYs `x <run> <reason>` in the same
   transaction (delivered at commit).
 """
 
@@ -39,6 +39,7 @@ Connection = Any
 _UNFINISHED = "state NOT IN (3, 4, 5, 6)"
 _QUEUED = 7
 _PENDING = 1
+_NOTIFIED_REASON_CHARS = 1000  # of a Cancel's reason, in its NOTIFY (at most 8000 bytes)
 
 _HEARTBEAT = """
 INSERT INTO replicas (tenant, id, address) VALUES ($1, $2, $3)
@@ -95,14 +96,14 @@ RETURNING name, epoch, cancel_reason
 """
 
 # The reason of the first Cancel is kept; the owner is told each time (it may have missed
-# the first hint), in the transaction's commit.
+# the first hint), in the transaction's commit: `x <run> <reason>` (the reason cut to fit).
 _REQUEST_CANCEL = f"""
 WITH asked AS (
     UPDATE runs SET cancel_reason = COALESCE(cancel_reason, $3)
     WHERE tenant = $1 AND name = $2 AND {_UNFINISHED}
-    RETURNING name
+    RETURNING name, cancel_reason
 )
-SELECT pg_notify($4, 'x ' || name) FROM asked
+SELECT pg_notify($4, 'x ' || name || ' ' || left(cancel_reason, {_NOTIFIED_REASON_CHARS})) FROM asked
 """
 
 _LIST_REPLICAS = f"""
@@ -189,7 +190,8 @@ async def claim_queued_run(
 async def request_cancel(
     conn: Connection, tenant: str, run: str, reason: str, channel: str
 ) -> bool:
-    """Records a Cancel on an unfinished run and NOTIFYs `x <run>` on `channel` at commit.
+    """Records a Cancel on an unfinished run and NOTIFYs `x <run> <reason>` on `channel`
+    at commit (the reason recorded first, when several Cancels were asked).
 
     False when there is no such unfinished run (nothing recorded, nobody told).
     """

@@ -208,8 +208,8 @@ async def test_request_cancel_records_the_reason_and_notifies_at_commit(
         assert await sql.request_cancel(conn, T, "runs/a", "second", "aura_test_chan")
         assert not await sql.request_cancel(conn, T, "runs/done", "late", "aura_test_chan")
         assert not await sql.request_cancel(conn, T, "runs/none", "x", "aura_test_chan")
-        assert await asyncio.wait_for(heard.get(), 5) == "x runs/a"
-        assert await asyncio.wait_for(heard.get(), 5) == "x runs/a"
+        assert await asyncio.wait_for(heard.get(), 5) == "x runs/a first"
+        assert await asyncio.wait_for(heard.get(), 5) == "x runs/a first"
     finally:
         await listener.close()
     assert heard.empty()
