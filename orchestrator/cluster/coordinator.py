@@ -1,7 +1,8 @@
 """One replica's part in a cluster sharing a `ReplicatedRunStore`.
 
-- Heartbeat: this replica's row, every `tick_s` (about 1 s), by the database's clock. A
-  replica whose heartbeat is older than the store's lease (5 s by default) is dead.
+- Heartbeat: this replica's row, every `tick_s` (1 s, or a quarter of a shorter lease),
+  by the database's clock. A replica whose heartbeat is older than the store's lease
+  (5 s by default) is dead.
 - Takeover: each tick claims orphaned runs (of dead replicas) in batches and hands them
   to the engine, which resumes them from their histories as a restart does; a Cancel
   asked before the claim is carried out as the run resumes.
@@ -47,7 +48,7 @@ class ReplicaCoordinator:
         feed: RemoteEventFeed | None = None,
         poke_queue: Callable[[], None] | None = None,
         on_history: Callable[[list[run_pb2.RunEvent]], None] | None = None,
-        tick_s: float = DEFAULT_TICK_S,
+        tick_s: float | None = None,
         claim_batch: int = DEFAULT_CLAIM_BATCH,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -57,12 +58,13 @@ class ReplicaCoordinator:
         # The run queue's drainer (`poke()`): told when a queued run may be claimable.
         self.poke_queue = poke_queue
         self.on_history = on_history
-        self.tick_s = tick_s
+        # About once a second; at least four heartbeats per lease.
+        self.tick_s = min(DEFAULT_TICK_S, store.lease_s / 4) if tick_s is None else tick_s
         self.claim_batch = claim_batch
         self._clock = clock
         # Stop executing this long after the start of the last heartbeat that succeeded:
         # a tick before others may claim our runs.
-        self.fence_after_s = max(store.lease_s - tick_s, store.lease_s / 2)
+        self.fence_after_s = max(store.lease_s - self.tick_s, store.lease_s / 2)
         self._last_beat = clock()
         self._fenced = False
         self._released: list[asyncio.Future[None]] = []
@@ -142,6 +144,9 @@ class ReplicaCoordinator:
             silent_s,
             self.store.lease_s,
         )
+        # The store first: reads of these runs stop coming from its cache of them, and
+        # its ownership-lost listeners stop each executor here.
+        self.store.drop_held_runs()
         recorders = await self.engine.release_all()
         self._released = [r.last_commit for r in recorders if r.last_commit is not None]
 

@@ -30,20 +30,25 @@ async def _connect(dsn: str) -> Any:
 
 
 @pytest.fixture
-async def pg_dsn() -> AsyncIterator[str]:
-    """A DSN whose search_path is a fresh schema holding schema 1 and 2; dropped after."""
+async def empty_pg_dsn() -> AsyncIterator[str]:
+    """A DSN whose search_path is a fresh, empty schema; dropped after the test."""
     admin = await _connect(BASE_DSN)
     schema = f"aura_t_{secrets.token_hex(6)}"
     await admin.execute(f"CREATE SCHEMA {schema}")
-    dsn = f"{BASE_DSN}?search_path={schema}"
     try:
-        conn = await asyncpg.connect(dsn)
-        try:
-            for path in sorted(MIGRATIONS.glob("*.sql")):
-                await conn.execute(path.read_text())
-        finally:
-            await conn.close()
-        yield dsn
+        yield f"{BASE_DSN}?search_path={schema}"
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
+
+
+@pytest.fixture
+async def pg_dsn(empty_pg_dsn: str) -> str:
+    """A fresh schema holding the store's tables (schema 1 and 2), applied here."""
+    conn = await asyncpg.connect(empty_pg_dsn)
+    try:
+        for path in sorted(MIGRATIONS.glob("*.sql")):
+            await conn.execute(path.read_text())
+    finally:
+        await conn.close()
+    return empty_pg_dsn

@@ -21,6 +21,7 @@ class ScriptedStore:
     def __init__(self) -> None:
         self.heartbeat_fails = False
         self.heartbeats = 0
+        self.dropped = 0
         self.orphans: list[Claim] = []
         self.listeners: dict[str, list[Callable[..., None]]] = {}
 
@@ -28,6 +29,10 @@ class ScriptedStore:
         if self.heartbeat_fails:
             raise ConnectionError("the database is unreachable")
         self.heartbeats += 1
+
+    def drop_held_runs(self) -> list[str]:
+        self.dropped += 1
+        return []
 
     async def claim_orphans(self, limit: int) -> list[Claim]:
         taken, self.orphans = self.orphans[:limit], self.orphans[limit:]
@@ -118,7 +123,7 @@ async def test_cut_off_for_a_lease_it_stops_executing_then_takes_back_its_runs()
     async with coordinator(store, engine, pokes) as replica:
         store.heartbeat_fails = True
         await eventually(lambda: replica.fenced)
-        assert engine.released == 1
+        assert (store.dropped, engine.released) == (1, 1)
         store.orphans = [Claim("runs/x", 3)]
         await asyncio.sleep(5 * TICK_S)
         assert engine.adopted == []  # not sure it is alive: it claims nothing
