@@ -81,7 +81,8 @@ class PostgresSchema:
             await admin.close()
 
 
-async def _require_server() -> None:
+async def require_server() -> None:
+    """Skips the test (fails it with AURA_REQUIRE_SERVICES=1) if the server is unreachable."""
     if not _unreachable:
         try:
             connection = await admin_connect()
@@ -97,25 +98,28 @@ async def _require_server() -> None:
         pytest.skip(f"{why}; set AURA_TEST_POSTGRES_URL to test the PostgreSQL store")
 
 
-@pytest.fixture
-async def postgres_schemas() -> AsyncIterator[Callable[[], Awaitable[PostgresSchema]]]:
-    """A factory of fresh schemas; all of them are dropped after the test."""
-    await _require_server()
-    made: list[str] = []
+class SchemaFactory:
+    """Makes fresh schemas; `drop_all()` ends their stores' backends and drops them."""
 
-    async def make() -> PostgresSchema:
+    def __init__(self) -> None:
+        self._made: list[str] = []
+
+    async def __call__(self) -> PostgresSchema:
+        await require_server()
         name = f"aura_t_{secrets.token_hex(6)}"
         admin = await admin_connect()
         try:
             await admin.execute(f"CREATE SCHEMA {name}")
         finally:
             await admin.close()
-        made.append(name)
+        self._made.append(name)
         url = with_params(postgres_url(), search_path=name, application_name=name)
         return PostgresSchema(name, url)
 
-    yield make
-    if made:
+    async def drop_all(self) -> None:
+        made, self._made = self._made, []
+        if not made:
+            return
         admin = await admin_connect()
         try:
             for name in made:
@@ -123,6 +127,17 @@ async def postgres_schemas() -> AsyncIterator[Callable[[], Awaitable[PostgresSch
                 await admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
         finally:
             await admin.close()
+
+
+@pytest.fixture
+async def postgres_schemas() -> AsyncIterator[Callable[[], Awaitable[PostgresSchema]]]:
+    """A factory of fresh schemas; all of them are dropped after the test."""
+    await require_server()
+    factory = SchemaFactory()
+    try:
+        yield factory
+    finally:
+        await factory.drop_all()
 
 
 @pytest.fixture
