@@ -143,6 +143,7 @@ class PostgresRunStore(ReplicaSide):
             raise StoreClosed(f"run store {self._where} was closed; make a new one")
         try:
             self._db = await self._connect("connection")
+            self._writer_pid = self._db.get_server_pid()
             schema = await current_schema(self._db, self.url)
             await migrate(self._db, self.url, schema)
             self._pool = await asyncpg.create_pool(

@@ -10,6 +10,7 @@ the channel too; they are recognised by the writer's backend pid and skipped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar, cast
@@ -66,6 +67,7 @@ class ReplicaSide:
         self._cancel_listeners: list[CancelListener] = []
         self._remote_commit_listeners: list[RemoteCommitListener] = []
         self._queue_listeners: list[Callable[[], None]] = []
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def replica_id(self) -> str:
@@ -154,8 +156,28 @@ class ReplicaSide:
             if hints.queue_changed:
                 self._tell(self._queue_listeners)
         for run, reason in hints.cancels:
-            if run in self._held:
-                self._tell(self._cancel_listeners, run, reason or _DEFAULT_CANCEL_REASON)
+            if run not in self._held:
+                continue
+            if reason:
+                self._tell(self._cancel_listeners, run, reason)
+            else:  # a payload without the reason: the run's row has it
+                task = asyncio.get_running_loop().create_task(self._tell_cancel(run))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _tell_cancel(self, run: str) -> None:
+        try:
+            reason = await self._read(
+                lambda db: db.fetchval(
+                    "SELECT cancel_reason FROM runs WHERE tenant = $1 AND name = $2",
+                    self.tenant,
+                    run,
+                )
+            )
+        except Exception as error:  # the owner's own poll of cancel_reason still sees it
+            _log.warning("reading the Cancel of %s failed: %s", run, error)
+            reason = None
+        self._tell(self._cancel_listeners, run, reason or _DEFAULT_CANCEL_REASON)
 
     def _on_listen_restored(self) -> None:
         self._tell(self._queue_listeners)  # a `q` may have been missed meanwhile

@@ -78,8 +78,8 @@ def redact(url: str) -> str:
             host = f"[{host}]"
         netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparsable PostgreSQL URL>"
+    except ValueError:  # a bad port, say: drop whatever sits between ':' and '@'
+        return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1@", url)
 
 
 async def connect(url: str, *, what: str = "connection", **options: Any) -> asyncpg.Connection:
