@@ -326,6 +326,16 @@ class PostgresRunStore(ReplicaSide):
         for run in result.lost:
             self._ownership_lost(run)
 
+    def drop_held_runs(self) -> list[str]:
+        """This replica lost its lease (paused, or cut off from the database): every run
+        it holds is treated as lost at once (appends fail, recent history is dropped,
+        the ownership-lost listeners are told). `unfinished_runs` holds again those it
+        still owns; claims hold the runs they take. Returns the runs dropped."""
+        dropped = list(self._held)
+        for run in dropped:
+            self._ownership_lost(run)
+        return dropped
+
     def _ownership_lost(self, run: str) -> None:
         self._held.pop(run, None)
         self._lost.add(run)
@@ -547,6 +557,7 @@ class PostgresRunStore(ReplicaSide):
         )
         for run, epoch in owned:
             self._held.setdefault(run, epoch)
+            self._lost.discard(run)  # dropped after a lost lease, and still ours
         return [run for run, _ in owned]
 
     async def list_definitions(self) -> list[workflow_pb2.WorkflowDefinition]:

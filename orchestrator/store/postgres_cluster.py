@@ -103,7 +103,8 @@ WITH asked AS (
     WHERE tenant = $1 AND name = $2 AND {_UNFINISHED}
     RETURNING name, cancel_reason
 )
-SELECT pg_notify($4, 'x ' || name || ' ' || left(cancel_reason, {_NOTIFIED_REASON_CHARS})) FROM asked
+SELECT pg_notify($4, 'x ' || name || ' ' || left(cancel_reason, {_NOTIFIED_REASON_CHARS}))
+FROM asked
 """
 
 _LIST_REPLICAS = f"""
