@@ -173,6 +173,14 @@ class OrchestratorServer:
         await self.coordinator.start()
         log.info("replica %s joined the cluster (lease %.1fs)", store.replica_id, store.lease_s)
 
+    async def _leave_cluster(self, coordinator: ReplicaCoordinator) -> None:
+        """Our runs stopped: the other replicas take them over now, not after a lease."""
+        await coordinator.stop()
+        try:
+            await coordinator.store.retire()
+        except Exception as error:  # then they wait for the lease
+            log.warning("could not hand this replica's runs over at once: %s", error)
+
     async def stop(self, grace_s: float | None = None, *, delay_s: float | None = None) -> None:
         """A drain a load balancer can follow; unfinished runs stay resumable. Idempotent.
 
@@ -194,7 +202,7 @@ class OrchestratorServer:
         try:
             await self.health.enter_graceful_shutdown()
             if self.coordinator is not None:
-                await self.coordinator.stop()  # takes over nothing more
+                self.coordinator.stop_claiming()  # takes over nothing more
             self.store.stop_holding_writes()  # nothing may wait on a store that cannot write
             if self._server is not None:
                 if delay > 0:
@@ -202,6 +210,8 @@ class OrchestratorServer:
                     await asyncio.sleep(delay)
                 await self._drain_calls(self._server, grace)
             await self.pool.stop()
+            if self.coordinator is not None:
+                await self._leave_cluster(self.coordinator)
             await self.store.close()
         finally:
             if self._metrics_endpoint is not None:

@@ -94,6 +94,12 @@ class ReplicaCoordinator:
         ]
         return self
 
+    def stop_claiming(self) -> None:
+        """No more takeovers (draining); heartbeats go on until `stop`."""
+        claims = [task for task in self._tasks if task.get_name() == "replica-claims"]
+        for task in claims:
+            task.cancel()
+
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
         for task in tasks:

@@ -496,9 +496,11 @@ class Engine:
             active.task.cancel()
 
     def cancel_here(self, name: str, reason: str) -> None:
-        """A Cancel asked on another replica reaches `name`, executing here."""
+        """A Cancel asked on another replica reaches `name`, executing here. Once only:
+        a second one (asked again, or heard twice) must not interrupt the first's
+        cleanup."""
         active = self._active.get(name)
-        if active is not None:
+        if active is not None and active.executor.cancel_reason is None:
             active.executor.request_cancel(reason)
             active.task.cancel()
 

@@ -233,6 +233,11 @@ class ReplicatedRunStore(RunStore, Protocol):
         """Renews this replica's row (the database's clock). Call about once a second."""
         ...
 
+    async def retire(self) -> None:
+        """This replica stopped, its runs' events committed: the other replicas may take
+        its unfinished runs over at once (they would after its lease anyway)."""
+        ...
+
     async def claim_orphans(self, limit: int) -> list[Claim]:
         """Takes up to `limit` unfinished runs whose owner's heartbeat is older than
         `lease_s` (or that have no owner and are not QUEUED): epoch + 1, owner = us."""

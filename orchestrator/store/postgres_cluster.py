@@ -5,7 +5,7 @@ its pool each). Every time is the database's clock (`now()`), never a replica's,
 replicas whose clocks disagree still agree on who is alive. Runs are final in states
 3-6; 7 is QUEUED (see the migrations in `postgres_migrations/`).
 
-- `heartbeat`: this replica's row, `heartbeat_at = now()`.
+- `heartbeat`: this replica's row, `heartbeat_at = now()`; `retire` deletes it.
 - `claim_orphans`: unfinished runs of dead replicas (heartbeat older than the lease), or
   of nobody (written before schema 2), not QUEUED: `FOR UPDATE SKIP LOCKED`, so
   replicas claiming at once split them; owner = us, epoch + 1 (which fences the old
@@ -31,6 +31,7 @@ __all__ = [
     "heartbeat",
     "list_replicas",
     "request_cancel",
+    "retire",
 ]
 
 # Connection: an asyncpg Connection (typed loosely so this module needs no driver stubs).
@@ -40,6 +41,9 @@ _UNFINISHED = "state NOT IN (3, 4, 5, 6)"
 _QUEUED = 7
 _PENDING = 1
 _NOTIFIED_REASON_CHARS = 1000  # of a Cancel's reason, in its NOTIFY (at most 8000 bytes)
+
+# A replica that stopped: its runs are orphans at once, not after a lease.
+_RETIRE = "DELETE FROM replicas WHERE tenant = $1 AND id = $2"
 
 _HEARTBEAT = """
 INSERT INTO replicas (tenant, id, address) VALUES ($1, $2, $3)
@@ -123,6 +127,12 @@ ORDER BY p.id
 async def heartbeat(conn: Connection, tenant: str, replica_id: str, address: str) -> None:
     """Renews (or first writes) this replica's row with the database's clock."""
     await conn.execute(_HEARTBEAT, tenant, replica_id, address)
+
+
+async def retire(conn: Connection, tenant: str, replica_id: str) -> None:
+    """This replica stopped (its runs stopped, their events committed): the others may
+    take its unfinished runs over now rather than after its lease."""
+    await conn.execute(_RETIRE, tenant, replica_id)
 
 
 async def claim_orphans(

@@ -125,6 +125,9 @@ class ReplicaSide:
             lambda db: cluster.request_cancel(db, self.tenant, run, reason, self.channel)
         )
 
+    async def retire(self) -> None:
+        await self._read(lambda db: cluster.retire(db, self.tenant, self._replica_id))
+
     async def list_replicas(self) -> list[ReplicaInfo]:
         return await self._read(lambda db: cluster.list_replicas(db, self.tenant, self.lease_s))
 

@@ -232,3 +232,12 @@ async def test_list_replicas_counts_owned_unfinished_runs(conn: Any) -> None:
     await add_run(conn, "runs/4", owner="b")
     replicas = await sql.list_replicas(conn, T, LEASE_S)
     assert [(r.id, r.alive, r.owned_runs) for r in replicas] == [("a", True, 2), ("b", False, 1)]
+
+
+async def test_a_retired_replicas_runs_are_orphans_at_once(conn: Any) -> None:
+    await sql.heartbeat(conn, T, "leaving", "")
+    await add_run(conn, "runs/left", owner="leaving")
+    assert await sql.claim_orphans(conn, T, "me", LEASE_S, 10) == []
+    await sql.retire(conn, T, "leaving")
+    assert [c.run for c in await sql.claim_orphans(conn, T, "me", LEASE_S, 10)] == ["runs/left"]
+    assert await sql.list_replicas(conn, T, LEASE_S) == []

@@ -68,3 +68,35 @@ async def test_runs_of_a_killed_replica_are_taken_over_and_finish_once(
         await db.close()
         for replica in [a, *others]:
             await replica.close()
+
+
+async def test_a_replica_stopped_gracefully_hands_its_runs_over_at_once(
+    mesh: MockMesh, empty_pg_dsn: str, tmp_path: Path
+) -> None:
+    long_lease_s = 30.0  # the hand-off must not wait for it
+    for service in mesh.servers.values():
+        service.faults.latency_ms = 300
+    replicas = await start_replicas(mesh, empty_pg_dsn, tmp_path, ["a"], long_lease_s)
+    try:
+        replicas += await start_replicas(mesh, empty_pg_dsn, tmp_path, ["b"], long_lease_s)
+        a, b = replicas
+        request = orchestrator_pb2.StartWorkflowRunRequest(
+            workflow_definition="complete_style_analysis", input=struct(STYLE_INPUT)
+        )
+        started = await asyncio.gather(*(a.stub.StartWorkflowRun(request) for _ in range(5)))
+        names = [response.workflow_run.name for response in started]
+        await asyncio.sleep(0.5)
+        await a.close()  # SIGTERM: a drain, its runs stop unfinished
+
+        runs = await wait_all_final(b.stub, names, timeout_s=10)
+
+        assert {run_pb2.RunState.Name(run.state) for run in runs.values()} == {
+            "RUN_STATE_SUCCEEDED"
+        }
+        for name in names:
+            events = await collect_events(b.stub, name)
+            assert history_problems(events) == []
+            assert sum(1 for e in events if e.HasField("run_resumed")) == 1
+    finally:
+        for replica in replicas:
+            await replica.close()
