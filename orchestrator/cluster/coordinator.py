@@ -6,7 +6,8 @@
 - Takeover: each tick claims orphaned runs (of dead replicas) in batches and hands them
   to the engine, which resumes them from their histories as a restart does; a Cancel
   asked before the claim is carried out as the run resumes.
-- Cancels asked on other replicas for runs executing here reach the engine.
+- Cancels asked on other replicas for runs executing here reach the engine: from the
+  store's hint at once, or from each tick's look at the runs held here (a lost hint).
 - The run queue is poked on each queue notification and each tick.
 - Cut off: when no heartbeat succeeded for nearly a lease, this replica stops executing
   its runs (others will take them over; every write of ours is fenced by the epoch
@@ -185,6 +186,8 @@ class ReplicaCoordinator:
             await self.engine.adopt(claims, self.on_history)
             if len(claims) < self.claim_batch:
                 break
+        for run, reason in await self.store.pending_cancels():
+            self.engine.cancel_here(run, reason)  # once per run: later calls change nothing
         self._poke_queue()
 
     async def _recover(self) -> None:

@@ -233,6 +233,11 @@ class ReplicatedRunStore(RunStore, Protocol):
         """Renews this replica's row (the database's clock). Call about once a second."""
         ...
 
+    async def pending_cancels(self) -> list[tuple[str, str]]:
+        """(run, reason) of runs owned here that a Cancel was asked for (`request_cancel`):
+        polled, so a missed cancel hint delays a Cancel, never loses it."""
+        ...
+
     async def retire(self) -> None:
         """This replica stopped, its runs' events committed: the other replicas may take
         its unfinished runs over at once (they would after its lease anyway)."""

@@ -30,6 +30,7 @@ __all__ = [
     "claim_queued_run",
     "heartbeat",
     "list_replicas",
+    "pending_cancels",
     "request_cancel",
     "retire",
 ]
@@ -109,6 +110,11 @@ WITH asked AS (
 )
 SELECT pg_notify($4, 'x ' || name || ' ' || left(cancel_reason, {_NOTIFIED_REASON_CHARS}))
 FROM asked
+"""
+
+_PENDING_CANCELS = f"""
+SELECT name, cancel_reason FROM runs
+WHERE tenant = $1 AND owner = $2 AND {_UNFINISHED} AND cancel_reason IS NOT NULL
 """
 
 _LIST_REPLICAS = f"""
@@ -208,6 +214,13 @@ async def request_cancel(
     """
     rows = await conn.fetch(_REQUEST_CANCEL, tenant, run, reason or "cancelled by request", channel)
     return bool(rows)
+
+
+async def pending_cancels(conn: Connection, tenant: str, replica_id: str) -> list[tuple[str, str]]:
+    """(run, reason) of the unfinished runs `replica_id` owns that a Cancel was asked for:
+    what its owner must carry out even if it missed the NOTIFY."""
+    rows = await conn.fetch(_PENDING_CANCELS, tenant, replica_id)
+    return [(row["name"], row["cancel_reason"]) for row in rows]
 
 
 async def list_replicas(conn: Connection, tenant: str, lease_s: float) -> list[ReplicaInfo]:

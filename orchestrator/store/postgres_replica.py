@@ -125,6 +125,11 @@ class ReplicaSide:
             lambda db: cluster.request_cancel(db, self.tenant, run, reason, self.channel)
         )
 
+    async def pending_cancels(self) -> list[tuple[str, str]]:
+        return await self._read(
+            lambda db: cluster.pending_cancels(db, self.tenant, self._replica_id)
+        )
+
     async def retire(self) -> None:
         await self._read(lambda db: cluster.retire(db, self.tenant, self._replica_id))
 

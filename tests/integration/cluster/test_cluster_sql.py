@@ -241,3 +241,13 @@ async def test_a_retired_replicas_runs_are_orphans_at_once(conn: Any) -> None:
     await sql.retire(conn, T, "leaving")
     assert [c.run for c in await sql.claim_orphans(conn, T, "me", LEASE_S, 10)] == ["runs/left"]
     assert await sql.list_replicas(conn, T, LEASE_S) == []
+
+
+async def test_pending_cancels_are_those_of_unfinished_runs_owned_here(conn: Any) -> None:
+    await add_run(conn, "runs/mine", owner="me")
+    await add_run(conn, "runs/mine-done", owner="me", state=6)
+    await add_run(conn, "runs/theirs", owner="other")
+    for run in ("runs/mine", "runs/mine-done", "runs/theirs"):
+        await conn.execute("UPDATE runs SET cancel_reason = 'stop' WHERE name = $1", run)
+    await add_run(conn, "runs/mine-uncancelled", owner="me")
+    assert await sql.pending_cancels(conn, T, "me") == [("runs/mine", "stop")]

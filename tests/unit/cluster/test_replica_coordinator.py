@@ -22,6 +22,7 @@ class ScriptedStore:
         self.heartbeat_fails = False
         self.heartbeats = 0
         self.dropped = 0
+        self.cancels: list[tuple[str, str]] = []
         self.orphans: list[Claim] = []
         self.listeners: dict[str, list[Callable[..., None]]] = {}
 
@@ -29,6 +30,9 @@ class ScriptedStore:
         if self.heartbeat_fails:
             raise ConnectionError("the database is unreachable")
         self.heartbeats += 1
+
+    async def pending_cancels(self) -> list[tuple[str, str]]:
+        return list(self.cancels)
 
     def drop_held_runs(self) -> list[str]:
         self.dropped += 1
@@ -153,3 +157,10 @@ async def test_stop_is_idempotent_and_ends_the_rounds() -> None:
     beats = store.heartbeats
     await asyncio.sleep(5 * TICK_S)
     assert store.heartbeats == beats
+
+
+async def test_a_cancel_whose_hint_was_lost_is_found_on_the_next_tick() -> None:
+    store, engine, pokes = ScriptedStore(), ScriptedEngine(), []
+    store.cancels = [("runs/held-here", "asked on b")]
+    async with coordinator(store, engine, pokes):
+        await eventually(lambda: ("runs/held-here", "asked on b") in engine.cancelled)
