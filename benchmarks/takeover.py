@@ -197,6 +197,14 @@ async def _figures(
         ends = sum(1 for event in events if event.HasField("run_finished"))
         if seqs != list(range(1, len(seqs) + 1)) or ends != 1:
             bad_histories += 1
+    taken_by = {
+        row["new_owner"]: row["runs"]
+        for row in await db.fetch(
+            "SELECT new_owner, count(DISTINCT run_id) AS runs FROM claim_audit"
+            " WHERE old_owner = $1 GROUP BY new_owner ORDER BY new_owner",
+            VICTIM,
+        )
+    }
     fenced = await audit.fenced_writes(db)
     regressions = await audit.epoch_regressions(db)
     by_victim_after_kill = await audit.events_written_by_after(db, VICTIM, killed_at)
@@ -207,6 +215,7 @@ async def _figures(
         "lease_s": lease_s,
         "victim_unfinished_at_kill": victim_unfinished,
         "taken_over": len(first_events),
+        "taken_over_by": taken_by,
         "takeover_p50_s": _round(percentile(delays, 50)),
         "takeover_p99_s": _round(p99),
         "takeover_max_s": _round(delays[-1] if delays else None),
