@@ -161,7 +161,9 @@ class OrchestratorServer:
         commits (for watchers here)."""
         store.address = self.address
         self.engine.attach_hub(self.hub)
-        feed = RemoteEventFeed(store, self.hub, executes_here=self.engine.is_active)
+        feed = RemoteEventFeed(
+            store, self.hub, executes_here=self.engine.is_active, last_seqs=store.last_seqs
+        )
         self.coordinator = ReplicaCoordinator(
             store,
             self.engine,

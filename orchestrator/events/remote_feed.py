@@ -7,9 +7,11 @@ subscribers on B and only for them:
 - a hint from the store (another replica committed `run` up to `last_seq`, from
   LISTEN/NOTIFY) makes it read the run's events after the last seq it published and
   publish them;
-- a bounded poll (every `poll_s`, at most 1 s) reads each watched run that does not
+- a bounded poll (every `poll_s`, at most 1 s) looks at each watched run that does not
   execute here and has had no news for `poll_s`, so a lost hint (a dropped listening
-  connection) never leaves a Watch stuck.
+  connection) never leaves a Watch stuck. With `last_seqs` (the store's one-query look
+  at many runs' last seq) the poll costs one query, and reads only the runs that moved;
+  without it, it reads each of them.
 
 Watchers tolerate what this can do (see `watch_run`): an event published twice (the
 first read of a run starts at its beginning) is skipped; a hole makes them read the
@@ -22,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.events.hub import EventHub
@@ -47,12 +49,14 @@ class RemoteEventFeed:
         hub: EventHub,
         *,
         executes_here: Callable[[str], bool],
+        last_seqs: Callable[[Sequence[str]], Awaitable[dict[str, int]]] | None = None,
         poll_s: float = DEFAULT_POLL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._hub = hub
         self._executes_here = executes_here
+        self._last_seqs = last_seqs
         self.poll_s = min(poll_s, MAX_POLL_S)
         self._clock = clock
         self._published: dict[str, int] = {}  # watched run -> highest seq the hub has seen
@@ -95,23 +99,40 @@ class RemoteEventFeed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
             self._wake.clear()
-            self._poll_quiet_runs()
+            await self._poll_quiet_runs()
             due, self._due = list(self._due), {}
             for start in range(0, len(due), READS_AT_ONCE):
                 batch = due[start : start + READS_AT_ONCE]
                 await asyncio.gather(*(self._catch_up(run) for run in batch))
 
-    def _poll_quiet_runs(self) -> None:
+    async def _poll_quiet_runs(self) -> None:
         now = self._clock()
         watched = set(self._hub.subscribed_runs())
-        for run in [run for run in self._published if run not in watched]:
-            del self._published[run]
-            self._news_at.pop(run, None)
-        for run in watched:
-            if self._executes_here(run):
-                continue
-            if now - self._news_at.get(run, float("-inf")) >= self.poll_s:
-                self._due[run] = None
+        for run in [run for run in self._news_at if run not in watched]:
+            self._published.pop(run, None)
+            del self._news_at[run]
+        quiet = [
+            run
+            for run in watched
+            if not self._executes_here(run)
+            and now - self._news_at.get(run, float("-inf")) >= self.poll_s
+        ]
+        if not quiet:
+            return
+        if self._last_seqs is None:
+            self._due.update(dict.fromkeys(quiet))
+            return
+        try:
+            last = await self._last_seqs(quiet)
+        except Exception:
+            log.warning("cannot poll watched runs; retrying", exc_info=True)
+            return
+        for run in quiet:
+            seen = self._published.get(run)
+            if seen is None or last.get(run, 0) > seen:
+                self._due[run] = None  # moved, or not read yet
+            else:
+                self._news_at[run] = now
 
     async def _catch_up(self, run: str) -> None:
         after = self._published.get(run, 0)

@@ -233,6 +233,10 @@ class ReplicatedRunStore(RunStore, Protocol):
         """Renews this replica's row (the database's clock). Call about once a second."""
         ...
 
+    async def last_seqs(self, runs: Sequence[str]) -> dict[str, int]:
+        """The last committed seq of each existing run of `runs`, in one read."""
+        ...
+
     async def pending_cancels(self) -> list[tuple[str, str]]:
         """(run, reason) of runs owned here that a Cancel was asked for (`request_cancel`):
         polled, so a missed cancel hint delays a Cancel, never loses it."""

@@ -19,7 +19,7 @@ replicas whose clocks disagree still agree on who is alive. Runs are final in st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.store.base import Claim, ReplicaInfo
@@ -29,6 +29,7 @@ __all__ = [
     "claim_queued",
     "claim_queued_run",
     "heartbeat",
+    "last_seqs",
     "list_replicas",
     "pending_cancels",
     "request_cancel",
@@ -111,6 +112,8 @@ WITH asked AS (
 SELECT pg_notify($4, 'x ' || name || ' ' || left(cancel_reason, {_NOTIFIED_REASON_CHARS}))
 FROM asked
 """
+
+_LAST_SEQS = "SELECT name, last_seq FROM runs WHERE tenant = $1 AND name = ANY($2::text[])"
 
 _PENDING_CANCELS = f"""
 SELECT name, cancel_reason FROM runs
@@ -214,6 +217,15 @@ async def request_cancel(
     """
     rows = await conn.fetch(_REQUEST_CANCEL, tenant, run, reason or "cancelled by request", channel)
     return bool(rows)
+
+
+async def last_seqs(conn: Connection, tenant: str, runs: Sequence[str]) -> dict[str, int]:
+    """The last committed seq of each of `runs` that exists: one query for many runs (the
+    remote feed's poll)."""
+    if not runs:
+        return {}
+    rows = await conn.fetch(_LAST_SEQS, tenant, list(runs))
+    return {row["name"]: int(row["last_seq"]) for row in rows}
 
 
 async def pending_cancels(conn: Connection, tenant: str, replica_id: str) -> list[tuple[str, str]]:

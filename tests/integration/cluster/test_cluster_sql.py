@@ -251,3 +251,14 @@ async def test_pending_cancels_are_those_of_unfinished_runs_owned_here(conn: Any
         await conn.execute("UPDATE runs SET cancel_reason = 'stop' WHERE name = $1", run)
     await add_run(conn, "runs/mine-uncancelled", owner="me")
     assert await sql.pending_cancels(conn, T, "me") == [("runs/mine", "stop")]
+
+
+async def test_last_seqs_of_many_runs_in_one_query(conn: Any) -> None:
+    await add_run(conn, "runs/a", owner="x")
+    await add_run(conn, "runs/b", owner="x")
+    await conn.execute("UPDATE runs SET last_seq = 7 WHERE name = 'runs/b'")
+    assert await sql.last_seqs(conn, T, ["runs/a", "runs/b", "runs/none"]) == {
+        "runs/a": 1,
+        "runs/b": 7,
+    }
+    assert await sql.last_seqs(conn, T, []) == {}

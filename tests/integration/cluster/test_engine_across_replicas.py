@@ -56,7 +56,9 @@ async def replicas(mesh: MockMesh, empty_pg_dsn: str) -> AsyncIterator[tuple[Rep
             store.add_commit_listener(hub.publish)
             store.add_ownership_lost_listener(engine.lose_ownership)
             store.add_cancel_listener(engine.cancel_here)
-            feed = RemoteEventFeed(store, hub, executes_here=engine.is_active)
+            feed = RemoteEventFeed(
+                store, hub, executes_here=engine.is_active, last_seqs=store.last_seqs
+            )
             store.add_remote_commit_listener(feed.on_remote_commit)
             feed.start()
             made.append(Replica(store, engine, hub, feed))

@@ -4,7 +4,7 @@ when hints are lost, from a bounded poll; only runs watched here are read."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -57,12 +57,25 @@ async def test_hints_bring_another_replicas_commits_to_watchers_here(
     assert [e.seq for e in watched] == list(range(1, 13))
 
 
+async def last_seqs_of(store: SqliteRunStore, runs: Sequence[str]) -> dict[str, int]:
+    """What a replicated store answers in one query, here from the records."""
+    records = [await store.get_run_record(run) for run in runs]
+    return {record.name: record.last_seq for record in records if record is not None}
+
+
+@pytest.mark.parametrize("one_query", [False, True], ids=["reads", "last-seqs"])
 async def test_a_watch_never_stalls_when_hints_are_lost(
-    stores: tuple[SqliteRunStore, CountingStore],
+    stores: tuple[SqliteRunStore, CountingStore], one_query: bool
 ) -> None:
     theirs, ours = stores
     hub = EventHub()
-    feed = RemoteEventFeed(ours, hub, executes_here=lambda run: False, poll_s=POLL_S)
+    feed = RemoteEventFeed(
+        ours,
+        hub,
+        executes_here=lambda run: False,
+        last_seqs=(lambda runs: last_seqs_of(ours, runs)) if one_query else None,
+        poll_s=POLL_S,
+    )
     events = script("no-hints")
     await commit(theirs, events[:2])
     feed.start()
@@ -94,3 +107,26 @@ async def test_only_runs_watched_here_and_not_executing_here_are_read(
         await feed.stop()
     assert ours.reads == []
     assert RemoteEventFeed(ours, hub, executes_here=bool, poll_s=5.0).poll_s == 1.0
+
+
+async def test_with_last_seqs_the_poll_reads_only_runs_that_moved(
+    stores: tuple[SqliteRunStore, CountingStore],
+) -> None:
+    theirs, ours = stores
+    hub = EventHub()
+    feed = RemoteEventFeed(
+        ours,
+        hub,
+        executes_here=lambda run: False,
+        last_seqs=lambda runs: last_seqs_of(ours, runs),
+        poll_s=POLL_S,
+    )
+    events = script("still")
+    await commit(theirs, events[:2])
+    feed.start()
+    try:
+        with hub.subscribe(events[0].run):
+            await asyncio.sleep(10 * POLL_S)
+    finally:
+        await feed.stop()
+    assert ours.reads == [events[0].run]  # the first look; nothing moved after it
