@@ -28,7 +28,7 @@ from typing import Self
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine import Engine
 from orchestrator.events import RemoteEventFeed
-from orchestrator.store import ReplicatedRunStore
+from orchestrator.store import Claim, ReplicatedRunStore
 
 __all__ = ["DEFAULT_CLAIM_BATCH", "DEFAULT_TICK_S", "ReplicaCoordinator"]
 
@@ -71,6 +71,7 @@ class ReplicaCoordinator:
         self._released: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wake_claims = asyncio.Event()
+        self._unadopted: list[Claim] = []  # claimed, but their histories did not read yet
         self.taken_over = 0  # runs claimed from dead replicas so far
 
     @property
@@ -177,13 +178,16 @@ class ReplicaCoordinator:
             return  # not sure we are alive: claim nothing
         if self._fenced:
             await self._recover()
+        if self._unadopted:
+            retry, self._unadopted = self._unadopted, []
+            self._unadopted = await self.engine.adopt(retry, self.on_history)
         while True:
             claims = await self.store.claim_orphans(self.claim_batch)
             if not claims:
                 break
             self.taken_over += len(claims)
             log.info("took over %d runs of dead replicas", len(claims))
-            await self.engine.adopt(claims, self.on_history)
+            self._unadopted += await self.engine.adopt(claims, self.on_history)
             if len(claims) < self.claim_batch:
                 break
         for run, reason in await self.store.pending_cancels():

@@ -34,7 +34,7 @@ from orchestrator.mesh import BackendPool
 from orchestrator.names import RUN_PREFIX, run_name
 from orchestrator.resilience import ResponseCache
 from orchestrator.runs import FINAL_RUN_STATES, RunFilter, RunFolder, fold_run
-from orchestrator.store import Claim, RunRecord, RunStore
+from orchestrator.store import Claim, RunRecord, RunStore, StoreUnavailable
 from orchestrator.telemetry import traced_run
 from orchestrator.workflows import CompiledWorkflow, run_input_as_json
 
@@ -363,20 +363,30 @@ class Engine:
         RESUME_FAILED and the cause in its error; the others resume all the same.
         """
         names = await self.store.unfinished_runs()
-        return await self._take_up([(name, "") for name in names], on_history)
+        resumed, _ = await self._take_up([(name, "") for name in names], on_history)
+        return resumed
 
     async def _take_up(
         self,
         runs: list[tuple[str, str]],
         on_history: Callable[[list[run_pb2.RunEvent]], None] | None,
-    ) -> list[str]:
+        *,
+        retry_unavailable: bool = False,
+    ) -> tuple[list[str], list[str]]:
         """Resumes each (run, cancel reason) not active here from its history (see
-        `resume_unfinished`); a reason cancels the run as it resumes. Returns those resumed."""
+        `resume_unfinished`); a reason cancels the run as it resumes. Returns the runs
+        resumed and, with `retry_unavailable`, those left alone because the store could
+        not be read just then (to try again; otherwise they end FAILED)."""
         runs = [(name, reason) for name, reason in runs if name not in self._active]
         histories = await read_histories(self.store, [name for name, _ in runs])
-        resumed = []
+        resumed: list[str] = []
+        unread: list[str] = []
         for (name, cancel_reason), history in zip(runs, histories, strict=True):
             if name in self._active:
+                continue
+            if retry_unavailable and isinstance(history, StoreUnavailable):
+                log.warning("run %s: its history does not read now (%s); later", name, history)
+                unread.append(name)
                 continue
             events: list[run_pb2.RunEvent] | None = None
             try:
@@ -393,7 +403,7 @@ class Engine:
                 await self._end_unresumable(name, events, error)
                 continue
             resumed.append(name)
-        return resumed
+        return resumed, unread
 
     def _resume(
         self, name: str, events: list[run_pb2.RunEvent], *, cancel_reason: str = ""
@@ -480,11 +490,15 @@ class Engine:
         self,
         claims: Sequence[Claim],
         on_history: Callable[[list[run_pb2.RunEvent]], None] | None = None,
-    ) -> list[str]:
+    ) -> list[Claim]:
         """Resumes runs this replica just claimed (from a dead replica, or one taken out
         of the queue) from their histories, exactly as a restart resumes them; a claim's
-        cancel reason cancels its run as it resumes. Returns the runs resumed."""
-        return await self._take_up([(c.run, c.cancel_reason) for c in claims], on_history)
+        cancel reason cancels its run as it resumes. Returns the claims whose histories
+        could not be read just then (the store was unavailable): adopt them again later."""
+        _, unread = await self._take_up(
+            [(c.run, c.cancel_reason) for c in claims], on_history, retry_unavailable=True
+        )
+        return [claim for claim in claims if claim.run in set(unread)]
 
     def lose_ownership(self, name: str) -> None:
         """Another replica took `name` over: its executor stops here, writing nothing

@@ -62,10 +62,13 @@ class ScriptedEngine:
         self.cancelled: list[tuple[str, str]] = []
         self.released = 0
         self.resumed = 0
+        self.unreadable: set[str] = set()  # runs whose history fails to read once
 
-    async def adopt(self, claims: list[Claim], on_history: Any = None) -> list[str]:
+    async def adopt(self, claims: list[Claim], on_history: Any = None) -> list[Claim]:
         self.adopted.append([claim.run for claim in claims])
-        return [claim.run for claim in claims]
+        unread = [claim for claim in claims if claim.run in self.unreadable]
+        self.unreadable -= {claim.run for claim in unread}
+        return unread
 
     def lose_ownership(self, name: str) -> None:
         self.lost.append(name)
@@ -164,3 +167,13 @@ async def test_a_cancel_whose_hint_was_lost_is_found_on_the_next_tick() -> None:
     store.cancels = [("runs/held-here", "asked on b")]
     async with coordinator(store, engine, pokes):
         await eventually(lambda: ("runs/held-here", "asked on b") in engine.cancelled)
+
+
+async def test_a_claim_whose_history_did_not_read_is_adopted_again() -> None:
+    store, engine, pokes = ScriptedStore(), ScriptedEngine(), []
+    store.orphans = [Claim("runs/flaky", 2), Claim("runs/fine", 2)]
+    engine.unreadable = {"runs/flaky"}
+    async with coordinator(store, engine, pokes):
+        await eventually(
+            lambda: engine.adopted[:2] == [["runs/flaky", "runs/fine"], ["runs/flaky"]]
+        )
