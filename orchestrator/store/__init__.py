@@ -1,4 +1,5 @@
-"""Event-sourced storage of runs: the `RunStore` contract and its SQLite implementation."""
+"""Event-sourced storage of runs: the `RunStore` contract, its SQLite implementation (one
+process) and its PostgreSQL one (replicas sharing a database)."""
 
 from orchestrator.store.base import (
     CancelListener,
@@ -17,6 +18,7 @@ from orchestrator.store.base import (
     StoreUnavailable,
     WritableListener,
 )
+from orchestrator.store.postgres import PostgresRunStore
 from orchestrator.store.sqlite import SqliteRunStore
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "CommitListener",
     "EventSequenceConflict",
     "OwnershipLostListener",
+    "PostgresRunStore",
     "RemoteCommitListener",
     "ReplicaInfo",
     "ReplicatedRunStore",

@@ -8,8 +8,7 @@ import asyncio
 import pytest
 
 from aura.orchestrator.v1 import workflow_pb2
-from orchestrator.store import RunOwnershipLost
-from orchestrator.store.postgres import PostgresRunStore
+from orchestrator.store import PostgresRunStore, RunOwnershipLost
 from tests.helpers import eventually
 from tests.postgres_fixtures import PostgresSchema
 from tests.unit.store.run_events import created, scheduled, started
