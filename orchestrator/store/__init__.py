@@ -1,5 +1,5 @@
-"""Event-sourced storage of runs: the `RunStore` contract, its SQLite implementation (one
-process) and its PostgreSQL one (replicas sharing a database)."""
+"""Event-sourced storage of runs: the `RunStore` contract, its SQLite implementation and
+the PostgreSQL one several replicas share."""
 
 from orchestrator.store.base import (
     CancelListener,

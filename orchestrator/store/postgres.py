@@ -225,6 +225,7 @@ class PostgresRunStore(GroupCommitWriter):
         )
         for run, epoch in owned:
             self._held.setdefault(run, epoch)
+            self._lost.discard(run)  # dropped after a lost lease, and still ours
         return [run for run, _ in owned]
 
     async def list_definitions(self) -> list[workflow_pb2.WorkflowDefinition]:

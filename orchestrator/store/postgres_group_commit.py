@@ -206,13 +206,25 @@ class GroupCommitWriter(ReplicaSide):
         if result.committed:
             self._notify(result.committed)
         for run in result.lost:
+            _log.warning("run %s was taken over by another replica; its writes stop here", run)
             self._ownership_lost(run)
+
+    def drop_held_runs(self) -> list[str]:
+        """This replica lost its lease (paused, or cut off from the database): every run
+        it holds is treated as lost at once (appends fail, recent history is dropped,
+        the ownership-lost listeners are told). `unfinished_runs` holds again those it
+        still owns; claims hold the runs they take. Returns the runs dropped."""
+        dropped = list(self._held)
+        if dropped:
+            _log.warning("lease lost: the %d runs held here stop writing", len(dropped))
+        for run in dropped:
+            self._ownership_lost(run)
+        return dropped
 
     def _ownership_lost(self, run: str) -> None:
         self._held.pop(run, None)
         self._lost.add(run)
         self._history.forget([run])
-        _log.warning("run %s was taken over by another replica; its writes stop here", run)
         self._tell(self._ownership_lost_listeners, run)
 
     def _notify(self, committed: list[run_pb2.RunEvent]) -> None:
@@ -240,8 +252,9 @@ class GroupCommitWriter(ReplicaSide):
             db = await self._writer_connection()
             landed = await resolve_in_doubt(db, self.tenant, doubtful)
         except Exception as error:
-            if not is_storage_fault(error):
-                raise
+            if not is_storage_fault(error):  # a bug: retry as if nothing landed
+                _log.exception("checking a batch in doubt on %s failed", self._where)
+                return
             self._drop_writer()
             self._in_doubt = doubtful
             await self._wait_until_writable(retry_soon=True)
@@ -374,9 +387,8 @@ class GroupCommitWriter(ReplicaSide):
                     db, self.tenant, ended_before_us, PURGE_BATCH_RUNS
                 )
         except Exception as error:
-            if not is_storage_fault(error):
-                raise
-            self._drop_writer()
+            if is_storage_fault(error):
+                self._drop_writer()
             _log.warning(
                 "deleting expired runs from %s failed (%s); retrying later", self._where, error
             )
