@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.store import RunStore, SqliteRunStore
-from orchestrator.store.postgres import PostgresRunStore
+from orchestrator.store import PostgresRunStore, RunStore, SqliteRunStore
 from tests.postgres_fixtures import PostgresSchema, SchemaFactory
 
 BACKENDS = ["sqlite", "postgres"]

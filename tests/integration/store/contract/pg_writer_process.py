@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import sys
 
-from orchestrator.store.postgres import PostgresRunStore
+from orchestrator.store import PostgresRunStore
 from tests.unit.store.run_events import created, scheduled
 
 RUNS_AT_ONCE = 20

@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from orchestrator.store import StoreUnavailable
-from orchestrator.store.postgres import PostgresRunStore
+from orchestrator.store import PostgresRunStore, StoreUnavailable
 from orchestrator.store.postgres_doubt import resolve_in_doubt
 from orchestrator.store.postgres_requests import AppendRequest, CreateRequest, Queued
 from tests.helpers import eventually

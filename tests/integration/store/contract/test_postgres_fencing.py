@@ -8,8 +8,7 @@ import asyncio
 import pytest
 
 from aura.orchestrator.v1 import workflow_pb2
-from orchestrator.store import RunOwnershipLost
-from orchestrator.store.postgres import PostgresRunStore
+from orchestrator.store import PostgresRunStore, RunOwnershipLost
 from tests.helpers import eventually
 from tests.postgres_fixtures import PostgresSchema
 from tests.unit.store.run_events import created, scheduled, started
@@ -130,3 +129,21 @@ async def test_a_definition_stored_by_one_replica_is_seen_by_all(
 
     assert await b.list_definitions() == [definition]
     assert await b.put_definition(definition) is False
+
+
+async def test_runs_dropped_after_a_lost_lease_are_held_again_while_still_owned(
+    replicas: list[PostgresRunStore],
+) -> None:
+    a, _ = replicas
+    lost: list[str] = []
+    a.add_ownership_lost_listener(lost.append)
+    await a.create_run(created("r1"))
+
+    assert a.drop_held_runs() == ["workflowRuns/r1"]
+    assert lost == ["workflowRuns/r1"]
+    with pytest.raises(RunOwnershipLost):
+        await a.append([started("r1")])
+
+    assert await a.unfinished_runs() == ["workflowRuns/r1"]  # nobody took it meanwhile
+    await a.append([started("r1")])
+    assert [event.seq for event in await a.read_events("workflowRuns/r1")] == [1, 2]

@@ -9,8 +9,7 @@ import asyncio
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.store import StoreOpenError
-from orchestrator.store.postgres import PostgresRunStore
+from orchestrator.store import PostgresRunStore, StoreOpenError
 from orchestrator.store.postgres_schema import migrations, schema_version
 from tests.postgres_fixtures import PostgresSchema, with_params
 from tests.unit.store.run_events import created, started
