@@ -130,10 +130,12 @@ class OrchestratorServer:
         self.port = server.add_insecure_port(self.settings.address)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {self.settings.address}")
+        if isinstance(self.store, PostgresRunStore):
+            # Alive (a first heartbeat) before the first run is created here, or others
+            # would take it for an orphan.
+            await self._join_cluster(self.store)
         await server.start()
         self._server = server
-        if isinstance(self.store, PostgresRunStore):
-            await self._join_cluster(self.store)
         resumed = await self.engine.resume_unfinished(on_history=self.metrics.adopt)
         if resumed:
             log.info("resumed %d unfinished runs", len(resumed))

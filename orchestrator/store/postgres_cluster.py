@@ -6,10 +6,10 @@ replicas whose clocks disagree still agree on who is alive. Runs are final in st
 3-6; 7 is QUEUED (see the migrations in `postgres_migrations/`).
 
 - `heartbeat`: this replica's row, `heartbeat_at = now()`; `retire` deletes it.
-- `claim_orphans`: unfinished runs of dead replicas (heartbeat older than the lease), or
-  of nobody (written before schema 2), not QUEUED: `FOR UPDATE SKIP LOCKED`, so
-  replicas claiming at once split them; owner = us, epoch + 1 (which fences the old
-  owner's writes).
+- `claim_orphans`: unfinished runs of dead replicas (heartbeat older than the lease, or
+  no row: retired), or of nobody (written before schema 2), not QUEUED: `FOR UPDATE
+  SKIP LOCKED`, so replicas claiming at once split them; owner = us, epoch + 1 (which
+  fences the old owner's writes). While nobody is dead it costs one probe per owner.
 - `claim_queued`: QUEUED runs, highest priority first then oldest, under one advisory
   lock per schema and tenant, so claims are serialized and per-definition limits hold
   across replicas; they become PENDING, owned by us, epoch + 1.
@@ -52,21 +52,41 @@ INSERT INTO replicas (tenant, id, address) VALUES ($1, $2, $3)
 ON CONFLICT (tenant, id) DO UPDATE SET heartbeat_at = now(), address = EXCLUDED.address
 """
 
-# Our own runs are never orphans to us: we just heartbeat, and a run we hold but do not
-# execute is resumed by `unfinished_runs`, not claimed. Liveness is a NOT IN of live
-# replicas, not a join: a row a concurrent claim just took is re-checked (READ COMMITTED)
-# against its new owner, where a joined replicas row would be the old owner's.
+# Whose runs are orphans: the owners of unfinished runs that are not live replicas (dead,
+# retired, or that never heartbeat), found by a skip scan of the runs_owned index (one
+# probe per distinct owner, not one row per run), and whether any run has no owner.
+# Cheap enough for every tick of every replica while nobody is dead.
+_DEAD_OWNERS = f"""
+WITH RECURSIVE owners AS (
+    (SELECT owner FROM runs
+     WHERE tenant = $1 AND {_UNFINISHED} AND owner IS NOT NULL ORDER BY owner LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.owner FROM runs r
+            WHERE r.tenant = $1 AND r.{_UNFINISHED} AND r.owner > o.owner
+            ORDER BY r.owner LIMIT 1)
+    FROM owners o WHERE o.owner IS NOT NULL
+)
+SELECT
+    ARRAY(SELECT owner FROM owners
+          WHERE owner IS NOT NULL AND owner <> $2 AND owner NOT IN (
+              SELECT p.id FROM replicas p
+              WHERE p.tenant = $1 AND p.heartbeat_at >= now() - make_interval(secs => $3))
+    ) AS dead,
+    EXISTS (SELECT 1 FROM runs
+            WHERE tenant = $1 AND {_UNFINISHED} AND state <> {_QUEUED} AND owner IS NULL
+    ) AS unowned
+"""
+
+# Owner in a list fixed before the statement, not a join: a row a concurrent claim just
+# took is re-checked (READ COMMITTED) on its new owner, a live replica not in the list.
 _CLAIM_ORPHANS = f"""
 UPDATE runs SET owner = $2, epoch = epoch + 1
 WHERE id IN (
     SELECT r.id FROM runs r
     WHERE r.tenant = $1 AND r.{_UNFINISHED} AND r.state <> {_QUEUED}
-      AND r.owner IS DISTINCT FROM $2
-      AND (r.owner IS NULL OR r.owner NOT IN (
-          SELECT p.id FROM replicas p
-          WHERE p.tenant = $1 AND p.heartbeat_at >= now() - make_interval(secs => $3)))
+      AND (r.owner = ANY($3::text[]) OR ($4 AND r.owner IS NULL))
     ORDER BY r.id
-    LIMIT $4
+    LIMIT $5
     FOR UPDATE SKIP LOCKED
 )
 RETURNING id, name, epoch, cancel_reason
@@ -150,7 +170,11 @@ async def claim_orphans(
     """Takes up to `limit` runs whose owner is dead (or that have none), oldest first."""
     if limit <= 0:
         return []
-    rows = await conn.fetch(_CLAIM_ORPHANS, tenant, replica_id, float(lease_s), limit)
+    found = await conn.fetchrow(_DEAD_OWNERS, tenant, replica_id, float(lease_s))
+    dead, unowned = list(found["dead"]), bool(found["unowned"])
+    if not dead and not unowned:
+        return []
+    rows = await conn.fetch(_CLAIM_ORPHANS, tenant, replica_id, dead, unowned, limit)
     return [_claim(row) for row in sorted(rows, key=lambda row: row["id"])]
 
 
