@@ -27,6 +27,7 @@ from typing import Self
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine import Engine
+from orchestrator.errors import AuraError
 from orchestrator.events import RemoteEventFeed
 from orchestrator.store import Claim, ReplicatedRunStore
 
@@ -169,6 +170,8 @@ class ReplicaCoordinator:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
+            except AuraError as error:  # the store cannot be used now, say: no traceback
+                log.warning("claiming runs failed (%s); trying again in %.1fs", error, self.tick_s)
             except Exception:
                 log.exception("claiming runs failed; trying again in %.1fs", self.tick_s)
 

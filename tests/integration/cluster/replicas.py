@@ -30,6 +30,8 @@ class ReplicaProcess:
         self, mesh: MockMesh, dsn: str, replica_id: str, data_dir: Path, lease_s: float
     ) -> None:
         self.replica_id = replica_id
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = data_dir / "stderr.log"  # what it logged (WARNING and up)
         port = free_port()
         self.env = dict(
             os.environ,
@@ -55,18 +57,30 @@ class ReplicaProcess:
         return orchestrator_pb2_grpc.OrchestratorServiceStub(self.channel)
 
     async def start(self) -> ReplicaProcess:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "orchestrator.cli", "serve", env=self.env, cwd=REPO_ROOT
-        )
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "orchestrator.cli",
+                "serve",
+                env=self.env,
+                cwd=REPO_ROOT,
+                stderr=log,
+            )
         serving = asyncio.create_task(wait_serving(self.address, timeout_s=30))
         exited = asyncio.create_task(self.process.wait())
         await asyncio.wait({serving, exited}, return_when=asyncio.FIRST_COMPLETED)
         exited.cancel()
         if not serving.done():
             serving.cancel()
-            raise AssertionError(f"replica {self.replica_id} exited before serving")
+            raise AssertionError(
+                f"replica {self.replica_id} exited before serving: {self.log()[-2000:]}"
+            )
         serving.result()
         return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def signal(self, signum: signal.Signals) -> None:
         assert self.process is not None
