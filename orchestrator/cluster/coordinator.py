@@ -129,14 +129,20 @@ class ReplicaCoordinator:
     async def _heartbeats(self) -> None:
         while True:
             started = self._clock()
-            if started - self._last_beat > self.fence_after_s:
+            left_s = self._last_beat + self.fence_after_s - started
+            if left_s <= 0:
                 await self._fence(started - self._last_beat)  # paused, or cut off
             try:
-                await asyncio.wait_for(self.store.heartbeat(), timeout=self.fence_after_s)
+                # A heartbeat that hangs may not delay the fence past its time.
+                timeout_s = left_s if left_s > 0 else self.fence_after_s
+                await asyncio.wait_for(self.store.heartbeat(), timeout=timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("heartbeat failed: %s", error)
+                log.warning("heartbeat failed: %s", str(error) or type(error).__name__)
+                silent_s = self._clock() - self._last_beat
+                if silent_s > self.fence_after_s:
+                    await self._fence(silent_s)
             else:
                 self._last_beat = started
                 if self._fenced:

@@ -88,11 +88,11 @@ class ScriptedEngine:
 def coordinator(
     store: ScriptedStore, engine: ScriptedEngine, pokes: list[int], **options: Any
 ) -> ReplicaCoordinator:
+    options = {"tick_s": TICK_S, **options}
     return ReplicaCoordinator(
         store,  # type: ignore[arg-type]
         engine,  # type: ignore[arg-type]
         poke_queue=lambda: pokes.append(1),
-        tick_s=TICK_S,
         claim_batch=2,
         **options,
     )
@@ -177,3 +177,26 @@ async def test_a_claim_whose_history_did_not_read_is_adopted_again() -> None:
         await eventually(
             lambda: engine.adopted[:2] == [["runs/flaky", "runs/fine"], ["runs/flaky"]]
         )
+
+
+async def test_a_hanging_heartbeat_does_not_delay_the_fence() -> None:
+    store, engine, pokes = ScriptedStore(), ScriptedEngine(), []
+    store.lease_s = 1.0  # the fence comes a tick (0.1 s) before the lease ends
+    loop = asyncio.get_running_loop()
+    beats: list[float] = []
+    answer = store.heartbeat
+    hung = asyncio.Event()
+
+    async def heartbeat() -> None:
+        if hung.is_set():
+            await asyncio.Event().wait()  # the database does not answer
+        await answer()
+        beats.append(loop.time())
+
+    store.heartbeat = heartbeat  # type: ignore[method-assign]
+    async with coordinator(store, engine, pokes, tick_s=0.1) as replica:
+        await eventually(lambda: beats)
+        hung.set()
+        await eventually(lambda: replica.fenced, timeout_s=3)
+        fenced_after_s = loop.time() - beats[-1]
+    assert fenced_after_s < 0.97  # not the lease (1.0 s) or later
