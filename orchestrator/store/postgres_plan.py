@@ -46,18 +46,18 @@ def plan_batch(
     """The batch's rows. `claimed`: request id -> (run, fingerprint) already stored;
     creations it settles get their outcome in `result`."""
     plan = BatchPlan()
-    claimed = dict(claimed)
+    taken = dict(claimed)  # and the ones this batch takes
     for index, request in enumerate(requests):
         if isinstance(request, CreateRequest):
             event = request.event
-            earlier = claimed.get(request.request_id) if request.request_id else None
+            earlier = taken.get(request.request_id) if request.request_id else None
             if earlier is not None:
                 name, fingerprint = earlier
                 same = fingerprint == request.fingerprint
                 result.outcomes[index] = (name, False) if same else reused_request_id(request, name)
                 continue
             if request.request_id:
-                claimed[request.request_id] = (event.run, request.fingerprint)
+                taken[request.request_id] = (event.run, request.fingerprint)
             if event.run in plan.creations:
                 raise FastPathFailed  # the same name twice: the second fails alone
             plan.creations[event.run] = (request, RunAdvance(2))

@@ -147,3 +147,20 @@ async def test_runs_dropped_after_a_lost_lease_are_held_again_while_still_owned(
     assert await a.unfinished_runs() == ["workflowRuns/r1"]  # nobody took it meanwhile
     await a.append([started("r1")])
     assert [event.seq for event in await a.read_events("workflowRuns/r1")] == [1, 2]
+
+
+async def test_replicas_creating_with_one_request_id_at_once_make_one_run(
+    replicas: list[PostgresRunStore],
+) -> None:
+    a, b = replicas
+    results = await asyncio.gather(
+        *(
+            store.create_run(created(f"r{index}"), request_id="same", fingerprint="fp")
+            for index in range(10)
+            for store in (a, b)
+        )
+    )
+
+    assert len({name for name, _ in results}) == 1
+    assert [is_new for _, is_new in results].count(True) == 1
+    assert len(await a.unfinished_runs()) + len(await b.unfinished_runs()) == 1
