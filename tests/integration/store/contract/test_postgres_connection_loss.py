@@ -109,6 +109,26 @@ async def test_writes_wait_while_the_server_refuses_and_creations_are_unavailabl
         assert await store.create_run(created("r2")) == ("workflowRuns/r2", True)
 
 
+async def test_reads_are_unavailable_and_a_shutdown_stops_holding_writes(
+    role: LockableRole,
+) -> None:
+    async with PostgresRunStore(role.url, replica_id="a") as store:
+        await store.create_run(created("r1"))
+        await role.lock_out()
+        waiting = store.append([started("r1")])
+        await eventually(lambda: not store.writable, message="the outage went unnoticed")
+
+        with pytest.raises(StoreUnavailable):
+            await store.get_run_record("workflowRuns/r1")
+        store.stop_holding_writes()
+
+        with pytest.raises(StoreUnavailable):
+            await waiting
+        await role.let_in()  # the close below commits nothing more
+    async with PostgresRunStore(role.url, replica_id="a") as reopened:
+        assert [e.seq for e in await reopened.read_events("workflowRuns/r1")] == [1]
+
+
 async def test_a_batch_in_doubt_is_acknowledged_or_undone_by_what_landed(
     postgres_schema: PostgresSchema,
 ) -> None:
