@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import grpc
 from orchestrator.cli import client_commands as client
 from orchestrator.cli import doctor, processes
 from orchestrator.config import Settings, SettingsError, settings_table, unknown_variables
+from orchestrator.envvars import STORE_URL, redact_url
 from orchestrator.telemetry import configure_logging
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -27,7 +29,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("up", help="start the five mock services and the orchestrator until Ctrl-C")
+    up = sub.add_parser("up", help="start the five mock services and the orchestrator until Ctrl-C")
+    up.add_argument(
+        "--store",
+        metavar="URL",
+        help="a postgresql:// store shared by the replicas (default: AURA_STORE_URL, or SQLite)",
+    )
+    up.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="orchestrator processes on ports AURA_PORT, +1, ... (more than 1 needs --store)",
+    )
     sub.add_parser(
         "demo", help="start everything, run complete_style_analysis with live progress, stop"
     )
@@ -153,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "health":
             return asyncio.run(processes.check_health(args.address, args.service, args.timeout))
         if args.command == "up":
-            return asyncio.run(processes.up(settings, telemetry))
+            if args.store is not None:
+                chosen = with_store_url(settings, args.store)
+                if chosen is None:
+                    return 2
+                settings = chosen
+            return asyncio.run(processes.up(settings, telemetry, replicas=args.replicas))
         if args.command == "demo":
             return asyncio.run(processes.demo(settings, telemetry))
         if args.command == "serve":
@@ -167,6 +186,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def with_store_url(settings: Settings, url: str) -> Settings | None:
+    """`--store URL`, checked like AURA_STORE_URL, taken instead of it; None (and a line
+    on stderr) when it is not a store URL."""
+    try:
+        parsed = STORE_URL.parse(url)
+    except ValueError:
+        print(f"aura: --store {redact_url(url)!r}: expected {STORE_URL.expect}", file=sys.stderr)
+        return None
+    return dataclasses.replace(settings, store_url=str(parsed))
 
 
 if __name__ == "__main__":
