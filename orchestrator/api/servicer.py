@@ -34,6 +34,7 @@ from orchestrator.mesh import BackendPool, ServingStatus
 from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
 from orchestrator.resilience import CircuitState
 from orchestrator.runs import parse_run_filter
+from orchestrator.store import ReplicaInfo, replicated
 from orchestrator.workflows import duration_problem
 
 _CIRCUIT_STATES = {
@@ -243,7 +244,28 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                     item.circuit_change_time.FromNanoseconds(int(endpoint.circuit_changed_at * 1e9))
             entry.latency_p50.FromNanoseconds(int(service.latency_p50_s * 1e9))
             entry.latency_p99.FromNanoseconds(int(service.latency_p99_s * 1e9))
+        await self._describe_replicas(response)
         return response
+
+    async def _describe_replicas(self, response: orchestrator_pb2.ListServicesResponse) -> None:
+        """Every replica of the store and what it owns; on SQLite, this process alone."""
+        store = self._engine.store
+        shared = replicated(store)
+        me = store.replica_id
+        if shared is None:
+            replicas = [ReplicaInfo(me, "", 0.0, True, self._engine.active_run_count)]
+        else:
+            replicas = await shared.list_replicas()
+        for replica in replicas:
+            item = response.replicas.add(
+                id=replica.id,
+                address=replica.address,
+                alive=replica.alive,
+                owned_runs=replica.owned_runs,
+                answering=replica.id == me,
+            )
+            item.heartbeat_age.FromNanoseconds(int(replica.heartbeat_age_s * 1e9))
+        response.queued_runs = await store.queue_depth()
 
     async def GetAnalytics(
         self, request: orchestrator_pb2.GetAnalyticsRequest, context: Ctx

@@ -303,7 +303,21 @@ async def cmd_services(args: argparse.Namespace) -> int:
             )
         )
     headers = ("service", "endpoints", "breaker", "in flight", "calls", "errors", "p50", "p99")
-    print_table(Console(), headers, rows)
+    console = Console()
+    print_table(console, headers, rows)
+    replicas = [
+        (
+            f"{replica.id}{' (this one)' if replica.answering else ''}",
+            replica.address or "-",
+            "alive" if replica.alive else "LOST",
+            f"{replica.heartbeat_age.ToNanoseconds() / 1e9:.1f} s",
+            str(replica.owned_runs),
+        )
+        for replica in response.replicas
+    ]
+    if replicas:
+        print_table(console, ("replica", "address", "state", "heartbeat", "owned runs"), replicas)
+    console.print(f"queued runs: {response.queued_runs}")
     return 0
 
 

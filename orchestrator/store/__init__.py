@@ -16,6 +16,7 @@ from orchestrator.store.base import (
     StoreOpenError,
     StoreUnavailable,
     WritableListener,
+    replicated,
 )
 from orchestrator.store.sqlite import SqliteRunStore
 
@@ -36,4 +37,5 @@ __all__ = [
     "StoreOpenError",
     "StoreUnavailable",
     "WritableListener",
+    "replicated",
 ]

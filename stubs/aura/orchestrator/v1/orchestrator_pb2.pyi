@@ -823,20 +823,78 @@ class ServiceStatus(_message.Message):
 Global___ServiceStatus: _TypeAlias = ServiceStatus  # noqa: Y015
 
 @_typing.final
+class OrchestratorReplica(_message.Message):
+    """One orchestrator process sharing the run store with the others."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_AGE_FIELD_NUMBER: _builtins.int
+    ALIVE_FIELD_NUMBER: _builtins.int
+    OWNED_RUNS_FIELD_NUMBER: _builtins.int
+    ANSWERING_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """AURA_REPLICA_ID (on Kubernetes, the pod's name)."""
+    address: _builtins.str
+    """Where it serves gRPC, as it announced itself."""
+    alive: _builtins.bool
+    """Its heartbeat is younger than the lease (AURA_REPLICA_LEASE_S); a replica
+    that is not alive loses its runs to the live ones.
+    """
+    owned_runs: _builtins.int
+    """Unfinished runs it owns (executes) now."""
+    answering: _builtins.bool
+    """The replica that answered this call."""
+    @_builtins.property
+    def heartbeat_age(self) -> _duration_pb2.Duration:
+        """Since its last heartbeat, by the store's clock."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        address: _builtins.str = ...,
+        heartbeat_age: _duration_pb2.Duration | None = ...,
+        alive: _builtins.bool = ...,
+        owned_runs: _builtins.int = ...,
+        answering: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_age", b"heartbeat_age"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "answering", b"answering", "heartbeat_age", b"heartbeat_age", "id", b"id", "owned_runs", b"owned_runs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrchestratorReplica: _TypeAlias = OrchestratorReplica  # noqa: Y015
+
+@_typing.final
 class ListServicesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVICES_FIELD_NUMBER: _builtins.int
+    REPLICAS_FIELD_NUMBER: _builtins.int
+    QUEUED_RUNS_FIELD_NUMBER: _builtins.int
+    queued_runs: _builtins.int
+    """Runs waiting in the durable queue for a replica with capacity."""
     @_builtins.property
     def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceStatus]: ...
+    @_builtins.property
+    def replicas(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrchestratorReplica]:
+        """The orchestrator replicas of this store, this one included: on the
+        embedded SQLite store, this process alone.
+        """
+
     def __init__(
         self,
         *,
         services: _abc.Iterable[Global___ServiceStatus] | None = ...,
+        replicas: _abc.Iterable[Global___OrchestratorReplica] | None = ...,
+        queued_runs: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["services", b"services"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queued_runs", b"queued_runs", "replicas", b"replicas", "services", b"services"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
