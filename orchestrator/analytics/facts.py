@@ -17,9 +17,8 @@ from google.protobuf.message import Message
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.analytics.critical_path import critical_path
-from orchestrator.analytics.resilience import Record, code_name, resilience_records
+from orchestrator.analytics.resilience import Record, code_name, reason_of, resilience_records
 from orchestrator.errors import AuraError
-from orchestrator.resilience import error_reason
 from orchestrator.workflows import CompiledWorkflow, run_input_as_json
 
 
@@ -38,13 +37,8 @@ class StepFacts:
     request_digest: bytes | None = None
     """Of the request, for a success the step's own method answered by calling its
     backend; None otherwise, or when the request could not be rebuilt."""
-
-    @property
-    def duration_s(self) -> float:
-        """First attempt's start to the step's end; 0 for a step that never started."""
-        if self.start is None or self.end is None:
-            return 0.0
-        return max(0.0, self.end - self.start)
+    duration_s: float = 0.0
+    """First attempt's start to the step's end; 0 for a step that never started."""
 
     @property
     def finished(self) -> bool:
@@ -69,6 +63,8 @@ class RunFacts:
     critical_path: tuple[str, ...] | None = None
     """None when the run's definition is unknown or has other steps than the run."""
     critical_length_s: float = 0.0
+    step_time_s: float = 0.0
+    """The steps' durations summed: the run's length had they run one after another."""
 
     @property
     def latency_s(self) -> float:
@@ -79,11 +75,6 @@ class RunFacts:
     def duration_s(self) -> float:
         """Start of execution to end."""
         return max(0.0, self.finished - self.started)
-
-    @property
-    def step_time_s(self) -> float:
-        """The steps' durations summed: the run's length had they run one after another."""
-        return sum(step.duration_s for step in self.steps)
 
 
 @dataclass
@@ -163,6 +154,7 @@ def run_facts(
         records=tuple(records),
         critical_path=path,
         critical_length_s=length,
+        step_time_s=sum(f.duration_s for f in facts),
     )
 
 
@@ -181,7 +173,7 @@ def _apply(steps: dict[str, _Step], event: run_pb2.RunEvent, kind: str, at: floa
         step.state = _ENDS[kind]
         step.end = at
     if kind in ("step_attempt_failed", "step_failed"):
-        step.errors.append((code_name(detail.error), error_reason(detail.error)))
+        step.errors.append((code_name(detail.error), reason_of(detail.error)))
     if kind == "step_succeeded":
         step.cache_result = detail.cache_result
         step.primary = detail.answered_by in (
@@ -218,7 +210,12 @@ def _step_facts(
         answered_by_primary=step.primary,
         errors=tuple(step.errors),
         request_digest=digest,
+        duration_s=_duration(step.start, step.end),
     )
+
+
+def _duration(start: float | None, end: float | None) -> float:
+    return 0.0 if start is None or end is None else max(0.0, end - start)
 
 
 def _request_digest(

@@ -8,6 +8,7 @@ this replica's live breaker log.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,8 +34,13 @@ class Record:
 
 
 def code_name(error: status_pb2.Status) -> str:
-    """ "UNAVAILABLE" for code 14; the number itself for a code gRPC does not have."""
+    """The status code's name (UNAVAILABLE for 14); the number for a code gRPC lacks."""
     return status_code_of(error.code).name if is_status_code(error.code) else str(error.code)
+
+
+def reason_of(error: status_pb2.Status) -> str:
+    """The ErrorInfo reason, interned: folded runs keep many copies of few reasons."""
+    return sys.intern(error_reason(error))
 
 
 def resilience_records(
@@ -76,7 +82,7 @@ def _failure(
 ) -> list[Record]:
     service = service_of(method)
     code = code_name(error)
-    reason = error_reason(error)
+    reason = reason_of(error)
     # No backend call: bad input, spent deadline budget, open circuit, full bulkhead.
     kind = "attempt_failed" if attempted and reason not in _NO_CALL else "failed"
     records = [Record(service, kind, method, code, reason)]
@@ -128,5 +134,5 @@ def add_resilience(
 
 
 def service_of(method: str) -> str:
-    """ "aura.nlu.v1.NluService" for "aura.nlu.v1.NluService/AnalyzeText"."""
-    return method.partition("/")[0]
+    """The full service name of a full method name, interned."""
+    return sys.intern(method.partition("/")[0])

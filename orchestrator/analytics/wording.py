@@ -24,6 +24,15 @@ def duration_text(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds >= 0.01 else f"{seconds * 1000:.1f} ms"
 
 
+def _times(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _short(method: str) -> str:
+    """The method name alone, without its service."""
+    return method.rpartition("/")[2]
+
+
 def critical_path_text(path: PathFinding) -> str:
     top = max(path.steps, key=lambda step: step.share)
     chain = " -> ".join(step.step_id for step in path.steps)
@@ -68,8 +77,9 @@ def parallelism_text(found: ParallelismFinding) -> str:
 def cache_text(found: CacheFinding) -> str:
     text = (
         f"step {found.step_id} sent {found.repeated_calls} of its {found.calls} calls to "
-        f"{found.method} with a request it had sent before ({found.distinct} distinct), "
-        f"costing {duration_text(found.repeated_time_s)}"
+        f"{found.method} with a request it had sent before ({found.distinct} distinct "
+        f"{'request' if found.distinct == 1 else 'requests'}), costing "
+        f"{duration_text(found.repeated_time_s)}"
     )
     gap = f" (repeats came a median {duration_text(found.median_gap_s)} apart)"
     if found.cached:
@@ -78,7 +88,7 @@ def cache_text(found: CacheFinding) -> str:
             "(AURA_RESPONSE_CACHE_MAX_ENTRIES), would answer them without a call"
         )
     return text + (
-        f"; if {found.method} is an idempotent read, a cache policy "
+        f"; if {_short(found.method)} is an idempotent read, a cache policy "
         f"(cache: {{ttl: ...}}) with a ttl above the interval between repeats{gap} would "
         "answer them without a call"
     )
@@ -86,11 +96,12 @@ def cache_text(found: CacheFinding) -> str:
 
 def retry_text(found: RetryFinding) -> str:
     text = (
-        f"step {found.step_id} retried {found.retries} times in {found.executions} executions, "
+        f"step {found.step_id} retried {_times(found.retries, 'time')} in "
+        f"{_times(found.executions, 'execution')}, "
         f"spending {duration_text(found.retry_time_s)} on failed attempts and backoff"
     )
     if found.failed:
-        text += f"; {found.failed} executions failed for good"
+        text += f"; {_times(found.failed, 'execution')} failed for good"
     if found.top_error:
         text += f"; most failed attempts were {found.top_error}"
     return text + (
@@ -103,11 +114,11 @@ def breaker_text(found: BreakerFinding) -> str:
     parts: list[str] = []
     if found.rejections:
         parts.append(
-            f"{found.rejections} attempts of this definition's steps were refused by its open "
-            f"circuit ({found.failed_steps} steps failed for good)"
+            f"{_times(found.rejections, 'attempt')} of this definition's steps refused by its "
+            f"open circuit ({_times(found.failed_steps, 'step')} failed for good)"
         )
     if found.trips:
-        parts.append(f"its breakers opened {found.trips} times on this replica")
+        parts.append(f"its breakers opened {_times(found.trips, 'time')} on this replica")
     if found.open_now:
         parts.append("its circuit is open now")
     return (
