@@ -885,13 +885,15 @@ class DefinitionAnalytics(_message.Message):
     LATENCY_P99_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     run_count: _builtins.int
-    """Finished runs counted."""
+    """Finished runs analysed (see GetAnalyticsResponse.runs_analyzed)."""
     success_rate: _builtins.float
     """SUCCEEDED runs over finished runs, 0..1."""
     partial_rate: _builtins.float
     """PARTIALLY_SUCCEEDED runs over finished runs, 0..1."""
     @_builtins.property
-    def latency_p50(self) -> _duration_pb2.Duration: ...
+    def latency_p50(self) -> _duration_pb2.Duration:
+        """Latency percentiles, run creation to run end."""
+
     @_builtins.property
     def latency_p90(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -938,7 +940,11 @@ class StepAnalytics(_message.Message):
     retry_count: _builtins.int
     """Attempts beyond the first, summed."""
     @_builtins.property
-    def latency_p50(self) -> _duration_pb2.Duration: ...
+    def latency_p50(self) -> _duration_pb2.Duration:
+        """Latency percentiles, first attempt's start to the step's end (0 for a
+        cache hit).
+        """
+
     @_builtins.property
     def latency_p90(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -1033,7 +1039,9 @@ class ServiceAnalytics(_message.Message):
     retry_throttled_count: _builtins.int
     """Steps that failed because the retry budget refused a retry."""
     circuit_trips: _builtins.int
-    """Times a circuit breaker of the service opened."""
+    """Times a circuit breaker of the service opened within the window. Live:
+    this replica's breakers since it started, not read from the store.
+    """
     circuit_rejections: _builtins.int
     """Attempts refused by an open circuit (reason CIRCUIT_OPEN)."""
     cache_hits: _builtins.int
