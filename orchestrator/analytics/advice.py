@@ -49,6 +49,11 @@ def definition_advice(
     advice = orchestrator_pb2.DefinitionAdvice(
         workflow_definition=name, run_count=len(findings.measured(runs))
     )
+    cached = frozenset(
+        step.id for step in (workflow.steps.values() if workflow else ()) if step.cache_ttl_s
+    )
+    caches = findings.cache_findings(runs, cached)
+    retries = findings.retry_findings(runs)
     path = findings.critical_path_finding(runs)
     if path is not None:
         target = advice.critical_path
@@ -57,7 +62,12 @@ def definition_advice(
         for step in path.steps:
             entry = target.steps.add(step_id=step.step_id, method=step.method, share=step.share)
             _set(entry.mean_duration, step.mean_s)
-        target.recommendation = wording.critical_path_text(path)
+        top = max(path.steps, key=lambda step: step.share).step_id
+        target.recommendation = wording.critical_path_text(
+            path,
+            next((c for c in caches if c.step_id == top), None),
+            next((r for r in retries if r.step_id == top), None),
+        )
     parallelism = findings.parallelism_finding(runs)
     if parallelism is not None:
         target_p = advice.parallelism
@@ -67,10 +77,7 @@ def definition_advice(
         target_p.ideal_speedup = parallelism.ideal_speedup
         target_p.measured_speedup = parallelism.measured_speedup
         target_p.recommendation = wording.parallelism_text(parallelism)
-    cached = frozenset(
-        step.id for step in (workflow.steps.values() if workflow else ()) if step.cache_ttl_s
-    )
-    for cache in findings.cache_findings(runs, cached):
+    for cache in caches:
         candidate = advice.cache_candidates.add(
             step_id=cache.step_id,
             method=cache.method,
@@ -81,7 +88,7 @@ def definition_advice(
             recommendation=wording.cache_text(cache),
         )
         _set(candidate.repeated_call_time, cache.repeated_time_s)
-    for retry in findings.retry_findings(runs):
+    for retry in retries:
         hot = advice.retry_hot_spots.add(
             step_id=retry.step_id,
             method=retry.method,

@@ -33,7 +33,12 @@ def _short(method: str) -> str:
     return method.rpartition("/")[2]
 
 
-def critical_path_text(path: PathFinding) -> str:
+def critical_path_text(
+    path: PathFinding,
+    cache: CacheFinding | None = None,
+    retry: RetryFinding | None = None,
+) -> str:
+    """`cache` and `retry`: the findings of the path's biggest step, if it has some."""
     top = max(path.steps, key=lambda step: step.share)
     chain = " -> ".join(step.step_id for step in path.steps)
     text = (
@@ -42,11 +47,20 @@ def critical_path_text(path: PathFinding) -> str:
         f"the critical path of {path.run_count} of {path.runs_measured} runs): "
     )
     if len(path.steps) == 1:
-        return text + "the runs take as long as this step; only a faster step shortens them"
-    return text + (
-        f"a faster {top.step_id} shortens every such run, while speeding up a step off "
-        "the path does not"
-    )
+        text += "the runs take as long as this step; only a faster step shortens them"
+    else:
+        text += (
+            f"a faster {top.step_id} shortens every such run, while speeding up a step off "
+            "the path does not"
+        )
+    if cache is not None:
+        text += (
+            f"; {cache.repeated_calls} of its calls repeated an earlier request "
+            "(see its cache candidate)"
+        )
+    if retry is not None:
+        text += f"; {duration_text(retry.retry_time_s)} of its time went to retries"
+    return text
 
 
 def parallelism_text(found: ParallelismFinding) -> str:

@@ -147,6 +147,8 @@ def test_the_advice_message_reads_the_findings_out() -> None:
     path = advice.critical_path
     assert [s.step_id for s in path.steps] == ["image", "profile", "outfits", "recommendations"]
     assert path.recommendation.startswith("step image is 71% of the critical path")
+    # image got the same request in all four runs: the path's advice points at the cache
+    assert "3 of its calls repeated an earlier request" in path.recommendation
     assert path.steps[0].mean_duration.ToMilliseconds() == 370
     assert advice.parallelism.ideal_speedup == pytest.approx((0.37 + 0.1 + 0.15) / 0.52, rel=1e-5)
     assert "measured speedup" in advice.parallelism.recommendation
