@@ -90,7 +90,6 @@ class OrchestratorServer:
     async def start(self) -> OrchestratorServer:
         await self.store.open()  # makes the data directory, or says why it cannot
         self.store.add_commit_listener(self.hub.publish)
-        self.store.add_commit_listener(self.analytics.observe)
         self.store.add_commit_listener(self.metrics.observe)
         self.store.add_commit_listener(RunEventLog().observe)
         self.metrics.bind_gauges(

@@ -8,7 +8,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from orchestrator.analytics import AnalyticsRecorder
+from orchestrator.analytics import AnalyticsRecorder, StoreAnalytics
 from orchestrator.api.definition_page_token import (
     decode_definition_token,
     encode_definition_token,
@@ -28,14 +28,14 @@ from orchestrator.api.run_views import (
     without_input_and_outputs,
 )
 from orchestrator.engine import Engine, RunSpec, run_name
-from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.errors import FieldViolation, InvalidArgument, NotFound
 from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool, ServingStatus
 from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
 from orchestrator.resilience import CircuitState
 from orchestrator.runs import parse_run_filter
 from orchestrator.store import ReplicaInfo, replicated
-from orchestrator.workflows import duration_problem
+from orchestrator.workflows import CompiledWorkflow, duration_problem
 
 _CIRCUIT_STATES = {
     CircuitState.CLOSED: orchestrator_pb2.CIRCUIT_STATE_CLOSED,
@@ -109,7 +109,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self._engine = engine
         self._hub = hub
         self._pool = pool
-        self._analytics = analytics
+        self._analytics = StoreAnalytics(engine.store, self._known_definition, analytics)
 
     # Definitions ---------------------------------------------------------
 
@@ -279,7 +279,21 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         if request.workflow_definition:
             _required_name(request.workflow_definition, "workflow_definition", DEFINITION_PREFIX)
             definition = self._engine.definition(request.workflow_definition).name
-        return self._analytics.report(window_s=window_s, definition=definition)
+        open_now = frozenset(
+            service.service
+            for service in self._pool.snapshot()
+            if service.circuit_state is CircuitState.OPEN
+        )
+        return await self._analytics.report(
+            window_s=window_s, definition=definition, open_now=open_now
+        )
+
+    def _known_definition(self, name: str) -> CompiledWorkflow | None:
+        """The compiled definition for analytics; None for one deleted since its runs."""
+        try:
+            return self._engine.definition(name)
+        except NotFound:
+            return None
 
     # Deletes (AIP-135) -------------------------------------------------------
 

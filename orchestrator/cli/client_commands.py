@@ -333,8 +333,9 @@ def _serving_name(status: int) -> str:
 
 async def cmd_analytics(args: argparse.Namespace) -> int:
     request = orchestrator_pb2.GetAnalyticsRequest(workflow_definition=args.definition)
-    if args.window_s:
-        request.window.FromNanoseconds(int(args.window_s * 1e9))
+    window_s = args.window or args.window_s
+    if window_s:
+        request.window.FromNanoseconds(int(window_s * 1e9))
     response = await _ask(args.address, lambda stub: stub.GetAnalytics(request))
     if args.json:
         print_json(response)

@@ -16,6 +16,7 @@ import grpc
 
 from orchestrator.cli import client_commands as client
 from orchestrator.cli import doctor, processes
+from orchestrator.cli.analytics_view import parse_window
 from orchestrator.config import Settings, SettingsError, settings_table, unknown_variables
 from orchestrator.envvars import STORE_URL, redact_url
 from orchestrator.telemetry import configure_logging
@@ -109,10 +110,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     services.add_argument("--json", action="store_true", help="the ListServices answer")
     analytics = with_address(
-        sub.add_parser("analytics", help="success rates and latency percentiles")
+        sub.add_parser(
+            "analytics",
+            help="success rates, latency percentiles and optimization advice, from the store",
+        )
     )
     analytics.add_argument("--definition", default="")
-    analytics.add_argument("--window-s", type=float, default=0.0)
+    analytics.add_argument(
+        "--window",
+        type=parse_window,
+        default=0.0,
+        help="only runs created within this long before now: 90s, 15m, 1h, 7d",
+    )
+    analytics.add_argument("--window-s", type=float, default=0.0, help="the same in seconds")
     analytics.add_argument("--json", action="store_true", help="the GetAnalytics answer")
     check_all = with_address(
         sub.add_parser(

@@ -208,7 +208,12 @@ class OrchestratorServiceServicer:
     def GetAnalytics(self, request, context):
         """Success rates and latency percentiles per definition and per step, and
         failures grouped by service, method, status code and reason, with retry
-        counts, circuit breaker trips and cache hit rates.
+        counts, circuit breaker trips and cache hit rates; and advice per
+        definition: the measured critical path, measured against ideal parallel
+        speedup, cache candidates, retry and breaker hot spots. Read from the run
+        store, so it covers the runs of every replica and of earlier processes:
+        the newest finished runs created within the window, at most
+        GetAnalyticsResponse.max_analyzed_runs of them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -80,7 +80,12 @@ class OrchestratorServiceStub:
     GetAnalytics: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetAnalyticsRequest, _orchestrator_pb2.GetAnalyticsResponse]
     """Success rates and latency percentiles per definition and per step, and
     failures grouped by service, method, status code and reason, with retry
-    counts, circuit breaker trips and cache hit rates.
+    counts, circuit breaker trips and cache hit rates; and advice per
+    definition: the measured critical path, measured against ideal parallel
+    speedup, cache candidates, retry and breaker hot spots. Read from the run
+    store, so it covers the runs of every replica and of earlier processes:
+    the newest finished runs created within the window, at most
+    GetAnalyticsResponse.max_analyzed_runs of them.
     """
     DeleteWorkflowRun: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteWorkflowRunRequest, _orchestrator_pb2.DeleteWorkflowRunResponse]
     """Deletes a finished run and its event history (AIP-135). FAILED_PRECONDITION
@@ -146,7 +151,12 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     GetAnalytics: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetAnalyticsRequest, _orchestrator_pb2.GetAnalyticsResponse]  # type: ignore[assignment]
     """Success rates and latency percentiles per definition and per step, and
     failures grouped by service, method, status code and reason, with retry
-    counts, circuit breaker trips and cache hit rates.
+    counts, circuit breaker trips and cache hit rates; and advice per
+    definition: the measured critical path, measured against ideal parallel
+    speedup, cache candidates, retry and breaker hot spots. Read from the run
+    store, so it covers the runs of every replica and of earlier processes:
+    the newest finished runs created within the window, at most
+    GetAnalyticsResponse.max_analyzed_runs of them.
     """
     DeleteWorkflowRun: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteWorkflowRunRequest, _orchestrator_pb2.DeleteWorkflowRunResponse]  # type: ignore[assignment]
     """Deletes a finished run and its event history (AIP-135). FAILED_PRECONDITION
@@ -281,7 +291,12 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_orchestrator_pb2.GetAnalyticsResponse, _abc.Awaitable[_orchestrator_pb2.GetAnalyticsResponse]]:
         """Success rates and latency percentiles per definition and per step, and
         failures grouped by service, method, status code and reason, with retry
-        counts, circuit breaker trips and cache hit rates.
+        counts, circuit breaker trips and cache hit rates; and advice per
+        definition: the measured critical path, measured against ideal parallel
+        speedup, cache candidates, retry and breaker hot spots. Read from the run
+        store, so it covers the runs of every replica and of earlier processes:
+        the newest finished runs created within the window, at most
+        GetAnalyticsResponse.max_analyzed_runs of them.
         """
 
     @_abc_1.abstractmethod
