@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -62,13 +63,14 @@ def plan_replicas(
 
 
 async def run_replicas(
-    settings: Settings, telemetry: TelemetrySettings, plans: list[ReplicaPlan]
+    settings: Settings,
+    plans: list[ReplicaPlan],
+    stop: asyncio.Event,
+    wait_serving: Callable[..., Awaitable[None]],
 ) -> int:
-    """Starts every replica, waits until each serves, then until Ctrl-C or one exits."""
-    from orchestrator.cli.processes import _stop_signal, wait_serving
-
+    """Starts every replica, waits until each serves (`wait_serving(address,
+    timeout_s=...)`), then until `stop` is set or one exits."""
     console = Console(stderr=True)
-    stop = _stop_signal()
     children: list[tuple[ReplicaPlan, asyncio.subprocess.Process]] = []
     try:
         for plan in plans:

@@ -207,7 +207,7 @@ async def up(
         log.debug("replica %s will listen on %s", plan.replica_id, plan.address)
 
     async def cluster() -> int:
-        return await run_replicas(settings, telemetry, plans)
+        return await run_replicas(settings, plans, _stop_signal(), wait_serving)
 
     return await _with_mesh(settings, cluster)
 
