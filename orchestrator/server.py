@@ -70,6 +70,7 @@ class OrchestratorServer:
             self.pool,
             self.catalog,
             max_active_runs=settings.max_active_runs,
+            max_queued_runs=settings.max_queued_runs,
             response_cache=ResponseCache(settings.response_cache_max_entries),
         )
         self.health = DrainingHealthServicer()
@@ -134,6 +135,7 @@ class OrchestratorServer:
         resumed = await self.engine.resume_unfinished(on_history=self.metrics.adopt)
         if resumed:
             log.info("resumed %d unfinished runs", len(resumed))
+        await self.engine.start_queue()  # after the resume: claimed runs are not resumed twice
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         # Readiness follows the store: NOT_SERVING while it cannot write (liveness stays).

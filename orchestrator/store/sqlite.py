@@ -62,7 +62,7 @@ from typing import Any, Self, TypeVar
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
-from orchestrator.store import sqlite_deletes, sqlite_reads
+from orchestrator.store import sqlite_deletes, sqlite_reads, sqlite_run_queue
 from orchestrator.store.base import (
     Claim,
     CommitListener,
@@ -93,6 +93,8 @@ PURGE_PAUSE_S = 0.02
 FAULT_RETRY_MIN_S = 0.05
 FAULT_RETRY_MAX_S = 2.0
 STORE_RETRY_AFTER_S = 1.0
+# One process writes a SQLite file: its claims need no fencing, every epoch is 1.
+CLAIM_EPOCH = 1
 
 
 class SqliteRunStore:
@@ -145,6 +147,8 @@ class SqliteRunStore:
         self._purge_interval_s = max(0.01, purge_interval_s)
         self._purge_due = False
         self._purge_timer: asyncio.TimerHandle | None = None
+        # QUEUED runs in the file: counted once at open, then followed (one writer process).
+        self._queued_runs = 0
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -169,6 +173,7 @@ class SqliteRunStore:
             self._state = "closed"
             raise
         self._writer = BatchWriter(connection)
+        self._queued_runs = sqlite_run_queue.count_queued(connection)
         self._state = "open"
         self._drain_task = asyncio.create_task(self._drain(), name=f"run-store-writer:{self.path}")
         self._schedule_purge(0.0)
@@ -236,13 +241,19 @@ class SqliteRunStore:
         queued: bool = False,
         priority: int = 0,
     ) -> asyncio.Future[tuple[str, bool]]:
-        if queued:
-            raise NotImplementedError("the run queue on SQLite is not built yet")
         if created.seq != 1 or created.WhichOneof("event") != "run_created" or not created.run:
             raise ValueError("create_run takes a run's run_created event, with seq 1 and a run")
         if not self._writable:
             raise self._unavailable()
-        return self._enqueue(CreateRequest(created, request_id, fingerprint), 1, urgent=True)
+        request = CreateRequest(created, request_id, fingerprint, queued, priority)
+        creation: asyncio.Future[tuple[str, bool]] = self._enqueue(request, 1, urgent=True)
+        if queued:
+            creation.add_done_callback(self._count_queued)
+        return creation
+
+    def _count_queued(self, creation: asyncio.Future[tuple[str, bool]]) -> None:
+        if not creation.cancelled() and creation.exception() is None and creation.result()[1]:
+            self._queued_runs += 1
 
     def append(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
         final = any(event.HasField("run_finished") for event in events)
@@ -482,8 +493,10 @@ class SqliteRunStore:
         for event, body in zip(committed, bodies, strict=True):
             events = live.get(event.run)
             if events is None:
-                if event.seq != 1:
-                    continue  # a run this process did not create: read from the file
+                if event.seq != 1 or event.run_created.queued:
+                    # A run this process did not create, or one that may wait long in
+                    # the queue (up to AURA_MAX_QUEUED_RUNS of them): read from the file.
+                    continue
                 events = live[event.run] = []
             events.append(body)
             if event.WhichOneof("event") == "run_finished":
@@ -547,14 +560,26 @@ class SqliteRunStore:
     async def list_definitions(self) -> list[workflow_pb2.WorkflowDefinition]:
         return await self._read(sqlite_reads.list_definitions)
 
+    # --- the run queue (see sqlite_run_queue) ---------------------------------
+
     async def claim_queued(self, limit: int, concurrency: Mapping[str, int]) -> list[Claim]:
-        return []  # nothing is queued until the run queue on SQLite is built
+        if limit <= 0 or not self._queued_runs:
+            return []
+        limits = dict(concurrency)
+        names = await self._job(lambda db: sqlite_run_queue.claim_queued(db, limit, limits))
+        self._queued_runs = max(0, self._queued_runs - len(names))
+        return [Claim(name, CLAIM_EPOCH) for name in names]
 
     async def claim_queued_run(self, run: str) -> Claim | None:
-        return None
+        if not await self._job(lambda db: sqlite_run_queue.claim_queued_run(db, run)):
+            return None
+        self._queued_runs = max(0, self._queued_runs - 1)
+        return Claim(run, CLAIM_EPOCH)
 
     async def queue_depth(self) -> int:
-        return 0
+        """Kept in memory (counted at open): no query."""
+        self._require_open()
+        return self._queued_runs
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         self._require_open()
