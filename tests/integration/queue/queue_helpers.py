@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,12 @@ from google.protobuf import json_format
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2, workflow_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
+from orchestrator.store import RunStore
 from tests.integration.orchestrator_helpers import Stub, settings_for, struct
 
+#: The `open_store` fixture: opens a store on the test's database (the same one each
+#: call, so a second call after a close is a restart).
+StoreFactory = Callable[[], Awaitable[RunStore]]
 ANALYZE_TEXT = "aura.nlu.v1.NluService/AnalyzeText"
 TEXT_INPUT = {"text": "a navy blazer for the office"}
 
