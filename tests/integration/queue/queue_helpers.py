@@ -99,6 +99,7 @@ def run_spans(events: Iterable[run_pb2.RunEvent]) -> dict[str, tuple[int, int]]:
 
 def most_at_once(spans: Iterable[tuple[int, int]]) -> int:
     """The most spans open at one instant (a span ending as another starts: not both)."""
+    spans = list(spans)
     edges = sorted(
         [(begin, 1) for begin, _ in spans] + [(end, -1) for _, end in spans],
         key=lambda edge: (edge[0], edge[1]),
