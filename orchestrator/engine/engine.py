@@ -119,6 +119,7 @@ class Engine:
         self.max_queued_runs = max_queued_runs
         self._queuing = 0  # creations of queued runs not yet committed
         self._dequeued: dict[str, asyncio.Event] = {}  # set once a queued run leaves the queue
+        self._on_claimed_history: Callable[[list[run_pb2.RunEvent]], None] | None = None
         self.queue = QueueDrainer(
             store, free_slots=self._free_slots, limits=self._queue_limits, launch=self.start_queued
         )
@@ -132,8 +133,12 @@ class Engine:
         """Runs waiting in the queue, as this engine last counted them."""
         return self.queue.waiting
 
-    async def start_queue(self) -> None:
-        """Starts claiming queued runs (after `resume_unfinished`, at start-up)."""
+    async def start_queue(
+        self, on_history: Callable[[list[run_pb2.RunEvent]], None] | None = None
+    ) -> None:
+        """Starts claiming queued runs (after `resume_unfinished`, at start-up).
+        `on_history` sees each claimed run's history before it starts."""
+        self._on_claimed_history = on_history
         await self.queue.start()
 
     async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
@@ -396,6 +401,8 @@ class Engine:
                 if isinstance(history, BaseException):
                     raise history
                 if history and claim.run not in self._active:  # not resumed meanwhile
+                    if self._on_claimed_history is not None:
+                        self._on_claimed_history(history)
                     self._launch_claimed(claim, history)
                     launched.append(claim.run)
             except Exception as error:

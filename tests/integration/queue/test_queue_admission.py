@@ -13,6 +13,7 @@ from google.rpc import error_details_pb2
 
 from aura.orchestrator.v1 import orchestrator_pb2, run_pb2
 from mock_services.mesh import MockMesh
+from orchestrator.store import SqliteRunStore
 from tests.helpers import eventually
 from tests.integration.mock_helpers import error_info, rich_status
 from tests.integration.orchestrator_helpers import collect_events, struct
@@ -48,6 +49,7 @@ async def test_runs_beyond_the_cap_are_queued_shown_queued_and_all_finish(
         assert waiting in {run.name for run in listed.workflow_runs}
         assert all(run.state == QUEUED for run in listed.workflow_runs)
         assert server.engine.active_run_count <= 2
+        assert server.metrics.registry.get_sample_value("aura_runs_queued") == 4
 
         finished = await asyncio.gather(*(wait_final(stub, run.name) for run in runs))
         events = await collect_events(stub, waiting)
@@ -134,3 +136,33 @@ async def test_cancelling_a_queued_run_ends_it_cancelled_without_starting_it(
     assert kinds[0] == "run_created" and kinds[-1] == "run_finished"
     assert "run_started" not in kinds and "step_started" not in kinds
     assert busy_done.state == SUCCEEDED
+
+
+async def test_an_execute_waiting_in_the_queue_ends_unavailable_on_shutdown_and_the_run_stays(
+    mesh: MockMesh, tmp_path: Path
+) -> None:
+    mesh["nlu"].faults.latency_ms = 2000
+
+    async with orchestrator_with(mesh, tmp_path, max_active_runs=1) as (server, stub):
+        definition = await define(stub, "shutdown")
+        await start(stub, definition)
+
+        async def execute() -> None:
+            await stub.ExecuteWorkflowRun(
+                orchestrator_pb2.ExecuteWorkflowRunRequest(
+                    workflow_definition=definition, input=struct(TEXT_INPUT)
+                ),
+                timeout=30,
+            )
+
+        waiting = asyncio.create_task(execute())
+        await eventually(lambda: server.engine.queued_run_count == 1)
+        await server.stop(grace_s=2)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await waiting
+
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = error_info(raised.value)
+    assert info is not None and info.reason == "SHUTTING_DOWN"
+    async with SqliteRunStore(tmp_path / "aura.db") as store:
+        assert await store.queue_depth() == 1, "the queued run waits for the next start"
