@@ -25,6 +25,7 @@ from orchestrator.engine.run_queue import (
     MIN_PRIORITY,
     QueueDrainer,
     queue_full,
+    queued_run_start,
 )
 from orchestrator.engine.step_runner import RunContext
 from orchestrator.errors import (
@@ -424,11 +425,9 @@ class Engine:
             return
         created = events[0].run_created
         workflow = self.catalog.get(created.workflow_definition)
-        timeout_ns = max(0, created.expire_time.ToNanoseconds() - events[0].time.ToNanoseconds())
+        timeout_s, started = queued_run_start(events[0])
         recorder = RunRecorder(self.store, name, next_seq=2)
         if not claim.cancel_reason:
-            started = run_pb2.RunStarted()
-            started.expire_time.FromNanoseconds(time.time_ns() + timeout_ns)
             recorder.emit(run_started=started)
         ctx = RunContext(
             run_id=name.removeprefix(RUN_PREFIX),
@@ -436,7 +435,7 @@ class Engine:
             pool=self.pool,
             run_input=json_format.MessageToDict(created.input),
             outputs={},
-            deadline=time.monotonic() + timeout_ns / 1e9,
+            deadline=time.monotonic() + timeout_s,
             cache=self.response_cache,
             last_good=self.last_good_answers,
         )
@@ -552,7 +551,10 @@ class Engine:
         run_input = json_format.MessageToDict(point.run.input)
         remaining_s = (point.run.expire_time.ToNanoseconds() - time.time_ns()) / 1e9
         recorder = RunRecorder(self.store, name, next_seq=events[-1].seq + 1)
-        if point.run.state in (run_pb2.RUN_STATE_PENDING, run_pb2.RUN_STATE_QUEUED):
+        if point.run.state == run_pb2.RUN_STATE_QUEUED:  # claimed, not started: a full timeout
+            remaining_s, started = queued_run_start(events[0])
+            recorder.emit(run_started=started)
+        elif point.run.state == run_pb2.RUN_STATE_PENDING:
             recorder.emit(run_started=run_pb2.RunStarted())
         recorder.emit(run_resumed=run_pb2.RunResumed(restarted_steps=point.restarted))
         ctx = RunContext(

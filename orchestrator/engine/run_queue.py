@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import ResourceExhausted
 from orchestrator.store import Claim, RunStore
 
@@ -46,6 +47,18 @@ REFRESH_S = 1.0
 #: At most this often a Start at the bound reads the real depth.
 DEPTH_RECHECK_S = 0.1
 _FAILED_PASS_PAUSE_S = 0.5
+
+
+def queued_run_start(created: run_pb2.RunEvent) -> tuple[float, run_pb2.RunStarted]:
+    """For a run leaving the queue: its timeout (seconds, counted from now) and the
+    `run_started` event that records its deadline. The timeout is the one it was created
+    with (RunCreated.expire_time - its creation time): time spent queued does not count."""
+    timeout_ns = max(
+        0, created.run_created.expire_time.ToNanoseconds() - created.time.ToNanoseconds()
+    )
+    started = run_pb2.RunStarted()
+    started.expire_time.FromNanoseconds(time.time_ns() + timeout_ns)
+    return timeout_ns / 1e9, started
 
 
 def queue_full(waiting: int, bound: int) -> ResourceExhausted:

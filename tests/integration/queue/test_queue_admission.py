@@ -166,3 +166,16 @@ async def test_an_execute_waiting_in_the_queue_ends_unavailable_on_shutdown_and_
     assert info is not None and info.reason == "SHUTTING_DOWN"
     async with SqliteRunStore(tmp_path / "aura.db") as store:
         assert await store.queue_depth() == 1, "the queued run waits for the next start"
+
+
+@pytest.mark.parametrize("priority", [-101, 101])
+async def test_a_priority_out_of_range_is_invalid_argument(
+    mesh: MockMesh, tmp_path: Path, priority: int
+) -> None:
+    async with orchestrator_with(mesh, tmp_path) as (_, stub):
+        definition = await define(stub, "ranked")
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await start(stub, definition, priority=priority)
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "priority" in (raised.value.details() or "")

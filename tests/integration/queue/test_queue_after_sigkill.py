@@ -68,6 +68,10 @@ async def test_queued_and_claimed_runs_survive_a_kill_and_finish_after_the_resta
         assert "run_resumed" in kinds(histories[name])
     resumed_claim = kinds(histories[claimed])
     assert resumed_claim[:3] == ["run_created", "run_started", "run_resumed"]
+    started = histories[claimed][1]
+    assert started.run_started.expire_time.ToNanoseconds() > started.time.ToNanoseconds(), (
+        "the claimed run's timeout counts from its start after the restart"
+    )
     for name in set(queued) - {claimed}:
         assert kinds(histories[name])[:2] == ["run_created", "run_started"]
         assert "run_resumed" not in kinds(histories[name]), "a queued run starts, fresh"
