@@ -18,8 +18,8 @@ from orchestrator.server import OrchestratorServer
 from orchestrator.store import RunStore
 from tests.integration.orchestrator_helpers import Stub, settings_for, struct
 
-#: The `open_store` fixture: opens a store on the test's database (the same one each
-#: call, so a second call after a close is a restart).
+#: The `open_store` fixture: opens a store on the test's database, the same database and
+#: the same replica each call, so a second call after a close is that replica's restart.
 StoreFactory = Callable[[], Awaitable[RunStore]]
 ANALYZE_TEXT = "aura.nlu.v1.NluService/AnalyzeText"
 TEXT_INPUT = {"text": "a navy blazer for the office"}
