@@ -341,8 +341,10 @@ class Engine:
     # The run queue (see run_queue) -----------------------------------------
 
     def _must_queue(self, workflow: CompiledWorkflow) -> bool:
-        if workflow.definition.max_concurrent_runs > 0 or self.queue.waiting > 0:
-            return True  # counted by the store across replicas / do not overtake the queue
+        if workflow.definition.max_concurrent_runs > 0:
+            return True  # the store counts its runs across replicas when it claims them
+        if self.queue.waiting > 0 and not self.queue.held_by_limits:
+            return True  # do not overtake runs that wait and could run
         cap = self.max_active_runs
         return cap is not None and len(self._active) + self.queue.reserved >= cap
 
@@ -445,21 +447,24 @@ class Engine:
         """Returns once the run no longer waits in the queue: launched here, running on
         another replica, or finished. SHUTTING_DOWN when the engine stops meanwhile."""
         name = run_name(name)
-        while name not in self._active:
-            if self.queue.stopped:
-                raise shutting_down(
-                    f"the orchestrator is shutting down; run {name} stays queued", run=name
-                )
-            record = await self.store.get_run_record(name)
-            # PENDING: claimed (here or elsewhere) but not started yet.
-            if record is None or record.state not in (
-                run_pb2.RUN_STATE_QUEUED,
-                run_pb2.RUN_STATE_PENDING,
-            ):
-                return
-            waiting = self._dequeued.setdefault(name, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiting.wait(), DEQUEUE_POLL_S)
+        try:
+            while name not in self._active:
+                if self.queue.stopped:
+                    raise shutting_down(
+                        f"the orchestrator is shutting down; run {name} stays queued", run=name
+                    )
+                record = await self.store.get_run_record(name)
+                # PENDING: claimed (here or elsewhere) but not started yet.
+                if record is None or record.state not in (
+                    run_pb2.RUN_STATE_QUEUED,
+                    run_pb2.RUN_STATE_PENDING,
+                ):
+                    return
+                waiting = self._dequeued.setdefault(name, asyncio.Event())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiting.wait(), DEQUEUE_POLL_S)
+        finally:
+            self._dequeued.pop(name, None)  # another waiter of it makes a new one
 
     async def _cancel_if_queued(self, name: str, reason: str) -> run_pb2.WorkflowRun | None:
         """Cancels a run still in the queue (claims it, then ends it CANCELLED); None when

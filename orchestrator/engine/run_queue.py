@@ -124,6 +124,12 @@ class QueueDrainer:
 
     # --- what wakes it --------------------------------------------------------
 
+    @property
+    def held_by_limits(self) -> bool:
+        """Every waiting run is held back by its definition's concurrency limit (as the
+        last claim found): a newcomer that has room may start at once, overtaking no one."""
+        return self._starved
+
     def poke(self) -> None:
         """Something changed elsewhere (another replica queued a run or freed a slot)."""
         self._hinted = True

@@ -10,6 +10,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2
 from mock_services.mesh import MockMesh
+from tests.helpers import eventually
 from tests.integration.queue.queue_helpers import (
     define,
     most_at_once,
@@ -60,3 +61,18 @@ async def test_a_definitions_concurrency_limit_holds_while_its_queue_drains(
     assert len(limited_runs) == 60 and limited_runs <= spans.keys()
     assert most_at_once(spans[name] for name in limited_runs) == 3
     assert most_at_once(spans.values()) > 3, "the limit holds back only its own definition"
+
+
+async def test_a_backlog_held_by_its_limit_does_not_make_other_runs_wait(
+    mesh: MockMesh, tmp_path: Path
+) -> None:
+    mesh["nlu"].faults.latency_ms = 300
+    async with orchestrator_with(mesh, tmp_path, max_active_runs=10) as (server, stub):
+        limited = await define(stub, "one_at_a_time", max_concurrent_runs=1)
+        free = await define(stub, "unhindered")
+        backlog = [await start(stub, limited) for _ in range(4)]
+        await eventually(lambda: server.engine.queue.held_by_limits)
+        other = await start(stub, free)
+
+    assert {run.state for run in backlog} == {run_pb2.RUN_STATE_QUEUED}
+    assert other.state == run_pb2.RUN_STATE_PENDING, "it started at once, overtaking no one"

@@ -146,8 +146,9 @@ class OrchestratorServiceServicer:
         """Starts a run and returns at once. Idempotent on request_id.
 
         The run queue: when this orchestrator already executes its most runs
-        (AURA_MAX_ACTIVE_RUNS), when runs are waiting in the queue, or when the
-        definition has max_concurrent_runs, the run is created RUN_STATE_QUEUED
+        (AURA_MAX_ACTIVE_RUNS), when runs that could start wait in the queue (a
+        newcomer does not overtake them), or when the definition has
+        max_concurrent_runs, the run is created RUN_STATE_QUEUED
         (durable: it survives a restart) and answered at once; a replica with
         room claims it later, highest priority first and oldest first within a
         priority. RESOURCE_EXHAUSTED (reason QUEUE_FULL, with RetryInfo) only when
