@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.engine.catalog import DefinitionCatalog
@@ -21,17 +19,14 @@ from orchestrator.engine.resume_point import resume_failed_status, resume_point
 from orchestrator.engine.run_executor import TERMINAL_STEP_STATES, RunExecutor, ShutdownInterrupt
 from orchestrator.engine.run_queue import (
     MAX_CLAIM,
-    MAX_PRIORITY,
-    MIN_PRIORITY,
     QueueDrainer,
     queue_full,
     queued_run_start,
 )
+from orchestrator.engine.run_spec import RunSpec, created_event, validate_spec
 from orchestrator.engine.step_runner import RunContext
 from orchestrator.errors import (
     FailedPrecondition,
-    InvalidArgument,
-    ViolationCollector,
     run_not_found,
     shutting_down,
 )
@@ -42,48 +37,13 @@ from orchestrator.resilience import ResponseCache
 from orchestrator.runs import FINAL_RUN_STATES, RunFilter, RunFolder, fold_run
 from orchestrator.store import Claim, RunRecord, RunStore
 from orchestrator.telemetry import traced_run
-from orchestrator.workflows import CompiledWorkflow, run_input_as_json
+from orchestrator.workflows import CompiledWorkflow
 
 log = logging.getLogger(__name__)
 
-MAX_RUN_TIMEOUT_S = 24 * 3600.0
-MAX_REQUEST_ID_LENGTH = 128
-MAX_LABEL_LENGTH = 63
-INVALID_RUN_REASON = "INVALID_RUN_REQUEST"
-_RUN_IDS = random.Random()
 DEFAULT_MAX_QUEUED_RUNS = 100_000
 # How often a wait for a queued run looks at the store, for a run claimed elsewhere.
 DEQUEUE_POLL_S = 0.5
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What a client asks to run (the fields shared by Start/Execute/StreamWorkflowRun)."""
-
-    workflow_definition: str
-    input: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    request_id: str = ""
-    timeout_s: float | None = None
-    # Caller's own deadline (ExecuteWorkflowRun): bounds the run, not part of its identity.
-    caller_deadline_s: float | None = None
-    # Queue priority (MIN_PRIORITY..MAX_PRIORITY): higher is claimed first.
-    priority: int = 0
-
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        parts = [
-            self.workflow_definition.encode(),
-            self.input.SerializeToString(deterministic=True),
-            repr(sorted(self.labels.items())).encode(),
-            repr(self.timeout_s).encode(),
-        ]
-        if self.priority:  # absent when 0: fingerprints stored before priorities still match
-            parts.append(repr(self.priority).encode())
-        for part in parts:
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
-        return digest.hexdigest()
 
 
 @dataclass
@@ -145,10 +105,10 @@ class Engine:
     async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
         """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
         workflow = self.catalog.get(spec.workflow_definition)
-        timeout_s, run_input = self._validate(spec, workflow.required_inputs, workflow.timeout_s)
+        timeout_s, run_input = validate_spec(spec, workflow.required_inputs, workflow.timeout_s)
         if self._must_queue(workflow):
             return await self._enqueue(spec, workflow, timeout_s)
-        event = _created_event(spec, workflow, timeout_s, queued=False, priority=spec.priority)
+        event = created_event(spec, workflow, timeout_s, queued=False, priority=spec.priority)
         name = event.run
         creation = self.store.create_run(
             event, request_id=spec.request_id, fingerprint=spec.fingerprint()
@@ -215,53 +175,6 @@ class Engine:
             admitted=admitted,
         )
         self._launch(name, RunExecutor(workflow, ctx))
-
-    def _validate(
-        self, spec: RunSpec, required_inputs: tuple[str, ...], default_timeout_s: float
-    ) -> tuple[float, dict[str, Any]]:
-        """Everything the run needs, checked before its creation commits: a run that
-        passes can be stored, converted (json_format) and listed. Returns its timeout and
-        its input as the steps read it (converted once, here)."""
-        problems = ViolationCollector()
-        if len(spec.request_id) > MAX_REQUEST_ID_LENGTH:
-            problems.add("request_id", f"at most {MAX_REQUEST_ID_LENGTH} characters")
-        for key, value in spec.labels.items():
-            path = f"labels[{key[:MAX_LABEL_LENGTH]}]"
-            if (
-                not key
-                or len(key) > MAX_LABEL_LENGTH
-                or not key.replace("_", "a").replace("-", "a").isalnum()
-            ):
-                problems.add(path, "label keys are 1-63 letters, digits, '-' or '_'")
-            if len(value) > MAX_LABEL_LENGTH:
-                problems.add(path, "label values are at most 63 characters")
-        run_input, input_problems = run_input_as_json(spec.input)
-        problems.violations.extend(input_problems)
-        if not input_problems:
-            for key in required_inputs:
-                given = spec.input.fields.get(key)
-                if given is None or given.WhichOneof("kind") == "null_value":
-                    problems.add(f"input.{key}", f"required input {key!r} is missing")
-        if not MIN_PRIORITY <= spec.priority <= MAX_PRIORITY:
-            problems.add("priority", f"must be {MIN_PRIORITY}..{MAX_PRIORITY}")
-        timeout_s = default_timeout_s if spec.timeout_s is None else spec.timeout_s
-        if spec.timeout_s is not None and not 0 < spec.timeout_s <= MAX_RUN_TIMEOUT_S:
-            problems.add("timeout", "must be positive and at most 24h")
-        if problems.violations:
-            raise InvalidArgument(
-                "invalid run request: "
-                + "; ".join(f"{v.field}: {v.description}" for v in problems.violations[:3]),
-                reason=INVALID_RUN_REASON,
-                violations=problems.violations,
-            )
-        if spec.caller_deadline_s is not None:
-            if spec.caller_deadline_s <= 0:
-                raise InvalidArgument(
-                    "the caller's deadline has already passed", reason="DEADLINE_TOO_SHORT"
-                )
-            timeout_s = min(timeout_s, spec.caller_deadline_s)
-        assert run_input is not None  # no input problems: it converted
-        return timeout_s, run_input
 
     def _launch(self, name: str, executor: RunExecutor) -> None:
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -368,7 +281,7 @@ class Engine:
             waiting = await self.queue.depth()
             if waiting + self._queuing >= self.max_queued_runs:
                 raise queue_full(waiting, self.max_queued_runs)
-        event = _created_event(spec, workflow, timeout_s, queued=True, priority=spec.priority)
+        event = created_event(spec, workflow, timeout_s, queued=True, priority=spec.priority)
         self._queuing += 1
         try:
             stored_name, is_new = await self.store.create_run(
@@ -628,33 +541,3 @@ class Engine:
                 await run.task
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await run.executor.ctx.recorder.flush()
-
-
-def _created_event(
-    spec: RunSpec,
-    workflow: CompiledWorkflow,
-    timeout_s: float,
-    *,
-    queued: bool,
-    priority: int = 0,
-) -> run_pb2.RunEvent:
-    """A new run's `run_created` event (seq 1), under a new random name."""
-    # 128 random bits from a urandom-seeded PRNG of our own: unique without a syscall per
-    # run, and untouched by anything in the process that calls random.seed().
-    name = RUN_PREFIX + f"{_RUN_IDS.getrandbits(128):032x}"
-    created = run_pb2.RunCreated(
-        workflow_definition=workflow.name,
-        input=spec.input,
-        labels=dict(spec.labels),
-        request_id=spec.request_id,
-        steps=[
-            run_pb2.StepRun(step_id=step.id, method=step.method.full_name, optional=step.optional)
-            for step in workflow.steps.values()
-        ],
-        queued=queued,
-        priority=priority,
-    )
-    created.expire_time.FromNanoseconds(time.time_ns() + int(timeout_s * 1e9))
-    event = run_pb2.RunEvent(run=name, seq=1, run_created=created)
-    event.time.FromNanoseconds(time.time_ns())
-    return event
