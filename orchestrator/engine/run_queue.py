@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.errors import ResourceExhausted
+from orchestrator.errors import AuraError, ResourceExhausted
 from orchestrator.store import Claim, RunStore
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,9 @@ class QueueDrainer:
             self._wake.clear()
             try:
                 await self._pass()
+            except AuraError as error:  # the store cannot write now, say: no traceback
+                log.warning("claiming queued runs failed (%s); retrying", error)
+                await asyncio.sleep(_FAILED_PASS_PAUSE_S)
             except Exception:
                 log.exception("claiming queued runs failed; retrying")
                 await asyncio.sleep(_FAILED_PASS_PAUSE_S)

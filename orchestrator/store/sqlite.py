@@ -566,15 +566,21 @@ class SqliteRunStore:
         if limit <= 0 or not self._queued_runs:
             return []
         limits = dict(concurrency)
-        names = await self._job(lambda db: sqlite_run_queue.claim_queued(db, limit, limits))
-        self._queued_runs = max(0, self._queued_runs - len(names))
+        claim = self._job(lambda db: sqlite_run_queue.claim_queued(db, limit, limits))
+        claim.add_done_callback(lambda done: self._count_claimed(done, len))
+        # Shielded: a claim committed for a caller that went away still leaves the count
+        # right (its runs are PENDING, resumed on the next start).
+        names = await asyncio.shield(claim)
         return [Claim(name, CLAIM_EPOCH) for name in names]
 
     async def claim_queued_run(self, run: str) -> Claim | None:
-        if not await self._job(lambda db: sqlite_run_queue.claim_queued_run(db, run)):
-            return None
-        self._queued_runs = max(0, self._queued_runs - 1)
-        return Claim(run, CLAIM_EPOCH)
+        claim = self._job(lambda db: sqlite_run_queue.claim_queued_run(db, run))
+        claim.add_done_callback(lambda done: self._count_claimed(done, int))
+        return Claim(run, CLAIM_EPOCH) if await asyncio.shield(claim) else None
+
+    def _count_claimed(self, claim: asyncio.Future[Any], count: Callable[[Any], int]) -> None:
+        if not claim.cancelled() and claim.exception() is None:
+            self._queued_runs = max(0, self._queued_runs - count(claim.result()))
 
     async def queue_depth(self) -> int:
         """Kept in memory (counted at open): no query."""
