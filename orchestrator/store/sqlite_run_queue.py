@@ -10,6 +10,9 @@ PENDING: the engine resumes it from its history (only `run_created`) and records
 
 Cost: a page reads only the covering queue index; runs of a definition at its limit
 that wait ahead of the others are skipped in SQL, one page per definition that fills up.
+Measured (in memory, 100,000 queued): a claim of 10 takes 0.5 ms; 7 ms when 50,000 runs
+of a definition at its limit wait ahead of them (the skip is a scan of their index
+entries), so a claim is not made while the engine has no room.
 """
 
 from __future__ import annotations

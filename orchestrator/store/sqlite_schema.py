@@ -26,10 +26,12 @@ ACTIVE = f"state NOT IN ({', '.join(str(s) for s in sorted({*FINAL_RUN_STATES, Q
 IN_QUEUE = f"state = {QUEUED_STATE}"
 
 # Schema 2. The queue in claim order (highest priority, then oldest), covering what a
-# claim reads; the runs a definition's concurrency limit counts; the runs a restart resumes.
+# claim reads (`state` too: without it SQLite reads each row to check the partial index's
+# condition, 1.7x slower); the runs a definition's concurrency limit counts, and the
+# runs a restart resumes.
 _QUEUE_INDEXES = f"""
 CREATE INDEX IF NOT EXISTS runs_queue
-    ON runs (priority DESC, id, workflow_definition, name) WHERE {IN_QUEUE};
+    ON runs (priority DESC, id, workflow_definition, name, state) WHERE {IN_QUEUE};
 CREATE INDEX IF NOT EXISTS runs_active ON runs (workflow_definition, create_time_us) WHERE {ACTIVE};
 """
 # What takes a file of an older schema to this one, by the version it leads to. Each
