@@ -41,6 +41,13 @@ between batches of writes, so a purge never holds a commit up for long. Deleting
 or a definition, and storing a definition, are jobs in the write queue: each runs after
 every write queued before it.
 
+The run queue: a queued run is a row in state QUEUED (with its priority) and its
+`run_created`; it takes no events until claimed. Claims are jobs in the write queue
+(`sqlite_run_queue`), so they are serialized with every creation and final event and a
+definition's concurrency limit holds. `queue_depth` is counted at open and then followed
+in memory (one process writes the file), so asking it costs nothing. Queued runs are not
+kept in the recent history in memory: up to AURA_MAX_QUEUED_RUNS of them may wait.
+
 Visibility: commit listeners (the event hub, analytics) are called on the event loop
 after the commit and before the appenders' futures resolve, so nobody sees an
 uncommitted event, and an appender that awaited its future knows the hub has it.
@@ -164,8 +171,8 @@ class SqliteRunStore:
             self._reader_threads, thread_name_prefix="aura-store-reader"
         )
         try:
-            connection = await loop.run_in_executor(
-                self._write_thread, connect_writer, self.path, self._durability
+            connection, self._queued_runs = await loop.run_in_executor(
+                self._write_thread, _connect_and_count_queue, self.path, self._durability
             )
         except BaseException:
             self._write_thread.shutdown(wait=False)
@@ -173,7 +180,6 @@ class SqliteRunStore:
             self._state = "closed"
             raise
         self._writer = BatchWriter(connection)
-        self._queued_runs = sqlite_run_queue.count_queued(connection)
         self._state = "open"
         self._drain_task = asyncio.create_task(self._drain(), name=f"run-store-writer:{self.path}")
         self._schedule_purge(0.0)
@@ -604,3 +610,13 @@ class SqliteRunStore:
     def _require_open(self) -> None:
         if self._state != "open":
             raise StoreClosed(f"run store {self.path} is not open")
+
+
+def _connect_and_count_queue(path: Path, durability: Durability) -> tuple[sqlite3.Connection, int]:
+    """The writer connection (see `connect_writer`) and how many runs wait in the queue."""
+    connection = connect_writer(path, durability)
+    try:
+        return connection, sqlite_run_queue.count_queued(connection)
+    except BaseException:
+        connection.close()
+        raise
