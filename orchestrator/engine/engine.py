@@ -42,8 +42,9 @@ from orchestrator.workflows import CompiledWorkflow
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUEUED_RUNS = 100_000
-# How often a wait for a queued run looks at the store, for a run claimed elsewhere.
-DEQUEUE_POLL_S = 0.5
+# How often a wait for a queued run looks at the store, for a run claimed elsewhere (a
+# run this engine starts wakes it at once): from the first to the longest pause, doubling.
+DEQUEUE_POLL_S = (0.5, 5.0)
 
 
 @dataclass
@@ -360,6 +361,7 @@ class Engine:
         """Returns once the run no longer waits in the queue: launched here, running on
         another replica, or finished. SHUTTING_DOWN when the engine stops meanwhile."""
         name = run_name(name)
+        pause_s, longest_s = DEQUEUE_POLL_S
         try:
             while name not in self._active:
                 if self.queue.stopped:
@@ -375,7 +377,8 @@ class Engine:
                     return
                 waiting = self._dequeued.setdefault(name, asyncio.Event())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiting.wait(), DEQUEUE_POLL_S)
+                    await asyncio.wait_for(waiting.wait(), pause_s)
+                pause_s = min(2 * pause_s, longest_s)
         finally:
             self._dequeued.pop(name, None)  # another waiter of it makes a new one
 

@@ -179,3 +179,29 @@ async def test_a_priority_out_of_range_is_invalid_argument(
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "priority" in (raised.value.details() or "")
+
+
+async def test_many_executes_beyond_the_cap_each_return_their_finished_run(
+    mesh: MockMesh, tmp_path: Path
+) -> None:
+    mesh["nlu"].faults.latency_ms = 10
+    async with orchestrator_with(mesh, tmp_path, max_active_runs=5) as (server, stub):
+        definition = await define(stub, "many")
+
+        async def execute(index: int) -> run_pb2.WorkflowRun:
+            response = await stub.ExecuteWorkflowRun(
+                orchestrator_pb2.ExecuteWorkflowRunRequest(
+                    workflow_definition=definition,
+                    input=struct(TEXT_INPUT),
+                    labels={"i": str(index)},
+                ),
+                timeout=60,
+            )
+            return response.workflow_run
+
+        runs = await asyncio.gather(*(execute(i) for i in range(200)))
+        left = server.engine.queued_run_count
+
+    assert {run.state for run in runs} == {SUCCEEDED}
+    assert sorted(int(run.labels["i"]) for run in runs) == list(range(200))
+    assert left == 0
