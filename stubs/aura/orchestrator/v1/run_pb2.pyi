@@ -239,7 +239,10 @@ class WorkflowRun(_message.Message):
 
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
-        """The run's deadline: no backend call outlives it."""
+        """The run's deadline: no backend call outlives it. For a run still queued,
+        the one it would have had if it had started at once; it is set again,
+        counted from its start, when the run leaves the queue.
+        """
 
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]:
