@@ -155,6 +155,9 @@ class GroupCommitWriter(ReplicaSide):
         while True:
             if self._purge_due and self._writable:
                 await self._purge()
+            if self._in_doubt:  # first: a creation that landed must not stay
+                await self._settle_in_doubt()
+                continue
             if not self._queue:
                 if self._state != "open":
                     return
@@ -164,9 +167,6 @@ class GroupCommitWriter(ReplicaSide):
             if self._linger is not None:
                 self._linger.cancel()
                 self._linger = None
-            if self._in_doubt:
-                await self._settle_in_doubt()
-                continue
             batch = take_batch(self._queue, self._max_batch)
             if isinstance(batch[0].request, Job):
                 await self._run_job(batch[0])
@@ -261,11 +261,13 @@ class GroupCommitWriter(ReplicaSide):
             return
         if landed.committed:
             self._apply(landed)
+        acknowledged = {id(item) for item in landed.acknowledged}
+        self._queue = deque(item for item in self._queue if id(item) not in acknowledged)
         for item in landed.acknowledged:
-            if item in self._queue:
-                self._queue.remove(item)
             if not item.future.done():
                 item.future.set_result(None)
+        if not self._queue and not self._writable:
+            await self._wait_until_writable()  # nothing else waits: a probe tells
 
     # --- storage faults -----------------------------------------------------
 

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from orchestrator.store import PostgresRunStore, StoreUnavailable
+from orchestrator.store import postgres_writes
 from orchestrator.store.postgres_doubt import resolve_in_doubt
 from orchestrator.store.postgres_requests import AppendRequest, CreateRequest, Queued
 from tests.helpers import eventually
@@ -152,3 +153,49 @@ async def test_a_batch_in_doubt_is_acknowledged_or_undone_by_what_landed(
         assert landed.acknowledged == [doubtful[1]]
         assert landed.undone == ["workflowRuns/ghost"]
         assert await store.get_run_record("workflowRuns/ghost") is None
+
+
+def lose_the_connection_after(monkeypatch: pytest.MonkeyPatch, target: object, name: str) -> None:
+    """The next call of `target.name` does its work, then fails as a connection that died
+    before the server's answer arrived."""
+    original = getattr(target, name)
+    calls = []
+
+    async def committed_then_lost(*args: object, **kwargs: object) -> object:
+        result = await original(*args, **kwargs)
+        if not calls:
+            calls.append(1)
+            raise ConnectionResetError("connection lost before the answer")
+        return result
+
+    monkeypatch.setattr(target, name, committed_then_lost)
+
+
+async def test_an_append_whose_commit_answer_was_lost_is_acknowledged_once(
+    postgres_schema: PostgresSchema, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with PostgresRunStore(postgres_schema.url, replica_id="a") as store:
+        await store.create_run(created("r1"))
+        lose_the_connection_after(monkeypatch, postgres_writes, "append_at_once")
+
+        await asyncio.wait_for(store.append([started("r1")]), timeout=10)
+        await store.append([scheduled("r1", 3)])
+
+        assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
+        assert store.writable
+
+
+async def test_a_creation_whose_commit_answer_was_lost_is_refused_and_undone(
+    postgres_schema: PostgresSchema, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with PostgresRunStore(postgres_schema.url, replica_id="a") as store:
+        lose_the_connection_after(monkeypatch, postgres_writes.BatchWriter, "_insert_runs")
+
+        with pytest.raises(StoreUnavailable):
+            await store.create_run(created("ghost"))
+
+        async def undone() -> bool:
+            return store.writable and await store.get_run_record("workflowRuns/ghost") is None
+
+        await eventually(undone, message="the creation that landed was not undone")
+        assert await store.create_run(created("ghost")) == ("workflowRuns/ghost", True)
