@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from orchestrator.store import PostgresRunStore, StoreUnavailable
-from orchestrator.store import postgres_writes
+from orchestrator.store import PostgresRunStore, StoreUnavailable, postgres_writes
 from orchestrator.store.postgres_doubt import resolve_in_doubt
 from orchestrator.store.postgres_requests import AppendRequest, CreateRequest, Queued
 from tests.helpers import eventually
