@@ -164,3 +164,20 @@ async def test_replicas_creating_with_one_request_id_at_once_make_one_run(
     assert len({name for name, _ in results}) == 1
     assert [is_new for _, is_new in results].count(True) == 1
     assert len(await a.unfinished_runs()) + len(await b.unfinished_runs()) == 1
+
+
+async def test_hints_flow_again_after_the_listening_connection_was_cut(
+    replicas: list[PostgresRunStore], postgres_schema: PostgresSchema
+) -> None:
+    a, b = replicas
+    heard: list[tuple[str, int]] = []
+    queue_moves: list[str] = []
+    b.add_remote_commit_listener(lambda run, seq: heard.append((run, seq)))
+    b.add_queue_listener(lambda: queue_moves.append("q"))  # told: hints may have been missed
+    await a.create_run(created("r1"))
+
+    assert await postgres_schema.terminate_backends() > 0
+    await eventually(lambda: queue_moves, message="the LISTEN connection did not come back")
+    await a.append([started("r1")])
+
+    await eventually(lambda: ("workflowRuns/r1", 2) in heard, message="no hint after the cut")
