@@ -186,7 +186,7 @@ class PostgresRunStore(GroupCommitWriter):
 
     async def delete_run(self, run: str) -> None:
         self._history.forget([run])
-        await self._job(lambda db: jobs.delete_finished_run(db, self.tenant, run))
+        await self._job(lambda db: jobs.delete_finished_run(db, self.tenant, run, self.channel))
 
     async def delete_definition(self, name: str) -> bool:
         return await self._job(lambda db: jobs.delete_definition(db, self.tenant, name))

@@ -221,6 +221,9 @@ class GroupCommitWriter(ReplicaSide):
             self._ownership_lost(run)
         return dropped
 
+    def _forget_deleted(self, runs: list[str]) -> None:
+        self._history.forget(runs)
+
     def _ownership_lost(self, run: str) -> None:
         self._held.pop(run, None)
         self._lost.add(run)
@@ -386,7 +389,7 @@ class GroupCommitWriter(ReplicaSide):
             db = await self._writer_connection()
             async with db.transaction():
                 deleted = await jobs.delete_expired_runs(
-                    db, self.tenant, ended_before_us, PURGE_BATCH_RUNS
+                    db, self.tenant, ended_before_us, PURGE_BATCH_RUNS, self.channel
                 )
         except Exception as error:
             if is_storage_fault(error):

@@ -11,6 +11,7 @@ from orchestrator.store.postgres_notify import (
     MAX_PAYLOAD_BYTES,
     channel_name,
     commit_payloads,
+    deleted_payloads,
     parse_payload,
     queue_lock_key,
 )
@@ -53,11 +54,14 @@ def test_a_big_commit_is_split_into_payloads_notify_accepts() -> None:
     assert heard == [(f"workflowRuns/run-{index:05}", 2) for index in range(2000)]
 
 
-def test_cancel_hints_carry_their_reason_and_unknown_lines_are_skipped() -> None:
-    hints = parse_payload("x workflowRuns/a stop it now\nx workflowRuns/b\nz future\nc bad x")
+def test_cancel_and_delete_hints_are_read_and_unknown_lines_skipped() -> None:
+    hints = parse_payload(
+        "x workflowRuns/a stop it now\nx workflowRuns/b\nz future\nc bad x\nd workflowRuns/c"
+    )
 
     assert hints.cancels == [("workflowRuns/a", "stop it now"), ("workflowRuns/b", "")]
-    assert hints.commits == []
+    assert hints.commits == [] and hints.deleted == ["workflowRuns/c"]
+    assert deleted_payloads(["workflowRuns/c"]) == ["d workflowRuns/c"]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.store import PostgresRunStore, RunOwnershipLost
 from tests.helpers import eventually
 from tests.postgres_fixtures import PostgresSchema
-from tests.unit.store.run_events import created, scheduled, started
+from tests.unit.store.run_events import created, finished, scheduled, started
 
 pytestmark = pytest.mark.integration
 
@@ -181,3 +181,19 @@ async def test_hints_flow_again_after_the_listening_connection_was_cut(
     await a.append([started("r1")])
 
     await eventually(lambda: ("workflowRuns/r1", 2) in heard, message="no hint after the cut")
+
+
+async def test_a_run_deleted_by_one_replica_leaves_the_others_memory(
+    replicas: list[PostgresRunStore],
+) -> None:
+    a, b = replicas
+    await b.create_run(created("r1"))
+    await b.append([started("r1"), finished("r1", 3)])
+    assert len(await b.read_events("workflowRuns/r1")) == 3  # kept in b's memory
+
+    await a.delete_run("workflowRuns/r1")
+
+    async def gone_from_b() -> bool:
+        return await b.read_events("workflowRuns/r1") == []
+
+    await eventually(gone_from_b, message="b still serves a deleted run's history")
