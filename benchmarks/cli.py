@@ -21,8 +21,9 @@ from benchmarks import report
 from benchmarks.peers.run import run_peers
 from benchmarks.procs import ROOT, Child, start_mesh, start_orchestrator
 from benchmarks.scenarios import FULL, SMOKE, CpuMeter, Plan, limit_load, orchestrated_load, scale
+from benchmarks.store_compare import compare_stores
 
-SCENARIOS = ("latency", "throughput", "scale", "peers")
+SCENARIOS = ("latency", "throughput", "scale", "peers", "store")
 log = logging.getLogger("benchmarks")
 
 
@@ -152,6 +153,9 @@ async def _run(
             duration_s=plan.duration_s,
             memoize=memoize,
         )
+    if "store" in only:
+        log.info("store: SQLite and PostgreSQL, c=1 0 ms and c=%d 20 ms", plan.levels[0])
+        results["store"] = await compare_stores(plan, plan.levels[0])
     if "scale" in only:
         # Holding 10,000 runs is the point here: raise the admission cap (AURA_MAX_ACTIVE_RUNS,
         # default 1000) and the per-service bulkhead (default 64 calls in flight) above it.

@@ -130,6 +130,11 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 1024",
             None if rss is None else rss <= 1024,
         )
+    if results.get("store"):
+        from benchmarks.store_compare import store_checks
+
+        for name, value, target, ok in store_checks(results["store"]):
+            add(name, value, target, ok)
     speedup = orch.get("c1_20ms", {}).get("speedup")
     if speedup:
         add(
@@ -226,6 +231,20 @@ def table(results: dict[str, Any]) -> str:
             [f"scale ({scale['backend_latency_ms']:.0f} ms backends)", "-", summary, "-"]
             + ["-"] * len(peer_names)
         )
+    store = results.get("store")
+    if store:
+        for key in sorted(store.get("postgres", {}), key=lambda k: (k != "c1_0ms", k)):
+            show = lat if key == "c1_0ms" else thr
+            rows.append(
+                [
+                    f"store: {key} SQLite vs PostgreSQL",
+                    show(store["limit"].get(key)),
+                    f"SQLite {show(store['sqlite'].get(key))}; "
+                    f"PostgreSQL {show(store['postgres'].get(key))}",
+                    "-",
+                ]
+                + ["-"] * len(peer_names)
+            )
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     lines.append("")
     lines.append("| target | measured | required | verdict |")

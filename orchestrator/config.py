@@ -16,6 +16,7 @@ from orchestrator.envvars import (
     ADDRESSES,
     PATH,
     PORT,
+    STORE_URL,
     TEXT,
     EnvVar,
     SettingsError,
@@ -25,6 +26,7 @@ from orchestrator.envvars import (
     markdown_table,
     number,
     read,
+    redact_url,
     unknown_names,
     value_at,
 )
@@ -56,12 +58,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8006
     data_dir: Path = Path(".aura")
-    # AURA_STORE_URL: "" keeps runs in SQLite under data_dir; `postgresql://...` in a
-    # PostgreSQL database that several replicas may share.
+    # Empty: the embedded SQLite store under data_dir. A postgresql:// URL: a store shared
+    # by every replica that names it (AURA_STORE_URL).
     store_url: str = ""
-    # Who this replica is in a shared store ("" picks hostname-pid-random at start), and
-    # how long it may be silent before other replicas take its runs over.
+    # Who this replica is in a shared store; empty: host name, process id and a random part.
     replica_id: str = ""
+    # A replica whose heartbeat is older than this loses its runs to the live ones.
     replica_lease_s: float = 5.0
     # "normal": survives a killed process (WAL, synchronous=NORMAL);
     # "fsync": also survives power loss (synchronous=FULL).
@@ -79,8 +81,11 @@ class Settings:
     shutdown_delay_s: float = 0.0
     # Metrics endpoint, log format and level, tracing (AURA_METRICS_PORT, AURA_LOG_*, ...).
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
-    # Admission: runs executing at once; beyond it Start answers RESOURCE_EXHAUSTED.
+    # Admission: runs executing at once; beyond it new runs wait in the durable run queue.
     max_active_runs: int = 1000
+    # The run queue's bound: with this many runs QUEUED, Start answers RESOURCE_EXHAUSTED
+    # (reason QUEUE_FULL).
+    max_queued_runs: int = 100_000
     # Response cache (steps that opt in with `cache`): entries kept, oldest evicted.
     response_cache_max_entries: int = 1024
     # Retry defaults, retry budget, circuit breaker and bulkhead of every service...
@@ -96,10 +101,6 @@ class Settings:
         return f"{self.host}:{self.port}"
 
     @property
-    def uses_postgres(self) -> bool:
-        return self.store_url.startswith(("postgresql://", "postgres://"))
-
-    @property
     def database_path(self) -> Path:
         return self.data_dir / "aura.db"
 
@@ -112,7 +113,9 @@ class Settings:
 
     def describe(self) -> dict[str, object]:
         """The effective value of every variable, as JSON values (what `aura config` prints)."""
-        return {var.name: jsonable(value_at(self, var.path)) for var in VARIABLES}
+        shown = {var.name: jsonable(value_at(self, var.path)) for var in VARIABLES}
+        shown["AURA_STORE_URL"] = redact_url(self.store_url)
+        return shown
 
 
 def environment_defaults() -> Settings:
@@ -135,21 +138,21 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar(
         "AURA_STORE_URL",
         ("store_url",),
-        TEXT,
-        "empty: SQLite under AURA_DATA_DIR; `postgresql://user@host:5432/db`: a PostgreSQL "
-        "store several replicas share",
+        STORE_URL,
+        "empty: SQLite under AURA_DATA_DIR; `postgresql://user@host:5432/db`: a store "
+        "shared by several replicas (the password is never printed)",
     ),
     EnvVar(
         "AURA_REPLICA_ID",
         ("replica_id",),
         TEXT,
-        "this replica's name in a shared store; empty: hostname-pid-random",
+        "this replica's name in a shared store; empty: host name, process id, random part",
     ),
     EnvVar(
         "AURA_REPLICA_LEASE_S",
         ("replica_lease_s",),
-        number(above=True),
-        "a replica silent this long (no heartbeat) is dead: the others take its runs over",
+        number(1.0),
+        "a replica silent this long (no heartbeat) loses its runs to the live replicas",
     ),
     EnvVar(
         "AURA_DURABILITY",
@@ -195,7 +198,13 @@ VARIABLES: tuple[EnvVar, ...] = (
         "AURA_MAX_ACTIVE_RUNS",
         ("max_active_runs",),
         integer(1),
-        "runs executing at once; beyond it Start answers RESOURCE_EXHAUSTED",
+        "runs executing at once; beyond it new runs wait QUEUED in the durable run queue",
+    ),
+    EnvVar(
+        "AURA_MAX_QUEUED_RUNS",
+        ("max_queued_runs",),
+        integer(0),
+        "runs the queue holds; beyond it Start answers RESOURCE_EXHAUSTED (reason QUEUE_FULL)",
     ),
     EnvVar(
         "AURA_RESPONSE_CACHE_MAX_ENTRIES",

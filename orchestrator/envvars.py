@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,29 @@ def _flag(text: str) -> bool:
 FLAG = Kind("1 or 0 (true/false, on/off, yes/no)", _flag, lambda v: "1" if v else "0")
 TEXT = Kind("text", lambda text: text.strip())
 PATH = Kind("a directory path", lambda text: Path(text.strip()))
+
+
+def _store_url(text: str) -> str:
+    url = text.strip()
+    if url and urllib.parse.urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ValueError
+    return url
+
+
+def redact_url(url: object) -> str:
+    """The URL with its password replaced by `***`: safe to print and log."""
+    text = str(url)
+    parts = urllib.parse.urlsplit(text)
+    if parts.password is None:
+        return text
+    host = parts.netloc.rpartition("@")[2]
+    user = urllib.parse.quote(parts.username or "", safe="")
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+STORE_URL = Kind(
+    "empty (SQLite under AURA_DATA_DIR) or a postgresql:// URL", _store_url, redact_url
+)
 
 
 def _addresses(text: str) -> list[str]:

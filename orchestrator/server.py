@@ -71,6 +71,7 @@ class OrchestratorServer:
             self.pool,
             self.catalog,
             max_active_runs=settings.max_active_runs,
+            max_queued_runs=settings.max_queued_runs,
             response_cache=ResponseCache(settings.response_cache_max_entries),
         )
         self.health = DrainingHealthServicer()
@@ -91,11 +92,11 @@ class OrchestratorServer:
     async def start(self) -> OrchestratorServer:
         await self.store.open()  # makes the data directory, or says why it cannot
         self.store.add_commit_listener(self.hub.publish)
-        self.store.add_commit_listener(self.analytics.observe)
         self.store.add_commit_listener(self.metrics.observe)
         self.store.add_commit_listener(RunEventLog().observe)
         self.metrics.bind_gauges(
             runs_in_flight=lambda: self.engine.active_run_count,
+            runs_queued=lambda: self.engine.queued_run_count,
             subscribers=self.hub.subscriber_count,
             subscriber_lag=self.hub.slowest_backlog,
         )
@@ -139,6 +140,9 @@ class OrchestratorServer:
         resumed = await self.engine.resume_unfinished(on_history=self.metrics.adopt)
         if resumed:
             log.info("resumed %d unfinished runs", len(resumed))
+        # After the resume, so no claimed run is also resumed; metrics learn each claimed
+        # run's history as they learn a resumed one's (it may predate this process).
+        await self.engine.start_queue(on_history=self.metrics.adopt)
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         # Readiness follows the store: NOT_SERVING while it cannot write (liveness stays).
@@ -171,8 +175,8 @@ class OrchestratorServer:
             self.engine,
             feed=feed,
             on_history=self.metrics.adopt,
-            # QUEUE HOOK: the run queue's drainer (`poke()`), once the engine has one.
-            poke_queue=None,
+            # Another replica queued a run or freed a slot, and once a tick in any case.
+            poke_queue=self.engine.queue.poke,
         )
         await self.coordinator.start()
         log.info("replica %s joined the cluster (lease %.1fs)", store.replica_id, store.lease_s)
@@ -254,7 +258,7 @@ class OrchestratorServer:
 
 def _run_store(settings: Settings) -> SqliteRunStore | PostgresRunStore:
     """SQLite under the data directory, or PostgreSQL when AURA_STORE_URL names one."""
-    if settings.uses_postgres:
+    if settings.store_url:  # a postgresql:// URL (the setting admits no other)
         return PostgresRunStore(
             settings.store_url,
             replica_id=settings.replica_id or default_replica_id(),

@@ -7,8 +7,8 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from orchestrator.analytics import AnalyticsRecorder
+from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
+from orchestrator.analytics import AnalyticsRecorder, StoreAnalytics
 from orchestrator.api.definition_page_token import (
     decode_definition_token,
     encode_definition_token,
@@ -28,13 +28,14 @@ from orchestrator.api.run_views import (
     without_input_and_outputs,
 )
 from orchestrator.engine import Engine, RunSpec, run_name
-from orchestrator.errors import FieldViolation, InvalidArgument
+from orchestrator.errors import FieldViolation, InvalidArgument, NotFound
 from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool, ServingStatus
 from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
 from orchestrator.resilience import CircuitState
 from orchestrator.runs import parse_run_filter
-from orchestrator.workflows import duration_problem
+from orchestrator.store import ReplicaInfo, replicated
+from orchestrator.workflows import CompiledWorkflow, duration_problem
 
 _CIRCUIT_STATES = {
     CircuitState.CLOSED: orchestrator_pb2.CIRCUIT_STATE_CLOSED,
@@ -98,6 +99,7 @@ def _spec(request: Any, context: Ctx | None = None) -> RunSpec:
         request_id=request.request_id,
         timeout_s=timeout_s,
         caller_deadline_s=caller_deadline_s,
+        priority=request.priority,
     )
 
 
@@ -108,7 +110,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self._engine = engine
         self._hub = hub
         self._pool = pool
-        self._analytics = analytics
+        self._analytics = StoreAnalytics(engine.store, self._known_definition, analytics)
 
     # Definitions ---------------------------------------------------------
 
@@ -162,6 +164,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.ExecuteWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.ExecuteWorkflowRunResponse:
         run, _ = await self._engine.start_run(_spec(request, context))
+        if run.state == run_pb2.RUN_STATE_QUEUED:
+            await self._engine.wait_dequeued(run.name)
         finished = await self._engine.wait_finished(run.name)
         return orchestrator_pb2.ExecuteWorkflowRunResponse(workflow_run=finished)
 
@@ -243,7 +247,28 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                     item.circuit_change_time.FromNanoseconds(int(endpoint.circuit_changed_at * 1e9))
             entry.latency_p50.FromNanoseconds(int(service.latency_p50_s * 1e9))
             entry.latency_p99.FromNanoseconds(int(service.latency_p99_s * 1e9))
+        await self._describe_replicas(response)
         return response
+
+    async def _describe_replicas(self, response: orchestrator_pb2.ListServicesResponse) -> None:
+        """Every replica of the store and what it owns; on SQLite, this process alone."""
+        store = self._engine.store
+        shared = replicated(store)
+        me = store.replica_id
+        if shared is None:
+            replicas = [ReplicaInfo(me, "", 0.0, True, self._engine.active_run_count)]
+        else:
+            replicas = await shared.list_replicas()
+        for replica in replicas:
+            item = response.replicas.add(
+                id=replica.id,
+                address=replica.address,
+                alive=replica.alive,
+                owned_runs=replica.owned_runs,
+                answering=replica.id == me,
+            )
+            item.heartbeat_age.FromNanoseconds(int(replica.heartbeat_age_s * 1e9))
+        response.queued_runs = await store.queue_depth()
 
     async def GetAnalytics(
         self, request: orchestrator_pb2.GetAnalyticsRequest, context: Ctx
@@ -257,7 +282,21 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         if request.workflow_definition:
             _required_name(request.workflow_definition, "workflow_definition", DEFINITION_PREFIX)
             definition = self._engine.definition(request.workflow_definition).name
-        return self._analytics.report(window_s=window_s, definition=definition)
+        open_now = frozenset(
+            service.service
+            for service in self._pool.snapshot()
+            if service.circuit_state is CircuitState.OPEN
+        )
+        return await self._analytics.report(
+            window_s=window_s, definition=definition, open_now=open_now
+        )
+
+    def _known_definition(self, name: str) -> CompiledWorkflow | None:
+        """The compiled definition for analytics; None for one deleted since its runs."""
+        try:
+            return self._engine.definition(name)
+        except NotFound:
+            return None
 
     # Deletes (AIP-135) -------------------------------------------------------
 

@@ -1,18 +1,40 @@
-"""`aura analytics` as tables: runs per definition, steps, failed attempts, services."""
+"""`aura analytics` as tables: runs per definition, steps, failed attempts, services, then
+the advice per definition (critical path, parallelism, cache candidates, retry and breaker
+hot spots) with its recommendations."""
 
 from __future__ import annotations
+
+import argparse
+import re
 
 from google.protobuf import duration_pb2
 from rich.console import Console
 
 from aura.orchestrator.v1 import orchestrator_pb2
+from orchestrator.cli.advice_view import print_advice
 from orchestrator.cli.tables import print_table
 from orchestrator.names import DEFINITION_PREFIX
+
+_WINDOW = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)?")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_window(text: str) -> float:
+    """`--window`: "90s", "15m", "1h", "7d" or plain seconds, to seconds."""
+    match = _WINDOW.fullmatch(text.strip().lower())
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2) or "s"] if match else 0.0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid window {text!r}: a positive length such as 90s, 15m, 1h or 7d"
+        )
+    return seconds
 
 
 def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsResponse) -> None:
     if not response.definitions:
         console.print("no finished runs yet (in this window)")
+    else:
+        console.print(_coverage(response), highlight=False, markup=False, soft_wrap=True)
     print_table(
         console,
         ("definition", "runs", "succeeded", "partly", "p50", "p90", "p99"),
@@ -83,6 +105,18 @@ def print_analytics(console: Console, response: orchestrator_pb2.GetAnalyticsRes
         ],
         title="services",
     )
+    for advice in response.advice:
+        print_advice(console, advice)
+
+
+def _coverage(response: orchestrator_pb2.GetAnalyticsResponse) -> str:
+    matched = f"{response.runs_matched}"
+    if response.max_counted_runs and response.runs_matched >= response.max_counted_runs:
+        matched = f"at least {matched}"
+    text = f"from the store: {response.runs_analyzed} of {matched} finished runs in the window"
+    if response.runs_analyzed < response.runs_matched:
+        text += f" (the newest {response.max_analyzed_runs})"
+    return text
 
 
 def _latencies(

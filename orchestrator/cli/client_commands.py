@@ -116,6 +116,7 @@ async def stream_run(
     labels: dict[str, str] | None = None,
     request_id: str = "",
     timeout_s: float | None = None,
+    priority: int = 0,
     console: Console | None = None,
 ) -> run_pb2.WorkflowRun:
     """Starts a run, shows its live progress, then returns the finished run."""
@@ -127,6 +128,7 @@ async def stream_run(
             input=run_input,
             labels=labels or {},
             request_id=request_id,
+            priority=priority,
         )
         if timeout_s is not None:
             request.timeout.FromNanoseconds(int(timeout_s * 1e9))
@@ -185,6 +187,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         labels=parse_labels(args.label),
         request_id=args.request_id,
         timeout_s=args.timeout,
+        priority=args.priority,
         console=progress,
     )
     if args.json:
@@ -303,7 +306,21 @@ async def cmd_services(args: argparse.Namespace) -> int:
             )
         )
     headers = ("service", "endpoints", "breaker", "in flight", "calls", "errors", "p50", "p99")
-    print_table(Console(), headers, rows)
+    console = Console()
+    print_table(console, headers, rows)
+    replicas = [
+        (
+            f"{replica.id}{' (this one)' if replica.answering else ''}",
+            replica.address or "-",
+            "alive" if replica.alive else "LOST",
+            f"{replica.heartbeat_age.ToNanoseconds() / 1e9:.1f} s",
+            str(replica.owned_runs),
+        )
+        for replica in response.replicas
+    ]
+    if replicas:
+        print_table(console, ("replica", "address", "state", "heartbeat", "owned runs"), replicas)
+    console.print(f"queued runs: {response.queued_runs}")
     return 0
 
 
@@ -319,8 +336,9 @@ def _serving_name(status: int) -> str:
 
 async def cmd_analytics(args: argparse.Namespace) -> int:
     request = orchestrator_pb2.GetAnalyticsRequest(workflow_definition=args.definition)
-    if args.window_s:
-        request.window.FromNanoseconds(int(args.window_s * 1e9))
+    window_s = args.window or args.window_s
+    if window_s:
+        request.window.FromNanoseconds(int(window_s * 1e9))
     response = await _ask(args.address, lambda stub: stub.GetAnalytics(request))
     if args.json:
         print_json(response)

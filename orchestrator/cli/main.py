@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -15,7 +16,9 @@ import grpc
 
 from orchestrator.cli import client_commands as client
 from orchestrator.cli import doctor, processes
+from orchestrator.cli.analytics_view import parse_window
 from orchestrator.config import Settings, SettingsError, settings_table, unknown_variables
+from orchestrator.envvars import STORE_URL, redact_url
 from orchestrator.telemetry import configure_logging
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -27,7 +30,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("up", help="start the five mock services and the orchestrator until Ctrl-C")
+    up = sub.add_parser("up", help="start the five mock services and the orchestrator until Ctrl-C")
+    up.add_argument(
+        "--store",
+        metavar="URL",
+        help="a postgresql:// store shared by the replicas (default: AURA_STORE_URL, or SQLite)",
+    )
+    up.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="orchestrator processes on ports AURA_PORT, +1, ... (more than 1 needs --store)",
+    )
     sub.add_parser(
         "demo", help="start everything, run complete_style_analysis with live progress, stop"
     )
@@ -63,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--label", action="append", default=[], help="KEY=VALUE, repeatable")
     run.add_argument("--request-id", default="", help="idempotency key")
     run.add_argument("--timeout", type=float, default=None, help="run deadline in seconds")
+    run.add_argument(
+        "--priority", type=int, default=0, help="queue priority, -100..100 (higher first)"
+    )
     run.add_argument("--json", action="store_true", help="print the whole finished run as JSON")
 
     watch = with_address(sub.add_parser("watch", help="follow a run's events until it finishes"))
@@ -95,10 +113,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     services.add_argument("--json", action="store_true", help="the ListServices answer")
     analytics = with_address(
-        sub.add_parser("analytics", help="success rates and latency percentiles")
+        sub.add_parser(
+            "analytics",
+            help="success rates, latency percentiles and optimization advice, from the store",
+        )
     )
     analytics.add_argument("--definition", default="")
-    analytics.add_argument("--window-s", type=float, default=0.0)
+    analytics.add_argument(
+        "--window",
+        type=parse_window,
+        default=0.0,
+        help="only runs created within this long before now: 90s, 15m, 1h, 7d",
+    )
+    analytics.add_argument("--window-s", type=float, default=0.0, help="the same in seconds")
     analytics.add_argument("--json", action="store_true", help="the GetAnalytics answer")
     check_all = with_address(
         sub.add_parser(
@@ -153,7 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "health":
             return asyncio.run(processes.check_health(args.address, args.service, args.timeout))
         if args.command == "up":
-            return asyncio.run(processes.up(settings, telemetry))
+            if args.store is not None:
+                chosen = with_store_url(settings, args.store)
+                if chosen is None:
+                    return 2
+                settings = chosen
+            return asyncio.run(processes.up(settings, telemetry, replicas=args.replicas))
         if args.command == "demo":
             return asyncio.run(processes.demo(settings, telemetry))
         if args.command == "serve":
@@ -167,6 +199,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def with_store_url(settings: Settings, url: str) -> Settings | None:
+    """`--store URL`, checked like AURA_STORE_URL, taken instead of it; None (and a line
+    on stderr) when it is not a store URL."""
+    try:
+        parsed = STORE_URL.parse(url)
+    except ValueError:
+        print(f"aura: --store {redact_url(url)!r}: expected {STORE_URL.expect}", file=sys.stderr)
+        return None
+    return dataclasses.replace(settings, store_url=str(parsed))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.cli.cluster_up import plan_replicas, run_replicas
 from orchestrator.cli.ports import split_address, taken_ports
 from orchestrator.config import Settings
 from orchestrator.names import DEFAULT_SERVICES
@@ -182,13 +184,32 @@ async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) 
     return 0
 
 
-async def up(settings: Settings, telemetry: TelemetrySettings | None = None) -> int:
-    ensure_ports_free(settings, telemetry or settings.telemetry, mesh=True)
+async def up(
+    settings: Settings, telemetry: TelemetrySettings | None = None, *, replicas: int = 1
+) -> int:
+    """The mesh and the orchestrator; with `replicas` > 1, that many `aura serve`
+    processes on one shared store (see cluster_up)."""
+    telemetry = telemetry or settings.telemetry
+    if replicas == 1:
+        ensure_ports_free(settings, telemetry, mesh=True)
 
-    async def body() -> int:
-        return await serve(settings, telemetry)
+        async def body() -> int:
+            return await serve(settings, telemetry)
 
-    return await _with_mesh(settings, body)
+        return await _with_mesh(settings, body)
+    plans = plan_replicas(settings, telemetry, replicas)
+    for index, plan in enumerate(plans):
+        port = settings.port + index
+        metrics = None if telemetry.metrics_port is None else telemetry.metrics_port + index
+        replica_settings = dataclasses.replace(settings, port=port)
+        replica_telemetry = dataclasses.replace(telemetry, metrics_port=metrics)
+        ensure_ports_free(replica_settings, replica_telemetry, mesh=index == 0)
+        log.debug("replica %s will listen on %s", plan.replica_id, plan.address)
+
+    async def cluster() -> int:
+        return await run_replicas(settings, plans, _stop_signal(), wait_serving)
+
+    return await _with_mesh(settings, cluster)
 
 
 async def demo(settings: Settings, telemetry: TelemetrySettings | None = None) -> int:

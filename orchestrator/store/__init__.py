@@ -17,6 +17,7 @@ from orchestrator.store.base import (
     StoreOpenError,
     StoreUnavailable,
     WritableListener,
+    replicated,
 )
 from orchestrator.store.postgres import PostgresRunStore
 from orchestrator.store.sqlite import SqliteRunStore
@@ -39,4 +40,5 @@ __all__ = [
     "StoreOpenError",
     "StoreUnavailable",
     "WritableListener",
+    "replicated",
 ]

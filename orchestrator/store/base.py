@@ -275,3 +275,8 @@ class ReplicatedRunStore(RunStore, Protocol):
     def add_queue_listener(self, listener: Callable[[], None]) -> None:
         """Called when another replica queued a run or freed a slot."""
         ...
+
+
+def replicated(store: RunStore) -> ReplicatedRunStore | None:
+    """The store as a shared one, or None for a store of one replica (SQLite)."""
+    return store if hasattr(store, "claim_orphans") else None  # type: ignore[return-value]

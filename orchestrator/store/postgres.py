@@ -2,7 +2,7 @@
 
 Layers, each a module: `ReplicaSide` (postgres_replica: held epochs, claims, hints from
 the other replicas over LISTEN/NOTIFY), `GroupCommitWriter` (postgres_group_commit: the
-write queue, one transaction per batch, storage faults), and this class: opening
+write queue, one commit per batch, storage faults), and this class: opening
 (connections, migrations), the public writes and the reads. Reads, claims and heartbeats
 use a small pool; the writer and the LISTEN connection have one each.
 
@@ -186,7 +186,7 @@ class PostgresRunStore(GroupCommitWriter):
 
     async def delete_run(self, run: str) -> None:
         self._history.forget([run])
-        await self._job(lambda db: jobs.delete_finished_run(db, self.tenant, run))
+        await self._job(lambda db: jobs.delete_finished_run(db, self.tenant, run, self.channel))
 
     async def delete_definition(self, name: str) -> bool:
         return await self._job(lambda db: jobs.delete_definition(db, self.tenant, name))

@@ -13,6 +13,11 @@ committed. `CommitInDoubt` marks it, so the store checks what landed before retr
 from __future__ import annotations
 
 import asyncpg
+from asyncpg.exceptions import InternalClientError
+
+# Errors of the connection itself, not of a statement: refused, reset, timed out, closed;
+# or the driver's protocol state broken by a connection the server ended under it.
+_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, InternalClientError)
 
 # SQLSTATE classes of faults outside any request.
 _FAULT_CLASSES = frozenset(
@@ -47,8 +52,8 @@ class StorageFault(Exception):
 def is_storage_fault(error: BaseException) -> bool:
     if isinstance(error, StorageFault):
         return True
-    if isinstance(error, (OSError, TimeoutError, asyncpg.InterfaceError)):
-        return True  # refused, reset, timed out, or the connection is closed
+    if isinstance(error, _CONNECTION_ERRORS):
+        return True
     if isinstance(error, asyncpg.PostgresError):
         state = str(getattr(error, "sqlstate", "") or "")
         return state[:2] in _FAULT_CLASSES or state in _FAULT_STATES
@@ -57,7 +62,7 @@ def is_storage_fault(error: BaseException) -> bool:
 
 def is_connection_lost(error: BaseException) -> bool:
     """The connection is unusable now (so a COMMIT sent on it has an unknown outcome)."""
-    if isinstance(error, (OSError, TimeoutError, asyncpg.InterfaceError)):
+    if isinstance(error, _CONNECTION_ERRORS):
         return True
     state = str(getattr(error, "sqlstate", "") or "")
     return isinstance(error, asyncpg.PostgresError) and state[:2] in {"08", "57"}

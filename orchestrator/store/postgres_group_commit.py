@@ -156,6 +156,9 @@ class GroupCommitWriter(ReplicaSide):
         while True:
             if self._purge_due and self._writable:
                 await self._purge()
+            if self._in_doubt:  # first: a creation that landed must not stay
+                await self._settle_in_doubt()
+                continue
             if not self._queue:
                 if self._state != "open":
                     return
@@ -165,9 +168,6 @@ class GroupCommitWriter(ReplicaSide):
             if self._linger is not None:
                 self._linger.cancel()
                 self._linger = None
-            if self._in_doubt:
-                await self._settle_in_doubt()
-                continue
             batch = take_batch(self._queue, self._max_batch)
             if isinstance(batch[0].request, Job):
                 await self._run_job(batch[0])
@@ -222,6 +222,9 @@ class GroupCommitWriter(ReplicaSide):
             self._ownership_lost(run)
         return dropped
 
+    def _forget_deleted(self, runs: list[str]) -> None:
+        self._history.forget(runs)
+
     def _ownership_lost(self, run: str) -> None:
         self._held.pop(run, None)
         self._lost.add(run)
@@ -264,11 +267,13 @@ class GroupCommitWriter(ReplicaSide):
             return
         if landed.committed:
             self._apply(landed)
+        acknowledged = {id(item) for item in landed.acknowledged}
+        self._queue = deque(item for item in self._queue if id(item) not in acknowledged)
         for item in landed.acknowledged:
-            if item in self._queue:
-                self._queue.remove(item)
             if not item.future.done():
                 item.future.set_result(None)
+        if not self._queue and not self._writable:
+            await self._wait_until_writable()  # nothing else waits: a probe tells
 
     # --- storage faults -----------------------------------------------------
 
@@ -387,7 +392,7 @@ class GroupCommitWriter(ReplicaSide):
             db = await self._writer_connection()
             async with db.transaction():
                 deleted = await jobs.delete_expired_runs(
-                    db, self.tenant, ended_before_us, PURGE_BATCH_RUNS
+                    db, self.tenant, ended_before_us, PURGE_BATCH_RUNS, self.channel
                 )
         except Exception as error:
             if is_storage_fault(error):

@@ -12,6 +12,7 @@ import asyncpg
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import AlreadyExists, FailedPrecondition
+from orchestrator.store.postgres_notify import deleted_payloads
 from orchestrator.store.postgres_schema import UNFINISHED
 from orchestrator.store.sqlite_requests import DEFINITION_RESOURCE, RUN_RESOURCE, run_not_found
 
@@ -66,7 +67,14 @@ async def delete_definition(db: asyncpg.Connection, tenant: str, name: str) -> b
     return deleted is not None
 
 
-async def delete_finished_run(db: asyncpg.Connection, tenant: str, run: str) -> None:
+async def tell_deleted(db: asyncpg.Connection, channel: str, runs: list[str]) -> None:
+    """NOTIFYs (at commit) the other replicas, which may hold these histories in memory."""
+    payloads = deleted_payloads(runs)
+    if payloads:
+        await db.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", channel, payloads)
+
+
+async def delete_finished_run(db: asyncpg.Connection, tenant: str, run: str, channel: str) -> None:
     row = await db.fetchrow(
         "SELECT id, end_time_us FROM runs WHERE tenant = $1 AND name = $2 FOR UPDATE", tenant, run
     )
@@ -81,10 +89,11 @@ async def delete_finished_run(db: asyncpg.Connection, tenant: str, run: str) -> 
         )
     await db.execute("DELETE FROM events WHERE run_id = $1", row["id"])
     await db.execute("DELETE FROM runs WHERE id = $1", row["id"])
+    await tell_deleted(db, channel, [run])
 
 
 async def delete_expired_runs(
-    db: asyncpg.Connection, tenant: str, ended_before_us: int, limit: int
+    db: asyncpg.Connection, tenant: str, ended_before_us: int, limit: int, channel: str
 ) -> list[str]:
     """Deletes up to `limit` runs that finished before `ended_before_us`, oldest first."""
     rows = await db.fetch(
@@ -98,7 +107,9 @@ async def delete_expired_runs(
         ended_before_us,
         limit,
     )
-    return [row[0] for row in rows]
+    deleted = [row[0] for row in rows]
+    await tell_deleted(db, channel, deleted)
+    return deleted
 
 
 async def probe_write(db: asyncpg.Connection, tenant: str) -> None:

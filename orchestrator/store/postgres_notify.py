@@ -7,7 +7,8 @@ A payload is lines of at most `MAX_PAYLOAD_BYTES` in all (NOTIFY's limit is 8000
 - `c <run> <last_seq>`: events of `run` were committed up to `last_seq` (one line per
   run of a batch; a batch's lines are split over several NOTIFYs if needed);
 - `x <run> [reason]`: a Cancel was asked for `run`;
-- `q`: the queue changed (a run was queued, or one finished and freed a slot).
+- `q`: the queue changed (a run was queued, or one finished and freed a slot);
+- `d <run>`: a finished run was deleted (replicas keeping its history in memory drop it).
 
 NOTIFY is sent in the commit's transaction, so it is delivered at commit and never for
 a rolled-back write. Hints only: a listener reads the store for the facts.
@@ -72,6 +73,10 @@ def commit_payloads(committed: Sequence[run_pb2.RunEvent], *, queued: bool = Fal
     return list(_split(lines))
 
 
+def deleted_payloads(runs: Sequence[str]) -> list[str]:
+    return list(_split([f"d {run}" for run in runs]))
+
+
 def _split(lines: list[str]) -> Iterator[str]:
     chunk: list[str] = []
     size = 0
@@ -91,6 +96,7 @@ class Hints:
 
     commits: list[tuple[str, int]] = field(default_factory=list)
     cancels: list[tuple[str, str]] = field(default_factory=list)  # (run, reason or "")
+    deleted: list[str] = field(default_factory=list)
     queue_changed: bool = False
 
 
@@ -109,6 +115,8 @@ def parse_payload(payload: str) -> Hints:
             hints.cancels.append((run, reason))
         elif kind == "q":
             hints.queue_changed = True
+        elif kind == "d" and rest:
+            hints.deleted.append(rest)
     return hints
 
 

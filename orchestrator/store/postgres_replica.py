@@ -159,8 +159,13 @@ class ReplicaSide:
     def add_queue_listener(self, listener: Callable[[], None]) -> None:
         self._queue_listeners.append(listener)
 
+    def _forget_deleted(self, runs: list[str]) -> None:
+        """Runs another replica deleted: out of any history kept in memory here."""
+
     def _on_payload(self, pid: int, payload: str) -> None:
         hints = parse_payload(payload)
+        if hints.deleted:
+            self._forget_deleted(hints.deleted)
         if pid != self._writer_pid:  # our own commits need no hint
             for run, last_seq in hints.commits:
                 self._tell(self._remote_commit_listeners, run, last_seq)

@@ -270,6 +270,10 @@ async def test_list_services_and_analytics_reflect_the_runs(stub: Stub) -> None:
     nlu = by_name["aura.nlu.v1.NluService"]
     assert nlu.call_count >= 3
     assert nlu.endpoints[0].serving_status == orchestrator_pb2.SERVING_STATUS_SERVING
+    # On the embedded store this process is the one replica, owning what it executes.
+    (replica,) = services.replicas
+    assert replica.answering and replica.alive and replica.id == "local"
+    assert replica.owned_runs == 0 and services.queued_runs == 0
 
     analytics = await stub.GetAnalytics(orchestrator_pb2.GetAnalyticsRequest())
     definition = next(

@@ -52,6 +52,15 @@ async def test_list_and_services_with_json_are_their_answers_as_json(
     assert "aura.nlu.v1.NluService" in names and len(names) == 5
 
 
+async def test_services_shows_the_replicas_and_the_queue_in_a_terminal(
+    orchestrator: OrchestratorServer, stub: Stub
+) -> None:
+    shown = await aura("services", "--address", orchestrator.address)
+    assert shown.code == 0, shown.stderr
+    assert "local (this one)" in shown.stdout and "alive" in shown.stdout
+    assert "queued runs: 0" in shown.stdout
+
+
 @pytest.mark.parametrize(
     "terminal", [{}, {"FORCE_COLOR": "1", "COLUMNS": "40"}], ids=["piped", "narrow-terminal"]
 )

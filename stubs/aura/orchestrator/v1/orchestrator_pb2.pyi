@@ -273,11 +273,18 @@ class StartWorkflowRunRequest(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     """"workflowDefinitions/{definition_id}"; a bare id is accepted too."""
     request_id: _builtins.str
     """Idempotency key (e.g. a UUID): the same id with the same request returns
     the same run; with a different request, ALREADY_EXISTS.
+    """
+    priority: _builtins.int
+    """Queue priority, -100..100 (0 by default): when the run has to wait in the
+    run queue, runs of a higher priority are claimed first; within one
+    priority, the oldest first (FIFO). Part of the request that request_id
+    identifies.
     """
     @_builtins.property
     def input(self) -> _struct_pb2.Struct:
@@ -289,7 +296,9 @@ class StartWorkflowRunRequest(_message.Message):
 
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
-        """Run deadline; unset means the definition's timeout."""
+        """Run deadline; unset means the definition's timeout. Counted from the
+        run's start: time spent queued does not count.
+        """
 
     def __init__(
         self,
@@ -299,10 +308,11 @@ class StartWorkflowRunRequest(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "priority", b"priority", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -357,9 +367,11 @@ class ExecuteWorkflowRunRequest(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     """As in StartWorkflowRunRequest."""
     request_id: _builtins.str
+    priority: _builtins.int
     @_builtins.property
     def input(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -374,10 +386,11 @@ class ExecuteWorkflowRunRequest(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "priority", b"priority", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -434,9 +447,11 @@ class StreamWorkflowRunRequest(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     """As in StartWorkflowRunRequest."""
     request_id: _builtins.str
+    priority: _builtins.int
     @_builtins.property
     def input(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -451,10 +466,11 @@ class StreamWorkflowRunRequest(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "priority", b"priority", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -823,20 +839,78 @@ class ServiceStatus(_message.Message):
 Global___ServiceStatus: _TypeAlias = ServiceStatus  # noqa: Y015
 
 @_typing.final
+class OrchestratorReplica(_message.Message):
+    """One orchestrator process sharing the run store with the others."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_AGE_FIELD_NUMBER: _builtins.int
+    ALIVE_FIELD_NUMBER: _builtins.int
+    OWNED_RUNS_FIELD_NUMBER: _builtins.int
+    ANSWERING_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """AURA_REPLICA_ID (on Kubernetes, the pod's name)."""
+    address: _builtins.str
+    """Where it serves gRPC, as it announced itself."""
+    alive: _builtins.bool
+    """Its heartbeat is younger than the lease (AURA_REPLICA_LEASE_S); a replica
+    that is not alive loses its runs to the live ones.
+    """
+    owned_runs: _builtins.int
+    """Unfinished runs it owns (executes) now."""
+    answering: _builtins.bool
+    """The replica that answered this call."""
+    @_builtins.property
+    def heartbeat_age(self) -> _duration_pb2.Duration:
+        """Since its last heartbeat, by the store's clock."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        address: _builtins.str = ...,
+        heartbeat_age: _duration_pb2.Duration | None = ...,
+        alive: _builtins.bool = ...,
+        owned_runs: _builtins.int = ...,
+        answering: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_age", b"heartbeat_age"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "answering", b"answering", "heartbeat_age", b"heartbeat_age", "id", b"id", "owned_runs", b"owned_runs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrchestratorReplica: _TypeAlias = OrchestratorReplica  # noqa: Y015
+
+@_typing.final
 class ListServicesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVICES_FIELD_NUMBER: _builtins.int
+    REPLICAS_FIELD_NUMBER: _builtins.int
+    QUEUED_RUNS_FIELD_NUMBER: _builtins.int
+    queued_runs: _builtins.int
+    """Runs waiting in the durable queue for a replica with capacity."""
     @_builtins.property
     def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceStatus]: ...
+    @_builtins.property
+    def replicas(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrchestratorReplica]:
+        """The orchestrator replicas of this store, this one included: on the
+        embedded SQLite store, this process alone.
+        """
+
     def __init__(
         self,
         *,
         services: _abc.Iterable[Global___ServiceStatus] | None = ...,
+        replicas: _abc.Iterable[Global___OrchestratorReplica] | None = ...,
+        queued_runs: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["services", b"services"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queued_runs", b"queued_runs", "replicas", b"replicas", "services", b"services"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -852,7 +926,9 @@ class GetAnalyticsRequest(_message.Message):
     """Only this definition; empty means all."""
     @_builtins.property
     def window(self) -> _duration_pb2.Duration:
-        """Only runs created within this window before now; unset means all."""
+        """Only finished runs created within this window before now; unset means all
+        (still at most max_analyzed_runs, the newest).
+        """
 
     def __init__(
         self,
@@ -883,13 +959,15 @@ class DefinitionAnalytics(_message.Message):
     LATENCY_P99_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     run_count: _builtins.int
-    """Finished runs counted."""
+    """Finished runs analysed (see GetAnalyticsResponse.runs_analyzed)."""
     success_rate: _builtins.float
     """SUCCEEDED runs over finished runs, 0..1."""
     partial_rate: _builtins.float
     """PARTIALLY_SUCCEEDED runs over finished runs, 0..1."""
     @_builtins.property
-    def latency_p50(self) -> _duration_pb2.Duration: ...
+    def latency_p50(self) -> _duration_pb2.Duration:
+        """Latency percentiles, run creation to run end."""
+
     @_builtins.property
     def latency_p90(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -936,7 +1014,11 @@ class StepAnalytics(_message.Message):
     retry_count: _builtins.int
     """Attempts beyond the first, summed."""
     @_builtins.property
-    def latency_p50(self) -> _duration_pb2.Duration: ...
+    def latency_p50(self) -> _duration_pb2.Duration:
+        """Latency percentiles, first attempt's start to the step's end (0 for a
+        cache hit).
+        """
+
     @_builtins.property
     def latency_p90(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -1031,7 +1113,9 @@ class ServiceAnalytics(_message.Message):
     retry_throttled_count: _builtins.int
     """Steps that failed because the retry budget refused a retry."""
     circuit_trips: _builtins.int
-    """Times a circuit breaker of the service opened."""
+    """Times a circuit breaker of the service opened within the window. Live:
+    this replica's breakers since it started, not read from the store.
+    """
     circuit_rejections: _builtins.int
     """Attempts refused by an open circuit (reason CIRCUIT_OPEN)."""
     cache_hits: _builtins.int
@@ -1064,12 +1148,36 @@ Global___ServiceAnalytics: _TypeAlias = ServiceAnalytics  # noqa: Y015
 
 @_typing.final
 class GetAnalyticsResponse(_message.Message):
+    """Every figure except circuit trips comes from the run store: the stored event
+    histories of finished runs, whichever replica or process ran them. Circuit
+    trips (ServiceAnalytics.circuit_trips, BreakerHotSpot.circuit_trips and
+    circuit_open) are live: what this replica's breakers did since it started.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DEFINITIONS_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
     FAILURES_FIELD_NUMBER: _builtins.int
     SERVICES_FIELD_NUMBER: _builtins.int
+    RUNS_MATCHED_FIELD_NUMBER: _builtins.int
+    RUNS_ANALYZED_FIELD_NUMBER: _builtins.int
+    MAX_ANALYZED_RUNS_FIELD_NUMBER: _builtins.int
+    MAX_COUNTED_RUNS_FIELD_NUMBER: _builtins.int
+    ADVICE_FIELD_NUMBER: _builtins.int
+    runs_matched: _builtins.int
+    """Finished runs created within the window (of the asked definition) in the
+    store. Counting stops at max_counted_runs: then runs_matched equals it and
+    more may exist.
+    """
+    runs_analyzed: _builtins.int
+    """Of which analysed: the newest, at most max_analyzed_runs. Every figure of
+    this response is about these runs.
+    """
+    max_analyzed_runs: _builtins.int
+    """The cap on runs analysed per request."""
+    max_counted_runs: _builtins.int
+    """The cap on runs counted per request (see runs_matched)."""
     @_builtins.property
     def definitions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DefinitionAnalytics]: ...
     @_builtins.property
@@ -1084,6 +1192,10 @@ class GetAnalyticsResponse(_message.Message):
     def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceAnalytics]:
         """Retries, breaker trips and cache figures per service."""
 
+    @_builtins.property
+    def advice(self) -> _containers.RepeatedCompositeFieldContainer[Global___DefinitionAdvice]:
+        """Optimization advice per definition, ordered by definition name."""
+
     def __init__(
         self,
         *,
@@ -1091,14 +1203,358 @@ class GetAnalyticsResponse(_message.Message):
         steps: _abc.Iterable[Global___StepAnalytics] | None = ...,
         failures: _abc.Iterable[Global___FailureAnalytics] | None = ...,
         services: _abc.Iterable[Global___ServiceAnalytics] | None = ...,
+        runs_matched: _builtins.int = ...,
+        runs_analyzed: _builtins.int = ...,
+        max_analyzed_runs: _builtins.int = ...,
+        max_counted_runs: _builtins.int = ...,
+        advice: _abc.Iterable[Global___DefinitionAdvice] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["definitions", b"definitions", "failures", b"failures", "services", b"services", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "definitions", b"definitions", "failures", b"failures", "max_analyzed_runs", b"max_analyzed_runs", "max_counted_runs", b"max_counted_runs", "runs_analyzed", b"runs_analyzed", "runs_matched", b"runs_matched", "services", b"services", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAnalyticsResponse: _TypeAlias = GetAnalyticsResponse  # noqa: Y015
+
+@_typing.final
+class DefinitionAdvice(_message.Message):
+    """What the analysed runs of one definition say about making them faster or
+    sturdier. Each finding carries a recommendation, a sentence for people.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_DEFINITION_FIELD_NUMBER: _builtins.int
+    RUN_COUNT_FIELD_NUMBER: _builtins.int
+    CRITICAL_PATH_FIELD_NUMBER: _builtins.int
+    PARALLELISM_FIELD_NUMBER: _builtins.int
+    CACHE_CANDIDATES_FIELD_NUMBER: _builtins.int
+    RETRY_HOT_SPOTS_FIELD_NUMBER: _builtins.int
+    BREAKER_HOT_SPOTS_FIELD_NUMBER: _builtins.int
+    workflow_definition: _builtins.str
+    run_count: _builtins.int
+    """Analysed runs whose critical path could be measured (at least one step
+    ran, and the definition is known with the steps the run recorded).
+    """
+    @_builtins.property
+    def critical_path(self) -> Global___CriticalPath:
+        """The chain of steps that decided the runs' duration most often."""
+
+    @_builtins.property
+    def parallelism(self) -> Global___Parallelism:
+        """Measured parallelism against what the DAG allows."""
+
+    @_builtins.property
+    def cache_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CacheCandidate]:
+        """Steps that called their backend with identical requests repeatedly,
+        most time repeated first.
+        """
+
+    @_builtins.property
+    def retry_hot_spots(self) -> _containers.RepeatedCompositeFieldContainer[Global___RetryHotSpot]:
+        """Steps that retried, most time spent retrying first."""
+
+    @_builtins.property
+    def breaker_hot_spots(self) -> _containers.RepeatedCompositeFieldContainer[Global___BreakerHotSpot]:
+        """Services of the definition's steps whose breakers opened or refused
+        attempts, most refusals first.
+        """
+
+    def __init__(
+        self,
+        *,
+        workflow_definition: _builtins.str = ...,
+        run_count: _builtins.int = ...,
+        critical_path: Global___CriticalPath | None = ...,
+        parallelism: Global___Parallelism | None = ...,
+        cache_candidates: _abc.Iterable[Global___CacheCandidate] | None = ...,
+        retry_hot_spots: _abc.Iterable[Global___RetryHotSpot] | None = ...,
+        breaker_hot_spots: _abc.Iterable[Global___BreakerHotSpot] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["critical_path", b"critical_path", "parallelism", b"parallelism"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breaker_hot_spots", b"breaker_hot_spots", "cache_candidates", b"cache_candidates", "critical_path", b"critical_path", "parallelism", b"parallelism", "retry_hot_spots", b"retry_hot_spots", "run_count", b"run_count", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DefinitionAdvice: _TypeAlias = DefinitionAdvice  # noqa: Y015
+
+@_typing.final
+class CriticalPath(_message.Message):
+    """A run's critical path: the chain of steps, each depending on the one before
+    (through the definition's DAG), whose measured durations (first attempt's
+    start to the step's end, retries and backoff included) add up to the
+    longest total; no run can be shorter than it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEPS_FIELD_NUMBER: _builtins.int
+    RUN_COUNT_FIELD_NUMBER: _builtins.int
+    MEAN_LENGTH_FIELD_NUMBER: _builtins.int
+    RECOMMENDATION_FIELD_NUMBER: _builtins.int
+    run_count: _builtins.int
+    """Analysed runs whose critical path was this chain."""
+    recommendation: _builtins.str
+    """E.g. "step nlu is 74% of the critical path (...)"."""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___CriticalPathStep]:
+        """The chain, first step first."""
+
+    @_builtins.property
+    def mean_length(self) -> _duration_pb2.Duration:
+        """The chain's mean length over those runs."""
+
+    def __init__(
+        self,
+        *,
+        steps: _abc.Iterable[Global___CriticalPathStep] | None = ...,
+        run_count: _builtins.int = ...,
+        mean_length: _duration_pb2.Duration | None = ...,
+        recommendation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mean_length", b"mean_length"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mean_length", b"mean_length", "recommendation", b"recommendation", "run_count", b"run_count", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CriticalPath: _TypeAlias = CriticalPath  # noqa: Y015
+
+@_typing.final
+class CriticalPathStep(_message.Message):
+    """One step of a critical path."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    MEAN_DURATION_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    method: _builtins.str
+    """Full method name the step calls."""
+    share: _builtins.float
+    """Its share of the chain's length, 0..1 (sum of its durations over the sum
+    of the chain's lengths, over those runs).
+    """
+    @_builtins.property
+    def mean_duration(self) -> _duration_pb2.Duration:
+        """Mean duration over the runs whose critical path the chain was."""
+
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        mean_duration: _duration_pb2.Duration | None = ...,
+        share: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mean_duration", b"mean_duration"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mean_duration", b"mean_duration", "method", b"method", "share", b"share", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CriticalPathStep: _TypeAlias = CriticalPathStep  # noqa: Y015
+
+@_typing.final
+class Parallelism(_message.Message):
+    """Means over the runs of DefinitionAdvice.run_count."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEAN_STEP_TIME_FIELD_NUMBER: _builtins.int
+    MEAN_CRITICAL_PATH_FIELD_NUMBER: _builtins.int
+    MEAN_RUN_DURATION_FIELD_NUMBER: _builtins.int
+    IDEAL_SPEEDUP_FIELD_NUMBER: _builtins.int
+    MEASURED_SPEEDUP_FIELD_NUMBER: _builtins.int
+    RECOMMENDATION_FIELD_NUMBER: _builtins.int
+    ideal_speedup: _builtins.float
+    """Sum of step durations over sum of critical path lengths: the most that
+    running the DAG's independent steps at once can gain.
+    """
+    measured_speedup: _builtins.float
+    """Sum of step durations over sum of run durations: what was gained."""
+    recommendation: _builtins.str
+    @_builtins.property
+    def mean_step_time(self) -> _duration_pb2.Duration:
+        """Sum of the step durations of a run: its length if the steps ran one
+        after another.
+        """
+
+    @_builtins.property
+    def mean_critical_path(self) -> _duration_pb2.Duration:
+        """Length of the run's critical path."""
+
+    @_builtins.property
+    def mean_run_duration(self) -> _duration_pb2.Duration:
+        """Measured run duration, run start to run end."""
+
+    def __init__(
+        self,
+        *,
+        mean_step_time: _duration_pb2.Duration | None = ...,
+        mean_critical_path: _duration_pb2.Duration | None = ...,
+        mean_run_duration: _duration_pb2.Duration | None = ...,
+        ideal_speedup: _builtins.float = ...,
+        measured_speedup: _builtins.float = ...,
+        recommendation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mean_critical_path", b"mean_critical_path", "mean_run_duration", b"mean_run_duration", "mean_step_time", b"mean_step_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ideal_speedup", b"ideal_speedup", "mean_critical_path", b"mean_critical_path", "mean_run_duration", b"mean_run_duration", "mean_step_time", b"mean_step_time", "measured_speedup", b"measured_speedup", "recommendation", b"recommendation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Parallelism: _TypeAlias = Parallelism  # noqa: Y015
+
+@_typing.final
+class CacheCandidate(_message.Message):
+    """Identical requests (same method, same request bytes, rebuilt from the
+    stored run input and step outputs) that one step sent its backend more than
+    once within the window.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    CALL_COUNT_FIELD_NUMBER: _builtins.int
+    DISTINCT_REQUEST_COUNT_FIELD_NUMBER: _builtins.int
+    REPEATED_CALL_COUNT_FIELD_NUMBER: _builtins.int
+    REPEATED_CALL_TIME_FIELD_NUMBER: _builtins.int
+    CACHED_FIELD_NUMBER: _builtins.int
+    RECOMMENDATION_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    method: _builtins.str
+    call_count: _builtins.int
+    """Successful backend calls of the step (cache hits are not calls)."""
+    distinct_request_count: _builtins.int
+    """Distinct requests among them."""
+    repeated_call_count: _builtins.int
+    """call_count - distinct_request_count: calls a cache could have answered."""
+    cached: _builtins.bool
+    """Whether the step has a cache policy (then the repeats missed it: the ttl
+    ran out or the entry was evicted).
+    """
+    recommendation: _builtins.str
+    @_builtins.property
+    def repeated_call_time(self) -> _duration_pb2.Duration:
+        """Time those repeated calls took (step durations)."""
+
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        call_count: _builtins.int = ...,
+        distinct_request_count: _builtins.int = ...,
+        repeated_call_count: _builtins.int = ...,
+        repeated_call_time: _duration_pb2.Duration | None = ...,
+        cached: _builtins.bool = ...,
+        recommendation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["repeated_call_time", b"repeated_call_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached", b"cached", "call_count", b"call_count", "distinct_request_count", b"distinct_request_count", "method", b"method", "recommendation", b"recommendation", "repeated_call_count", b"repeated_call_count", "repeated_call_time", b"repeated_call_time", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CacheCandidate: _TypeAlias = CacheCandidate  # noqa: Y015
+
+@_typing.final
+class RetryHotSpot(_message.Message):
+    """A step whose attempts failed and were retried."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    EXECUTION_COUNT_FIELD_NUMBER: _builtins.int
+    RETRY_COUNT_FIELD_NUMBER: _builtins.int
+    RETRY_TIME_FIELD_NUMBER: _builtins.int
+    FAILED_COUNT_FIELD_NUMBER: _builtins.int
+    RECOMMENDATION_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    method: _builtins.str
+    execution_count: _builtins.int
+    """Finished executions of the step."""
+    retry_count: _builtins.int
+    """Attempts beyond the first, summed."""
+    failed_count: _builtins.int
+    """Executions that failed for good after all."""
+    recommendation: _builtins.str
+    @_builtins.property
+    def retry_time(self) -> _duration_pb2.Duration:
+        """Time from a step's first attempt's start to its last attempt's start
+        (failed attempts and backoff), summed.
+        """
+
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        execution_count: _builtins.int = ...,
+        retry_count: _builtins.int = ...,
+        retry_time: _duration_pb2.Duration | None = ...,
+        failed_count: _builtins.int = ...,
+        recommendation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retry_time", b"retry_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_count", b"execution_count", "failed_count", b"failed_count", "method", b"method", "recommendation", b"recommendation", "retry_count", b"retry_count", "retry_time", b"retry_time", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetryHotSpot: _TypeAlias = RetryHotSpot  # noqa: Y015
+
+@_typing.final
+class BreakerHotSpot(_message.Message):
+    """A backend service whose circuit breakers hurt the definition's runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    CIRCUIT_REJECTIONS_FIELD_NUMBER: _builtins.int
+    FAILED_STEPS_FIELD_NUMBER: _builtins.int
+    CIRCUIT_TRIPS_FIELD_NUMBER: _builtins.int
+    CIRCUIT_OPEN_FIELD_NUMBER: _builtins.int
+    RECOMMENDATION_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Full service name."""
+    circuit_rejections: _builtins.int
+    """From the store: attempts of the definition's steps refused by an open
+    circuit (reason CIRCUIT_OPEN), whichever replica made them.
+    """
+    failed_steps: _builtins.int
+    """From the store: of the steps refused, those that failed for good."""
+    circuit_trips: _builtins.int
+    """Live, this replica only: times the service's breakers opened within the
+    window (since this replica started at most).
+    """
+    circuit_open: _builtins.bool
+    """Live, this replica only: every endpoint's breaker is open now."""
+    recommendation: _builtins.str
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        circuit_rejections: _builtins.int = ...,
+        failed_steps: _builtins.int = ...,
+        circuit_trips: _builtins.int = ...,
+        circuit_open: _builtins.bool = ...,
+        recommendation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["circuit_open", b"circuit_open", "circuit_rejections", b"circuit_rejections", "circuit_trips", b"circuit_trips", "failed_steps", b"failed_steps", "recommendation", b"recommendation", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BreakerHotSpot: _TypeAlias = BreakerHotSpot  # noqa: Y015
 
 @_typing.final
 class DeleteWorkflowRunRequest(_message.Message):

@@ -10,38 +10,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from orchestrator.store import PostgresRunStore, RunStore, SqliteRunStore
-from tests.postgres_fixtures import PostgresSchema, SchemaFactory
+from orchestrator.store import RunStore
+from tests.integration.store.contract.store_opener import StoreOpener
+from tests.postgres_fixtures import SchemaFactory
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-class StoreOpener:
-    """Opens stores of one backend on the test's database."""
-
-    def __init__(self, backend: str, path: Path, schema: PostgresSchema | None) -> None:
-        self.backend = backend
-        self.path = path
-        self.schema = schema
-        self.opened: list[RunStore] = []
-
-    async def __call__(self, *, replica_id: str = "replica-a", **options: Any) -> RunStore:
-        store: RunStore
-        if self.schema is None:
-            store = SqliteRunStore(self.path, **options)
-        else:
-            store = PostgresRunStore(self.schema.url, replica_id=replica_id, **options)
-        await store.open()
-        self.opened.append(store)
-        return store
-
-    async def close_all(self) -> None:
-        for store in reversed(self.opened):
-            await store.close()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,7 +11,7 @@ from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import AlreadyExists, FailedPrecondition, NotFound
 from orchestrator.store import RunStore
 from tests.helpers import eventually
-from tests.integration.store.contract.conftest import StoreOpener
+from tests.integration.store.contract.store_opener import StoreOpener
 from tests.unit.store.run_events import T0, created, event, finished, started
 
 pytestmark = pytest.mark.integration

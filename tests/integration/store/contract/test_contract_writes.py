@@ -10,7 +10,7 @@ import pytest
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import AlreadyExists, NotFound
 from orchestrator.store import EventSequenceConflict, RunStore, StoreClosed
-from tests.integration.store.contract.conftest import StoreOpener
+from tests.integration.store.contract.store_opener import StoreOpener
 from tests.unit.store.run_events import T0, created, event, finished, scheduled, started
 
 pytestmark = pytest.mark.integration

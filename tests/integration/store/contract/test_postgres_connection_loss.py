@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from orchestrator.store import PostgresRunStore, StoreUnavailable
+from orchestrator.store import PostgresRunStore, StoreUnavailable, postgres_writes
 from orchestrator.store.postgres_doubt import resolve_in_doubt
 from orchestrator.store.postgres_requests import AppendRequest, CreateRequest, Queued
 from tests.helpers import eventually
@@ -109,6 +109,26 @@ async def test_writes_wait_while_the_server_refuses_and_creations_are_unavailabl
         assert await store.create_run(created("r2")) == ("workflowRuns/r2", True)
 
 
+async def test_reads_are_unavailable_and_a_shutdown_stops_holding_writes(
+    role: LockableRole,
+) -> None:
+    async with PostgresRunStore(role.url, replica_id="a") as store:
+        await store.create_run(created("r1"))
+        await role.lock_out()
+        waiting = store.append([started("r1")])
+        await eventually(lambda: not store.writable, message="the outage went unnoticed")
+
+        with pytest.raises(StoreUnavailable):
+            await store.get_run_record("workflowRuns/r1")
+        store.stop_holding_writes()
+
+        with pytest.raises(StoreUnavailable):
+            await waiting
+        await role.let_in()  # the close below commits nothing more
+    async with PostgresRunStore(role.url, replica_id="a") as reopened:
+        assert [e.seq for e in await reopened.read_events("workflowRuns/r1")] == [1]
+
+
 async def test_a_batch_in_doubt_is_acknowledged_or_undone_by_what_landed(
     postgres_schema: PostgresSchema,
 ) -> None:
@@ -132,3 +152,49 @@ async def test_a_batch_in_doubt_is_acknowledged_or_undone_by_what_landed(
         assert landed.acknowledged == [doubtful[1]]
         assert landed.undone == ["workflowRuns/ghost"]
         assert await store.get_run_record("workflowRuns/ghost") is None
+
+
+def lose_the_connection_after(monkeypatch: pytest.MonkeyPatch, target: object, name: str) -> None:
+    """The next call of `target.name` does its work, then fails as a connection that died
+    before the server's answer arrived."""
+    original = getattr(target, name)
+    calls = []
+
+    async def committed_then_lost(*args: object, **kwargs: object) -> object:
+        result = await original(*args, **kwargs)
+        if not calls:
+            calls.append(1)
+            raise ConnectionResetError("connection lost before the answer")
+        return result
+
+    monkeypatch.setattr(target, name, committed_then_lost)
+
+
+async def test_an_append_whose_commit_answer_was_lost_is_acknowledged_once(
+    postgres_schema: PostgresSchema, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with PostgresRunStore(postgres_schema.url, replica_id="a") as store:
+        await store.create_run(created("r1"))
+        lose_the_connection_after(monkeypatch, postgres_writes, "append_at_once")
+
+        await asyncio.wait_for(store.append([started("r1")]), timeout=10)
+        await store.append([scheduled("r1", 3)])
+
+        assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
+        assert store.writable
+
+
+async def test_a_creation_whose_commit_answer_was_lost_is_refused_and_undone(
+    postgres_schema: PostgresSchema, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with PostgresRunStore(postgres_schema.url, replica_id="a") as store:
+        lose_the_connection_after(monkeypatch, postgres_writes.BatchWriter, "_insert_runs")
+
+        with pytest.raises(StoreUnavailable):
+            await store.create_run(created("ghost"))
+
+        async def undone() -> bool:
+            return store.writable and await store.get_run_record("workflowRuns/ghost") is None
+
+        await eventually(undone, message="the creation that landed was not undone")
+        assert await store.create_run(created("ghost")) == ("workflowRuns/ghost", True)

@@ -11,7 +11,7 @@ from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.store import PostgresRunStore, RunOwnershipLost
 from tests.helpers import eventually
 from tests.postgres_fixtures import PostgresSchema
-from tests.unit.store.run_events import created, scheduled, started
+from tests.unit.store.run_events import created, finished, scheduled, started
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +147,53 @@ async def test_runs_dropped_after_a_lost_lease_are_held_again_while_still_owned(
     assert await a.unfinished_runs() == ["workflowRuns/r1"]  # nobody took it meanwhile
     await a.append([started("r1")])
     assert [event.seq for event in await a.read_events("workflowRuns/r1")] == [1, 2]
+
+
+async def test_replicas_creating_with_one_request_id_at_once_make_one_run(
+    replicas: list[PostgresRunStore],
+) -> None:
+    a, b = replicas
+    results = await asyncio.gather(
+        *(
+            store.create_run(created(f"r{index}"), request_id="same", fingerprint="fp")
+            for index in range(10)
+            for store in (a, b)
+        )
+    )
+
+    assert len({name for name, _ in results}) == 1
+    assert [is_new for _, is_new in results].count(True) == 1
+    assert len(await a.unfinished_runs()) + len(await b.unfinished_runs()) == 1
+
+
+async def test_hints_flow_again_after_the_listening_connection_was_cut(
+    replicas: list[PostgresRunStore], postgres_schema: PostgresSchema
+) -> None:
+    a, b = replicas
+    heard: list[tuple[str, int]] = []
+    queue_moves: list[str] = []
+    b.add_remote_commit_listener(lambda run, seq: heard.append((run, seq)))
+    b.add_queue_listener(lambda: queue_moves.append("q"))  # told: hints may have been missed
+    await a.create_run(created("r1"))
+
+    assert await postgres_schema.terminate_backends() > 0
+    await eventually(lambda: queue_moves, message="the LISTEN connection did not come back")
+    await a.append([started("r1")])
+
+    await eventually(lambda: ("workflowRuns/r1", 2) in heard, message="no hint after the cut")
+
+
+async def test_a_run_deleted_by_one_replica_leaves_the_others_memory(
+    replicas: list[PostgresRunStore],
+) -> None:
+    a, b = replicas
+    await b.create_run(created("r1"))
+    await b.append([started("r1"), finished("r1", 3)])
+    assert len(await b.read_events("workflowRuns/r1")) == 3  # kept in b's memory
+
+    await a.delete_run("workflowRuns/r1")
+
+    async def gone_from_b() -> bool:
+        return await b.read_events("workflowRuns/r1") == []
+
+    await eventually(gone_from_b, message="b still serves a deleted run's history")
