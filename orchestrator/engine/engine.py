@@ -475,11 +475,7 @@ class Engine:
                     continue
                 if on_history is not None:
                     on_history(events)
-                if len(events) == 1 and events[0].run_created.queued:
-                    # Claimed from the queue, never started: start it as the queue does.
-                    self._launch_claimed(Claim(name, 0, cancel_reason), events)
-                else:
-                    self._resume(name, events, cancel_reason=cancel_reason)
+                self._resume(name, events, cancel_reason=cancel_reason)
             except Exception as error:
                 log.exception("run %s cannot be resumed; it ends FAILED", name)
                 await self._end_unresumable(name, events, error)
