@@ -8,7 +8,8 @@
   asked before the claim is carried out as the run resumes.
 - Cancels asked on other replicas for runs executing here reach the engine: from the
   store's hint at once, or from each tick's look at the runs held here (a lost hint).
-- The run queue is poked on each queue notification and each tick.
+- The run queue is poked on each queue notification and each tick; the definitions
+  other replicas created are read each tick (for listings; runs read them at once).
 - Cut off: when no heartbeat succeeded for nearly a lease, this replica stops executing
   its runs (others will take them over; every write of ours is fenced by the epoch
   anyway) rather than keep calling backends for runs it may no longer own. Once a
@@ -201,6 +202,7 @@ class ReplicaCoordinator:
                 break
         for run, reason in await self.store.pending_cancels():
             self.engine.cancel_here(run, reason)  # once per run: later calls change nothing
+        await self.engine.catalog.refresh()  # definitions other replicas created
         self._poke_queue()
 
     async def _recover(self) -> None:

@@ -110,6 +110,7 @@ class Engine:
 
     async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
         """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
+        await self.catalog.ensure([spec.workflow_definition])  # made on another replica?
         workflow = self.catalog.get(spec.workflow_definition)
         timeout_s, run_input = validate_spec(spec, workflow.required_inputs, workflow.timeout_s)
         if self._must_queue(workflow):
@@ -308,6 +309,7 @@ class Engine:
         histories = await asyncio.gather(
             *(self.store.read_events(claim.run) for claim in claims), return_exceptions=True
         )
+        await self._learn_definitions(histories)
         launched = []
         for claim, history in zip(claims, histories, strict=True):
             events = None if isinstance(history, BaseException) else history
@@ -457,6 +459,7 @@ class Engine:
         not be read just then (to try again; otherwise they end FAILED)."""
         runs = [(name, reason) for name, reason in runs if name not in self._active]
         histories = await read_histories(self.store, [name for name, _ in runs])
+        await self._learn_definitions(histories)
         resumed: list[str] = []
         unread: list[str] = []
         for (name, cancel_reason), history in zip(runs, histories, strict=True):
@@ -558,6 +561,20 @@ class Engine:
             log.exception("run %s could not be ended after a failed resume", name)
 
     # Several replicas sharing the store ------------------------------------
+
+    async def _learn_definitions(
+        self, histories: Sequence[list[run_pb2.RunEvent] | BaseException]
+    ) -> None:
+        """Definitions of runs about to be taken up that another replica created after
+        this one started are read from the store first (a failure leaves them unknown:
+        those runs then end as they would have)."""
+        names = {
+            history[0].run_created.workflow_definition
+            for history in histories
+            if isinstance(history, list) and history
+        }
+        with contextlib.suppress(Exception):
+            await self.catalog.ensure(names)
 
     def attach_hub(self, hub: EventHub) -> None:
         """Runs executing elsewhere are followed on `hub` (the remote feed brings them)."""

@@ -55,8 +55,16 @@ class ScriptedStore:
         self._add("queue", listener)
 
 
+class ScriptedCatalog:
+    refreshes = 0
+
+    async def refresh(self) -> None:
+        self.refreshes += 1
+
+
 class ScriptedEngine:
     def __init__(self) -> None:
+        self.catalog = ScriptedCatalog()
         self.adopted: list[list[str]] = []
         self.lost: list[str] = []
         self.cancelled: list[tuple[str, str]] = []
