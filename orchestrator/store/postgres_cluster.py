@@ -5,7 +5,8 @@ its pool each). Every time is the database's clock (`now()`), never a replica's,
 replicas whose clocks disagree still agree on who is alive. Runs are final in states
 3-6; 7 is QUEUED (see the migrations in `postgres_migrations/`).
 
-- `heartbeat`: this replica's row, `heartbeat_at = now()`; `retire` deletes it.
+- `heartbeat`: this replica's row, `heartbeat_at = now()` (and forgets replicas silent
+  for an hour that own nothing); `retire` deletes it.
 - `claim_orphans`: unfinished runs of dead replicas (heartbeat older than the lease, or
   no row: retired), or of nobody (written before schema 2), not QUEUED: `FOR UPDATE
   SKIP LOCKED`, so replicas claiming at once split them; owner = us, epoch + 1 (which
@@ -47,9 +48,18 @@ _NOTIFIED_REASON_CHARS = 1000  # of a Cancel's reason, in its NOTIFY (at most 80
 # A replica that stopped: its runs are orphans at once, not after a lease.
 _RETIRE = "DELETE FROM replicas WHERE tenant = $1 AND id = $2"
 
-_HEARTBEAT = """
-INSERT INTO replicas (tenant, id, address) VALUES ($1, $2, $3)
-ON CONFLICT (tenant, id) DO UPDATE SET heartbeat_at = now(), address = EXCLUDED.address
+# With it, rows of replicas silent for an hour that own no unfinished run are forgotten
+# (each restart under a default replica id leaves one).
+_FORGET_AFTER = "interval '1 hour'"
+_HEARTBEAT = f"""
+WITH beat AS (
+    INSERT INTO replicas (tenant, id, address) VALUES ($1, $2, $3)
+    ON CONFLICT (tenant, id) DO UPDATE SET heartbeat_at = now(), address = EXCLUDED.address
+)
+DELETE FROM replicas p
+WHERE p.tenant = $1 AND p.id <> $2 AND p.heartbeat_at < now() - {_FORGET_AFTER}
+  AND NOT EXISTS (SELECT 1 FROM runs r
+                  WHERE r.tenant = p.tenant AND r.owner = p.id AND r.{_UNFINISHED})
 """
 
 # Whose runs are orphans: the owners of unfinished runs that are not live replicas (dead,

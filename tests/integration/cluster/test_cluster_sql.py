@@ -262,3 +262,16 @@ async def test_last_seqs_of_many_runs_in_one_query(conn: Any) -> None:
         "runs/b": 7,
     }
     assert await sql.last_seqs(conn, T, []) == {}
+
+
+async def test_heartbeats_forget_long_dead_replicas_that_own_nothing(conn: Any) -> None:
+    for replica in ("gone", "gone-with-runs", "recent"):
+        await sql.heartbeat(conn, T, replica, "")
+    await age_heartbeat(conn, "gone", 2 * 3600)
+    await age_heartbeat(conn, "gone-with-runs", 2 * 3600)
+    await age_heartbeat(conn, "recent", 60)
+    await add_run(conn, "runs/left-behind", owner="gone-with-runs")
+    await add_run(conn, "runs/done", owner="gone", state=3)
+    await sql.heartbeat(conn, T, "me", "")
+    replicas = {r.id for r in await sql.list_replicas(conn, T, LEASE_S)}
+    assert replicas == {"gone-with-runs", "recent", "me"}
