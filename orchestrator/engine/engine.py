@@ -625,9 +625,12 @@ class Engine:
             run.lost = True
             run.executor.shutting_down = True
             run.task.cancel()
-        for run in active:
-            with contextlib.suppress(asyncio.CancelledError, ShutdownInterrupt, Exception):
-                await run.task
+        tasks = [run.task for run in active]
+        if tasks:  # asyncio.wait: our own cancellation (a stop) still reaches us
+            await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()  # a crash was logged by the run itself
         return [run.executor.ctx.recorder for run in active]
 
     async def _cancel_elsewhere(self, name: str, reason: str) -> run_pb2.WorkflowRun:
