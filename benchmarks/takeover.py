@@ -3,8 +3,9 @@
 Three orchestrator replicas (`python -m orchestrator.cli serve`, AURA_STORE_URL on one
 PostgreSQL schema of their own, lease `--lease-s`) and the mock mesh (`--latency-ms`,
 20 ms) run as their own processes; this process starts `--runs` runs (1,000) spread
-round-robin over the replicas, kills one with SIGKILL, and follows every run to its end
-in the database.
+round-robin over the replicas, kills one with SIGKILL (or, with `--pause`, stops it with
+SIGSTOP for twice its lease and continues it), and follows every run to its end in the
+database.
 
 The runs are really in flight at the kill: the mesh is paused (SIGSTOP) while they are
 started and continued (SIGCONT) right after the kill, so each run is waiting on its
@@ -61,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--lease-s", type=float, default=5.0)
     parser.add_argument("--timeout-s", type=float, default=180.0)
+    parser.add_argument(
+        "--pause",
+        action="store_true",
+        help="SIGSTOP the replica for twice its lease, then SIGCONT it, instead of SIGKILL",
+    )
     parser.add_argument("--out", help="JSON file for the figures")
     return parser
 
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s takeover: %(message)s")
     results = asyncio.run(
-        takeover(args.dsn, args.runs, args.latency_ms, args.lease_s, args.timeout_s)
+        takeover(args.dsn, args.runs, args.latency_ms, args.lease_s, args.timeout_s, args.pause)
     )
     print(table(results))
     if args.out:
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def takeover(
-    dsn: str, runs: int, latency_ms: float, lease_s: float, timeout_s: float
+    dsn: str, runs: int, latency_ms: float, lease_s: float, timeout_s: float, pause: bool
 ) -> dict[str, Any]:
     schema = f"aura_bench_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(dsn)
@@ -118,15 +124,25 @@ async def takeover(
                 )
             )
             killed_at = time.time()
-            replicas[VICTIM].child.process.send_signal(signal.SIGKILL)
+            victim = replicas[VICTIM].child.process
+            victim.send_signal(signal.SIGSTOP if pause else signal.SIGKILL)
         finally:
             mesh.process.send_signal(signal.SIGCONT)
-        await replicas[VICTIM].child.process.wait()
-        log.info("killed %s holding %d unfinished runs", VICTIM, victim_unfinished)
-        finished_in_s = await _wait_final(db, len(names), timeout_s)
-        return await _figures(
+        all_final = asyncio.create_task(_wait_final(db, len(names), killed_at, timeout_s))
+        if pause:  # twice its lease, then it wakes up to runs it no longer owns
+            log.info("paused %s holding %d unfinished runs", VICTIM, victim_unfinished)
+            await asyncio.sleep(2 * lease_s)
+            victim.send_signal(signal.SIGCONT)
+        else:
+            await victim.wait()
+            log.info("killed %s holding %d unfinished runs", VICTIM, victim_unfinished)
+        finished_in_s = await all_final
+        if pause:
+            await asyncio.sleep(lease_s)  # whatever the woken replica would write, it tried
+        results = await _figures(
             db, names, killed_at, victim_unfinished, finished_in_s, runs, latency_ms, lease_s
         )
+        return {"mode": "pause" if pause else "kill", **results}
     finally:
         for replica in replicas.values():
             await replica.stop()
@@ -159,12 +175,12 @@ async def _start_runs(replicas: dict[str, Orchestrator], definition: str, runs: 
             await channel.close()
 
 
-async def _wait_final(db: Any, runs: int, timeout_s: float) -> float | None:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
+async def _wait_final(db: Any, runs: int, since: float, timeout_s: float) -> float | None:
+    """Seconds from `since` (unix) until every run is final; None after `timeout_s`."""
+    while time.time() - since < timeout_s:
         final = await db.fetchval("SELECT count(*) FROM runs WHERE state IN (3, 4, 5, 6)")
         if final >= runs:
-            return time.monotonic() - started
+            return time.time() - since
         await asyncio.sleep(0.25)
     return None
 
