@@ -158,8 +158,8 @@ VARIABLES: tuple[EnvVar, ...] = (
         "AURA_DURABILITY",
         ("durability",),
         choice("normal", "fsync"),
-        "`normal`: WAL + synchronous=NORMAL, survives a killed process; "
-        "`fsync`: also survives power loss",
+        "`normal`: survives a killed orchestrator (SQLite: WAL + synchronous=NORMAL; "
+        "PostgreSQL: synchronous_commit off); `fsync`: also power loss or a database crash",
     ),
     EnvVar(
         "AURA_STORE_LINGER_MS",

@@ -97,6 +97,7 @@ class OrchestratorServer:
         self.metrics.bind_gauges(
             runs_in_flight=lambda: self.engine.active_run_count,
             runs_queued=lambda: self.engine.queued_run_count,
+            replica_id=self.store.replica_id,
             subscribers=self.hub.subscriber_count,
             subscriber_lag=self.hub.slowest_backlog,
         )
@@ -263,6 +264,7 @@ def _run_store(settings: Settings) -> SqliteRunStore | PostgresRunStore:
             settings.store_url,
             replica_id=settings.replica_id or default_replica_id(),
             lease_s=settings.replica_lease_s,
+            durability=settings.durability,
             linger_s=settings.store_linger_ms / 1000,
             retention_s=settings.run_retention_s,
         )

@@ -27,7 +27,7 @@ from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
 from orchestrator.store import postgres_jobs as jobs
 from orchestrator.store import postgres_reads as reads
-from orchestrator.store.base import RunRecord, StoreClosed, StoreOpenError
+from orchestrator.store.base import Durability, RunRecord, StoreClosed, StoreOpenError
 from orchestrator.store.postgres_group_commit import GroupCommitWriter
 from orchestrator.store.postgres_requests import AppendRequest, CreateRequest
 from orchestrator.store.postgres_schema import current_schema, migrate
@@ -57,11 +57,13 @@ class PostgresRunStore(GroupCommitWriter):
         recent_runs: int = 1024,
         pool_size: int = 4,
         command_timeout_s: float = 30.0,
+        durability: Durability = "fsync",
     ) -> None:
         """`replica_id`: the owner of the runs this store creates and claims; `retention_s`:
         finished runs are deleted that long after they end (0: never); `pool_size`:
         connections for reads and claims; `command_timeout_s`: a statement taking longer
-        is a storage fault (a hung server)."""
+        is a storage fault (a hung server); `durability`: "fsync" waits for the server's
+        WAL flush on every commit, "normal" does not (see `GroupCommitWriter._connect`)."""
         super().__init__(
             url,
             replica_id=replica_id,
@@ -74,6 +76,7 @@ class PostgresRunStore(GroupCommitWriter):
             purge_interval_s=purge_interval_s,
             recent_runs=recent_runs,
             command_timeout_s=command_timeout_s,
+            durability=durability,
         )
         self._pool_size = max(1, pool_size)
         self._state = "new"  # new -> open -> closing -> closed

@@ -73,6 +73,7 @@ from orchestrator.store import sqlite_deletes, sqlite_reads, sqlite_run_queue
 from orchestrator.store.base import (
     Claim,
     CommitListener,
+    Durability,
     RunRecord,
     StoreClosed,
     StoreUnavailable,
@@ -81,7 +82,7 @@ from orchestrator.store.base import (
 from orchestrator.store.sqlite_faults import StorageFault
 from orchestrator.store.sqlite_queue import Job, Queued, fail, refuse_creations, take_batch
 from orchestrator.store.sqlite_requests import AppendRequest, CreateRequest, Outcome, WriteRequest
-from orchestrator.store.sqlite_schema import Durability, connect_reader, connect_writer
+from orchestrator.store.sqlite_schema import connect_reader, connect_writer
 from orchestrator.store.sqlite_writes import BatchWriter, store_definition
 
 _log = logging.getLogger(__name__)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Literal
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.runs import FINAL_RUN_STATES
-from orchestrator.store.base import StoreOpenError
-
-Durability = Literal["normal", "fsync"]
+from orchestrator.store.base import Durability, StoreOpenError
 
 #: 1: runs, events, definitions. 2: runs.priority and the queue's indexes.
 SCHEMA_VERSION = 2
