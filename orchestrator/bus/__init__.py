@@ -1,0 +1,65 @@
+"""The event bus on Redis Streams: durable, idempotent events per topic, consumer
+groups with reclaim and dead letters, the outbox relay and the trigger consumer.
+
+Enabled by AURA_REDIS_URL; without it nothing here is started.
+"""
+
+from orchestrator.bus.connection import BusConnection, redis_errors, unavailable
+from orchestrator.bus.consumer_group import GroupConsumer, Handler, PermanentFailure
+from orchestrator.bus.dead_letters import DeadLetters
+from orchestrator.bus.limits import (
+    MAX_EVENT_ID_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_PAYLOAD_BYTES,
+    MAX_TOPIC_LENGTH,
+    check_cursor,
+    check_event,
+    check_topic,
+    page_size,
+)
+from orchestrator.bus.metrics import BusMetrics
+from orchestrator.bus.model import TRIGGER_GROUP, BusEvent, BusSettings, DeadLetterEntry
+from orchestrator.bus.outbox import InMemoryOutbox, Outbox, OutboxEntry
+from orchestrator.bus.publisher import EventPublisher, Published
+from orchestrator.bus.reader import TopicReader
+from orchestrator.bus.relay import OutboxRelay
+from orchestrator.bus.trigger_consumer import (
+    StartRun,
+    TriggerConsumer,
+    TriggeredRun,
+    matching_runs,
+)
+
+__all__ = [
+    "MAX_EVENT_ID_LENGTH",
+    "MAX_KEY_LENGTH",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_TOPIC_LENGTH",
+    "TRIGGER_GROUP",
+    "BusConnection",
+    "BusEvent",
+    "BusMetrics",
+    "BusSettings",
+    "DeadLetterEntry",
+    "DeadLetters",
+    "EventPublisher",
+    "GroupConsumer",
+    "Handler",
+    "InMemoryOutbox",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxRelay",
+    "PermanentFailure",
+    "Published",
+    "StartRun",
+    "TopicReader",
+    "TriggerConsumer",
+    "TriggeredRun",
+    "check_cursor",
+    "check_event",
+    "check_topic",
+    "matching_runs",
+    "page_size",
+    "redis_errors",
+    "unavailable",
+]

@@ -1,0 +1,69 @@
+"""Redis clients for the bus: one for commands, one for blocking reads whose socket
+timeout exceeds the block time, and the one translation of Redis failures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from orchestrator.bus.model import BusSettings
+from orchestrator.errors import Unavailable
+
+#: A command (not a blocking read) that takes longer than this fails.
+COMMAND_TIMEOUT_S = 5.0
+#: What a client told UNAVAILABLE should wait before trying again.
+RETRY_AFTER_S = 1.0
+
+
+@dataclass(frozen=True)
+class BusConnection:
+    """`commands` for everything that answers at once; `blocking` for XREAD/XREADGROUP
+    BLOCK (socket timeout = block time + margin, so a quiet stream is not a timeout)."""
+
+    commands: aioredis.Redis
+    blocking: aioredis.Redis
+    settings: BusSettings
+
+    @classmethod
+    def from_url(cls, url: str, settings: BusSettings | None = None) -> BusConnection:
+        settings = settings or BusSettings()
+        commands = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=COMMAND_TIMEOUT_S,
+            socket_connect_timeout=COMMAND_TIMEOUT_S,
+        )
+        blocking = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=settings.block_s + settings.socket_margin_s,
+            socket_connect_timeout=COMMAND_TIMEOUT_S,
+        )
+        return cls(commands, blocking, settings)
+
+    async def close(self) -> None:
+        await self.commands.aclose()
+        await self.blocking.aclose()
+
+
+def unavailable(error: redis.exceptions.RedisError) -> Unavailable:
+    """A Redis failure as the client sees it: UNAVAILABLE with RetryInfo."""
+    return Unavailable(
+        f"the event bus cannot reach Redis: {type(error).__name__}",
+        reason="BUS_UNAVAILABLE",
+        retry_after_s=RETRY_AFTER_S,
+    )
+
+
+@asynccontextmanager
+async def redis_errors() -> AsyncIterator[None]:
+    """Turns a Redis connection or timeout error into Unavailable; other Redis errors
+    (a bug of ours, a wrong type at a key) stay what they are."""
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+        raise unavailable(error) from error
