@@ -65,11 +65,13 @@ class GroupConsumer:
         self._ready: set[str] = set()
         self._in_flight: dict[str, set[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         if not self._tasks:
+            self._stopping = False
             self._tasks = [
                 asyncio.create_task(self._loop(self.read_once, 0.0), name="bus-read"),
                 asyncio.create_task(
@@ -81,6 +83,9 @@ class GroupConsumer:
     async def stop(self) -> None:
         """Idempotent. Entries being handled stay pending and are reclaimed elsewhere."""
         tasks, self._tasks = self._tasks, []
+        # A cancelled Redis read may surface as a connection error rather than as the
+        # cancellation: the flag ends the loop either way.
+        self._stopping = True
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -95,7 +100,7 @@ class GroupConsumer:
         await self.stop()
 
     async def _loop(self, step: Callable[[], Awaitable[int]], pause_s: float) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await step()
             except Unavailable:

@@ -48,6 +48,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._epoch = uuid.uuid4().hex
+        self._stopping = False
 
     def notify(self) -> None:
         """Called after a store commit that wrote outbox entries: publish now."""
@@ -89,7 +90,7 @@ class OutboxRelay:
         return total
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 count = await self.relay_once()
             except Unavailable:
@@ -107,10 +108,12 @@ class OutboxRelay:
 
     async def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        self._stopping = True
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from orchestrator.bus import BusConnection, BusEvent, EventPublisher, TopicReader
 from tests.redis_fixtures import delete_prefix, redis_url, settings_for_test
+
+pytestmark = pytest.mark.integration
 
 
 def _event(n: int, topic: str = "style.analysed") -> BusEvent:

@@ -15,6 +15,8 @@ from tests.redis_fixtures import delete_prefix, redis_url, settings_for_test
 
 TOPIC = "run.finished"
 
+pytestmark = pytest.mark.integration
+
 
 def _event(n: int) -> BusEvent:
     return BusEvent(TOPIC, "workflowDefinitions/x", f"e{n}", {"n": n})
