@@ -7,6 +7,7 @@ Enabled by AURA_REDIS_URL; without it nothing here is started.
 from orchestrator.bus.connection import BusConnection, redis_errors, unavailable
 from orchestrator.bus.consumer_group import GroupConsumer, Handler, PermanentFailure
 from orchestrator.bus.dead_letters import DeadLetters
+from orchestrator.bus.event_bus import EventBus
 from orchestrator.bus.limits import (
     MAX_EVENT_ID_LENGTH,
     MAX_KEY_LENGTH,
@@ -42,6 +43,7 @@ __all__ = [
     "BusSettings",
     "DeadLetterEntry",
     "DeadLetters",
+    "EventBus",
     "EventPublisher",
     "GroupConsumer",
     "Handler",

@@ -19,8 +19,9 @@ EVENT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 MAX_EVENT_ID_LENGTH: Final = 128
 MAX_PAYLOAD_BYTES: Final = 65536
 MAX_PAYLOAD_DEPTH: Final = 32
-#: A Redis stream entry id, "<milliseconds>-<sequence>"; "0" is the stream's start.
-CURSOR_PATTERN: Final = re.compile(r"\d{1,20}-\d{1,20}|0")
+#: A Redis stream entry id, "<milliseconds>-<sequence>" (a cursor, a page token, a
+#: dead letter's id); as a cursor, "0" is the stream's start.
+ENTRY_ID_PATTERN: Final = re.compile(r"\d{1,20}-\d{1,20}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
@@ -80,11 +81,15 @@ def check_event(topic: str, key: str, event_id: str, payload: struct_pb2.Struct)
     return event_id or uuid.uuid4().hex
 
 
-def check_cursor(cursor: str, field: str = "cursor") -> str:
-    if cursor and not CURSOR_PATTERN.fullmatch(cursor):
+def check_cursor(cursor: str, field: str = "cursor", *, start_allowed: bool = True) -> str:
+    """`cursor` when it is empty or a stream entry id (or "0", when `start_allowed`)."""
+    if cursor and not (ENTRY_ID_PATTERN.fullmatch(cursor) or (start_allowed and cursor == "0")):
+        expected = 'an Event.cursor such as "1733107200000-0"' + (
+            ', or "0"' if start_allowed else ""
+        )
         raise InvalidArgument(
             f"{field} {echo(cursor)} is not a stream position",
-            violations=[FieldViolation(field, 'an Event.cursor such as "1733107200000-0", or "0"')],
+            violations=[FieldViolation(field, expected)],
         )
     return cursor
 

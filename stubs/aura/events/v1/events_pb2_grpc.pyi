@@ -34,7 +34,7 @@ class EventServiceStub:
 
     Bounds (INVALID_ARGUMENT with a google.rpc.BadRequest naming the field
     beyond them):
-    - topic: [a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*, at most 63 characters,
+    - topic: words of [a-z][a-z0-9_-]* joined by dots, at most 63 characters,
       e.g. "run.finished" or "style.profile_updated".
     - key: at most 256 characters, no control characters; may be empty.
     - event_id: at most 128 characters of [A-Za-z0-9._:-]; empty means the
@@ -88,7 +88,7 @@ class EventServiceAsyncStub(EventServiceStub):
 
     Bounds (INVALID_ARGUMENT with a google.rpc.BadRequest naming the field
     beyond them):
-    - topic: [a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*, at most 63 characters,
+    - topic: words of [a-z][a-z0-9_-]* joined by dots, at most 63 characters,
       e.g. "run.finished" or "style.profile_updated".
     - key: at most 256 characters, no control characters; may be empty.
     - event_id: at most 128 characters of [A-Za-z0-9._:-]; empty means the
@@ -138,7 +138,7 @@ class EventServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Bounds (INVALID_ARGUMENT with a google.rpc.BadRequest naming the field
     beyond them):
-    - topic: [a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*, at most 63 characters,
+    - topic: words of [a-z][a-z0-9_-]* joined by dots, at most 63 characters,
       e.g. "run.finished" or "style.profile_updated".
     - key: at most 256 characters, no control characters; may be empty.
     - event_id: at most 128 characters of [A-Za-z0-9._:-]; empty means the
