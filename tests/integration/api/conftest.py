@@ -9,8 +9,8 @@ import grpc
 import pytest
 
 from aura.events.v1 import events_pb2_grpc
-from orchestrator.api import ErrorStatusInterceptor, EventServicer
 from orchestrator.bus import BusConnection, EventBus
+from tests.integration.event_service_helpers import serve_events
 from tests.redis_fixtures import bus
 
 __all__ = ["bus", "event_bus", "event_stub"]
@@ -23,14 +23,6 @@ def event_bus(bus: BusConnection) -> EventBus:
 
 @pytest.fixture
 async def event_stub(event_bus: EventBus) -> AsyncIterator[events_pb2_grpc.EventServiceStub]:
-    """A client of an EventService over `event_bus`, through the orchestrator's error
-    boundary (ErrorStatusInterceptor), on a real channel."""
-    server = grpc.aio.server(interceptors=[ErrorStatusInterceptor()])
-    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(event_bus), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield events_pb2_grpc.EventServiceStub(channel)
-    finally:
-        await server.stop(0.2)
+    """A client of an EventService over `event_bus`, on a real channel."""
+    async with serve_events(event_bus) as address, grpc.aio.insecure_channel(address) as channel:
+        yield events_pb2_grpc.EventServiceStub(channel)

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf import struct_pb2
 
 from aura.events.v1 import events_pb2, events_pb2_grpc
-from orchestrator.api import ErrorStatusInterceptor, EventServicer
 from orchestrator.bus import BusEvent, DeadLetters, EventBus
+from tests.integration.event_service_helpers import serve_events
 from tests.integration.mock_helpers import error_info, field_violations
 
 pytestmark = pytest.mark.integration
@@ -135,38 +135,26 @@ async def test_dead_letters_are_listed_and_replayed_and_then_gone(
 
 
 async def test_without_a_bus_every_call_is_a_failed_precondition() -> None:
-    server = grpc.aio.server(interceptors=[ErrorStatusInterceptor()])
-    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(None), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = events_pb2_grpc.EventServiceStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as raised:
-                await stub.PublishEvent(events_pb2.PublishEventRequest(topic="t"))
-            assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-            info = error_info(raised.value)
-            assert info is not None and info.reason == "BUS_DISABLED"
-    finally:
-        await server.stop(0)
+    async with serve_events(None) as address, grpc.aio.insecure_channel(address) as channel:
+        stub = events_pb2_grpc.EventServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.PublishEvent(events_pb2.PublishEventRequest(topic="t"))
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    info = error_info(raised.value)
+    assert info is not None and info.reason == "BUS_DISABLED"
 
 
 async def test_an_unreachable_redis_is_unavailable_with_retry_info() -> None:
     bus = EventBus.from_url("redis://127.0.0.1:45099/0")  # nothing listens there
-    server = grpc.aio.server(interceptors=[ErrorStatusInterceptor()])
-    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(bus), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with serve_events(bus) as address, grpc.aio.insecure_channel(address) as channel:
             stub = events_pb2_grpc.EventServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await asyncio.wait_for(
                     stub.PublishEvent(events_pb2.PublishEventRequest(topic="t")), 10
                 )
-            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
-            info = error_info(raised.value)
-            assert info is not None and info.reason == "BUS_UNAVAILABLE"
     finally:
-        await server.stop(0)
         await bus.close()
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = error_info(raised.value)
+    assert info is not None and info.reason == "BUS_UNAVAILABLE"
