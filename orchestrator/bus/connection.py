@@ -17,6 +17,9 @@ from orchestrator.errors import Unavailable
 COMMAND_TIMEOUT_S = 5.0
 #: What a client told UNAVAILABLE should wait before trying again.
 RETRY_AFTER_S = 1.0
+#: Connections of the command client; a command beyond them waits for a free one (up
+#: to COMMAND_TIMEOUT_S) instead of failing: handlers run a batch at once.
+MAX_COMMAND_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,15 @@ class BusConnection:
     @classmethod
     def from_url(cls, url: str, settings: BusSettings | None = None) -> BusConnection:
         settings = settings or BusSettings()
-        commands = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_COMMAND_CONNECTIONS,
+            timeout=COMMAND_TIMEOUT_S,
             decode_responses=True,
             socket_timeout=COMMAND_TIMEOUT_S,
             socket_connect_timeout=COMMAND_TIMEOUT_S,
         )
+        commands = aioredis.Redis(connection_pool=pool)
         blocking = aioredis.Redis.from_url(
             url,
             decode_responses=True,
@@ -46,7 +52,7 @@ class BusConnection:
         return cls(commands, blocking, settings)
 
     async def close(self) -> None:
-        await self.commands.aclose()
+        await self.commands.aclose(close_connection_pool=True)
         await self.blocking.aclose()
 
 
