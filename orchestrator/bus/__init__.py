@@ -24,6 +24,18 @@ from orchestrator.bus.outbox import InMemoryOutbox, Outbox, OutboxEntry
 from orchestrator.bus.publisher import EventPublisher, Published
 from orchestrator.bus.reader import TopicReader
 from orchestrator.bus.relay import OutboxRelay
+from orchestrator.bus.service_board import EndpointState, ServiceStateBoard
+from orchestrator.bus.topics import (
+    RUN_CREATED,
+    RUN_FINISHED,
+    SERVICE_STATE,
+    STEP_FAILED,
+    TopicEvent,
+    run_created,
+    run_finished,
+    service_state,
+    step_failed,
+)
 from orchestrator.bus.trigger_consumer import (
     StartRun,
     TriggerConsumer,
@@ -36,6 +48,10 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_PAYLOAD_BYTES",
     "MAX_TOPIC_LENGTH",
+    "RUN_CREATED",
+    "RUN_FINISHED",
+    "SERVICE_STATE",
+    "STEP_FAILED",
     "TRIGGER_GROUP",
     "BusConnection",
     "BusEvent",
@@ -43,6 +59,7 @@ __all__ = [
     "BusSettings",
     "DeadLetterEntry",
     "DeadLetters",
+    "EndpointState",
     "EventBus",
     "EventPublisher",
     "GroupConsumer",
@@ -53,7 +70,9 @@ __all__ = [
     "OutboxRelay",
     "PermanentFailure",
     "Published",
+    "ServiceStateBoard",
     "StartRun",
+    "TopicEvent",
     "TopicReader",
     "TriggerConsumer",
     "TriggeredRun",
@@ -63,5 +82,9 @@ __all__ = [
     "matching_runs",
     "page_size",
     "redis_errors",
+    "run_created",
+    "run_finished",
+    "service_state",
+    "step_failed",
     "unavailable",
 ]

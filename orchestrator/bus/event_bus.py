@@ -14,6 +14,7 @@ from orchestrator.bus.outbox import Outbox
 from orchestrator.bus.publisher import EventPublisher, Published
 from orchestrator.bus.reader import TopicReader
 from orchestrator.bus.relay import OutboxRelay
+from orchestrator.bus.service_board import ServiceStateBoard
 from orchestrator.bus.trigger_consumer import StartRun, TriggerConsumer
 from orchestrator.workflows import CompiledWorkflow
 
@@ -25,6 +26,8 @@ class EventBus:
         self._publisher = EventPublisher(connection)
         self._reader = TopicReader(connection)
         self._dead = DeadLetters(connection)
+        #: Every replica's view of the backends (ListServices across the cluster).
+        self.services = ServiceStateBoard(connection)
 
     @classmethod
     def from_url(

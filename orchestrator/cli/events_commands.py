@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 from google.protobuf import json_format, timestamp_pb2
@@ -15,7 +16,8 @@ from orchestrator.cli.client_commands import CliError, parse_input, print_json
 from orchestrator.cli.tables import print_table
 
 
-def add_parser(sub: argparse._SubParsersAction, address: str) -> None:  # type: ignore[type-arg]
+def add_parser(sub: Any, address: str) -> None:
+    """`aura events ...` on `sub`, the subparsers of `aura`."""
     events = sub.add_parser("events", help="publish, follow and replay events of the event bus")
     verbs = events.add_subparsers(dest="events_command", required=True)
 
