@@ -24,6 +24,7 @@ from orchestrator.bus.outbox import InMemoryOutbox, Outbox, OutboxEntry
 from orchestrator.bus.publisher import EventPublisher, Published
 from orchestrator.bus.reader import TopicReader
 from orchestrator.bus.relay import OutboxRelay
+from orchestrator.bus.runtime import BusRuntime
 from orchestrator.bus.service_board import EndpointState, ServiceStateBoard
 from orchestrator.bus.topics import (
     RUN_CREATED,
@@ -56,6 +57,7 @@ __all__ = [
     "BusConnection",
     "BusEvent",
     "BusMetrics",
+    "BusRuntime",
     "BusSettings",
     "DeadLetterEntry",
     "DeadLetters",

@@ -15,8 +15,11 @@ import pytest
 from orchestrator.bus import (
     TRIGGER_GROUP,
     BusConnection,
+    BusRuntime,
     DeadLetters,
+    EventBus,
     EventPublisher,
+    InMemoryOutbox,
     TriggerConsumer,
     TriggeredRun,
 )
@@ -28,7 +31,7 @@ from tests.integration.bus.trigger_helpers import (
     run_finished,
     seed_workflows,
 )
-from tests.redis_fixtures import redis_url
+from tests.redis_fixtures import RedisServer, redis_url, settings_for_test
 
 #: SIGKILLs of the consumer process, at random moments while events flow.
 TRIALS = 20
@@ -201,3 +204,38 @@ async def test_twenty_sigkills_of_the_consumer_lose_no_event_and_start_no_run_tw
     assert set(runs) == {trigger.request_id(f"run-finished:r{n}") for n in range(published)}
     starts = int(await bus.commands.get(f"{prefix}starts"))
     assert starts >= published  # redeliveries called start_run again: absorbed
+
+
+async def test_after_flushall_the_relay_and_the_consumer_recover_and_start_no_run_twice(
+    private_redis: RedisServer,
+) -> None:
+    bus = EventBus.from_url(private_redis.url, settings_for_test())
+    outbox = InMemoryOutbox()
+    runs = FakeRuns()
+    workflows = seed_workflows()
+    runtime = BusRuntime(
+        bus,
+        replica_id="r1",
+        outbox=outbox,
+        definitions=lambda: workflows,
+        start_run=runs.start_run,
+    )
+    try:
+        async with runtime:
+            for n in range(10):
+                event = run_finished(n)
+                outbox.add(event.topic, event.key, event.event_id, dict(event.payload))
+            runtime.notify_commit()
+            await eventually(lambda: len(runs.runs) == 10, timeout_s=10)
+            await bus.connection.commands.flushall()  # the stream and the group are gone
+            for n in range(10, 15):
+                event = run_finished(n)
+                outbox.add(event.topic, event.key, event.event_id, dict(event.payload))
+            runtime.notify_commit()
+            # The relay republishes all 15; the consumer makes its group again and reads
+            # them all: the 10 known ones meet their runs, 5 new runs start.
+            await eventually(lambda: len(runs.calls) >= 25, timeout_s=10)
+    finally:
+        await bus.close()
+    assert len(runs.runs) == 15
+    assert set(collections.Counter(runs.calls).values()) <= {1, 2}
