@@ -39,7 +39,7 @@ TEST_SETTINGS = BusSettings(
     block_s=0.5, socket_margin_s=2.0, claim_idle_s=0.6, reclaim_interval_s=0.1, max_deliveries=3
 )
 PRIVATE_PORTS = range(45000, 45100)
-_unreachable: list[str] = []
+_problems: dict[str, str | None] = {}
 
 
 def redis_url() -> str:
@@ -57,17 +57,25 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
-def require_redis() -> str:
-    url = redis_url()
-    if not _unreachable:
+def redis_problem(url: str) -> str | None:
+    """Why the Redis at `url` cannot be used, or None; asked once per URL."""
+    if url not in _problems:
         try:
             with redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0) as r:
                 r.ping()
-            _unreachable.append("")
+            _problems[url] = None
         except redis.exceptions.RedisError as error:
-            _unreachable.append(f"Redis at {url} is unreachable: {error}")
-    if _unreachable[0]:
-        missing(_unreachable[0])
+            _problems[url] = f"Redis at {url} is unreachable: {error}"
+    return _problems[url]
+
+
+def require_redis() -> str:
+    """The test Redis's URL; skips the test (fails it under AURA_REQUIRE_SERVICES=1)
+    when it cannot be reached."""
+    url = redis_url()
+    problem = redis_problem(url)
+    if problem:
+        missing(problem)
     return url
 
 
