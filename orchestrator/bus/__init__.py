@@ -8,6 +8,7 @@ from orchestrator.bus.connection import BusConnection, redis_errors, unavailable
 from orchestrator.bus.consumer_group import GroupConsumer, Handler, PermanentFailure
 from orchestrator.bus.dead_letters import DeadLetters
 from orchestrator.bus.event_bus import EventBus
+from orchestrator.bus.grpc_start import grpc_start_run
 from orchestrator.bus.limits import (
     MAX_EVENT_ID_LENGTH,
     MAX_KEY_LENGTH,
@@ -81,6 +82,7 @@ __all__ = [
     "check_cursor",
     "check_event",
     "check_topic",
+    "grpc_start_run",
     "matching_runs",
     "page_size",
     "redis_errors",
