@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from orchestrator.bus.model import BusSettings
-from orchestrator.errors import Unavailable
+from orchestrator.errors import ResourceExhausted, Unavailable
 
 #: A command (not a blocking read) that takes longer than this fails.
 COMMAND_TIMEOUT_S = 5.0
@@ -20,6 +20,9 @@ RETRY_AFTER_S = 1.0
 #: Connections of the command client; a command beyond them waits for a free one (up
 #: to COMMAND_TIMEOUT_S) instead of failing: handlers run a batch at once.
 MAX_COMMAND_CONNECTIONS = 32
+#: Connections for blocking reads: one per open subscription (SubscribeEvents) plus one
+#: per consumer; beyond them a new subscription answers RESOURCE_EXHAUSTED.
+MAX_BLOCKING_CONNECTIONS = 256
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class BusConnection:
         commands = aioredis.Redis(connection_pool=pool)
         blocking = aioredis.Redis.from_url(
             url,
+            max_connections=MAX_BLOCKING_CONNECTIONS,
             decode_responses=True,
             socket_timeout=settings.block_s + settings.socket_margin_s,
             socket_connect_timeout=COMMAND_TIMEOUT_S,
@@ -67,9 +71,16 @@ def unavailable(error: redis.exceptions.RedisError) -> Unavailable:
 
 @asynccontextmanager
 async def redis_errors() -> AsyncIterator[None]:
-    """Turns a Redis connection or timeout error into Unavailable; other Redis errors
-    (a bug of ours, a wrong type at a key) stay what they are."""
+    """Turns a Redis connection or timeout error into Unavailable (no connection left in
+    the pool: ResourceExhausted); other Redis errors (a bug of ours, a wrong type at a
+    key) stay what they are."""
     try:
         yield
+    except redis.exceptions.MaxConnectionsError as error:
+        raise ResourceExhausted(
+            "the event bus has no Redis connection left for another blocking read",
+            reason="BUS_CONNECTIONS_EXHAUSTED",
+            retry_after_s=RETRY_AFTER_S,
+        ) from error
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
         raise unavailable(error) from error

@@ -43,7 +43,8 @@ class EventServiceStub:
 
     Without a Redis (AURA_REDIS_URL empty) every RPC answers FAILED_PRECONDITION
     with reason BUS_DISABLED; while Redis is unreachable, UNAVAILABLE with
-    RetryInfo.
+    RetryInfo; with 256 reads blocking at once on a replica (subscriptions and
+    consumers), a new subscription answers RESOURCE_EXHAUSTED.
     """
 
     def __init__(self, channel):
@@ -97,7 +98,8 @@ class EventServiceServicer:
 
     Without a Redis (AURA_REDIS_URL empty) every RPC answers FAILED_PRECONDITION
     with reason BUS_DISABLED; while Redis is unreachable, UNAVAILABLE with
-    RetryInfo.
+    RetryInfo; with 256 reads blocking at once on a replica (subscriptions and
+    consumers), a new subscription answers RESOURCE_EXHAUSTED.
     """
 
     def PublishEvent(self, request, context):
@@ -202,7 +204,8 @@ class EventService:
 
     Without a Redis (AURA_REDIS_URL empty) every RPC answers FAILED_PRECONDITION
     with reason BUS_DISABLED; while Redis is unreachable, UNAVAILABLE with
-    RetryInfo.
+    RetryInfo; with 256 reads blocking at once on a replica (subscriptions and
+    consumers), a new subscription answers RESOURCE_EXHAUSTED.
     """
 
     @staticmethod

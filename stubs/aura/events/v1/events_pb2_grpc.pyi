@@ -44,7 +44,8 @@ class EventServiceStub:
 
     Without a Redis (AURA_REDIS_URL empty) every RPC answers FAILED_PRECONDITION
     with reason BUS_DISABLED; while Redis is unreachable, UNAVAILABLE with
-    RetryInfo.
+    RetryInfo; with 256 reads blocking at once on a replica (subscriptions and
+    consumers), a new subscription answers RESOURCE_EXHAUSTED.
     """
 
     @_typing.overload
@@ -98,7 +99,8 @@ class EventServiceAsyncStub(EventServiceStub):
 
     Without a Redis (AURA_REDIS_URL empty) every RPC answers FAILED_PRECONDITION
     with reason BUS_DISABLED; while Redis is unreachable, UNAVAILABLE with
-    RetryInfo.
+    RetryInfo; with 256 reads blocking at once on a replica (subscriptions and
+    consumers), a new subscription answers RESOURCE_EXHAUSTED.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -148,7 +150,8 @@ class EventServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Without a Redis (AURA_REDIS_URL empty) every RPC answers FAILED_PRECONDITION
     with reason BUS_DISABLED; while Redis is unreachable, UNAVAILABLE with
-    RetryInfo.
+    RetryInfo; with 256 reads blocking at once on a replica (subscriptions and
+    consumers), a new subscription answers RESOURCE_EXHAUSTED.
     """
 
     @_abc_1.abstractmethod
