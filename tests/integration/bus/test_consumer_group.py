@@ -19,7 +19,7 @@ from orchestrator.bus import (
     PermanentFailure,
 )
 from tests.helpers import REPO_ROOT, eventually
-from tests.redis_fixtures import redis_url
+from tests.redis_fixtures import require_redis
 
 TOPIC = "style.analysed"
 GROUP = "testers"
@@ -70,7 +70,7 @@ async def test_a_killed_consumers_entries_are_redelivered_to_a_live_one(
         sys.executable,
         "-m",
         "tests.integration.bus.consumer_child",
-        redis_url(),
+        require_redis(),
         settings.prefix,
         TOPIC,
         GROUP,

@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from orchestrator.bus import BusConnection, BusEvent, EventPublisher, TopicReader
-from tests.redis_fixtures import delete_prefix, redis_url, settings_for_test
+from tests.redis_fixtures import delete_prefix, require_redis, settings_for_test
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ async def test_a_batch_published_twice_is_on_the_stream_once(bus: BusConnection)
 
 async def test_streams_are_trimmed_to_about_their_maximum_length() -> None:
     settings = settings_for_test(max_stream_length=100)
-    connection = BusConnection.from_url(redis_url(), settings)
+    connection = BusConnection.from_url(require_redis(), settings)
     try:
         await EventPublisher(connection).publish_many([_event(n) for n in range(1000)])
         length = await TopicReader(connection).length("style.analysed")
@@ -66,7 +66,7 @@ async def test_streams_are_trimmed_to_about_their_maximum_length() -> None:
 
 async def test_events_older_than_the_age_bound_are_trimmed_at_the_next_publish() -> None:
     settings = settings_for_test(max_event_age_s=0.2)
-    connection = BusConnection.from_url(redis_url(), settings)
+    connection = BusConnection.from_url(require_redis(), settings)
     try:
         stream = settings.stream("style.analysed")
         # Old entries, written with explicit ids an hour in the past (whole nodes of 100).

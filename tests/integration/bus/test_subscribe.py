@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.bus import BusConnection, BusEvent, EventPublisher, TopicReader
 from orchestrator.errors import AuraError
-from tests.redis_fixtures import delete_prefix, redis_url, settings_for_test
+from tests.redis_fixtures import delete_prefix, require_redis, settings_for_test
 
 TOPIC = "run.finished"
 
@@ -67,7 +67,7 @@ async def test_a_subscription_blocks_longer_than_redis_pys_five_second_habit() -
     """A 5.5 s block (the socket timeout is block + margin) over 6 s of silence: the
     subscription neither times out nor drops the event published after."""
     settings = settings_for_test(block_s=5.5, socket_margin_s=2.0)
-    connection = BusConnection.from_url(redis_url(), settings)
+    connection = BusConnection.from_url(require_redis(), settings)
     try:
         reader = TopicReader(connection)
         reading = asyncio.create_task(_take(reader.subscribe(TOPIC, "0"), 1))
@@ -83,7 +83,7 @@ async def test_a_subscription_blocks_longer_than_redis_pys_five_second_habit() -
 
 async def test_a_cursor_older_than_the_trimmed_events_is_out_of_range() -> None:
     settings = settings_for_test(max_stream_length=100)
-    connection = BusConnection.from_url(redis_url(), settings)
+    connection = BusConnection.from_url(require_redis(), settings)
     try:
         publisher = EventPublisher(connection)
         first = await publisher.publish(_event(0))

@@ -31,7 +31,7 @@ from tests.integration.bus.trigger_helpers import (
     run_finished,
     seed_workflows,
 )
-from tests.redis_fixtures import RedisServer, redis_url, settings_for_test
+from tests.redis_fixtures import RedisServer, require_redis, settings_for_test
 
 #: SIGKILLs of the consumer process, at random moments while events flow.
 TRIALS = 20
@@ -163,7 +163,7 @@ async def test_twenty_sigkills_of_the_consumer_lose_no_event_and_start_no_run_tw
             sys.executable,
             "-m",
             "tests.integration.bus.trigger_child",
-            redis_url(),
+            require_redis(),
             prefix,
             f"replica-{trial % 3}",  # restarted under its old name, or a new one
             cwd=REPO_ROOT,
