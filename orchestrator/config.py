@@ -85,8 +85,11 @@ class Settings:
     shutdown_delay_s: float = 0.0
     # Metrics endpoint, log format and level, tracing (AURA_METRICS_PORT, AURA_LOG_*, ...).
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
-    # Admission: runs executing at once; beyond it Start answers RESOURCE_EXHAUSTED.
+    # Admission: runs executing at once; beyond it new runs wait in the durable run queue.
     max_active_runs: int = 1000
+    # The run queue's bound: with this many runs QUEUED, Start answers RESOURCE_EXHAUSTED
+    # (reason QUEUE_FULL).
+    max_queued_runs: int = 100_000
     # Response cache (steps that opt in with `cache`): entries kept, oldest evicted.
     response_cache_max_entries: int = 1024
     # Retry defaults, retry budget, circuit breaker and bulkhead of every service...
@@ -207,7 +210,13 @@ VARIABLES: tuple[EnvVar, ...] = (
         "AURA_MAX_ACTIVE_RUNS",
         ("max_active_runs",),
         integer(1),
-        "runs executing at once; beyond it Start answers RESOURCE_EXHAUSTED",
+        "runs executing at once; beyond it new runs wait QUEUED in the durable run queue",
+    ),
+    EnvVar(
+        "AURA_MAX_QUEUED_RUNS",
+        ("max_queued_runs",),
+        integer(0),
+        "runs the queue holds; beyond it Start answers RESOURCE_EXHAUSTED (reason QUEUE_FULL)",
     ),
     EnvVar(
         "AURA_RESPONSE_CACHE_MAX_ENTRIES",

@@ -70,6 +70,7 @@ class OrchestratorServer:
             self.pool,
             self.catalog,
             max_active_runs=settings.max_active_runs,
+            max_queued_runs=settings.max_queued_runs,
             response_cache=ResponseCache(settings.response_cache_max_entries),
         )
         self.health = DrainingHealthServicer()
@@ -94,6 +95,7 @@ class OrchestratorServer:
         self.store.add_commit_listener(RunEventLog().observe)
         self.metrics.bind_gauges(
             runs_in_flight=lambda: self.engine.active_run_count,
+            runs_queued=lambda: self.engine.queued_run_count,
             subscribers=self.hub.subscriber_count,
             subscriber_lag=self.hub.slowest_backlog,
         )
@@ -133,6 +135,9 @@ class OrchestratorServer:
         resumed = await self.engine.resume_unfinished(on_history=self.metrics.adopt)
         if resumed:
             log.info("resumed %d unfinished runs", len(resumed))
+        # After the resume, so no claimed run is also resumed; metrics learn each claimed
+        # run's history as they learn a resumed one's (it may predate this process).
+        await self.engine.start_queue(on_history=self.metrics.adopt)
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         # Readiness follows the store: NOT_SERVING while it cannot write (liveness stays).

@@ -7,7 +7,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
 from orchestrator.analytics import AnalyticsRecorder, StoreAnalytics
 from orchestrator.api.definition_page_token import (
     decode_definition_token,
@@ -99,6 +99,7 @@ def _spec(request: Any, context: Ctx | None = None) -> RunSpec:
         request_id=request.request_id,
         timeout_s=timeout_s,
         caller_deadline_s=caller_deadline_s,
+        priority=request.priority,
     )
 
 
@@ -163,6 +164,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.ExecuteWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.ExecuteWorkflowRunResponse:
         run, _ = await self._engine.start_run(_spec(request, context))
+        if run.state == run_pb2.RUN_STATE_QUEUED:
+            await self._engine.wait_dequeued(run.name)
         finished = await self._engine.wait_finished(run.name)
         return orchestrator_pb2.ExecuteWorkflowRunResponse(workflow_run=finished)
 

@@ -116,6 +116,7 @@ async def stream_run(
     labels: dict[str, str] | None = None,
     request_id: str = "",
     timeout_s: float | None = None,
+    priority: int = 0,
     console: Console | None = None,
 ) -> run_pb2.WorkflowRun:
     """Starts a run, shows its live progress, then returns the finished run."""
@@ -127,6 +128,7 @@ async def stream_run(
             input=run_input,
             labels=labels or {},
             request_id=request_id,
+            priority=priority,
         )
         if timeout_s is not None:
             request.timeout.FromNanoseconds(int(timeout_s * 1e9))
@@ -185,6 +187,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         labels=parse_labels(args.label),
         request_id=args.request_id,
         timeout_s=args.timeout,
+        priority=args.priority,
         console=progress,
     )
     if args.json:

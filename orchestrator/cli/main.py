@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--label", action="append", default=[], help="KEY=VALUE, repeatable")
     run.add_argument("--request-id", default="", help="idempotency key")
     run.add_argument("--timeout", type=float, default=None, help="run deadline in seconds")
+    run.add_argument(
+        "--priority", type=int, default=0, help="queue priority, -100..100 (higher first)"
+    )
     run.add_argument("--json", action="store_true", help="print the whole finished run as JSON")
 
     watch = with_address(sub.add_parser("watch", help="follow a run's events until it finishes"))

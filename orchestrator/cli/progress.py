@@ -14,6 +14,7 @@ from aura.orchestrator.v1 import run_pb2
 from orchestrator.names import DEFINITION_PREFIX
 
 STATE_STYLE = {
+    "QUEUED": ("…", "blue"),  # a run waiting in the run queue
     "PENDING": ("·", "dim"),
     "SCHEDULED": ("○", "cyan"),
     "RUNNING": ("◐", "yellow"),
@@ -56,6 +57,8 @@ class ProgressView:
             self.started = now
             self.run = event.run
             self.definition = event.run_created.workflow_definition
+            if event.run_created.queued:
+                self.state = "QUEUED"
             for step in event.run_created.steps:
                 self.steps[step.step_id] = StepLine(step.step_id, step.method)
         elif kind in ("run_started", "run_resumed"):

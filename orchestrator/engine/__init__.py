@@ -1,7 +1,8 @@
 """The engine: plans and executes workflow runs over the mesh."""
 
 from orchestrator.engine.catalog import DefinitionCatalog
-from orchestrator.engine.engine import Engine, RunSpec
+from orchestrator.engine.engine import Engine
+from orchestrator.engine.run_spec import RunSpec
 from orchestrator.names import definition_name, run_name
 
 __all__ = [

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.engine.catalog import DefinitionCatalog
 from orchestrator.engine.recorder import RunRecorder
 from orchestrator.engine.resume_point import resume_failed_status, resume_point
 from orchestrator.engine.run_executor import TERMINAL_STEP_STATES, RunExecutor, ShutdownInterrupt
+from orchestrator.engine.run_queue import (
+    MAX_CLAIM,
+    QueueDrainer,
+    queue_full,
+    queued_run_start,
+)
+from orchestrator.engine.run_spec import RunSpec, created_event, validate_spec
 from orchestrator.engine.step_runner import RunContext
 from orchestrator.errors import (
     FailedPrecondition,
-    InvalidArgument,
-    ResourceExhausted,
-    ViolationCollector,
     run_not_found,
     shutting_down,
 )
@@ -33,44 +35,16 @@ from orchestrator.mesh import BackendPool
 from orchestrator.names import RUN_PREFIX, run_name
 from orchestrator.resilience import ResponseCache
 from orchestrator.runs import FINAL_RUN_STATES, RunFilter, RunFolder, fold_run
-from orchestrator.store import RunRecord, RunStore
+from orchestrator.store import Claim, RunRecord, RunStore
 from orchestrator.telemetry import traced_run
-from orchestrator.workflows import CompiledWorkflow, run_input_as_json
+from orchestrator.workflows import CompiledWorkflow
 
 log = logging.getLogger(__name__)
 
-MAX_RUN_TIMEOUT_S = 24 * 3600.0
-MAX_REQUEST_ID_LENGTH = 128
-MAX_LABEL_LENGTH = 63
-INVALID_RUN_REASON = "INVALID_RUN_REQUEST"
-_RUN_IDS = random.Random()
-# What a client refused for admission is told to wait before trying again.
-ADMISSION_RETRY_AFTER_S = 1.0
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What a client asks to run (the fields shared by Start/Execute/StreamWorkflowRun)."""
-
-    workflow_definition: str
-    input: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    request_id: str = ""
-    timeout_s: float | None = None
-    # Caller's own deadline (ExecuteWorkflowRun): bounds the run, not part of its identity.
-    caller_deadline_s: float | None = None
-
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for part in (
-            self.workflow_definition.encode(),
-            self.input.SerializeToString(deterministic=True),
-            repr(sorted(self.labels.items())).encode(),
-            repr(self.timeout_s).encode(),
-        ):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
-        return digest.hexdigest()
+DEFAULT_MAX_QUEUED_RUNS = 100_000
+# How often a wait for a queued run looks at the store, for a run claimed elsewhere (a
+# run this engine starts wakes it at once): from the first to the longest pause, doubling.
+DEQUEUE_POLL_S = (0.5, 5.0)
 
 
 @dataclass
@@ -81,8 +55,10 @@ class ActiveRun:
 
 
 class Engine:
-    """`max_active_runs` is the admission cap: beyond it start_run raises RESOURCE_EXHAUSTED
-    with RetryInfo instead of piling up work (runs resumed after a restart are exempt)."""
+    """`max_active_runs` is the admission cap: beyond it new runs wait in the durable run
+    queue (see run_queue), and only a queue holding `max_queued_runs` makes start_run
+    raise RESOURCE_EXHAUSTED (reason QUEUE_FULL) with RetryInfo. Runs resumed after a
+    restart are exempt from the cap. `start_queue()` starts claiming queued runs."""
 
     def __init__(
         self,
@@ -91,6 +67,7 @@ class Engine:
         catalog: DefinitionCatalog,
         *,
         max_active_runs: int | None = None,
+        max_queued_runs: int = DEFAULT_MAX_QUEUED_RUNS,
         response_cache: ResponseCache | None = None,
     ) -> None:
         self.store = store
@@ -101,35 +78,39 @@ class Engine:
         # Good answers kept for steps whose fallback is the last good answer.
         self.last_good_answers = ResponseCache(self.response_cache.max_entries)
         self._active: dict[str, ActiveRun] = {}
+        self.max_queued_runs = max_queued_runs
+        self._queuing = 0  # creations of queued runs not yet committed
+        self._dequeued: dict[str, asyncio.Event] = {}  # set once a queued run leaves the queue
+        self._on_claimed_history: Callable[[list[run_pb2.RunEvent]], None] | None = None
+        self.queue = QueueDrainer(
+            store, free_slots=self._free_slots, limits=self._queue_limits, launch=self.start_queued
+        )
 
     @property
     def active_run_count(self) -> int:
         return len(self._active)
 
+    @property
+    def queued_run_count(self) -> int:
+        """Runs waiting in the queue, as this engine last counted them."""
+        return self.queue.waiting
+
+    async def start_queue(
+        self, on_history: Callable[[list[run_pb2.RunEvent]], None] | None = None
+    ) -> None:
+        """Starts claiming queued runs (after `resume_unfinished`, at start-up).
+        `on_history` sees each claimed run's history before it starts."""
+        self._on_claimed_history = on_history
+        await self.queue.start()
+
     async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
         """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
         workflow = self.catalog.get(spec.workflow_definition)
-        timeout_s, run_input = self._validate(spec, workflow.required_inputs, workflow.timeout_s)
-        self._admit()
-        # 128 random bits from a urandom-seeded PRNG of our own: unique without a syscall per
-        # run, and untouched by anything in the process that calls random.seed().
-        run_id = f"{_RUN_IDS.getrandbits(128):032x}"
-        name = RUN_PREFIX + run_id
-        created = run_pb2.RunCreated(
-            workflow_definition=workflow.name,
-            input=spec.input,
-            labels=dict(spec.labels),
-            request_id=spec.request_id,
-            steps=[
-                run_pb2.StepRun(
-                    step_id=step.id, method=step.method.full_name, optional=step.optional
-                )
-                for step in workflow.steps.values()
-            ],
-        )
-        created.expire_time.FromNanoseconds(time.time_ns() + int(timeout_s * 1e9))
-        event = run_pb2.RunEvent(run=name, seq=1, run_created=created)
-        event.time.FromNanoseconds(time.time_ns())
+        timeout_s, run_input = validate_spec(spec, workflow.required_inputs, workflow.timeout_s)
+        if self._must_queue(workflow):
+            return await self._enqueue(spec, workflow, timeout_s)
+        event = created_event(spec, workflow, timeout_s, queued=False, priority=spec.priority)
+        name = event.run
         creation = self.store.create_run(
             event, request_id=spec.request_id, fingerprint=spec.fingerprint()
         )
@@ -196,61 +177,6 @@ class Engine:
         )
         self._launch(name, RunExecutor(workflow, ctx))
 
-    def _admit(self) -> None:
-        if self.max_active_runs is not None and len(self._active) >= self.max_active_runs:
-            raise ResourceExhausted(
-                f"{len(self._active)} runs are active, the most this orchestrator takes; "
-                f"retry in {ADMISSION_RETRY_AFTER_S:g}s",
-                reason="TOO_MANY_ACTIVE_RUNS",
-                metadata={"max_active_runs": str(self.max_active_runs)},
-                retry_after_s=ADMISSION_RETRY_AFTER_S,
-            )
-
-    def _validate(
-        self, spec: RunSpec, required_inputs: tuple[str, ...], default_timeout_s: float
-    ) -> tuple[float, dict[str, Any]]:
-        """Everything the run needs, checked before its creation commits: a run that
-        passes can be stored, converted (json_format) and listed. Returns its timeout and
-        its input as the steps read it (converted once, here)."""
-        problems = ViolationCollector()
-        if len(spec.request_id) > MAX_REQUEST_ID_LENGTH:
-            problems.add("request_id", f"at most {MAX_REQUEST_ID_LENGTH} characters")
-        for key, value in spec.labels.items():
-            path = f"labels[{key[:MAX_LABEL_LENGTH]}]"
-            if (
-                not key
-                or len(key) > MAX_LABEL_LENGTH
-                or not key.replace("_", "a").replace("-", "a").isalnum()
-            ):
-                problems.add(path, "label keys are 1-63 letters, digits, '-' or '_'")
-            if len(value) > MAX_LABEL_LENGTH:
-                problems.add(path, "label values are at most 63 characters")
-        run_input, input_problems = run_input_as_json(spec.input)
-        problems.violations.extend(input_problems)
-        if not input_problems:
-            for key in required_inputs:
-                given = spec.input.fields.get(key)
-                if given is None or given.WhichOneof("kind") == "null_value":
-                    problems.add(f"input.{key}", f"required input {key!r} is missing")
-        timeout_s = default_timeout_s if spec.timeout_s is None else spec.timeout_s
-        if spec.timeout_s is not None and not 0 < spec.timeout_s <= MAX_RUN_TIMEOUT_S:
-            problems.add("timeout", "must be positive and at most 24h")
-        if problems.violations:
-            raise InvalidArgument(
-                "invalid run request: "
-                + "; ".join(f"{v.field}: {v.description}" for v in problems.violations[:3]),
-                reason=INVALID_RUN_REASON,
-                violations=problems.violations,
-            )
-        if spec.caller_deadline_s is not None:
-            if spec.caller_deadline_s <= 0:
-                raise InvalidArgument(
-                    "the caller's deadline has already passed", reason="DEADLINE_TOO_SHORT"
-                )
-            timeout_s = min(timeout_s, spec.caller_deadline_s)
-        assert run_input is not None  # no input problems: it converted
-        return timeout_s, run_input
-
     def _launch(self, name: str, executor: RunExecutor) -> None:
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
@@ -274,6 +200,8 @@ class Engine:
             traced_run(name, executor.workflow.name, drive()), name=f"run:{name}"
         )
         self._active[name] = ActiveRun(executor, task, done)
+        limited = executor.workflow.definition.max_concurrent_runs > 0
+        task.add_done_callback(lambda _: self.queue.slot_freed(limited=limited))
 
     async def wait_finished(self, name: str) -> run_pb2.WorkflowRun:
         """Waits for the run's final event to be committed, then returns the run."""
@@ -302,6 +230,9 @@ class Engine:
         name = run_name(name)
         active = self._active.get(name)
         if active is None:
+            cancelled = await self._cancel_if_queued(name, reason)
+            if cancelled is not None:
+                return cancelled
             run = await self.get_run(name, include_outputs=False)
             if run.state in FINAL_RUN_STATES:
                 raise FailedPrecondition(
@@ -319,6 +250,154 @@ class Engine:
         active.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(active.done)
+        return await self.get_run(name)
+
+    # The run queue (see run_queue) -----------------------------------------
+
+    def _must_queue(self, workflow: CompiledWorkflow) -> bool:
+        if workflow.definition.max_concurrent_runs > 0:
+            return True  # the store counts its runs across replicas when it claims them
+        if self.queue.waiting > 0 and not self.queue.held_by_limits:
+            return True  # do not overtake runs that wait and could run
+        cap = self.max_active_runs
+        return cap is not None and len(self._active) + self.queue.reserved >= cap
+
+    def _free_slots(self) -> int:
+        if self.max_active_runs is None:
+            return MAX_CLAIM
+        return self.max_active_runs - len(self._active)
+
+    def _queue_limits(self) -> dict[str, int]:
+        return {
+            compiled.name: compiled.definition.max_concurrent_runs
+            for compiled in self.catalog.list()
+            if compiled.definition.max_concurrent_runs > 0
+        }
+
+    async def _enqueue(
+        self, spec: RunSpec, workflow: CompiledWorkflow, timeout_s: float
+    ) -> tuple[run_pb2.WorkflowRun, bool]:
+        """Creates the run QUEUED and answers at once; QUEUE_FULL when the queue is full."""
+        if self.queue.waiting + self._queuing >= self.max_queued_runs:
+            waiting = await self.queue.depth()
+            if waiting + self._queuing >= self.max_queued_runs:
+                raise queue_full(waiting, self.max_queued_runs)
+        event = created_event(spec, workflow, timeout_s, queued=True, priority=spec.priority)
+        self._queuing += 1
+        try:
+            stored_name, is_new = await self.store.create_run(
+                event,
+                request_id=spec.request_id,
+                fingerprint=spec.fingerprint(),
+                queued=True,
+                priority=spec.priority,
+            )
+        finally:
+            self._queuing -= 1
+        if not is_new:
+            return await self.get_run(stored_name), False
+        self.queue.queued()
+        folder = RunFolder()
+        folder.apply(event)
+        return folder.run, True
+
+    async def start_queued(self, claims: Sequence[Claim]) -> list[str]:
+        """Starts runs this replica claimed from the queue (any store, any replica) from
+        their stored history: a queued run's is its `run_created` alone, and it gets
+        `run_started` with its deadline counted from now. A longer history is resumed as
+        after a restart. A claim carrying a cancel reason ends CANCELLED at once. A run
+        that cannot start ends FAILED (reason RESUME_FAILED). Returns the runs launched."""
+        claims = [claim for claim in claims if claim.run not in self._active]
+        histories = await asyncio.gather(
+            *(self.store.read_events(claim.run) for claim in claims), return_exceptions=True
+        )
+        launched = []
+        for claim, history in zip(claims, histories, strict=True):
+            events = None if isinstance(history, BaseException) else history
+            try:
+                if isinstance(history, BaseException):
+                    raise history
+                if history and claim.run not in self._active:  # not resumed meanwhile
+                    if self._on_claimed_history is not None:
+                        self._on_claimed_history(history)
+                    self._launch_claimed(claim, history)
+                    launched.append(claim.run)
+            except Exception as error:
+                log.exception("queued run %s cannot start; it ends FAILED", claim.run)
+                await self._end_unresumable(claim.run, events, error)
+            finally:
+                waiting = self._dequeued.pop(claim.run, None)
+                if waiting is not None:
+                    waiting.set()
+        return launched
+
+    def _launch_claimed(self, claim: Claim, events: list[run_pb2.RunEvent]) -> None:
+        name = claim.run
+        if len(events) > 1:  # it went further than run_created: resume it where it stands
+            self._resume(name, events)
+            if claim.cancel_reason:
+                self._active[name].executor.request_cancel(claim.cancel_reason)
+                self._active[name].task.cancel()
+            return
+        created = events[0].run_created
+        workflow = self.catalog.get(created.workflow_definition)
+        timeout_s, started = queued_run_start(events[0])
+        recorder = RunRecorder(self.store, name, next_seq=2)
+        if not claim.cancel_reason:
+            recorder.emit(run_started=started)
+        ctx = RunContext(
+            run_id=name.removeprefix(RUN_PREFIX),
+            recorder=recorder,
+            pool=self.pool,
+            run_input=json_format.MessageToDict(created.input),
+            outputs={},
+            deadline=time.monotonic() + timeout_s,
+            cache=self.response_cache,
+            last_good=self.last_good_answers,
+        )
+        self._launch(name, RunExecutor(workflow, ctx, cancel_reason=claim.cancel_reason or None))
+
+    async def wait_dequeued(self, name: str) -> None:
+        """Returns once the run no longer waits in the queue: launched here, running on
+        another replica, or finished. SHUTTING_DOWN when the engine stops meanwhile."""
+        name = run_name(name)
+        pause_s, longest_s = DEQUEUE_POLL_S
+        try:
+            while name not in self._active:
+                if self.queue.stopped:
+                    raise shutting_down(
+                        f"the orchestrator is shutting down; run {name} stays queued", run=name
+                    )
+                record = await self.store.get_run_record(name)
+                # PENDING: claimed (here or elsewhere) but not started yet.
+                if record is None or record.state not in (
+                    run_pb2.RUN_STATE_QUEUED,
+                    run_pb2.RUN_STATE_PENDING,
+                ):
+                    return
+                waiting = self._dequeued.setdefault(name, asyncio.Event())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiting.wait(), pause_s)
+                pause_s = min(2 * pause_s, longest_s)
+        finally:
+            self._dequeued.pop(name, None)  # another waiter of it makes a new one
+
+    async def _cancel_if_queued(self, name: str, reason: str) -> run_pb2.WorkflowRun | None:
+        """Cancels a run still in the queue (claims it, then ends it CANCELLED); None when
+        it is not queued (any more), for the usual cancel path."""
+        record = await self.store.get_run_record(name)
+        if record is None or record.state != run_pb2.RUN_STATE_QUEUED:
+            return None
+        claim = await self.store.claim_queued_run(name)
+        if claim is None:  # claimed meanwhile: cancel it where it starts
+            await self.wait_dequeued(name)
+            return await self.cancel_run(name, reason)
+        cancel = Claim(name, claim.epoch, cancel_reason=reason or "cancelled by request")
+        await self.start_queued([cancel])
+        active = self._active.get(name)
+        if active is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(active.done)
         return await self.get_run(name)
 
     # Definitions and stored runs, for the API ------------------------------
@@ -393,7 +472,10 @@ class Engine:
         run_input = json_format.MessageToDict(point.run.input)
         remaining_s = (point.run.expire_time.ToNanoseconds() - time.time_ns()) / 1e9
         recorder = RunRecorder(self.store, name, next_seq=events[-1].seq + 1)
-        if point.run.state == run_pb2.RUN_STATE_PENDING:
+        if point.run.state == run_pb2.RUN_STATE_QUEUED:  # claimed, not started: a full timeout
+            remaining_s, started = queued_run_start(events[0])
+            recorder.emit(run_started=started)
+        elif point.run.state == run_pb2.RUN_STATE_PENDING:
             recorder.emit(run_started=run_pb2.RunStarted())
         recorder.emit(run_resumed=run_pb2.RunResumed(restarted_steps=point.restarted))
         ctx = RunContext(
@@ -450,6 +532,9 @@ class Engine:
 
     async def stop(self) -> None:
         """Stops every executor without finishing its run: runs resume on the next start."""
+        await self.queue.stop()
+        for waiting in self._dequeued.values():
+            waiting.set()  # their waits end with SHUTTING_DOWN
         active = list(self._active.values())
         for run in active:
             run.executor.shutting_down = True

@@ -54,6 +54,8 @@ class RunFolder:
             run.state = run_pb2.RUN_STATE_RUNNING
             if not run.HasField("start_time"):
                 run.start_time.CopyFrom(event.time)
+            if event.run_started.HasField("expire_time"):  # a queued run's own deadline
+                run.expire_time.CopyFrom(event.run_started.expire_time)
         elif kind == "run_resumed":
             run.state = run_pb2.RUN_STATE_RUNNING
         elif kind == "run_finished":
@@ -77,7 +79,9 @@ class RunFolder:
         run.create_time.CopyFrom(event.time)
         if created.HasField("expire_time"):
             run.expire_time.CopyFrom(created.expire_time)
-        run.state = run_pb2.RUN_STATE_PENDING
+        run.priority = created.priority
+        # A queued run stays QUEUED until its run_started (claimed by a replica with room).
+        run.state = run_pb2.RUN_STATE_QUEUED if created.queued else run_pb2.RUN_STATE_PENDING
         for declared in created.steps:
             step = run.steps.add(
                 step_id=declared.step_id,

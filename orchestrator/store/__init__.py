@@ -1,4 +1,5 @@
-"""Event-sourced storage of runs: the `RunStore` contract and its SQLite implementation."""
+"""Event-sourced storage of runs: the `RunStore` contract, its SQLite implementation and
+the PostgreSQL one several replicas share."""
 
 from orchestrator.store.base import (
     CancelListener,
@@ -18,6 +19,7 @@ from orchestrator.store.base import (
     WritableListener,
     replicated,
 )
+from orchestrator.store.postgres import PostgresRunStore
 from orchestrator.store.sqlite import SqliteRunStore
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "CommitListener",
     "EventSequenceConflict",
     "OwnershipLostListener",
+    "PostgresRunStore",
     "RemoteCommitListener",
     "ReplicaInfo",
     "ReplicatedRunStore",

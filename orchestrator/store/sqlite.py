@@ -41,6 +41,13 @@ between batches of writes, so a purge never holds a commit up for long. Deleting
 or a definition, and storing a definition, are jobs in the write queue: each runs after
 every write queued before it.
 
+The run queue: a queued run is a row in state QUEUED (with its priority) and its
+`run_created`; it takes no events until claimed. Claims are jobs in the write queue
+(`sqlite_run_queue`), so they are serialized with every creation and final event and a
+definition's concurrency limit holds. `queue_depth` is counted at open and then followed
+in memory (one process writes the file), so asking it costs nothing. Queued runs are not
+kept in the recent history in memory: up to AURA_MAX_QUEUED_RUNS of them may wait.
+
 Visibility: commit listeners (the event hub, analytics) are called on the event loop
 after the commit and before the appenders' futures resolve, so nobody sees an
 uncommitted event, and an appender that awaited its future knows the hub has it.
@@ -62,7 +69,7 @@ from typing import Any, Self, TypeVar
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
-from orchestrator.store import sqlite_deletes, sqlite_reads
+from orchestrator.store import sqlite_deletes, sqlite_reads, sqlite_run_queue
 from orchestrator.store.base import (
     Claim,
     CommitListener,
@@ -93,6 +100,8 @@ PURGE_PAUSE_S = 0.02
 FAULT_RETRY_MIN_S = 0.05
 FAULT_RETRY_MAX_S = 2.0
 STORE_RETRY_AFTER_S = 1.0
+# One process writes a SQLite file: its claims need no fencing, every epoch is 1.
+CLAIM_EPOCH = 1
 
 
 class SqliteRunStore:
@@ -145,6 +154,8 @@ class SqliteRunStore:
         self._purge_interval_s = max(0.01, purge_interval_s)
         self._purge_due = False
         self._purge_timer: asyncio.TimerHandle | None = None
+        # QUEUED runs in the file: counted once at open, then followed (one writer process).
+        self._queued_runs = 0
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -160,8 +171,8 @@ class SqliteRunStore:
             self._reader_threads, thread_name_prefix="aura-store-reader"
         )
         try:
-            connection = await loop.run_in_executor(
-                self._write_thread, connect_writer, self.path, self._durability
+            connection, self._queued_runs = await loop.run_in_executor(
+                self._write_thread, _connect_and_count_queue, self.path, self._durability
             )
         except BaseException:
             self._write_thread.shutdown(wait=False)
@@ -236,13 +247,19 @@ class SqliteRunStore:
         queued: bool = False,
         priority: int = 0,
     ) -> asyncio.Future[tuple[str, bool]]:
-        if queued:
-            raise NotImplementedError("the run queue on SQLite is not built yet")
         if created.seq != 1 or created.WhichOneof("event") != "run_created" or not created.run:
             raise ValueError("create_run takes a run's run_created event, with seq 1 and a run")
         if not self._writable:
             raise self._unavailable()
-        return self._enqueue(CreateRequest(created, request_id, fingerprint), 1, urgent=True)
+        request = CreateRequest(created, request_id, fingerprint, queued, priority)
+        creation: asyncio.Future[tuple[str, bool]] = self._enqueue(request, 1, urgent=True)
+        if queued:
+            creation.add_done_callback(self._count_queued)
+        return creation
+
+    def _count_queued(self, creation: asyncio.Future[tuple[str, bool]]) -> None:
+        if not creation.cancelled() and creation.exception() is None and creation.result()[1]:
+            self._queued_runs += 1
 
     def append(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
         final = any(event.HasField("run_finished") for event in events)
@@ -482,8 +499,10 @@ class SqliteRunStore:
         for event, body in zip(committed, bodies, strict=True):
             events = live.get(event.run)
             if events is None:
-                if event.seq != 1:
-                    continue  # a run this process did not create: read from the file
+                if event.seq != 1 or event.run_created.queued:
+                    # A run this process did not create, or one that may wait long in
+                    # the queue (up to AURA_MAX_QUEUED_RUNS of them): read from the file.
+                    continue
                 events = live[event.run] = []
             events.append(body)
             if event.WhichOneof("event") == "run_finished":
@@ -547,14 +566,32 @@ class SqliteRunStore:
     async def list_definitions(self) -> list[workflow_pb2.WorkflowDefinition]:
         return await self._read(sqlite_reads.list_definitions)
 
+    # --- the run queue (see sqlite_run_queue) ---------------------------------
+
     async def claim_queued(self, limit: int, concurrency: Mapping[str, int]) -> list[Claim]:
-        return []  # nothing is queued until the run queue on SQLite is built
+        if limit <= 0 or not self._queued_runs:
+            return []
+        limits = dict(concurrency)
+        claim = self._job(lambda db: sqlite_run_queue.claim_queued(db, limit, limits))
+        claim.add_done_callback(lambda done: self._count_claimed(done, len))
+        # Shielded: a claim committed for a caller that went away still leaves the count
+        # right (its runs are PENDING, resumed on the next start).
+        names = await asyncio.shield(claim)
+        return [Claim(name, CLAIM_EPOCH) for name in names]
 
     async def claim_queued_run(self, run: str) -> Claim | None:
-        return None
+        claim = self._job(lambda db: sqlite_run_queue.claim_queued_run(db, run))
+        claim.add_done_callback(lambda done: self._count_claimed(done, int))
+        return Claim(run, CLAIM_EPOCH) if await asyncio.shield(claim) else None
+
+    def _count_claimed(self, claim: asyncio.Future[Any], count: Callable[[Any], int]) -> None:
+        if not claim.cancelled() and claim.exception() is None:
+            self._queued_runs = max(0, self._queued_runs - count(claim.result()))
 
     async def queue_depth(self) -> int:
-        return 0
+        """Kept in memory (counted at open): no query."""
+        self._require_open()
+        return self._queued_runs
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         self._require_open()
@@ -573,3 +610,13 @@ class SqliteRunStore:
     def _require_open(self) -> None:
         if self._state != "open":
             raise StoreClosed(f"run store {self.path} is not open")
+
+
+def _connect_and_count_queue(path: Path, durability: Durability) -> tuple[sqlite3.Connection, int]:
+    """The writer connection (see `connect_writer`) and how many runs wait in the queue."""
+    connection = connect_writer(path, durability)
+    try:
+        return connection, sqlite_run_queue.count_queued(connection)
+    except BaseException:
+        connection.close()
+        raise

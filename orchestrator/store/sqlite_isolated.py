@@ -19,17 +19,17 @@ from orchestrator.store.sqlite_requests import (
     new_run_row,
     run_not_found,
 )
-from orchestrator.store.sqlite_schema import UNFINISHED
+from orchestrator.store.sqlite_schema import ACTIVE, QUEUED_STATE
 
 _INSERT_RUN = (
     "INSERT INTO runs (name, workflow_definition, state, create_time_us, labels, request_id, "
-    "fingerprint, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
+    "fingerprint, priority, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
 )
 _INSERT_EVENT = "INSERT INTO events (run_id, seq, body) VALUES (?, ?, ?)"
 _ADVANCE_RUN = (
     "UPDATE runs SET last_seq = ?, state = coalesce(?, state), "
     "end_time_us = coalesce(?, end_time_us) "
-    f"WHERE name = ? AND last_seq = ? AND {UNFINISHED} RETURNING id"
+    f"WHERE name = ? AND last_seq = ? AND {ACTIVE} RETURNING id"
 )
 
 
@@ -134,6 +134,10 @@ def _explain_rejection(db: sqlite3.Connection, run: str, advance: RunAdvance) ->
     if state in FINAL_RUN_STATES:
         return EventSequenceConflict(
             f"cannot append seq {first} to {run}: the run finished at seq {last_seq}"
+        )
+    if state == QUEUED_STATE:
+        return EventSequenceConflict(
+            f"cannot append seq {first} to {run}: the run is queued; claim it first"
         )
     return EventSequenceConflict(
         f"cannot append seq {first} to {run}: its last seq is {last_seq}, "

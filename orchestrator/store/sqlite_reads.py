@@ -17,7 +17,7 @@ from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import PageCursor, RunFilter
 from orchestrator.store.base import RunRecord
 from orchestrator.store.sqlite_filter import SqlParam, filter_to_sql
-from orchestrator.store.sqlite_schema import UNFINISHED
+from orchestrator.store.sqlite_schema import ACTIVE
 
 _RECORD_COLUMNS = (
     "name, workflow_definition, state, create_time_us, end_time_us, labels, request_id, last_seq"
@@ -89,7 +89,7 @@ def list_runs(
 def unfinished_runs(db: sqlite3.Connection) -> list[str]:
     found: list[list[Any]] = _fetch_json(
         db,
-        f"SELECT json_group_array(json_array(create_time_us, name)) FROM runs WHERE {UNFINISHED}",
+        f"SELECT json_group_array(json_array(create_time_us, name)) FROM runs WHERE {ACTIVE}",
         [],
     )
     found.sort()

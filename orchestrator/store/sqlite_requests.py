@@ -20,6 +20,8 @@ class CreateRequest:
     event: run_pb2.RunEvent  # the run_created event, seq 1
     request_id: str
     fingerprint: str
+    queued: bool = False  # stored RUN_STATE_QUEUED, for `claim_queued` to hand out
+    priority: int = 0
 
 
 @dataclass(slots=True)
@@ -46,11 +48,12 @@ def new_run_row(request: CreateRequest) -> Row:
     return (
         event.run,
         created.workflow_definition,
-        run_pb2.RUN_STATE_PENDING,
+        run_pb2.RUN_STATE_QUEUED if request.queued else run_pb2.RUN_STATE_PENDING,
         timestamp_us(event.time.seconds, event.time.nanos),
         json.dumps(dict(created.labels), separators=(",", ":"), sort_keys=True),
         request.request_id or None,
         request.fingerprint,
+        request.priority,
     )
 
 

@@ -38,7 +38,7 @@ from orchestrator.store.sqlite_requests import (
     WriteResult,
     new_run_row,
 )
-from orchestrator.store.sqlite_schema import UNFINISHED
+from orchestrator.store.sqlite_schema import ACTIVE
 
 T = TypeVar("T")
 
@@ -83,17 +83,17 @@ class BatchWriter:
         self._ids: dict[str, int] = {}
         self._insert_runs = MultiRowStatement(
             "INSERT INTO runs (id, name, workflow_definition, state, create_time_us, labels, "
-            "request_id, fingerprint, last_seq) "
-            "SELECT column1, column2, column3, column4, column5, column6, column7, column8, 1 "
-            "FROM (VALUES {values}) WHERE column1 IS NOT NULL",
-            8,
+            "request_id, fingerprint, priority, last_seq) "
+            "SELECT column1, column2, column3, column4, column5, column6, column7, column8, "
+            "column9, 1 FROM (VALUES {values}) WHERE column1 IS NOT NULL",
+            9,
             variable_limit=limit,
         )
         self._advance_runs = MultiRowStatement(
             "UPDATE runs SET last_seq = v.column1, state = coalesce(v.column2, runs.state), "
             "end_time_us = coalesce(v.column3, runs.end_time_us) "
             "FROM (VALUES {values}) AS v "
-            f"WHERE runs.name = v.column4 AND runs.last_seq = v.column5 AND runs.{UNFINISHED}",
+            f"WHERE runs.name = v.column4 AND runs.last_seq = v.column5 AND runs.{ACTIVE}",
             5,
             variable_limit=limit,
         )

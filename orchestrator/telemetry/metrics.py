@@ -159,6 +159,11 @@ class RunMetrics:
         self.runs_in_flight = Gauge(
             "aura_runs_in_flight", "Runs executing on this orchestrator.", registry=r
         )
+        self.runs_queued = Gauge(
+            "aura_runs_queued",
+            "Runs waiting in the run queue (QUEUED), as this orchestrator last counted them.",
+            registry=r,
+        )
         self.watchers = Gauge(
             "aura_event_subscribers", "Open live-event subscriptions (watch streams).", registry=r
         )
@@ -178,9 +183,11 @@ class RunMetrics:
         runs_in_flight: Callable[[], int],
         subscribers: Callable[[], int],
         subscriber_lag: Callable[[], int],
+        runs_queued: Callable[[], int] = lambda: 0,
     ) -> None:
         """Snapshot gauges, read when scraped (from the HTTP thread: keep them cheap)."""
         self.runs_in_flight.set_function(_tolerant(runs_in_flight))
+        self.runs_queued.set_function(_tolerant(runs_queued))
         self.watchers.set_function(_tolerant(subscribers))
         self.watcher_lag.set_function(_tolerant(subscriber_lag))
 

@@ -28,6 +28,8 @@ INVALID_DEFINITION_REASON: Final = "INVALID_WORKFLOW_DEFINITION"
 NAME_PATTERN: Final = DEFINITION_NAME_PATTERN
 #: "workflowDefinitions/" and an id of at most 63 characters.
 MAX_NAME_LENGTH: Final = 83
+#: WorkflowDefinition.max_concurrent_runs: 0 (no limit) up to this.
+MAX_CONCURRENT_RUNS: Final = 100_000
 
 
 def compile_workflow(
@@ -48,6 +50,12 @@ def compile_workflow(
         collector,
     )
     required_inputs = _check_required_inputs(authored.required_inputs, collector)
+    if not 0 <= authored.max_concurrent_runs <= MAX_CONCURRENT_RUNS:
+        collector.add(
+            "max_concurrent_runs",
+            f"max_concurrent_runs must be 0 (no limit) to {MAX_CONCURRENT_RUNS}, "
+            f"not {authored.max_concurrent_runs}",
+        )
     if not authored.steps:
         collector.add("steps", "a workflow needs at least one step")
     triggers = compile_triggers(authored.name, authored.triggers, collector)

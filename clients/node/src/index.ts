@@ -89,13 +89,15 @@ export class Orchestrator {
   async start(
     definition: string,
     input: { [key: string]: JsonValue },
-    options: { requestId?: string; labels?: { [key: string]: string } } = {},
+    options: { requestId?: string; labels?: { [key: string]: string }; priority?: number } = {},
   ): Promise<string> {
     const request = {
       workflow_definition: definition,
       input: toStruct(input),
       request_id: options.requestId ?? "",
       labels: options.labels ?? {},
+      // Queue priority, -100..100: when the run waits in the run queue, higher goes first.
+      priority: options.priority ?? 0,
     };
     const response = await unary<StartWorkflowRunResponse__Output>((done) =>
       this.client.StartWorkflowRun(request, deadline(), done),

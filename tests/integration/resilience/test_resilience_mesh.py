@@ -356,7 +356,7 @@ async def test_the_bulkhead_caps_calls_in_flight_per_service(
     assert peak == 2
 
 
-async def test_beyond_the_run_cap_start_answers_resource_exhausted_with_retry_info(
+async def test_beyond_the_run_cap_start_queues_the_run_until_a_slot_frees(
     mesh: MockMesh, tmp_path: Path
 ) -> None:
     mesh["nlu"].faults.latency_ms = 300
@@ -366,17 +366,12 @@ async def test_beyond_the_run_cap_start_answers_resource_exhausted_with_retry_in
             workflow_definition="slow", input=struct(TEXT_INPUT)
         )
         admitted = [await stub.StartWorkflowRun(request) for _ in range(2)]
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await stub.StartWorkflowRun(request)
-        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        status = rpc_status.from_call(raised.value)
-        assert status is not None
-        reason, retry_delay = reason_and_retry_delay(status)
-        assert reason == "TOO_MANY_ACTIVE_RUNS" and retry_delay == 1.0
+        queued = await stub.StartWorkflowRun(request)
+        assert queued.workflow_run.state == run_pb2.RUN_STATE_QUEUED
+        assert server.engine.active_run_count == 2
         for started in admitted:
             await server.engine.wait_finished(started.workflow_run.name)
-        again = await stub.StartWorkflowRun(request)
-        assert again.workflow_run.name
+        await eventually(lambda: server.engine.active_run_count == 1)
 
 
 # Response cache --------------------------------------------------------------------------

@@ -527,3 +527,17 @@ def test_the_compiled_definition_is_a_copy_as_authored() -> None:
 
     assert workflow.definition == json_format.ParseDict(VALID, workflow_pb2.WorkflowDefinition())
     assert not workflow.definition.HasField("timeout")
+
+
+@pytest.mark.parametrize("limit", [-1, 100_001])
+def test_max_concurrent_runs_out_of_range_is_a_violation(limit: int) -> None:
+    found = violations(definition({"max_concurrent_runs": limit}))
+    assert [v.field for v in found] == ["max_concurrent_runs"]
+
+
+@pytest.mark.parametrize("limit", [0, 1, 100_000])
+def test_max_concurrent_runs_in_range_compiles(limit: int) -> None:
+    parsed = json_format.ParseDict(
+        definition({"max_concurrent_runs": limit}), workflow_pb2.WorkflowDefinition()
+    )
+    assert compile_workflow(parsed, REGISTRY).definition.max_concurrent_runs == limit

@@ -273,11 +273,18 @@ class StartWorkflowRunRequest(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     """"workflowDefinitions/{definition_id}"; a bare id is accepted too."""
     request_id: _builtins.str
     """Idempotency key (e.g. a UUID): the same id with the same request returns
     the same run; with a different request, ALREADY_EXISTS.
+    """
+    priority: _builtins.int
+    """Queue priority, -100..100 (0 by default): when the run has to wait in the
+    run queue, runs of a higher priority are claimed first; within one
+    priority, the oldest first (FIFO). Part of the request that request_id
+    identifies.
     """
     @_builtins.property
     def input(self) -> _struct_pb2.Struct:
@@ -289,7 +296,9 @@ class StartWorkflowRunRequest(_message.Message):
 
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
-        """Run deadline; unset means the definition's timeout."""
+        """Run deadline; unset means the definition's timeout. Counted from the
+        run's start: time spent queued does not count.
+        """
 
     def __init__(
         self,
@@ -299,10 +308,11 @@ class StartWorkflowRunRequest(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "priority", b"priority", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -357,9 +367,11 @@ class ExecuteWorkflowRunRequest(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     """As in StartWorkflowRunRequest."""
     request_id: _builtins.str
+    priority: _builtins.int
     @_builtins.property
     def input(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -374,10 +386,11 @@ class ExecuteWorkflowRunRequest(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "priority", b"priority", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -434,9 +447,11 @@ class StreamWorkflowRunRequest(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     """As in StartWorkflowRunRequest."""
     request_id: _builtins.str
+    priority: _builtins.int
     @_builtins.property
     def input(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -451,10 +466,11 @@ class StreamWorkflowRunRequest(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "labels", b"labels", "priority", b"priority", "request_id", b"request_id", "timeout", b"timeout", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

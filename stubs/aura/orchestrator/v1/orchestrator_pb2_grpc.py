@@ -144,6 +144,15 @@ class OrchestratorServiceServicer:
 
     def StartWorkflowRun(self, request, context):
         """Starts a run and returns at once. Idempotent on request_id.
+
+        The run queue: when this orchestrator already executes its most runs
+        (AURA_MAX_ACTIVE_RUNS), when runs that could start wait in the queue (a
+        newcomer does not overtake them), or when the definition has
+        max_concurrent_runs, the run is created RUN_STATE_QUEUED
+        (durable: it survives a restart) and answered at once; a replica with
+        room claims it later, highest priority first and oldest first within a
+        priority. RESOURCE_EXHAUSTED (reason QUEUE_FULL, with RetryInfo) only when
+        the queue already holds AURA_MAX_QUEUED_RUNS runs (default 100000).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,7 +160,8 @@ class OrchestratorServiceServicer:
 
     def ExecuteWorkflowRun(self, request, context):
         """Starts a run (idempotent on request_id) and returns it once finished. The
-        caller's deadline bounds the run's backend calls.
+        caller's deadline bounds the run's backend calls. A queued run (see
+        StartWorkflowRun) is waited for through the queue too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

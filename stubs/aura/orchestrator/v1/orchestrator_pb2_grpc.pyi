@@ -48,10 +48,21 @@ class OrchestratorServiceStub:
     by a different definition (registering an identical one is a no-op).
     """
     StartWorkflowRun: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.StartWorkflowRunRequest, _orchestrator_pb2.StartWorkflowRunResponse]
-    """Starts a run and returns at once. Idempotent on request_id."""
+    """Starts a run and returns at once. Idempotent on request_id.
+
+    The run queue: when this orchestrator already executes its most runs
+    (AURA_MAX_ACTIVE_RUNS), when runs that could start wait in the queue (a
+    newcomer does not overtake them), or when the definition has
+    max_concurrent_runs, the run is created RUN_STATE_QUEUED
+    (durable: it survives a restart) and answered at once; a replica with
+    room claims it later, highest priority first and oldest first within a
+    priority. RESOURCE_EXHAUSTED (reason QUEUE_FULL, with RetryInfo) only when
+    the queue already holds AURA_MAX_QUEUED_RUNS runs (default 100000).
+    """
     ExecuteWorkflowRun: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ExecuteWorkflowRunRequest, _orchestrator_pb2.ExecuteWorkflowRunResponse]
     """Starts a run (idempotent on request_id) and returns it once finished. The
-    caller's deadline bounds the run's backend calls.
+    caller's deadline bounds the run's backend calls. A queued run (see
+    StartWorkflowRun) is waited for through the queue too.
     """
     StreamWorkflowRun: _grpc.UnaryStreamMultiCallable[_orchestrator_pb2.StreamWorkflowRunRequest, _orchestrator_pb2.StreamWorkflowRunResponse]
     """Starts a run (idempotent on request_id) and streams all of its events
@@ -119,10 +130,21 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     by a different definition (registering an identical one is a no-op).
     """
     StartWorkflowRun: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.StartWorkflowRunRequest, _orchestrator_pb2.StartWorkflowRunResponse]  # type: ignore[assignment]
-    """Starts a run and returns at once. Idempotent on request_id."""
+    """Starts a run and returns at once. Idempotent on request_id.
+
+    The run queue: when this orchestrator already executes its most runs
+    (AURA_MAX_ACTIVE_RUNS), when runs that could start wait in the queue (a
+    newcomer does not overtake them), or when the definition has
+    max_concurrent_runs, the run is created RUN_STATE_QUEUED
+    (durable: it survives a restart) and answered at once; a replica with
+    room claims it later, highest priority first and oldest first within a
+    priority. RESOURCE_EXHAUSTED (reason QUEUE_FULL, with RetryInfo) only when
+    the queue already holds AURA_MAX_QUEUED_RUNS runs (default 100000).
+    """
     ExecuteWorkflowRun: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ExecuteWorkflowRunRequest, _orchestrator_pb2.ExecuteWorkflowRunResponse]  # type: ignore[assignment]
     """Starts a run (idempotent on request_id) and returns it once finished. The
-    caller's deadline bounds the run's backend calls.
+    caller's deadline bounds the run's backend calls. A queued run (see
+    StartWorkflowRun) is waited for through the queue too.
     """
     StreamWorkflowRun: _aio.UnaryStreamMultiCallable[_orchestrator_pb2.StreamWorkflowRunRequest, _orchestrator_pb2.StreamWorkflowRunResponse]  # type: ignore[assignment]
     """Starts a run (idempotent on request_id) and streams all of its events
@@ -211,7 +233,17 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _orchestrator_pb2.StartWorkflowRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.StartWorkflowRunResponse, _abc.Awaitable[_orchestrator_pb2.StartWorkflowRunResponse]]:
-        """Starts a run and returns at once. Idempotent on request_id."""
+        """Starts a run and returns at once. Idempotent on request_id.
+
+        The run queue: when this orchestrator already executes its most runs
+        (AURA_MAX_ACTIVE_RUNS), when runs that could start wait in the queue (a
+        newcomer does not overtake them), or when the definition has
+        max_concurrent_runs, the run is created RUN_STATE_QUEUED
+        (durable: it survives a restart) and answered at once; a replica with
+        room claims it later, highest priority first and oldest first within a
+        priority. RESOURCE_EXHAUSTED (reason QUEUE_FULL, with RetryInfo) only when
+        the queue already holds AURA_MAX_QUEUED_RUNS runs (default 100000).
+        """
 
     @_abc_1.abstractmethod
     def ExecuteWorkflowRun(
@@ -220,7 +252,8 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.ExecuteWorkflowRunResponse, _abc.Awaitable[_orchestrator_pb2.ExecuteWorkflowRunResponse]]:
         """Starts a run (idempotent on request_id) and returns it once finished. The
-        caller's deadline bounds the run's backend calls.
+        caller's deadline bounds the run's backend calls. A queued run (see
+        StartWorkflowRun) is waited for through the queue too.
         """
 
     @_abc_1.abstractmethod

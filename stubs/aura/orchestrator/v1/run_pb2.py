@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ura/orchestrator/v1/run.proto\x12\x14\x61ura.orchestrator.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xba\x04\n\x0bWorkflowRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1b\n\x13workflow_definition\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.aura.orchestrator.v1.RunState\x12&\n\x05input\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12=\n\x06labels\x18\x05 \x03(\x0b\x32-.aura.orchestrator.v1.WorkflowRun.LabelsEntry\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05steps\x18\x0b \x03(\x0b\x32\x1d.aura.orchestrator.v1.StepRun\x12!\n\x05\x65rror\x18\x0c \x01(\x0b\x32\x12.google.rpc.Status\x12\x16\n\x0elast_event_seq\x18\r \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8d\x03\n\x07StepRun\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.aura.orchestrator.v1.StepState\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06output\x18\x07 \x01(\x0b\x32\x14.google.protobuf.Any\x12!\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08optional\x18\t \x01(\x08\x12\x13\n\x0bskip_reason\x18\n \x01(\t\x12\x35\n\x0b\x61nswered_by\x18\x0b \x01(\x0e\x32 .aura.orchestrator.v1.AnsweredBy\x12\x1a\n\x12\x61nswered_by_method\x18\x0c \x01(\t\"\xf1\x05\n\x08RunEvent\x12\x0b\n\x03run\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0brun_created\x18\n \x01(\x0b\x32 .aura.orchestrator.v1.RunCreatedH\x00\x12\x37\n\x0brun_started\x18\x0b \x01(\x0b\x32 .aura.orchestrator.v1.RunStartedH\x00\x12=\n\x0estep_scheduled\x18\x0c \x01(\x0b\x32#.aura.orchestrator.v1.StepScheduledH\x00\x12\x39\n\x0cstep_started\x18\r \x01(\x0b\x32!.aura.orchestrator.v1.StepStartedH\x00\x12\x46\n\x13step_attempt_failed\x18\x0e \x01(\x0b\x32\'.aura.orchestrator.v1.StepAttemptFailedH\x00\x12=\n\x0estep_succeeded\x18\x0f \x01(\x0b\x32#.aura.orchestrator.v1.StepSucceededH\x00\x12\x37\n\x0bstep_failed\x18\x10 \x01(\x0b\x32 .aura.orchestrator.v1.StepFailedH\x00\x12\x39\n\x0cstep_skipped\x18\x11 \x01(\x0b\x32!.aura.orchestrator.v1.StepSkippedH\x00\x12=\n\x0estep_cancelled\x18\x12 \x01(\x0b\x32#.aura.orchestrator.v1.StepCancelledH\x00\x12\x39\n\x0crun_finished\x18\x13 \x01(\x0b\x32!.aura.orchestrator.v1.RunFinishedH\x00\x12\x37\n\x0brun_resumed\x18\x14 \x01(\x0b\x32 .aura.orchestrator.v1.RunResumedH\x00\x42\x07\n\x05\x65vent\"\xb1\x02\n\nRunCreated\x12\x1b\n\x13workflow_definition\x18\x01 \x01(\t\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12<\n\x06labels\x18\x03 \x03(\x0b\x32,.aura.orchestrator.v1.RunCreated.LabelsEntry\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05steps\x18\x06 \x03(\x0b\x32\x1d.aura.orchestrator.v1.StepRun\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0c\n\nRunStarted\"%\n\nRunResumed\x12\x17\n\x0frestarted_steps\x18\x01 \x03(\t\" \n\rStepScheduled\x12\x0f\n\x07step_id\x18\x01 \x01(\t\"[\n\x0bStepStarted\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x84\x01\n\x11StepAttemptFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12*\n\x07\x62\x61\x63koff\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xbe\x02\n\rStepSucceeded\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12$\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x37\n\x0c\x63\x61\x63he_result\x18\x05 \x01(\x0e\x32!.aura.orchestrator.v1.CacheResult\x12\x35\n\x0b\x61nswered_by\x18\x06 \x01(\x0e\x32 .aura.orchestrator.v1.AnsweredBy\x12\x1a\n\x12\x61nswered_by_method\x18\x07 \x01(\t\x12-\n\nanswer_age\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\nStepFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x17\n\x0fretry_throttled\x18\x04 \x01(\x08\".\n\x0bStepSkipped\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"0\n\rStepCancelled\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"_\n\x0bRunFinished\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.aura.orchestrator.v1.RunState\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status*\xd4\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATE_PENDING\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x03\x12!\n\x1dRUN_STATE_PARTIALLY_SUCCEEDED\x10\x04\x12\x14\n\x10RUN_STATE_FAILED\x10\x05\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x06\x12\x14\n\x10RUN_STATE_QUEUED\x10\x07*\xd4\x01\n\tStepState\x12\x1a\n\x16STEP_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_STATE_PENDING\x10\x01\x12\x18\n\x14STEP_STATE_SCHEDULED\x10\x02\x12\x16\n\x12STEP_STATE_RUNNING\x10\x03\x12\x18\n\x14STEP_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11STEP_STATE_FAILED\x10\x05\x12\x16\n\x12STEP_STATE_SKIPPED\x10\x06\x12\x18\n\x14STEP_STATE_CANCELLED\x10\x07*X\n\x0b\x43\x61\x63heResult\x12\x1c\n\x18\x43\x41\x43HE_RESULT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_RESULT_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_RESULT_MISS\x10\x02*\x85\x01\n\nAnsweredBy\x12\x1b\n\x17\x41NSWERED_BY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41NSWERED_BY_PRIMARY\x10\x01\x12\x1f\n\x1b\x41NSWERED_BY_FALLBACK_METHOD\x10\x02\x12 \n\x1c\x41NSWERED_BY_LAST_GOOD_ANSWER\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ura/orchestrator/v1/run.proto\x12\x14\x61ura.orchestrator.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xcc\x04\n\x0bWorkflowRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1b\n\x13workflow_definition\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.aura.orchestrator.v1.RunState\x12&\n\x05input\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12=\n\x06labels\x18\x05 \x03(\x0b\x32-.aura.orchestrator.v1.WorkflowRun.LabelsEntry\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05steps\x18\x0b \x03(\x0b\x32\x1d.aura.orchestrator.v1.StepRun\x12!\n\x05\x65rror\x18\x0c \x01(\x0b\x32\x12.google.rpc.Status\x12\x16\n\x0elast_event_seq\x18\r \x01(\x03\x12\x10\n\x08priority\x18\x0e \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8d\x03\n\x07StepRun\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.aura.orchestrator.v1.StepState\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06output\x18\x07 \x01(\x0b\x32\x14.google.protobuf.Any\x12!\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08optional\x18\t \x01(\x08\x12\x13\n\x0bskip_reason\x18\n \x01(\t\x12\x35\n\x0b\x61nswered_by\x18\x0b \x01(\x0e\x32 .aura.orchestrator.v1.AnsweredBy\x12\x1a\n\x12\x61nswered_by_method\x18\x0c \x01(\t\"\xf1\x05\n\x08RunEvent\x12\x0b\n\x03run\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0brun_created\x18\n \x01(\x0b\x32 .aura.orchestrator.v1.RunCreatedH\x00\x12\x37\n\x0brun_started\x18\x0b \x01(\x0b\x32 .aura.orchestrator.v1.RunStartedH\x00\x12=\n\x0estep_scheduled\x18\x0c \x01(\x0b\x32#.aura.orchestrator.v1.StepScheduledH\x00\x12\x39\n\x0cstep_started\x18\r \x01(\x0b\x32!.aura.orchestrator.v1.StepStartedH\x00\x12\x46\n\x13step_attempt_failed\x18\x0e \x01(\x0b\x32\'.aura.orchestrator.v1.StepAttemptFailedH\x00\x12=\n\x0estep_succeeded\x18\x0f \x01(\x0b\x32#.aura.orchestrator.v1.StepSucceededH\x00\x12\x37\n\x0bstep_failed\x18\x10 \x01(\x0b\x32 .aura.orchestrator.v1.StepFailedH\x00\x12\x39\n\x0cstep_skipped\x18\x11 \x01(\x0b\x32!.aura.orchestrator.v1.StepSkippedH\x00\x12=\n\x0estep_cancelled\x18\x12 \x01(\x0b\x32#.aura.orchestrator.v1.StepCancelledH\x00\x12\x39\n\x0crun_finished\x18\x13 \x01(\x0b\x32!.aura.orchestrator.v1.RunFinishedH\x00\x12\x37\n\x0brun_resumed\x18\x14 \x01(\x0b\x32 .aura.orchestrator.v1.RunResumedH\x00\x42\x07\n\x05\x65vent\"\xd3\x02\n\nRunCreated\x12\x1b\n\x13workflow_definition\x18\x01 \x01(\t\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12<\n\x06labels\x18\x03 \x03(\x0b\x32,.aura.orchestrator.v1.RunCreated.LabelsEntry\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05steps\x18\x06 \x03(\x0b\x32\x1d.aura.orchestrator.v1.StepRun\x12\x0e\n\x06queued\x18\x07 \x01(\x08\x12\x10\n\x08priority\x18\x08 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\nRunStarted\x12/\n\x0b\x65xpire_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\nRunResumed\x12\x17\n\x0frestarted_steps\x18\x01 \x03(\t\" \n\rStepScheduled\x12\x0f\n\x07step_id\x18\x01 \x01(\t\"[\n\x0bStepStarted\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x84\x01\n\x11StepAttemptFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12*\n\x07\x62\x61\x63koff\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xbe\x02\n\rStepSucceeded\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12$\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x37\n\x0c\x63\x61\x63he_result\x18\x05 \x01(\x0e\x32!.aura.orchestrator.v1.CacheResult\x12\x35\n\x0b\x61nswered_by\x18\x06 \x01(\x0e\x32 .aura.orchestrator.v1.AnsweredBy\x12\x1a\n\x12\x61nswered_by_method\x18\x07 \x01(\t\x12-\n\nanswer_age\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\nStepFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x17\n\x0fretry_throttled\x18\x04 \x01(\x08\".\n\x0bStepSkipped\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"0\n\rStepCancelled\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"_\n\x0bRunFinished\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.aura.orchestrator.v1.RunState\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status*\xd4\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATE_PENDING\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x03\x12!\n\x1dRUN_STATE_PARTIALLY_SUCCEEDED\x10\x04\x12\x14\n\x10RUN_STATE_FAILED\x10\x05\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x06\x12\x14\n\x10RUN_STATE_QUEUED\x10\x07*\xd4\x01\n\tStepState\x12\x1a\n\x16STEP_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_STATE_PENDING\x10\x01\x12\x18\n\x14STEP_STATE_SCHEDULED\x10\x02\x12\x16\n\x12STEP_STATE_RUNNING\x10\x03\x12\x18\n\x14STEP_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11STEP_STATE_FAILED\x10\x05\x12\x16\n\x12STEP_STATE_SKIPPED\x10\x06\x12\x18\n\x14STEP_STATE_CANCELLED\x10\x07*X\n\x0b\x43\x61\x63heResult\x12\x1c\n\x18\x43\x41\x43HE_RESULT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_RESULT_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_RESULT_MISS\x10\x02*\x85\x01\n\nAnsweredBy\x12\x1b\n\x17\x41NSWERED_BY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41NSWERED_BY_PRIMARY\x10\x01\x12\x1f\n\x1b\x41NSWERED_BY_FALLBACK_METHOD\x10\x02\x12 \n\x1c\x41NSWERED_BY_LAST_GOOD_ANSWER\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,44 +40,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_RUNCREATED_LABELSENTRY']._loaded_options = None
   _globals['_RUNCREATED_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_RUNSTATE']._serialized_start=3180
-  _globals['_RUNSTATE']._serialized_end=3392
-  _globals['_STEPSTATE']._serialized_start=3395
-  _globals['_STEPSTATE']._serialized_end=3607
-  _globals['_CACHERESULT']._serialized_start=3609
-  _globals['_CACHERESULT']._serialized_end=3697
-  _globals['_ANSWEREDBY']._serialized_start=3700
-  _globals['_ANSWEREDBY']._serialized_end=3833
+  _globals['_RUNSTATE']._serialized_start=3281
+  _globals['_RUNSTATE']._serialized_end=3493
+  _globals['_STEPSTATE']._serialized_start=3496
+  _globals['_STEPSTATE']._serialized_end=3708
+  _globals['_CACHERESULT']._serialized_start=3710
+  _globals['_CACHERESULT']._serialized_end=3798
+  _globals['_ANSWEREDBY']._serialized_start=3801
+  _globals['_ANSWEREDBY']._serialized_end=3934
   _globals['_WORKFLOWRUN']._serialized_start=204
-  _globals['_WORKFLOWRUN']._serialized_end=774
-  _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_start=729
-  _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_end=774
-  _globals['_STEPRUN']._serialized_start=777
-  _globals['_STEPRUN']._serialized_end=1174
-  _globals['_RUNEVENT']._serialized_start=1177
-  _globals['_RUNEVENT']._serialized_end=1930
-  _globals['_RUNCREATED']._serialized_start=1933
-  _globals['_RUNCREATED']._serialized_end=2238
-  _globals['_RUNCREATED_LABELSENTRY']._serialized_start=729
-  _globals['_RUNCREATED_LABELSENTRY']._serialized_end=774
-  _globals['_RUNSTARTED']._serialized_start=2240
-  _globals['_RUNSTARTED']._serialized_end=2252
-  _globals['_RUNRESUMED']._serialized_start=2254
-  _globals['_RUNRESUMED']._serialized_end=2291
-  _globals['_STEPSCHEDULED']._serialized_start=2293
-  _globals['_STEPSCHEDULED']._serialized_end=2325
-  _globals['_STEPSTARTED']._serialized_start=2327
-  _globals['_STEPSTARTED']._serialized_end=2418
-  _globals['_STEPATTEMPTFAILED']._serialized_start=2421
-  _globals['_STEPATTEMPTFAILED']._serialized_end=2553
-  _globals['_STEPSUCCEEDED']._serialized_start=2556
-  _globals['_STEPSUCCEEDED']._serialized_end=2874
-  _globals['_STEPFAILED']._serialized_start=2876
-  _globals['_STEPFAILED']._serialized_end=2982
-  _globals['_STEPSKIPPED']._serialized_start=2984
-  _globals['_STEPSKIPPED']._serialized_end=3030
-  _globals['_STEPCANCELLED']._serialized_start=3032
-  _globals['_STEPCANCELLED']._serialized_end=3080
-  _globals['_RUNFINISHED']._serialized_start=3082
-  _globals['_RUNFINISHED']._serialized_end=3177
+  _globals['_WORKFLOWRUN']._serialized_end=792
+  _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_start=747
+  _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_end=792
+  _globals['_STEPRUN']._serialized_start=795
+  _globals['_STEPRUN']._serialized_end=1192
+  _globals['_RUNEVENT']._serialized_start=1195
+  _globals['_RUNEVENT']._serialized_end=1948
+  _globals['_RUNCREATED']._serialized_start=1951
+  _globals['_RUNCREATED']._serialized_end=2290
+  _globals['_RUNCREATED_LABELSENTRY']._serialized_start=747
+  _globals['_RUNCREATED_LABELSENTRY']._serialized_end=792
+  _globals['_RUNSTARTED']._serialized_start=2292
+  _globals['_RUNSTARTED']._serialized_end=2353
+  _globals['_RUNRESUMED']._serialized_start=2355
+  _globals['_RUNRESUMED']._serialized_end=2392
+  _globals['_STEPSCHEDULED']._serialized_start=2394
+  _globals['_STEPSCHEDULED']._serialized_end=2426
+  _globals['_STEPSTARTED']._serialized_start=2428
+  _globals['_STEPSTARTED']._serialized_end=2519
+  _globals['_STEPATTEMPTFAILED']._serialized_start=2522
+  _globals['_STEPATTEMPTFAILED']._serialized_end=2654
+  _globals['_STEPSUCCEEDED']._serialized_start=2657
+  _globals['_STEPSUCCEEDED']._serialized_end=2975
+  _globals['_STEPFAILED']._serialized_start=2977
+  _globals['_STEPFAILED']._serialized_end=3083
+  _globals['_STEPSKIPPED']._serialized_start=3085
+  _globals['_STEPSKIPPED']._serialized_end=3131
+  _globals['_STEPCANCELLED']._serialized_start=3133
+  _globals['_STEPCANCELLED']._serialized_end=3181
+  _globals['_RUNFINISHED']._serialized_start=3183
+  _globals['_RUNFINISHED']._serialized_end=3278
 # @@protoc_insertion_point(module_scope)

@@ -207,6 +207,7 @@ class WorkflowRun(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     LAST_EVENT_SEQ_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, "workflowRuns/{run_id}"."""
     workflow_definition: _builtins.str
@@ -216,6 +217,10 @@ class WorkflowRun(_message.Message):
     """The request_id the run was started with, if any."""
     last_event_seq: _builtins.int
     """Sequence number of the run's newest event."""
+    priority: _builtins.int
+    """The run's place in the queue, as given at start (see
+    StartWorkflowRunRequest.priority): higher is claimed first.
+    """
     @_builtins.property
     def input(self) -> _struct_pb2.Struct:
         """The run input as given at start."""
@@ -234,7 +239,10 @@ class WorkflowRun(_message.Message):
 
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
-        """The run's deadline: no backend call outlives it."""
+        """The run's deadline: no backend call outlives it. For a run still queued,
+        the one it would have had if it had started at once; it is set again,
+        counted from its start, when the run leaves the queue.
+        """
 
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]:
@@ -260,10 +268,11 @@ class WorkflowRun(_message.Message):
         steps: _abc.Iterable[Global___StepRun] | None = ...,
         error: _status_pb2.Status | None = ...,
         last_event_seq: _builtins.int = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "labels", b"labels", "last_event_seq", b"last_event_seq", "name", b"name", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "steps", b"steps", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "labels", b"labels", "last_event_seq", b"last_event_seq", "name", b"name", "priority", b"priority", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "steps", b"steps", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -450,8 +459,19 @@ class RunCreated(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
+    QUEUED_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     request_id: _builtins.str
+    queued: _builtins.bool
+    """True when the run was created in the durable run queue (its orchestrator
+    was at its capacity, or the definition has max_concurrent_runs): it is
+    RUN_STATE_QUEUED until a replica with room claims it and records
+    RunStarted. `expire_time` is then only the deadline it would have had if
+    it had started at once; RunStarted.expire_time gives the real one.
+    """
+    priority: _builtins.int
+    """The priority the run was started with (StartWorkflowRunRequest.priority)."""
     @_builtins.property
     def input(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -471,10 +491,12 @@ class RunCreated(_message.Message):
         request_id: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         steps: _abc.Iterable[Global___StepRun] | None = ...,
+        queued: _builtins.bool = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "input", b"input"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "input", b"input", "labels", b"labels", "request_id", b"request_id", "steps", b"steps", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "input", b"input", "labels", b"labels", "priority", b"priority", "queued", b"queued", "request_id", b"request_id", "steps", b"steps", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -486,12 +508,22 @@ class RunStarted(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """The run's deadline when it differs from RunCreated.expire_time: a queued
+        run's timeout counts from its start, not from its creation. Unset for a
+        run that started at once.
+        """
+
     def __init__(
         self,
+        *,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

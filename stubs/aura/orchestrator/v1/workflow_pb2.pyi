@@ -35,6 +35,7 @@ class WorkflowDefinition(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
     REQUIRED_INPUTS_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENT_RUNS_FIELD_NUMBER: _builtins.int
     TRIGGERS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, "workflowDefinitions/{definition_id}". The id matches
@@ -42,6 +43,13 @@ class WorkflowDefinition(_message.Message):
     """
     description: _builtins.str
     """What the workflow is for, shown to people."""
+    max_concurrent_runs: _builtins.int
+    """The most runs of this definition that may execute at once (unfinished and
+    not queued), across every replica of the orchestrator; 0..100000, 0 means
+    no limit. Runs of a limited definition always go through the run queue:
+    they are RUN_STATE_QUEUED until a slot frees, then claimed in queue order
+    (highest priority first, oldest first within a priority).
+    """
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkflowStep]:
         """The steps; order does not matter, dependencies do."""
@@ -70,11 +78,12 @@ class WorkflowDefinition(_message.Message):
         steps: _abc.Iterable[Global___WorkflowStep] | None = ...,
         timeout: _duration_pb2.Duration | None = ...,
         required_inputs: _abc.Iterable[_builtins.str] | None = ...,
+        max_concurrent_runs: _builtins.int = ...,
         triggers: _abc.Iterable[Global___Trigger] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "required_inputs", b"required_inputs", "steps", b"steps", "timeout", b"timeout", "triggers", b"triggers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "required_inputs", b"required_inputs", "steps", b"steps", "timeout", b"timeout", "triggers", b"triggers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
