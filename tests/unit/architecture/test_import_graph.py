@@ -7,7 +7,8 @@ so packages of one layer know nothing of each other):
     1  resilience, runs            pure parts: retry, breaker, deadline...; the fold, filter, tokens
     2  workflows, store, telemetry definitions and their compiler; the event store; observability
     3  events, mesh, analytics,    live events over the store; backend channels; reports on
-       config                      what happened (from events, not the mesh); typed settings
+       config, bus                 what happened (from events, not the mesh); typed settings;
+                                   the event bus on Redis Streams (outbox relay, triggers)
     4  engine                      runs a compiled plan over the mesh
     5  cluster                     replicas on a shared store: heartbeats, takeover, cross-talk
     6  api                         gRPC servicers: proto <-> domain
@@ -30,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "envvars", "names"),
     ("resilience", "runs"),
     ("workflows", "store", "telemetry"),
-    ("events", "mesh", "analytics", "config"),
+    ("events", "mesh", "analytics", "config", "bus"),
     ("engine",),
     ("cluster",),
     ("api",),
