@@ -25,26 +25,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from orchestrator.bus.model import BusEvent
+from orchestrator.store import OutboxEntry as OutboxEntry
 
 
-@dataclass(frozen=True)
-class OutboxEntry:
-    id: int
-    """Increasing with commit order."""
-    topic: str
-    key: str
-    event_id: str
-    """Stable across republishes: "run-finished:<run id>", "run-created:<run id>", ..."""
-    payload: dict[str, Any] = field(default_factory=dict)
-    created_us: int = 0
-    """When the store committed it (unix microseconds): the relay lag is measured from it."""
-
-    def event(self) -> BusEvent:
-        return BusEvent(self.topic, self.key, self.event_id, self.payload)
+def event_of(entry: OutboxEntry) -> BusEvent:
+    return BusEvent(entry.topic, entry.key, entry.event_id, entry.payload)
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ import uuid
 
 from orchestrator.bus.connection import BusConnection, redis_errors
 from orchestrator.bus.metrics import BusMetrics
-from orchestrator.bus.outbox import Outbox
+from orchestrator.bus.outbox import Outbox, event_of
 from orchestrator.bus.publisher import EventPublisher
 from orchestrator.errors import Unavailable
 
@@ -75,7 +75,7 @@ class OutboxRelay:
             self._metrics.relay_lag.set(0)
             return 0
         self._metrics.relay_lag.set(max(0.0, time.time() - entries[0].created_us / 1e6))
-        published = await self._publisher.publish_many([e.event() for e in entries])
+        published = await self._publisher.publish_many([event_of(e) for e in entries])
         await self._outbox.mark_confirmed([e.id for e in entries])
         for outcome in published:
             if not outcome.duplicate:
