@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -18,7 +20,7 @@ from orchestrator.bus import (
     check_topic,
     page_size,
 )
-from orchestrator.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from orchestrator.errors import FailedPrecondition, FieldViolation, InvalidArgument, shutting_down
 
 Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
@@ -60,6 +62,11 @@ def _entry_id(value: str, field: str) -> str:
 class EventServicer(events_pb2_grpc.EventServiceServicer):
     def __init__(self, bus: EventBus | None) -> None:
         self._bus = bus
+        self._shutting_down = asyncio.Event()
+
+    def shut_down(self) -> None:
+        """A drain: every open SubscribeEvents ends with UNAVAILABLE SHUTTING_DOWN."""
+        self._shutting_down.set()
 
     def _require(self) -> EventBus:
         if self._bus is None:
@@ -85,8 +92,28 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
     ) -> AsyncIterator[events_pb2.SubscribeEventsResponse]:
         bus = self._require()
         check_topic(request.topic)
-        async for event in bus.subscribe(request.topic, check_cursor(request.cursor)):
-            yield events_pb2.SubscribeEventsResponse(event=event_message(event))
+        events = aiter(bus.subscribe(request.topic, check_cursor(request.cursor)))
+        ending = asyncio.ensure_future(self._shutting_down.wait())
+        try:
+            while True:
+                following = asyncio.ensure_future(anext(events))
+                await asyncio.wait({following, ending}, return_when=asyncio.FIRST_COMPLETED)
+                if not following.done():
+                    following.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await following
+                    raise shutting_down(f"no more events of {request.topic}: shutting down")
+                try:
+                    event = following.result()
+                except StopAsyncIteration:
+                    return
+                yield events_pb2.SubscribeEventsResponse(event=event_message(event))
+        finally:
+            ending.cancel()
+            closing = getattr(events, "aclose", None)
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    await closing()
 
     async def ListEvents(
         self, request: events_pb2.ListEventsRequest, context: Ctx

@@ -27,6 +27,7 @@ from orchestrator.bus.reader import TopicReader
 from orchestrator.bus.relay import OutboxRelay
 from orchestrator.bus.runtime import BusRuntime
 from orchestrator.bus.service_board import EndpointState, ServiceStateBoard
+from orchestrator.bus.service_feed import BREAKER_OPEN_ALERT, ServiceStateFeed
 from orchestrator.bus.topics import (
     RUN_CREATED,
     RUN_FINISHED,
@@ -46,6 +47,7 @@ from orchestrator.bus.trigger_consumer import (
 )
 
 __all__ = [
+    "BREAKER_OPEN_ALERT",
     "MAX_EVENT_ID_LENGTH",
     "MAX_KEY_LENGTH",
     "MAX_PAYLOAD_BYTES",
@@ -74,6 +76,7 @@ __all__ = [
     "PermanentFailure",
     "Published",
     "ServiceStateBoard",
+    "ServiceStateFeed",
     "StartRun",
     "TopicEvent",
     "TopicReader",

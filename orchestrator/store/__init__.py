@@ -19,6 +19,7 @@ from orchestrator.store.base import (
     WritableListener,
     replicated,
 )
+from orchestrator.store.outbox_entries import produces_entries
 from orchestrator.store.outbox_topics import (
     ALERT_PREFIX,
     RUN_CREATED,
@@ -60,6 +61,7 @@ __all__ = [
     "StoreUnavailable",
     "TopicEvent",
     "WritableListener",
+    "produces_entries",
     "replicated",
     "run_created",
     "run_finished",

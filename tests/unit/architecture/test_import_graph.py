@@ -12,7 +12,7 @@ so packages of one layer know nothing of each other):
     4  engine                      runs a compiled plan over the mesh
     5  cluster                     replicas on a shared store: heartbeats, takeover, cross-talk
     6  api                         gRPC servicers: proto <-> domain
-    7  drain                       graceful shutdown of the API
+    7  drain, server_bus           graceful shutdown of the API; the server's event bus side
     8  server                      the process: wires everything and owns the lifecycle
     9  cli                         `aura`, on top
 
@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("cluster",),
     ("api",),
-    ("drain",),
+    ("drain", "server_bus"),
     ("server",),
     ("cli",),
 )
