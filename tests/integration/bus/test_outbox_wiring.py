@@ -14,7 +14,7 @@ import pytest
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
-from orchestrator.bus import BusConnection, BusSettings, EventBus
+from orchestrator.bus import BusConnection, EventBus
 from orchestrator.config import Settings
 from orchestrator.server import OrchestratorServer
 from tests.helpers import eventually
