@@ -136,7 +136,14 @@ class OrchestratorServer:
             options=(("grpc.so_reuseport", 0),),
         )
         orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(
-            OrchestratorServicer(self.engine, self.hub, self.pool, self.analytics), server
+            OrchestratorServicer(
+                self.engine,
+                self.hub,
+                self.pool,
+                self.analytics,
+                self.bus.services if self.bus is not None else None,
+            ),
+            server,
         )
         events_pb2_grpc.add_EventServiceServicer_to_server(self.events, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
