@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.store.outbox_entries import creation_of, runs_needing_creation, topic_events
@@ -53,17 +53,22 @@ def write_events(db: sqlite3.Connection, events: Sequence[TopicEvent]) -> int:
     return len(rows)
 
 
-def write_for_commit(db: sqlite3.Connection, committed: Sequence[run_pb2.RunEvent]) -> int:
-    """The entries of a batch's committed events, in its transaction."""
-    needed = runs_needing_creation(committed)
-    creations = {}
+def write_for_commit(
+    db: sqlite3.Connection,
+    committed: Sequence[run_pb2.RunEvent],
+    known: Mapping[str, run_pb2.RunCreated],
+) -> int:
+    """The entries of a batch's committed events, in its transaction; `known`: creations
+    the writer remembers (the others are read from the runs' first events)."""
+    needed = [run for run in runs_needing_creation(committed) if run not in known]
+    creations = dict(known)
     if needed:
         found = db.execute(
             "SELECT r.name, e.body FROM runs r JOIN events e ON e.run_id = r.id AND e.seq = 1 "
             "WHERE r.name IN (SELECT value FROM json_each(?))",
             (json.dumps(needed),),
         ).fetchall()
-        creations = {str(name): creation_of(bytes(body)) for name, body in found}
+        creations.update((str(name), creation_of(bytes(body))) for name, body in found)
     return write_events(db, topic_events(committed, creations))
 
 

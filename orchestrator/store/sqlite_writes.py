@@ -78,6 +78,9 @@ class BatchWriter:
         #: Write the bus's outbox entries of each batch in its transaction (sqlite_outbox).
         self._outbox = outbox
         self.outbox_writes = 0
+        # With the outbox: run_created of the unfinished runs this writer created (queued
+        # ones aside), so a finish or step failure needs no read of the run's first event.
+        self._creations: dict[str, run_pb2.RunCreated] = {}
         self.commit_count = 0
         self.bytes_since_checkpoint = 0
         self.commits_since_checkpoint = 0
@@ -136,7 +139,9 @@ class BatchWriter:
                 learned.clear()
                 db.execute("BEGIN IMMEDIATE")
                 result = self._write_isolated(requests)
-            entries = sqlite_outbox.write_for_commit(db, result[1]) if self._outbox else 0
+            entries = 0
+            if self._outbox:
+                entries = sqlite_outbox.write_for_commit(db, result[1], self._creations)
             db.execute("COMMIT")
         except Exception as error:
             self._roll_back()
@@ -151,6 +156,11 @@ class BatchWriter:
         for event in result[1]:
             if event.HasField("run_finished"):
                 self._ids.pop(event.run, None)
+                self._creations.pop(event.run, None)
+            elif (  # queued runs (up to AURA_MAX_QUEUED_RUNS of them) are not kept
+                self._outbox and event.HasField("run_created") and not event.run_created.queued
+            ):
+                self._creations[event.run] = event.run_created
         return result
 
     def run_job(self, job: Callable[[sqlite3.Connection], T]) -> T:
