@@ -3,7 +3,7 @@
 The server is `AURA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379/0`, the machine's).
 A test using these fixtures skips, saying why, when that server cannot be reached, and
 FAILS instead when `AURA_REQUIRE_SERVICES=1` (CI, where the server must be there).
-Conftests re-export the fixtures they need (`from tests.redis_fixtures import bus`).
+A plugin of every test (`pytest_plugins` in tests/conftest.py): `bus`, `private_redis`.
 
 - `bus`: a BusConnection to the shared server with a fresh prefix `aura-test-<hex>:`
   and short timings (TEST_SETTINGS); every key under the prefix is deleted after.

@@ -11,9 +11,8 @@ import pytest
 from aura.events.v1 import events_pb2_grpc
 from orchestrator.bus import BusConnection, EventBus
 from tests.integration.event_service_helpers import serve_events
-from tests.redis_fixtures import bus
 
-__all__ = ["bus", "event_bus", "event_stub"]
+__all__ = ["event_bus", "event_stub"]
 
 
 @pytest.fixture

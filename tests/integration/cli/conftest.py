@@ -9,9 +9,8 @@ import pytest
 
 from orchestrator.bus import BusConnection, EventBus
 from tests.integration.event_service_helpers import serve_events
-from tests.redis_fixtures import bus
 
-__all__ = ["bus", "event_service"]
+__all__ = ["event_service"]
 
 
 @pytest.fixture
