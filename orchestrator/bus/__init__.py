@@ -4,6 +4,7 @@ groups with reclaim and dead letters, the outbox relay and the trigger consumer.
 Enabled by AURA_REDIS_URL; without it nothing here is started.
 """
 
+from orchestrator.bus.alerts import DEAD_LETTER_ALERT, RELAY_LAG_ALERT
 from orchestrator.bus.connection import BusConnection, redis_errors, unavailable
 from orchestrator.bus.consumer_group import GroupConsumer, Handler, PermanentFailure
 from orchestrator.bus.dead_letters import DeadLetters
@@ -48,10 +49,12 @@ from orchestrator.bus.trigger_consumer import (
 
 __all__ = [
     "BREAKER_OPEN_ALERT",
+    "DEAD_LETTER_ALERT",
     "MAX_EVENT_ID_LENGTH",
     "MAX_KEY_LENGTH",
     "MAX_PAYLOAD_BYTES",
     "MAX_TOPIC_LENGTH",
+    "RELAY_LAG_ALERT",
     "RUN_CREATED",
     "RUN_FINISHED",
     "SERVICE_STATE",

@@ -25,10 +25,12 @@ from typing import Any
 
 import redis.exceptions
 
+from orchestrator.bus.alerts import dead_letter_alert, raise_alert
 from orchestrator.bus.connection import BusConnection, redis_errors
 from orchestrator.bus.dead_letters import DeadLetters
 from orchestrator.bus.metrics import BusMetrics
 from orchestrator.bus.model import BusEvent
+from orchestrator.bus.publisher import EventPublisher
 from orchestrator.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class GroupConsumer:
         self._handler = handler
         self._metrics = metrics or BusMetrics()
         self._dead_letters = DeadLetters(connection)
+        self._alerts = EventPublisher(connection)
         self._ready: set[str] = set()
         self._in_flight: dict[str, set[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -284,3 +287,4 @@ class GroupConsumer:
         log.error("event %s/%s dead-lettered: %s", event.topic, event.cursor, reason)
         await self._dead_letters.bury(event, self.group, deliveries, reason)
         self._metrics.dead_letters.labels(event.topic, self.group).inc()
+        await raise_alert(self._alerts, dead_letter_alert(event, self.group, deliveries, reason))

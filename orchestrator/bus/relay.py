@@ -15,6 +15,12 @@ import logging
 import time
 import uuid
 
+from orchestrator.bus.alerts import (
+    RELAY_LAG_ALERT_S,
+    RELAY_LAG_EVERY_S,
+    raise_alert,
+    relay_lag_alert,
+)
 from orchestrator.bus.connection import BusConnection, redis_errors
 from orchestrator.bus.metrics import BusMetrics
 from orchestrator.bus.outbox import Outbox, event_of
@@ -49,6 +55,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._epoch = uuid.uuid4().hex
         self._stopping = False
+        self._next_lag_alert = 0.0
 
     def notify(self) -> None:
         """Called after a store commit that wrote outbox entries: publish now."""
@@ -74,9 +81,13 @@ class OutboxRelay:
         if not entries:
             self._metrics.relay_lag.set(0)
             return 0
-        self._metrics.relay_lag.set(max(0.0, time.time() - entries[0].created_us / 1e6))
+        lag_s = max(0.0, time.time() - entries[0].created_us / 1e6)
+        self._metrics.relay_lag.set(lag_s)
         published = await self._publisher.publish_many([event_of(e) for e in entries])
         await self._outbox.mark_confirmed([e.id for e in entries])
+        if lag_s >= RELAY_LAG_ALERT_S and time.monotonic() >= self._next_lag_alert:
+            self._next_lag_alert = time.monotonic() + RELAY_LAG_EVERY_S
+            await raise_alert(self._publisher, relay_lag_alert(lag_s, int(time.time() * 1000)))
         for outcome in published:
             if not outcome.duplicate:
                 self._metrics.published.labels(outcome.event.topic).inc()
