@@ -12,6 +12,7 @@ import pytest
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.bus import Outbox
 from orchestrator.store import RunStore
+from orchestrator.store.outbox_entries import outbox_window_s
 from orchestrator.store.outbox_topics import TopicEvent
 from tests.integration.store.contract.store_opener import StoreOpener
 from tests.outbox_contract import CONTRACT, OutboxUnderTest
@@ -94,3 +95,23 @@ async def test_postgres_relays_of_two_replicas_never_share_an_entry(
     assert not {e.id for e in a} & {e.id for e in b}
     await cast(Outbox, first).mark_confirmed([e.id for e in a])
     assert await cast(Outbox, second).pending(10) == b  # its own claim, again
+
+
+async def test_confirmed_entries_past_the_retention_go_and_pending_ones_stay(
+    open_store: StoreOpener,
+) -> None:
+    store = await open_store(outbox=True, outbox_retention_s=0.0)
+    subject = StoreSubject(store)
+    for n in range(3):
+        await subject.commit("run.finished", "k", f"e{n}", {})
+    entries = await subject.outbox.pending(10)
+    await subject.outbox.mark_confirmed([entries[0].id, entries[1].id])  # and cleans up
+    assert await subject.outbox.reopen_confirmed() == 0  # nothing confirmed is left
+    assert [e.event_id for e in await subject.outbox.pending(10)] == ["e2"]
+
+
+def test_the_outbox_window_is_at_most_the_run_retention() -> None:
+    week = 7 * 24 * 3600.0
+    assert outbox_window_s(week, 0.0) == week  # runs kept for ever
+    assert outbox_window_s(week, 3600.0) == 3600.0
+    assert outbox_window_s(60.0, 3600.0) == 60.0
