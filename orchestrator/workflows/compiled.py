@@ -17,6 +17,7 @@ from orchestrator.resilience import RetrySpec
 from orchestrator.workflows.conditions import CompiledCondition
 from orchestrator.workflows.fallbacks import Fallback
 from orchestrator.workflows.registry import MethodInfo
+from orchestrator.workflows.triggers import CompiledTrigger
 from orchestrator.workflows.wiring import FieldBinding
 
 DEFAULT_RUN_TIMEOUT_S = 60.0
@@ -90,6 +91,8 @@ class CompiledWorkflow:
     """Dependencies first; ties in definition order."""
     timeout_s: float
     required_inputs: tuple[str, ...]
+    triggers: tuple[CompiledTrigger, ...] = ()
+    """The events that start a run of it (WorkflowDefinition.triggers)."""
 
     @property
     def definition_id(self) -> str:

@@ -22,6 +22,7 @@ from orchestrator.workflows.policies import check_timeout
 from orchestrator.workflows.references import ID_PATTERN, INPUT_KEY_PATTERN
 from orchestrator.workflows.registry import MethodInfo, MethodRegistry
 from orchestrator.workflows.step_compiler import MAX_STEP_ID_LENGTH, WorkflowScope, compile_step
+from orchestrator.workflows.triggers import compile_triggers
 
 INVALID_DEFINITION_REASON: Final = "INVALID_WORKFLOW_DEFINITION"
 NAME_PATTERN: Final = DEFINITION_NAME_PATTERN
@@ -57,6 +58,7 @@ def compile_workflow(
         )
     if not authored.steps:
         collector.add("steps", "a workflow needs at least one step")
+    triggers = compile_triggers(authored.name, authored.triggers, collector)
 
     scope = WorkflowScope(methods={}, collector=collector, registry=registry)
     first_index: dict[str, int] = {}
@@ -102,6 +104,7 @@ def compile_workflow(
         topological_order=order,
         timeout_s=timeout_s,
         required_inputs=required_inputs,
+        triggers=triggers,
     )
 
 

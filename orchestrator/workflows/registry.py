@@ -17,8 +17,8 @@ from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, Service
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-# The orchestrator's own API is not a backend a workflow step may call.
-_EXCLUDED_PACKAGES = frozenset({"orchestrator"})
+# The orchestrator's own APIs (runs, events) are not backends a workflow step may call.
+_EXCLUDED_PACKAGES = frozenset({"orchestrator", "events"})
 
 
 @dataclass(frozen=True)
