@@ -24,7 +24,7 @@ from benchmarks.scenarios import FULL, SMOKE, CpuMeter, Plan, limit_load, orches
 from benchmarks.store_compare import compare_stores, postgres_url
 from benchmarks.takeover import takeover
 
-SCENARIOS = ("latency", "throughput", "scale", "peers", "store", "cluster")
+SCENARIOS = ("latency", "throughput", "scale", "peers", "store", "cluster", "bus")
 log = logging.getLogger("benchmarks")
 
 
@@ -166,6 +166,12 @@ async def _run(
             )
             for mode in ("kill", "pause")
         }
+    if "bus" in only:
+        from benchmarks.bus import run_benchmark
+
+        events, latency_events = (20_000, 300) if plan.name == "full" else (500, 30)
+        log.info("bus: %d events through the relay, %d trigger starts", events, latency_events)
+        results["bus"] = await run_benchmark(events, latency_events)
     if "scale" in only:
         # Holding 10,000 runs is the point here: raise the admission cap (AURA_MAX_ACTIVE_RUNS,
         # default 1000) and the per-service bulkhead (default 64 calls in flight) above it.

@@ -135,6 +135,12 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
 
         for name, value, target, ok in store_checks(results["store"]):
             add(name, value, target, ok)
+    bus = results.get("bus")
+    if bus:
+        rate = bus["relay"]["events_per_s"]
+        add("bus: events/s through the outbox relay", rate, ">= 2000", rate >= 2000)
+        p50 = bus["trigger_start"]["p50_ms"]
+        add("bus: publish -> trigger -> run start p50 (ms)", p50, "<= 20", p50 <= 20)
     for mode, cluster in results.get("cluster", {}).items():
         p99 = cluster.get("takeover_p99_s")
         add(f"cluster {mode}: takeover p99 (s)", p99, "<= 10", None if p99 is None else p99 <= 10)
@@ -257,6 +263,15 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             [f"cluster: 3 replicas, one {done}", "-", summary, "-"] + ["-"] * len(peer_names)
         )
+    bus = results.get("bus")
+    if bus:
+        relay, start = bus["relay"], bus["outbox_to_start"]
+        summary = (
+            f"relay {relay['events_per_s']} events/s; publish -> start p50 "
+            f"{bus['trigger_start']['p50_ms']} / p99 {bus['trigger_start']['p99_ms']} ms; "
+            f"outbox -> start p50 {start['p50_ms']} / p99 {start['p99_ms']} ms"
+        )
+        rows.append(["event bus (Redis Streams)", "-", summary, "-"] + ["-"] * len(peer_names))
     store = results.get("store")
     if store:
         for key in sorted(store.get("postgres", {}), key=lambda k: (k != "c1_0ms", k)):

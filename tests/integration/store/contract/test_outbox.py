@@ -80,11 +80,11 @@ async def test_without_the_flag_nothing_is_written(open_store: StoreOpener) -> N
     assert await cast(Outbox, store).pending(10) == []
 
 
+# Only PostgreSQL: a SQLite file is written by one process, so it has one relay.
+@pytest.mark.parametrize("open_store", ["postgres"], indirect=True)
 async def test_postgres_relays_of_two_replicas_never_share_an_entry(
     open_store: StoreOpener,
 ) -> None:
-    if open_store.backend != "postgres":
-        pytest.skip("one process writes a SQLite file: one relay")
     first = await open_store(outbox=True, replica_id="replica-a")
     second = await open_store(outbox=True, replica_id="replica-b")
     for n in range(6):
