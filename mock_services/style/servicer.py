@@ -45,9 +45,15 @@ class StyleServicer(style_pb2_grpc.StyleProfileServiceServicer):
         await reject_invalid(context, validate_get_style_profile(request), "GetStyleProfileRequest")
         adoptions = adopted(self.ledger, request.user_id)
         profile = self.store.current_with(request.user_id, [styles for _, styles in adoptions])
-        return style_pb2.GetStyleProfileResponse(
-            profile=profile, adopted_outfit_ids=[outfit_id for outfit_id, _ in adoptions]
-        )
+        return style_pb2.GetStyleProfileResponse(profile=profile)
+
+    async def ListAdoptedOutfits(
+        self, request: style_pb2.ListAdoptedOutfitsRequest, context: grpc.aio.ServicerContext
+    ) -> style_pb2.ListAdoptedOutfitsResponse:
+        violations = check_adoption(request.user_id, "-", None)
+        await reject_invalid(context, violations, "ListAdoptedOutfitsRequest")
+        adoptions = adopted(self.ledger, request.user_id)
+        return style_pb2.ListAdoptedOutfitsResponse(outfit_ids=[o for o, _ in adoptions])
 
     async def LearnAdoptedOutfit(
         self, request: style_pb2.LearnAdoptedOutfitRequest, context: grpc.aio.ServicerContext

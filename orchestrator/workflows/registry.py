@@ -17,8 +17,9 @@ from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, Service
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-# The orchestrator's own API is not a backend a workflow step may call.
-_EXCLUDED_PACKAGES = frozenset({"orchestrator"})
+# The orchestrator's own API is not a backend a workflow step may call, nor is the
+# participant contract: the engine speaks it for the steps of a transaction group.
+_EXCLUDED_PACKAGES = frozenset({"orchestrator", "transaction"})
 
 
 @dataclass(frozen=True)

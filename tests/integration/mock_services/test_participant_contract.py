@@ -34,10 +34,10 @@ async def _reader_view(service: str, server: MockServer, open_channel: OpenChann
     """Outfit ids the service's reader shows for user ada."""
     channel = open_channel(server)
     if service == "style":
-        profile = await style_pb2_grpc.StyleProfileServiceStub(channel).GetStyleProfile(
-            st.GetStyleProfileRequest(user_id="ada")
+        adopted = await style_pb2_grpc.StyleProfileServiceStub(channel).ListAdoptedOutfits(
+            st.ListAdoptedOutfitsRequest(user_id="ada")
         )
-        return list(profile.adopted_outfit_ids)
+        return list(adopted.outfit_ids)
     if service == "combination":
         wardrobe = await combination_pb2_grpc.CombinationEngineServiceStub(channel).ListWardrobe(
             cb.ListWardrobeRequest(user_id="ada")

@@ -211,11 +211,48 @@ class GetStyleProfileResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PROFILE_FIELD_NUMBER: _builtins.int
-    ADOPTED_OUTFIT_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def profile(self) -> _fashion_pb2.StyleProfile: ...
+    def __init__(
+        self,
+        *,
+        profile: _fashion_pb2.StyleProfile | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStyleProfileResponse: _TypeAlias = GetStyleProfileResponse  # noqa: Y015
+
+@_typing.final
+class ListAdoptedOutfitsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Required."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAdoptedOutfitsRequest: _TypeAlias = ListAdoptedOutfitsRequest  # noqa: Y015
+
+@_typing.final
+class ListAdoptedOutfitsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTFIT_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def adopted_outfit_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+    def outfit_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the adopted outfits the profile has learned (committed only),
         oldest first.
         """
@@ -223,16 +260,15 @@ class GetStyleProfileResponse(_message.Message):
     def __init__(
         self,
         *,
-        profile: _fashion_pb2.StyleProfile | None = ...,
-        adopted_outfit_ids: _abc.Iterable[_builtins.str] | None = ...,
+        outfit_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adopted_outfit_ids", b"adopted_outfit_ids", "profile", b"profile"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outfit_ids", b"outfit_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___GetStyleProfileResponse: _TypeAlias = GetStyleProfileResponse  # noqa: Y015
+Global___ListAdoptedOutfitsResponse: _TypeAlias = ListAdoptedOutfitsResponse  # noqa: Y015
 
 @_typing.final
 class GetStyleHistoryRequest(_message.Message):

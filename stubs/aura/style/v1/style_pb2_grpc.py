@@ -60,6 +60,11 @@ class StyleProfileServiceStub:
                 request_serializer=aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitRequest.SerializeToString,
                 response_deserializer=aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitResponse.FromString,
                 _registered_method=True)
+        self.ListAdoptedOutfits = channel.unary_unary(
+                '/aura.style.v1.StyleProfileService/ListAdoptedOutfits',
+                request_serializer=aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsRequest.SerializeToString,
+                response_deserializer=aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsResponse.FromString,
+                _registered_method=True)
 
 
 class StyleProfileServiceServicer:
@@ -111,6 +116,14 @@ class StyleProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAdoptedOutfits(self, request, context):
+        """The adopted outfits the profile has learned: committed ones only. (The
+        profile GetStyleProfile returns has learned exactly these.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StyleProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +151,11 @@ def add_StyleProfileServiceServicer_to_server(servicer, server):
                     servicer.UnlearnAdoptedOutfit,
                     request_deserializer=aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitRequest.FromString,
                     response_serializer=aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitResponse.SerializeToString,
+            ),
+            'ListAdoptedOutfits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAdoptedOutfits,
+                    request_deserializer=aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsRequest.FromString,
+                    response_serializer=aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -276,6 +294,33 @@ class StyleProfileService:
             '/aura.style.v1.StyleProfileService/UnlearnAdoptedOutfit',
             aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitRequest.SerializeToString,
             aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAdoptedOutfits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.style.v1.StyleProfileService/ListAdoptedOutfits',
+            aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsRequest.SerializeToString,
+            aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

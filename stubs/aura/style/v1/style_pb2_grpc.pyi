@@ -58,6 +58,10 @@ class StyleProfileServiceStub:
     profile is rebuilt without it). Idempotent: forgetting an outfit never
     learned, or already forgotten, answers removed = false.
     """
+    ListAdoptedOutfits: _grpc.UnaryUnaryMultiCallable[_style_pb2.ListAdoptedOutfitsRequest, _style_pb2.ListAdoptedOutfitsResponse]
+    """The adopted outfits the profile has learned: committed ones only. (The
+    profile GetStyleProfile returns has learned exactly these.)
+    """
 
 @_typing.type_check_only
 class StyleProfileServiceAsyncStub(StyleProfileServiceStub):
@@ -88,6 +92,10 @@ class StyleProfileServiceAsyncStub(StyleProfileServiceStub):
     """Compensation of LearnAdoptedOutfit: forgets the adopted outfit (the
     profile is rebuilt without it). Idempotent: forgetting an outfit never
     learned, or already forgotten, answers removed = false.
+    """
+    ListAdoptedOutfits: _aio.UnaryUnaryMultiCallable[_style_pb2.ListAdoptedOutfitsRequest, _style_pb2.ListAdoptedOutfitsResponse]  # type: ignore[assignment]
+    """The adopted outfits the profile has learned: committed ones only. (The
+    profile GetStyleProfile returns has learned exactly these.)
     """
 
 class StyleProfileServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -146,6 +154,16 @@ class StyleProfileServiceServicer(metaclass=_abc_1.ABCMeta):
         """Compensation of LearnAdoptedOutfit: forgets the adopted outfit (the
         profile is rebuilt without it). Idempotent: forgetting an outfit never
         learned, or already forgotten, answers removed = false.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAdoptedOutfits(
+        self,
+        request: _style_pb2.ListAdoptedOutfitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_style_pb2.ListAdoptedOutfitsResponse, _abc.Awaitable[_style_pb2.ListAdoptedOutfitsResponse]]:
+        """The adopted outfits the profile has learned: committed ones only. (The
+        profile GetStyleProfile returns has learned exactly these.)
         """
 
 def add_StyleProfileServiceServicer_to_server(servicer: StyleProfileServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
