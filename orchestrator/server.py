@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from types import TracebackType
 
 import grpc
@@ -14,14 +17,15 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from grpc_guard import UndecodableRequestInterceptor
 from orchestrator.analytics import AnalyticsRecorder
 from orchestrator.api import ErrorStatusInterceptor, OrchestratorServicer
+from orchestrator.cluster import ReplicaCoordinator
 from orchestrator.config import Settings
 from orchestrator.drain import DrainingHealthServicer
 from orchestrator.engine import DefinitionCatalog, Engine
 from orchestrator.errors import ERROR_DOMAIN
-from orchestrator.events import EventHub
+from orchestrator.events import EventHub, RemoteEventFeed
 from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
-from orchestrator.store import SqliteRunStore
+from orchestrator.store import PostgresRunStore, SqliteRunStore
 from orchestrator.telemetry import (
     MetricsEndpoint,
     RunEventLog,
@@ -50,12 +54,9 @@ class OrchestratorServer:
         self.telemetry: TelemetrySettings = telemetry or settings.telemetry
         self.metrics = RunMetrics()
         self._metrics_endpoint: MetricsEndpoint | None = None
-        self.store = SqliteRunStore(
-            settings.database_path,
-            durability=settings.durability,
-            linger_s=settings.store_linger_ms / 1000,
-            retention_s=settings.run_retention_s,
-        )
+        self.store: SqliteRunStore | PostgresRunStore = _run_store(settings)
+        # Several replicas share a PostgreSQL store: heartbeats, takeover, cross-talk.
+        self.coordinator: ReplicaCoordinator | None = None
         self.hub = EventHub()
         self.analytics = AnalyticsRecorder()
         self.pool = BackendPool(
@@ -130,6 +131,10 @@ class OrchestratorServer:
         self.port = server.add_insecure_port(self.settings.address)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {self.settings.address}")
+        if isinstance(self.store, PostgresRunStore):
+            # Alive (a first heartbeat) before the first run is created here, or others
+            # would take it for an orphan.
+            await self._join_cluster(self.store)
         await server.start()
         self._server = server
         resumed = await self.engine.resume_unfinished(on_history=self.metrics.adopt)
@@ -157,6 +162,33 @@ class OrchestratorServer:
         log.info("orchestrator serving on %s", self.address)
         return self
 
+    async def _join_cluster(self, store: PostgresRunStore) -> None:
+        """Heartbeats, takes over dead replicas' runs, hears other replicas' cancels and
+        commits (for watchers here)."""
+        store.address = self.address
+        self.engine.attach_hub(self.hub)
+        feed = RemoteEventFeed(
+            store, self.hub, executes_here=self.engine.is_active, last_seqs=store.last_seqs
+        )
+        self.coordinator = ReplicaCoordinator(
+            store,
+            self.engine,
+            feed=feed,
+            on_history=self.metrics.adopt,
+            # Another replica queued a run or freed a slot, and once a tick in any case.
+            poke_queue=self.engine.queue.poke,
+        )
+        await self.coordinator.start()
+        log.info("replica %s joined the cluster (lease %.1fs)", store.replica_id, store.lease_s)
+
+    async def _leave_cluster(self, coordinator: ReplicaCoordinator) -> None:
+        """Our runs stopped: the other replicas take them over now, not after a lease."""
+        await coordinator.stop()
+        try:
+            await coordinator.store.retire()
+        except Exception as error:  # then they wait for the lease
+            log.warning("could not hand this replica's runs over at once: %s", error)
+
     async def stop(self, grace_s: float | None = None, *, delay_s: float | None = None) -> None:
         """A drain a load balancer can follow; unfinished runs stay resumable. Idempotent.
 
@@ -177,6 +209,8 @@ class OrchestratorServer:
         delay = self.settings.shutdown_delay_s if delay_s is None else delay_s
         try:
             await self.health.enter_graceful_shutdown()
+            if self.coordinator is not None:
+                self.coordinator.stop_claiming()  # takes over nothing more
             self.store.stop_holding_writes()  # nothing may wait on a store that cannot write
             if self._server is not None:
                 if delay > 0:
@@ -184,6 +218,8 @@ class OrchestratorServer:
                     await asyncio.sleep(delay)
                 await self._drain_calls(self._server, grace)
             await self.pool.stop()
+            if self.coordinator is not None:
+                await self._leave_cluster(self.coordinator)
             await self.store.close()
         finally:
             if self._metrics_endpoint is not None:
@@ -218,3 +254,26 @@ class OrchestratorServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _run_store(settings: Settings) -> SqliteRunStore | PostgresRunStore:
+    """SQLite under the data directory, or PostgreSQL when AURA_STORE_URL names one."""
+    if settings.store_url:  # a postgresql:// URL (the setting admits no other)
+        return PostgresRunStore(
+            settings.store_url,
+            replica_id=settings.replica_id or default_replica_id(),
+            lease_s=settings.replica_lease_s,
+            linger_s=settings.store_linger_ms / 1000,
+            retention_s=settings.run_retention_s,
+        )
+    return SqliteRunStore(
+        settings.database_path,
+        durability=settings.durability,
+        linger_s=settings.store_linger_ms / 1000,
+        retention_s=settings.run_retention_s,
+    )
+
+
+def default_replica_id() -> str:
+    """hostname-pid-random: unique per process, readable in ListServices and logs."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -2,9 +2,18 @@
 
 Seeds come from the code at every start, so they cannot be deleted (they would come
 back); user-defined ones can, once no run of them is unfinished.
+
+Replicas sharing a store learn each other's definitions: `ensure` reads the store when a
+run names one this replica does not know yet (another replica just created it), and
+`refresh` (the replica coordinator's, once a tick) picks up the others' new ones for the
+listing. A definition deleted on another replica stays known here until a restart.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -17,6 +26,8 @@ from orchestrator.workflows import (
     seed_definitions,
 )
 
+log = logging.getLogger(__name__)
+
 
 class DefinitionCatalog:
     def __init__(self, store: RunStore, registry: MethodRegistry) -> None:
@@ -24,6 +35,8 @@ class DefinitionCatalog:
         self.registry = registry
         self._compiled: dict[str, CompiledWorkflow] = {}
         self._seeds: set[str] = set()
+        self._refreshing: asyncio.Future[None] | None = None
+        self._deleted: set[str] = set()  # deleted here: never learned back from the store
 
     async def load(self) -> None:
         for definition in seed_definitions():
@@ -32,6 +45,36 @@ class DefinitionCatalog:
         for definition in await self._store.list_definitions():
             if definition.name not in self._compiled:
                 self._compiled[definition.name] = compile_workflow(definition, self.registry)
+
+    async def ensure(self, names: Iterable[str]) -> None:
+        """Reads the store's definitions if one of `names` is not known here (created on
+        another replica); a name the store does not have either stays unknown."""
+        if any(definition_name(name) not in self._compiled for name in names):
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Adds the store's definitions this replica does not know yet. Concurrent calls
+        share one read."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(self._read_new())
+            self._refreshing.add_done_callback(self._refreshed)
+        await asyncio.shield(self._refreshing)
+
+    def _refreshed(self, done: asyncio.Future[None]) -> None:
+        self._refreshing = None
+        if not done.cancelled():
+            done.exception()  # the callers waiting on it see it
+
+    async def _read_new(self) -> None:
+        for definition in await self._store.list_definitions():
+            if definition.name in self._compiled or definition.name in self._deleted:
+                continue  # known, or deleted here (a read from before the delete)
+            try:
+                self._compiled[definition.name] = compile_workflow(definition, self.registry)
+            except Exception as error:  # stored by a newer replica, say: not usable here
+                log.warning(
+                    "stored definition %s does not compile here: %s", definition.name, error
+                )
 
     def get(self, name_or_id: str) -> CompiledWorkflow:
         name = definition_name(name_or_id)
@@ -68,6 +111,7 @@ class DefinitionCatalog:
             return compiled
         await self._store.put_definition(compiled.definition)
         self._compiled[compiled.name] = compiled
+        self._deleted.discard(compiled.name)
         return compiled
 
     async def delete(self, name_or_id: str) -> None:
@@ -85,8 +129,10 @@ class DefinitionCatalog:
         # Out of the catalog first: the store's check for unfinished runs then runs after
         # every creation queued before it, and no new one can follow.
         del self._compiled[name]
+        self._deleted.add(name)
         try:
             await self._store.delete_definition(name)
         except BaseException:
+            self._deleted.discard(name)
             self._compiled.setdefault(name, compiled)
             raise

@@ -13,6 +13,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
+from orchestrator.engine.adoption import RunFollower, read_histories, replicated
 from orchestrator.engine.catalog import DefinitionCatalog
 from orchestrator.engine.recorder import RunRecorder
 from orchestrator.engine.resume_point import resume_failed_status, resume_point
@@ -35,7 +36,7 @@ from orchestrator.mesh import BackendPool
 from orchestrator.names import RUN_PREFIX, run_name
 from orchestrator.resilience import ResponseCache
 from orchestrator.runs import FINAL_RUN_STATES, RunFilter, RunFolder, fold_run
-from orchestrator.store import Claim, RunRecord, RunStore
+from orchestrator.store import Claim, RunRecord, RunStore, StoreUnavailable
 from orchestrator.telemetry import traced_run
 from orchestrator.workflows import CompiledWorkflow
 
@@ -52,6 +53,8 @@ class ActiveRun:
     executor: RunExecutor
     task: asyncio.Task[None]
     done: asyncio.Future[int]
+    # Another replica took the run over: it goes on there, not here.
+    lost: bool = False
 
 
 class Engine:
@@ -78,6 +81,8 @@ class Engine:
         # Good answers kept for steps whose fallback is the last good answer.
         self.last_good_answers = ResponseCache(self.response_cache.max_entries)
         self._active: dict[str, ActiveRun] = {}
+        # Follows runs executing on other replicas (see `attach_hub`).
+        self.follower = RunFollower(store)
         self.max_queued_runs = max_queued_runs
         self._queuing = 0  # creations of queued runs not yet committed
         self._dequeued: dict[str, asyncio.Event] = {}  # set once a queued run leaves the queue
@@ -105,6 +110,7 @@ class Engine:
 
     async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
         """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
+        await self.catalog.ensure([spec.workflow_definition])  # made on another replica?
         workflow = self.catalog.get(spec.workflow_definition)
         timeout_s, run_input = validate_spec(spec, workflow.required_inputs, workflow.timeout_s)
         if self._must_queue(workflow):
@@ -213,10 +219,14 @@ class Engine:
             except asyncio.CancelledError:
                 if not active.done.cancelled():
                     raise  # our caller went away
-                raise shutting_down(
-                    f"the orchestrator is shutting down; run {name} resumes when it restarts",
-                    run=name,
-                ) from None
+                if not active.lost:
+                    raise shutting_down(
+                        f"the orchestrator is shutting down; run {name} resumes when it restarts",
+                        run=name,
+                    ) from None
+                await self.follower.wait_finished(name)  # it goes on on another replica
+        elif replicated(self.store) is not None:
+            await self.follower.wait_finished(name)  # executing elsewhere, or queued
         return await self.get_run(name)
 
     async def get_run(self, name: str, *, include_outputs: bool = True) -> run_pb2.WorkflowRun:
@@ -233,19 +243,7 @@ class Engine:
             cancelled = await self._cancel_if_queued(name, reason)
             if cancelled is not None:
                 return cancelled
-            run = await self.get_run(name, include_outputs=False)
-            if run.state in FINAL_RUN_STATES:
-                raise FailedPrecondition(
-                    f"workflow run {name} already finished as {run_pb2.RunState.Name(run.state)}",
-                    reason="RUN_ALREADY_FINISHED",
-                    resource_type="aura.orchestrator.v1.WorkflowRun",
-                    resource_name=name,
-                )
-            raise FailedPrecondition(
-                f"workflow run {name} is not active on this orchestrator",
-                reason="RUN_NOT_ACTIVE",
-                resource_name=name,
-            )
+            return await self._cancel_elsewhere(name, reason)
         active.executor.request_cancel(reason)
         active.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -311,6 +309,7 @@ class Engine:
         histories = await asyncio.gather(
             *(self.store.read_events(claim.run) for claim in claims), return_exceptions=True
         )
+        await self._learn_definitions(histories)
         launched = []
         for claim, history in zip(claims, histories, strict=True):
             events = None if isinstance(history, BaseException) else history
@@ -334,10 +333,9 @@ class Engine:
     def _launch_claimed(self, claim: Claim, events: list[run_pb2.RunEvent]) -> None:
         name = claim.run
         if len(events) > 1:  # it went further than run_created: resume it where it stands
-            self._resume(name, events)
-            if claim.cancel_reason:
-                self._active[name].executor.request_cancel(claim.cancel_reason)
-                self._active[name].task.cancel()
+            # (a Cancel asked meanwhile with it: a task cancelled before its first step
+            # would never run its executor, nor end the run)
+            self._resume(name, events, cancel_reason=claim.cancel_reason)
             return
         created = events[0].run_created
         workflow = self.catalog.get(created.workflow_definition)
@@ -444,28 +442,56 @@ class Engine:
         no longer converts, its history does not read) ends FAILED with reason
         RESUME_FAILED and the cause in its error; the others resume all the same.
         """
-        resumed = []
-        for name in await self.store.unfinished_runs():
+        names = await self.store.unfinished_runs()
+        resumed, _ = await self._take_up([(name, "") for name in names], on_history)
+        return resumed
+
+    async def _take_up(
+        self,
+        runs: list[tuple[str, str]],
+        on_history: Callable[[list[run_pb2.RunEvent]], None] | None,
+        *,
+        retry_unavailable: bool = False,
+    ) -> tuple[list[str], list[str]]:
+        """Resumes each (run, cancel reason) not active here from its history (see
+        `resume_unfinished`); a reason cancels the run as it resumes. Returns the runs
+        resumed and, with `retry_unavailable`, those left alone because the store could
+        not be read just then (to try again; otherwise they end FAILED)."""
+        runs = [(name, reason) for name, reason in runs if name not in self._active]
+        histories = await read_histories(self.store, [name for name, _ in runs])
+        await self._learn_definitions(histories)
+        resumed: list[str] = []
+        unread: list[str] = []
+        for (name, cancel_reason), history in zip(runs, histories, strict=True):
             if name in self._active:
+                continue
+            if retry_unavailable and isinstance(history, StoreUnavailable):
+                log.warning("run %s: its history does not read now (%s); later", name, history)
+                unread.append(name)
                 continue
             events: list[run_pb2.RunEvent] | None = None
             try:
-                events = await self.store.read_events(name)
+                if isinstance(history, BaseException):
+                    raise history
+                events = history
                 if not events:
                     continue
                 if on_history is not None:
                     on_history(events)
-                self._resume(name, events)
+                self._resume(name, events, cancel_reason=cancel_reason)
             except Exception as error:
                 log.exception("run %s cannot be resumed; it ends FAILED", name)
                 await self._end_unresumable(name, events, error)
                 continue
             resumed.append(name)
-        return resumed
+        return resumed, unread
 
-    def _resume(self, name: str, events: list[run_pb2.RunEvent]) -> None:
+    def _resume(
+        self, name: str, events: list[run_pb2.RunEvent], *, cancel_reason: str = ""
+    ) -> None:
         """Launches the run from where `events` leave it; raises, recording nothing, when
-        the history cannot be taken up."""
+        the history cannot be taken up. A `cancel_reason` (a Cancel asked while nobody
+        executed the run) cancels it at once, unless its history already ends it."""
         run = events[0].run_created
         workflow = self.catalog.get(run.workflow_definition)
         point = resume_point(events, workflow)
@@ -494,7 +520,11 @@ class Engine:
             point.states,
             attempts=point.attempts,
             failure=point.failure,
-            cancel_reason=point.cancel_reason,
+            cancel_reason=(
+                point.cancel_reason
+                if point.cancel_reason is not None or not cancel_reason
+                else cancel_reason
+            ),
         )
         self._launch(name, executor)
 
@@ -529,6 +559,112 @@ class Engine:
             )
         except Exception:
             log.exception("run %s could not be ended after a failed resume", name)
+
+    # Several replicas sharing the store ------------------------------------
+
+    async def _learn_definitions(
+        self, histories: Sequence[list[run_pb2.RunEvent] | BaseException]
+    ) -> None:
+        """Definitions of runs about to be taken up that another replica created after
+        this one started are read from the store first (a failure leaves them unknown:
+        those runs then end as they would have)."""
+        names = {
+            history[0].run_created.workflow_definition
+            for history in histories
+            if isinstance(history, list) and history
+        }
+        with contextlib.suppress(Exception):
+            await self.catalog.ensure(names)
+
+    def attach_hub(self, hub: EventHub) -> None:
+        """Runs executing elsewhere are followed on `hub` (the remote feed brings them)."""
+        self.follower.hub = hub
+
+    def is_active(self, name: str) -> bool:
+        """Whether `name` executes here now."""
+        return name in self._active
+
+    async def adopt(
+        self,
+        claims: Sequence[Claim],
+        on_history: Callable[[list[run_pb2.RunEvent]], None] | None = None,
+    ) -> list[Claim]:
+        """Resumes runs this replica just claimed (from a dead replica, or one taken out
+        of the queue) from their histories, exactly as a restart resumes them; a claim's
+        cancel reason cancels its run as it resumes. Returns the claims whose histories
+        could not be read just then (the store was unavailable): adopt them again later."""
+        _, unread = await self._take_up(
+            [(c.run, c.cancel_reason) for c in claims], on_history, retry_unavailable=True
+        )
+        return [claim for claim in claims if claim.run in set(unread)]
+
+    def lose_ownership(self, name: str) -> None:
+        """Another replica took `name` over: its executor stops here, writing nothing
+        more (as for a shutdown); callers waiting on it follow it to its end there."""
+        active = self._active.get(name)
+        if active is not None:
+            active.lost = True
+            active.executor.shutting_down = True
+            active.task.cancel()
+
+    def cancel_here(self, name: str, reason: str) -> None:
+        """A Cancel asked on another replica reaches `name`, executing here. Once only:
+        a second one (asked again, or heard twice) must not interrupt the first's
+        cleanup."""
+        active = self._active.get(name)
+        if active is not None and active.executor.cancel_reason is None:
+            active.executor.request_cancel(reason)
+            active.task.cancel()
+
+    async def release_all(self) -> list[RunRecorder]:
+        """Stops executing every run, writing nothing more: this replica lost its lease,
+        so they will be taken over. Returns their recorders, whose events still queued
+        the store commits or refuses once it can write again."""
+        active = list(self._active.values())
+        for run in active:
+            run.lost = True
+            run.executor.shutting_down = True
+            run.task.cancel()
+        tasks = [run.task for run in active]
+        if tasks:  # asyncio.wait: our own cancellation (a stop) still reaches us
+            await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()  # a crash was logged by the run itself
+        return [run.executor.ctx.recorder for run in active]
+
+    async def _cancel_elsewhere(self, name: str, reason: str) -> run_pb2.WorkflowRun:
+        """Cancels a run that does not execute here: a queued one is taken out of the
+        queue and ends CANCELLED here; one executing on another replica is asked to
+        (through the store), and followed until it ends there."""
+        for _ in range(3):  # a queued run may leave the queue while we look
+            record = await self.store.get_run_record(name)
+            if record is None:
+                raise run_not_found(name)
+            if record.state in FINAL_RUN_STATES:
+                raise FailedPrecondition(
+                    f"workflow run {name} already finished as "
+                    f"{run_pb2.RunState.Name(record.state)}",  # type: ignore[arg-type]
+                    reason="RUN_ALREADY_FINISHED",
+                    resource_type="aura.orchestrator.v1.WorkflowRun",
+                    resource_name=name,
+                )
+            if record.state != run_pb2.RUN_STATE_QUEUED:
+                break
+            claim = await self.store.claim_queued_run(name)
+            if claim is not None:
+                await self.adopt([Claim(claim.run, claim.epoch, reason or "cancelled by request")])
+                return await self.wait_finished(name)
+        store = replicated(self.store)
+        if store is None:
+            raise FailedPrecondition(
+                f"workflow run {name} is not active on this orchestrator",
+                reason="RUN_NOT_ACTIVE",
+                resource_name=name,
+            )
+        await store.request_cancel(name, reason)
+        await self.follower.wait_finished(name)
+        return await self.get_run(name)
 
     async def stop(self) -> None:
         """Stops every executor without finishing its run: runs resume on the next start."""

@@ -152,6 +152,10 @@ class EventHub:
             if not subscribers:
                 del self._subscriptions[subscription.run]
 
+    def subscribed_runs(self) -> list[str]:
+        """Runs with at least one open subscription now."""
+        return list(self._subscriptions)
+
     def slowest_backlog(self) -> int:
         """Events buffered for the slowest live watcher; 0 when nobody watches."""
         groups = list(self._subscriptions.values())

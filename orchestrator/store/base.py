@@ -233,6 +233,20 @@ class ReplicatedRunStore(RunStore, Protocol):
         """Renews this replica's row (the database's clock). Call about once a second."""
         ...
 
+    async def last_seqs(self, runs: Sequence[str]) -> dict[str, int]:
+        """The last committed seq of each existing run of `runs`, in one read."""
+        ...
+
+    async def pending_cancels(self) -> list[tuple[str, str]]:
+        """(run, reason) of runs owned here that a Cancel was asked for (`request_cancel`):
+        polled, so a missed cancel hint delays a Cancel, never loses it."""
+        ...
+
+    async def retire(self) -> None:
+        """This replica stopped, its runs' events committed: the other replicas may take
+        its unfinished runs over at once (they would after its lease anyway)."""
+        ...
+
     async def claim_orphans(self, limit: int) -> list[Claim]:
         """Takes up to `limit` unfinished runs whose owner's heartbeat is older than
         `lease_s` (or that have no owner and are not QUEUED): epoch + 1, owner = us."""
@@ -243,6 +257,12 @@ class ReplicatedRunStore(RunStore, Protocol):
         ...
 
     async def list_replicas(self) -> list[ReplicaInfo]: ...
+
+    def drop_held_runs(self) -> list[str]:
+        """This replica lost its lease (paused, or cut off): every run it holds is lost
+        at once (its appends fail, cached history goes, the ownership-lost listeners are
+        told); `unfinished_runs` holds again the runs it still owns. Returns them."""
+        ...
 
     def add_ownership_lost_listener(self, listener: OwnershipLostListener) -> None: ...
 

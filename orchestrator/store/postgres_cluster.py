@@ -5,21 +5,22 @@ its pool each). Every time is the database's clock (`now()`), never a replica's,
 replicas whose clocks disagree still agree on who is alive. Runs are final in states
 3-6; 7 is QUEUED (see the migrations in `postgres_migrations/`).
 
-- `heartbeat`: this replica's row, `heartbeat_at = now()`.
-- `claim_orphans`: unfinished runs of dead replicas (heartbeat older than the lease), or
-  of nobody (written before schema 2), not QUEUED: `FOR UPDATE SKIP LOCKED`, so
-  replicas claiming at once split them; owner = us, epoch + 1 (which fences the old
-  owner's writes).
+- `heartbeat`: this replica's row, `heartbeat_at = now()` (and forgets replicas silent
+  for an hour that own nothing); `retire` deletes it.
+- `claim_orphans`: unfinished runs of dead replicas (heartbeat older than the lease, or
+  no row: retired), or of nobody (written before schema 2), not QUEUED: `FOR UPDATE
+  SKIP LOCKED`, so replicas claiming at once split them; owner = us, epoch + 1 (which
+  fences the old owner's writes). While nobody is dead it costs one probe per owner.
 - `claim_queued`: QUEUED runs, highest priority first then oldest, under one advisory
   lock per schema and tenant, so claims are serialized and per-definition limits hold
   across replicas; they become PENDING, owned by us, epoch + 1.
-- `request_cancel`: records the reason on the run and NOTIFYs `x <run>` in the same
+- `request_cancel`: records the reason on the run and NOTIFYs `x <run> <reason>` in the same
   transaction (delivered at commit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.store.base import Claim, ReplicaInfo
@@ -29,8 +30,11 @@ __all__ = [
     "claim_queued",
     "claim_queued_run",
     "heartbeat",
+    "last_seqs",
     "list_replicas",
+    "pending_cancels",
     "request_cancel",
+    "retire",
 ]
 
 # Connection: an asyncpg Connection (typed loosely so this module needs no driver stubs).
@@ -39,27 +43,60 @@ Connection = Any
 _UNFINISHED = "state NOT IN (3, 4, 5, 6)"
 _QUEUED = 7
 _PENDING = 1
+_NOTIFIED_REASON_CHARS = 1000  # of a Cancel's reason, in its NOTIFY (at most 8000 bytes)
 
-_HEARTBEAT = """
-INSERT INTO replicas (tenant, id, address) VALUES ($1, $2, $3)
-ON CONFLICT (tenant, id) DO UPDATE SET heartbeat_at = now(), address = EXCLUDED.address
+# A replica that stopped: its runs are orphans at once, not after a lease.
+_RETIRE = "DELETE FROM replicas WHERE tenant = $1 AND id = $2"
+
+# With it, rows of replicas silent for an hour that own no unfinished run are forgotten
+# (each restart under a default replica id leaves one).
+_FORGET_AFTER = "interval '1 hour'"
+_HEARTBEAT = f"""
+WITH beat AS (
+    INSERT INTO replicas (tenant, id, address) VALUES ($1, $2, $3)
+    ON CONFLICT (tenant, id) DO UPDATE SET heartbeat_at = now(), address = EXCLUDED.address
+)
+DELETE FROM replicas p
+WHERE p.tenant = $1 AND p.id <> $2 AND p.heartbeat_at < now() - {_FORGET_AFTER}
+  AND NOT EXISTS (SELECT 1 FROM runs r
+                  WHERE r.tenant = p.tenant AND r.owner = p.id AND r.{_UNFINISHED})
 """
 
-# Our own runs are never orphans to us: we just heartbeat, and a run we hold but do not
-# execute is resumed by `unfinished_runs`, not claimed. Liveness is a NOT IN of live
-# replicas, not a join: a row a concurrent claim just took is re-checked (READ COMMITTED)
-# against its new owner, where a joined replicas row would be the old owner's.
+# Whose runs are orphans: the owners of unfinished runs that are not live replicas (dead,
+# retired, or that never heartbeat), found by a skip scan of the runs_owned index (one
+# probe per distinct owner, not one row per run), and whether any run has no owner.
+# Cheap enough for every tick of every replica while nobody is dead.
+_DEAD_OWNERS = f"""
+WITH RECURSIVE owners AS (
+    (SELECT owner FROM runs
+     WHERE tenant = $1 AND {_UNFINISHED} AND owner IS NOT NULL ORDER BY owner LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.owner FROM runs r
+            WHERE r.tenant = $1 AND r.{_UNFINISHED} AND r.owner > o.owner
+            ORDER BY r.owner LIMIT 1)
+    FROM owners o WHERE o.owner IS NOT NULL
+)
+SELECT
+    ARRAY(SELECT owner FROM owners
+          WHERE owner IS NOT NULL AND owner <> $2 AND owner NOT IN (
+              SELECT p.id FROM replicas p
+              WHERE p.tenant = $1 AND p.heartbeat_at >= now() - make_interval(secs => $3))
+    ) AS dead,
+    EXISTS (SELECT 1 FROM runs
+            WHERE tenant = $1 AND {_UNFINISHED} AND state <> {_QUEUED} AND owner IS NULL
+    ) AS unowned
+"""
+
+# Owner in a list fixed before the statement, not a join: a row a concurrent claim just
+# took is re-checked (READ COMMITTED) on its new owner, a live replica not in the list.
 _CLAIM_ORPHANS = f"""
 UPDATE runs SET owner = $2, epoch = epoch + 1
 WHERE id IN (
     SELECT r.id FROM runs r
     WHERE r.tenant = $1 AND r.{_UNFINISHED} AND r.state <> {_QUEUED}
-      AND r.owner IS DISTINCT FROM $2
-      AND (r.owner IS NULL OR r.owner NOT IN (
-          SELECT p.id FROM replicas p
-          WHERE p.tenant = $1 AND p.heartbeat_at >= now() - make_interval(secs => $3)))
+      AND (r.owner = ANY($3::text[]) OR ($4 AND r.owner IS NULL))
     ORDER BY r.id
-    LIMIT $4
+    LIMIT $5
     FOR UPDATE SKIP LOCKED
 )
 RETURNING id, name, epoch, cancel_reason
@@ -95,14 +132,22 @@ RETURNING name, epoch, cancel_reason
 """
 
 # The reason of the first Cancel is kept; the owner is told each time (it may have missed
-# the first hint), in the transaction's commit.
+# the first hint), in the transaction's commit: `x <run> <reason>` (the reason cut to fit).
 _REQUEST_CANCEL = f"""
 WITH asked AS (
     UPDATE runs SET cancel_reason = COALESCE(cancel_reason, $3)
     WHERE tenant = $1 AND name = $2 AND {_UNFINISHED}
-    RETURNING name
+    RETURNING name, cancel_reason
 )
-SELECT pg_notify($4, 'x ' || name) FROM asked
+SELECT pg_notify($4, 'x ' || name || ' ' || left(cancel_reason, {_NOTIFIED_REASON_CHARS}))
+FROM asked
+"""
+
+_LAST_SEQS = "SELECT name, last_seq FROM runs WHERE tenant = $1 AND name = ANY($2::text[])"
+
+_PENDING_CANCELS = f"""
+SELECT name, cancel_reason FROM runs
+WHERE tenant = $1 AND owner = $2 AND {_UNFINISHED} AND cancel_reason IS NOT NULL
 """
 
 _LIST_REPLICAS = f"""
@@ -123,13 +168,23 @@ async def heartbeat(conn: Connection, tenant: str, replica_id: str, address: str
     await conn.execute(_HEARTBEAT, tenant, replica_id, address)
 
 
+async def retire(conn: Connection, tenant: str, replica_id: str) -> None:
+    """This replica stopped (its runs stopped, their events committed): the others may
+    take its unfinished runs over now rather than after its lease."""
+    await conn.execute(_RETIRE, tenant, replica_id)
+
+
 async def claim_orphans(
     conn: Connection, tenant: str, replica_id: str, lease_s: float, limit: int
 ) -> list[Claim]:
     """Takes up to `limit` runs whose owner is dead (or that have none), oldest first."""
     if limit <= 0:
         return []
-    rows = await conn.fetch(_CLAIM_ORPHANS, tenant, replica_id, float(lease_s), limit)
+    found = await conn.fetchrow(_DEAD_OWNERS, tenant, replica_id, float(lease_s))
+    dead, unowned = list(found["dead"]), bool(found["unowned"])
+    if not dead and not unowned:
+        return []
+    rows = await conn.fetch(_CLAIM_ORPHANS, tenant, replica_id, dead, unowned, limit)
     return [_claim(row) for row in sorted(rows, key=lambda row: row["id"])]
 
 
@@ -189,12 +244,29 @@ async def claim_queued_run(
 async def request_cancel(
     conn: Connection, tenant: str, run: str, reason: str, channel: str
 ) -> bool:
-    """Records a Cancel on an unfinished run and NOTIFYs `x <run>` on `channel` at commit.
+    """Records a Cancel on an unfinished run and NOTIFYs `x <run> <reason>` on `channel`
+    at commit (the reason recorded first, when several Cancels were asked).
 
     False when there is no such unfinished run (nothing recorded, nobody told).
     """
     rows = await conn.fetch(_REQUEST_CANCEL, tenant, run, reason or "cancelled by request", channel)
     return bool(rows)
+
+
+async def last_seqs(conn: Connection, tenant: str, runs: Sequence[str]) -> dict[str, int]:
+    """The last committed seq of each of `runs` that exists: one query for many runs (the
+    remote feed's poll)."""
+    if not runs:
+        return {}
+    rows = await conn.fetch(_LAST_SEQS, tenant, list(runs))
+    return {row["name"]: int(row["last_seq"]) for row in rows}
+
+
+async def pending_cancels(conn: Connection, tenant: str, replica_id: str) -> list[tuple[str, str]]:
+    """(run, reason) of the unfinished runs `replica_id` owns that a Cancel was asked for:
+    what its owner must carry out even if it missed the NOTIFY."""
+    rows = await conn.fetch(_PENDING_CANCELS, tenant, replica_id)
+    return [(row["name"], row["cancel_reason"]) for row in rows]
 
 
 async def list_replicas(conn: Connection, tenant: str, lease_s: float) -> list[ReplicaInfo]:

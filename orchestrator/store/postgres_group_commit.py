@@ -33,6 +33,7 @@ from aura.orchestrator.v1 import run_pb2
 from orchestrator.store import postgres_jobs as jobs
 from orchestrator.store.base import (
     CommitListener,
+    RunOwnershipLost,
     StoreClosed,
     StoreOpenError,
     StoreUnavailable,
@@ -242,7 +243,9 @@ class GroupCommitWriter(ReplicaSide):
         for item, outcome in zip(batch, result.outcomes, strict=True):
             if item.future.done():
                 continue
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, RunOwnershipLost):
+                fail(item, outcome)  # expected once a run is lost: nobody need wait on it
+            elif isinstance(outcome, BaseException):
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)

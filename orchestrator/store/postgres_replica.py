@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar, cast
 
 import asyncpg
@@ -124,6 +124,17 @@ class ReplicaSide:
         await self._read(
             lambda db: cluster.request_cancel(db, self.tenant, run, reason, self.channel)
         )
+
+    async def last_seqs(self, runs: Sequence[str]) -> dict[str, int]:
+        return await self._read(lambda db: cluster.last_seqs(db, self.tenant, runs))
+
+    async def pending_cancels(self) -> list[tuple[str, str]]:
+        return await self._read(
+            lambda db: cluster.pending_cancels(db, self.tenant, self._replica_id)
+        )
+
+    async def retire(self) -> None:
+        await self._read(lambda db: cluster.retire(db, self.tenant, self._replica_id))
 
     async def list_replicas(self) -> list[ReplicaInfo]:
         return await self._read(lambda db: cluster.list_replicas(db, self.tenant, self.lease_s))

@@ -9,10 +9,11 @@ so packages of one layer know nothing of each other):
     3  events, mesh, analytics,    live events over the store; backend channels; reports on
        config                      what happened (from events, not the mesh); typed settings
     4  engine                      runs a compiled plan over the mesh
-    5  api                         gRPC servicers: proto <-> domain
-    6  drain                       graceful shutdown of the API
-    7  server                      the process: wires everything and owns the lifecycle
-    8  cli                         `aura`, on top
+    5  cluster                     replicas on a shared store: heartbeats, takeover, cross-talk
+    6  api                         gRPC servicers: proto <-> domain
+    7  drain                       graceful shutdown of the API
+    8  server                      the process: wires everything and owns the lifecycle
+    9  cli                         `aura`, on top
 
 `mock_services/` is a separate program: it imports nothing from the product, and the
 product imports nothing from it (the CLI starts it as `python -m mock_services...`).
@@ -31,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("workflows", "store", "telemetry"),
     ("events", "mesh", "analytics", "config"),
     ("engine",),
+    ("cluster",),
     ("api",),
     ("drain",),
     ("server",),
