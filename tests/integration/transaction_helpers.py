@@ -62,7 +62,8 @@ class MockProcess:
     """`python -m mock_services.listen` with the three participating mocks, each on a fixed
     port (so a restart comes back where it was), its SQLite files in `data_dir`."""
 
-    def __init__(self, data_dir: Path, *, in_doubt_after_s: float = 0.5) -> None:
+    def __init__(self, data_dir: Path, *, in_doubt_after_s: float = 0.5, **env: str) -> None:
+        """`env`: more settings, e.g. AURA_MOCK_RECOMMENDATION_LATENCY_MS="400"."""
         self.data_dir = data_dir
         self.ports = {name: free_port() for name in PARTICIPANTS}
         self.env = dict(
@@ -70,14 +71,16 @@ class MockProcess:
             AURA_MOCK_DATA_DIR=str(data_dir),
             AURA_MOCK_IN_DOUBT_AFTER_S=str(in_doubt_after_s),
             AURA_MOCK_LOG_LEVEL="WARNING",
+            **env,
         )
         self.process: asyncio.subprocess.Process | None = None
 
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
 
-    def service_addresses(self) -> dict[str, str]:
-        """Full service name -> address, as MockMesh.addresses() gives them."""
+    def addresses(self) -> dict[str, str]:
+        """Full service name -> address, as MockMesh.addresses() gives them (so an
+        OrchestratorProcess can be wired to this process)."""
         return {SERVICE_NAMES[name]: self.address(name) for name in PARTICIPANTS}
 
     async def start(self) -> None:
@@ -204,3 +207,18 @@ def durable_state(data_dir: Path, service: str) -> DurableState:
         return DurableState(branches, effects, applied, held)
     finally:
         db.close()
+
+
+def all_states(data_dir: Path) -> dict[str, DurableState]:
+    return {name: durable_state(data_dir, name) for name in PARTICIPANTS}
+
+
+def branch_states(data_dir: Path, transaction_ids: list[str]) -> dict[str, set[int]]:
+    """Transaction id -> the states of its branches across the three services (a branch
+    never recorded is absent)."""
+    found: dict[str, set[int]] = {txn: set() for txn in transaction_ids}
+    for state in all_states(data_dir).values():
+        for (txn, _), branch_state in state.branches.items():
+            if txn in found:
+                found[txn].add(branch_state)
+    return found
