@@ -76,6 +76,13 @@ async def test_adopting_an_outfit_commits_all_three_changes_once(
         assert mesh[name].calls["Prepare"] == 1 and mesh[name].calls["Commit"] == 1
     assert orchestrator.store.forced_syncs == 1  # type: ignore[attr-defined]
 
+    registry = orchestrator.metrics.registry
+    decided = {"definition": "adopt_outfit", "decision": "commit"}
+    assert registry.get_sample_value("aura_transactions_decided_total", decided) == 1
+    assert registry.get_sample_value("aura_transaction_participants_in_doubt") == 0
+    resolved = {"decision": "commit"}
+    assert registry.get_sample_value("aura_transaction_resolve_seconds_count", resolved) == 1
+
     outcome = await stub.GetTransactionOutcome(
         orchestrator_pb2.GetTransactionOutcomeRequest(transaction_id=transaction.transaction_id)
     )
