@@ -255,6 +255,9 @@ class RunExecutor:
         self._consumed(step_id)
         self.states[step_id] = run_pb2.STEP_STATE_SKIPPED
         self.ctx.recorder.emit(step_skipped=run_pb2.StepSkipped(step_id=step_id, reason=reason))
+        group = self.workflow.transaction_of.get(step_id)
+        if group is not None:  # the other branches cannot commit without it
+            self.transactions.coordinator(group.id).withdraw(step_id, reason)
 
     async def _stop_running_steps(self) -> None:
         # Cancelling the task cancels its in-flight gRPC call.

@@ -98,13 +98,17 @@ class TransactionCoordinator:
         self._record = record
         self._shutting_down = shutting_down
         self._branches: dict[str, Branch] = {}
-        self._protocol: asyncio.Task[dict[str, StepOutcome]] | None = None
+        self._protocol: asyncio.Future[dict[str, StepOutcome]] | None = None
+        self._refusal: status_pb2.Status | None = None
+        """Set when a branch was skipped: the transaction never runs."""
         self._all_joined = asyncio.Event()
         self.abort_requested: str | None = None
         """Set when the run is failing or cancelled: an undecided transaction aborts."""
 
     async def join(self, step: CompiledStep, request: Message | AuraError) -> StepOutcome:
         """The branch's outcome, once the whole transaction is over for it."""
+        if self._refusal is not None:
+            return self._fail(step.id, self._refusal)
         self._branches[step.id] = Branch(step, request)
         if self._protocol is None and set(self._branches) | self._finished >= set(self.group.steps):
             self._protocol = asyncio.create_task(self._run(), name=f"transaction:{self.id}")
@@ -121,6 +125,23 @@ class TransactionCoordinator:
             self.abort_requested = self.abort_requested or "the run stopped"
             outcomes = await asyncio.shield(self._protocol)  # phase two is never given up
         return outcomes[step.id]
+
+    def withdraw(self, step_id: str, reason: str) -> None:
+        """A branch's step was skipped (the compiler makes this rare: a dependency of it
+        skipped in turn): the transaction cannot run. No Prepare has gone out; the
+        branches waiting, and those still to come, fail."""
+        if self._protocol is not None or self._refusal is not None:
+            return
+        self._refusal = orchestrator_status(
+            code_pb2.FAILED_PRECONDITION,
+            f"transaction {self.id} cannot run: branch {step_id} was skipped ({reason})",
+            reason=TRANSACTION_ABORTED,
+            metadata={"transaction_id": self.id},
+        )
+        outcomes = {s: self._fail(s, self._refusal) for s in self._branches}
+        self._protocol = asyncio.get_running_loop().create_future()
+        self._protocol.set_result(outcomes)
+        self._all_joined.set()
 
     # -- the protocol -----------------------------------------------------------------------
 

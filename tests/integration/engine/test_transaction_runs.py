@@ -17,6 +17,7 @@ from aura.style.v1 import style_pb2_grpc
 from aura.transaction.v1 import participant_pb2 as tx
 from mock_services.mesh import MockMesh
 from orchestrator.server import OrchestratorServer
+from orchestrator.workflows import parse_definition
 from tests.integration.orchestrator_helpers import Stub, collect_events, execute
 
 pytestmark = pytest.mark.integration
@@ -117,3 +118,46 @@ async def test_an_unknown_transaction_is_presumed_aborted(stub: Stub) -> None:
             orchestrator_pb2.GetTransactionOutcomeRequest(transaction_id="no-slash")
         )
     assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+SKIPPED_BRANCH = """
+name: workflowDefinitions/skipped_branch
+steps:
+  - id: x
+    method: aura.style.v1.StyleProfileService/GetStyleProfile
+    optional: true
+    inputs: {user_id: {value: "not a valid id!"}}
+  - id: y
+    method: aura.style.v1.StyleProfileService/GetStyleProfile
+    depends_on: [x]
+    inputs: {user_id: {ref: input.user_id}}
+  - id: learn
+    method: aura.style.v1.StyleProfileService/LearnAdoptedOutfit
+    inputs: {user_id: {ref: input.user_id}, outfit_id: {ref: input.outfit_id},
+             item_skus: {ref: input.item_skus}}
+  - id: wardrobe
+    method: aura.combination.v1.CombinationEngineService/SaveOutfit
+    depends_on: [y]
+    inputs: {user_id: {ref: input.user_id}, outfit_id: {ref: input.outfit_id},
+             item_skus: {ref: input.item_skus}}
+transactions:
+  - {id: adopt, steps: [learn, wardrobe]}
+"""
+
+
+async def test_a_branch_skipped_upstream_fails_the_transaction_without_any_prepare(
+    stub: Stub, mesh: MockMesh
+) -> None:
+    await stub.CreateWorkflowDefinition(
+        orchestrator_pb2.CreateWorkflowDefinitionRequest(
+            workflow_definition=parse_definition(SKIPPED_BRANCH)
+        )
+    )
+    run = await execute(stub, "skipped_branch", ADOPT)
+
+    assert run.state == run_pb2.RUN_STATE_FAILED
+    states = {step.step_id: step.state for step in run.steps}
+    assert states["wardrobe"] == run_pb2.STEP_STATE_SKIPPED
+    assert states["learn"] == run_pb2.STEP_STATE_FAILED
+    assert "branch wardrobe was skipped" in run.error.message
+    assert mesh["style"].calls["Prepare"] == mesh["combination"].calls["Prepare"] == 0
