@@ -40,7 +40,7 @@ from tests.integration.transaction_helpers import (
 pytestmark = pytest.mark.integration
 
 TRIALS = 20
-LATENCY_MS = 600
+LATENCY_MS = 1000
 # The row says 30 s; AURA_TEST_UNREACHABLE_S=30 runs it so (the default keeps the
 # suite fast: what matters is that phase two outlasts the outage and nobody decides).
 UNREACHABLE_S = float(os.environ.get("AURA_TEST_UNREACHABLE_S", "3"))
