@@ -157,8 +157,7 @@ class TransactionCoordinator:
                 metadata={"transaction_id": self.id},
             )
             self._decide(record, run_pb2.TRANSACTION_DECISION_ABORT, reason)
-        elif record.decision == run_pb2.TRANSACTION_DECISION_COMMIT:
-            pass  # decided before the restart: only phase two is left
+        # Otherwise it was decided before the restart: only phase two is left.
         await self._phase_two(record)
         return self._outcomes(record)
 
