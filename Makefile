@@ -43,7 +43,7 @@ up: $(VENV)/.installed ## the mesh and the orchestrator until Ctrl-C
 mesh: $(VENV)/.installed ## only the five mock services until Ctrl-C
 	$(VENV)/bin/aura mesh
 
-bench: $(VENV)/.installed ## limit vs orchestrator, throughput, 10,000 runs, DBOS and Prefect (BENCH_ARGS=--smoke for a quick run)
+bench: $(VENV)/.installed ## limit vs orchestrator, throughput, 10,000 runs, DBOS and Prefect, SQLite vs PostgreSQL, takeover (BENCH_ARGS=--smoke for a quick run)
 	bash benchmarks/peers/setup.sh
 	$(PY) -m benchmarks $(BENCH_ARGS)
 	$(PY) -m benchmarks.transactions

@@ -21,9 +21,10 @@ from benchmarks import report
 from benchmarks.peers.run import run_peers
 from benchmarks.procs import ROOT, Child, start_mesh, start_orchestrator
 from benchmarks.scenarios import FULL, SMOKE, CpuMeter, Plan, limit_load, orchestrated_load, scale
-from benchmarks.store_compare import compare_stores
+from benchmarks.store_compare import compare_stores, postgres_url
+from benchmarks.takeover import takeover
 
-SCENARIOS = ("latency", "throughput", "scale", "peers", "store")
+SCENARIOS = ("latency", "throughput", "scale", "peers", "store", "cluster")
 log = logging.getLogger("benchmarks")
 
 
@@ -156,6 +157,15 @@ async def _run(
     if "store" in only:
         log.info("store: SQLite and PostgreSQL, c=1 0 ms and c=%d 20 ms", plan.levels[0])
         results["store"] = await compare_stores(plan, plan.levels[0])
+    if "cluster" in only:
+        runs = 1000 if plan.name == "full" else 50
+        log.info("cluster: 3 replicas, %d runs in flight, one killed, then one paused", runs)
+        results["cluster"] = {
+            mode: await takeover(
+                postgres_url(), runs, plan.latency_ms, 5.0, 180.0, pause=mode == "pause"
+            )
+            for mode in ("kill", "pause")
+        }
     if "scale" in only:
         # Holding 10,000 runs is the point here: raise the admission cap (AURA_MAX_ACTIVE_RUNS,
         # default 1000) and the per-service bulkhead (default 64 calls in flight) above it.

@@ -135,6 +135,19 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
 
         for name, value, target, ok in store_checks(results["store"]):
             add(name, value, target, ok)
+    for mode, cluster in results.get("cluster", {}).items():
+        p99 = cluster.get("takeover_p99_s")
+        add(f"cluster {mode}: takeover p99 (s)", p99, "<= 10", None if p99 is None else p99 <= 10)
+        broken = sum(
+            cluster[key]
+            for key in (
+                "lost_runs",
+                "histories_with_gaps_or_duplicates",
+                "events_by_a_fenced_replica",
+                "epoch_regressions",
+            )
+        )
+        add(f"cluster {mode}: lost runs + bad histories + fenced writes", broken, "0", broken == 0)
     speedup = orch.get("c1_20ms", {}).get("speedup")
     if speedup:
         add(
@@ -230,6 +243,19 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             [f"scale ({scale['backend_latency_ms']:.0f} ms backends)", "-", summary, "-"]
             + ["-"] * len(peer_names)
+        )
+    for mode, cluster in results.get("cluster", {}).items():
+        summary = (
+            f"{cluster['victim_unfinished_at_kill']} runs on that replica, "
+            f"{cluster['taken_over']} taken over, p50 {cluster['takeover_p50_s']} / "
+            f"p99 {cluster['takeover_p99_s']} s; all {cluster['runs']} final "
+            f"{cluster['all_final_after_kill_s']} s after; lost {cluster['lost_runs']}, "
+            f"bad histories {cluster['histories_with_gaps_or_duplicates']}, "
+            f"fenced writes {cluster['events_by_a_fenced_replica']}"
+        )
+        done = {"kill": "killed (-9)", "pause": "paused (SIGSTOP, 2x lease)"}.get(mode, mode)
+        rows.append(
+            [f"cluster: 3 replicas, one {done}", "-", summary, "-"] + ["-"] * len(peer_names)
         )
     store = results.get("store")
     if store:

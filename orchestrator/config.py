@@ -16,6 +16,7 @@ from orchestrator.envvars import (
     ADDRESSES,
     PATH,
     PORT,
+    REDIS_URL,
     STORE_URL,
     TEXT,
     EnvVar,
@@ -63,6 +64,9 @@ class Settings:
     store_url: str = ""
     # Who this replica is in a shared store; empty: host name, process id and a random part.
     replica_id: str = ""
+    # Empty: no event bus (no EventService, triggers, outbox relay). A redis:// URL: the
+    # Redis whose streams carry the events (AURA_REDIS_URL).
+    redis_url: str = ""
     # A replica whose heartbeat is older than this loses its runs to the live ones.
     replica_lease_s: float = 5.0
     # "normal": survives a killed process (WAL, synchronous=NORMAL);
@@ -115,6 +119,7 @@ class Settings:
         """The effective value of every variable, as JSON values (what `aura config` prints)."""
         shown = {var.name: jsonable(value_at(self, var.path)) for var in VARIABLES}
         shown["AURA_STORE_URL"] = redact_url(self.store_url)
+        shown["AURA_REDIS_URL"] = redact_url(self.redis_url)
         return shown
 
 
@@ -155,11 +160,18 @@ VARIABLES: tuple[EnvVar, ...] = (
         "a replica silent this long (no heartbeat) loses its runs to the live replicas",
     ),
     EnvVar(
+        "AURA_REDIS_URL",
+        ("redis_url",),
+        REDIS_URL,
+        "empty: no event bus; `redis://host:6379/0`: events on Redis Streams, workflow "
+        "triggers and the outbox relay (the password is never printed)",
+    ),
+    EnvVar(
         "AURA_DURABILITY",
         ("durability",),
         choice("normal", "fsync"),
-        "`normal`: WAL + synchronous=NORMAL, survives a killed process; "
-        "`fsync`: also survives power loss",
+        "`normal`: survives a killed orchestrator (SQLite: WAL + synchronous=NORMAL; "
+        "PostgreSQL: synchronous_commit off); `fsync`: also power loss or a database crash",
     ),
     EnvVar(
         "AURA_STORE_LINGER_MS",

@@ -136,6 +136,18 @@ STORE_URL = Kind(
 )
 
 
+def _redis_url(text: str) -> str:
+    url = text.strip()
+    if url and urllib.parse.urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError
+    return url
+
+
+REDIS_URL = Kind(
+    "empty (no event bus) or a redis://, rediss:// or unix:// URL", _redis_url, redact_url
+)
+
+
 def _addresses(text: str) -> list[str]:
     addresses = [a.strip() for a in text.split(",") if a.strip()]
     if not addresses or any(a.rpartition(":")[0] == "" for a in addresses):

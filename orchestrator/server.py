@@ -13,10 +13,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from aura.events.v1 import events_pb2, events_pb2_grpc
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from grpc_guard import UndecodableRequestInterceptor
 from orchestrator.analytics import AnalyticsRecorder
-from orchestrator.api import ErrorStatusInterceptor, OrchestratorServicer
+from orchestrator.api import ErrorStatusInterceptor, EventServicer, OrchestratorServicer
+from orchestrator.bus import BusMetrics, BusSettings, EventBus
 from orchestrator.cluster import ReplicaCoordinator
 from orchestrator.config import Settings
 from orchestrator.drain import DrainingHealthServicer
@@ -25,6 +27,7 @@ from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.events import EventHub, RemoteEventFeed
 from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
+from orchestrator.server_bus import BusSide
 from orchestrator.store import PostgresRunStore, SqliteRunStore
 from orchestrator.telemetry import (
     MetricsEndpoint,
@@ -40,16 +43,24 @@ log = logging.getLogger(__name__)
 # How often a drain looks for runs launched by calls that were already in progress.
 LATE_RUN_POLL_S = 0.05
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
+EVENT_SERVICE_NAME = events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
 
 
 class OrchestratorServer:
     """`start()` then `stop(grace)`; or `async with`. `port` is known after start.
 
     `telemetry` defaults to `settings.telemetry`; a bare `TelemetrySettings()` keeps
-    metrics in memory with no HTTP endpoint.
+    metrics in memory with no HTTP endpoint. `bus_settings`: the bus's key prefix and
+    bounds when `settings.redis_url` is set (default: BusSettings()).
     """
 
-    def __init__(self, settings: Settings, telemetry: TelemetrySettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        telemetry: TelemetrySettings | None = None,
+        *,
+        bus_settings: BusSettings | None = None,
+    ) -> None:
         self.settings = settings
         self.telemetry: TelemetrySettings = telemetry or settings.telemetry
         self.metrics = RunMetrics()
@@ -74,6 +85,14 @@ class OrchestratorServer:
             max_queued_runs=settings.max_queued_runs,
             response_cache=ResponseCache(settings.response_cache_max_entries),
         )
+        # The event bus (AURA_REDIS_URL): EventService, the outbox relay, triggers.
+        self.bus: EventBus | None = None
+        if settings.redis_url:
+            self.bus = EventBus.from_url(
+                settings.redis_url, bus_settings, metrics=BusMetrics(self.metrics.registry)
+            )
+        self.events = EventServicer(self.bus)
+        self.bus_side: BusSide | None = None
         self.health = DrainingHealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port = 0
@@ -97,6 +116,7 @@ class OrchestratorServer:
         self.metrics.bind_gauges(
             runs_in_flight=lambda: self.engine.active_run_count,
             runs_queued=lambda: self.engine.queued_run_count,
+            replica_id=self.store.replica_id,
             subscribers=self.hub.subscriber_count,
             subscriber_lag=self.hub.slowest_backlog,
         )
@@ -117,12 +137,21 @@ class OrchestratorServer:
             options=(("grpc.so_reuseport", 0),),
         )
         orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(
-            OrchestratorServicer(self.engine, self.hub, self.pool, self.analytics), server
+            OrchestratorServicer(
+                self.engine,
+                self.hub,
+                self.pool,
+                self.analytics,
+                self.bus.services if self.bus is not None else None,
+            ),
+            server,
         )
+        events_pb2_grpc.add_EventServiceServicer_to_server(self.events, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
                 SERVICE_NAME,
+                EVENT_SERVICE_NAME,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
@@ -144,7 +173,10 @@ class OrchestratorServer:
         # After the resume, so no claimed run is also resumed; metrics learn each claimed
         # run's history as they learn a resumed one's (it may predate this process).
         await self.engine.start_queue(on_history=self.metrics.adopt)
-        for service in ("", SERVICE_NAME):
+        if self.bus is not None:
+            self.bus_side = BusSide(self.bus, self.store, self.engine, self.catalog, self.pool)
+            await self.bus_side.start()
+        for service in ("", SERVICE_NAME, EVENT_SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         # Readiness follows the store: NOT_SERVING while it cannot write (liveness stays).
         readiness_updates: set[asyncio.Task[None]] = set()
@@ -219,9 +251,13 @@ class OrchestratorServer:
                     await asyncio.sleep(delay)
                 await self._drain_calls(self._server, grace)
             await self.pool.stop()
+            if self.bus_side is not None:
+                await self.bus_side.stop()  # pending entries stay for the next relay
             if self.coordinator is not None:
                 await self._leave_cluster(self.coordinator)
             await self.store.close()
+            if self.bus is not None:
+                await self.bus.close()
         finally:
             if self._metrics_endpoint is not None:
                 self._metrics_endpoint.stop()
@@ -234,6 +270,7 @@ class OrchestratorServer:
         # and reach the watchers), then end every live tail and health Watch.
         await self.engine.stop()
         self.hub.shut_down()
+        self.events.shut_down()
         self.health.end_watches()
         # A Start already past validation when the drain began launches its run
         # late; stop those too, so their callers get UNAVAILABLE before the grace ends.
@@ -264,14 +301,17 @@ def _run_store(settings: Settings) -> SqliteRunStore | PostgresRunStore:
             settings.store_url,
             replica_id=settings.replica_id or default_replica_id(),
             lease_s=settings.replica_lease_s,
+            durability=settings.durability,
             linger_s=settings.store_linger_ms / 1000,
             retention_s=settings.run_retention_s,
+            outbox=bool(settings.redis_url),
         )
     return SqliteRunStore(
         settings.database_path,
         durability=settings.durability,
         linger_s=settings.store_linger_ms / 1000,
         retention_s=settings.run_retention_s,
+        outbox=bool(settings.redis_url),
     )
 
 

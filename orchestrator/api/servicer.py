@@ -13,6 +13,7 @@ from orchestrator.api.definition_page_token import (
     decode_definition_token,
     encode_definition_token,
 )
+from orchestrator.api.replica_views import add_replica_views
 from orchestrator.api.request_limits import (
     MAX_CANCEL_REASON_LENGTH,
     check_length,
@@ -27,6 +28,7 @@ from orchestrator.api.run_views import (
     run_from_record,
     without_input_and_outputs,
 )
+from orchestrator.bus import ServiceStateBoard
 from orchestrator.engine import (
     Engine,
     RunSpec,
@@ -111,8 +113,16 @@ def _spec(request: Any, context: Ctx | None = None) -> RunSpec:
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     def __init__(
-        self, engine: Engine, hub: EventHub, pool: BackendPool, analytics: AnalyticsRecorder
+        self,
+        engine: Engine,
+        hub: EventHub,
+        pool: BackendPool,
+        analytics: AnalyticsRecorder,
+        services_board: ServiceStateBoard | None = None,
     ) -> None:
+        """`services_board`: the bus's service state board (ListServices shows every
+        replica's view of each endpoint); None without the bus."""
+        self._services_board = services_board
         self._engine = engine
         self._hub = hub
         self._pool = pool
@@ -273,6 +283,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             entry.latency_p50.FromNanoseconds(int(service.latency_p50_s * 1e9))
             entry.latency_p99.FromNanoseconds(int(service.latency_p99_s * 1e9))
         await self._describe_replicas(response)
+        await add_replica_views(response, self._services_board)
         return response
 
     async def _describe_replicas(self, response: orchestrator_pb2.ListServicesResponse) -> None:

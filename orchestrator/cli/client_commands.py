@@ -320,6 +320,20 @@ async def cmd_services(args: argparse.Namespace) -> int:
     ]
     if replicas:
         print_table(console, ("replica", "address", "state", "heartbeat", "owned runs"), replicas)
+    views = [
+        (
+            service.service.split(".")[1],
+            endpoint.address,
+            view.replica,
+            _serving_name(view.serving_status),
+            _circuit_name(view.circuit_state),
+        )
+        for service in response.services
+        for endpoint in service.endpoints
+        for view in endpoint.replica_views
+    ]
+    if views:  # the event bus is on: every replica's view of each endpoint
+        print_table(console, ("service", "endpoint", "seen by", "health", "breaker"), views)
     console.print(f"queued runs: {response.queued_runs}")
     return 0
 

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from orchestrator.cli import client_commands as client
-from orchestrator.cli import doctor, processes
+from orchestrator.cli import doctor, events_commands, processes
 from orchestrator.cli.analytics_view import parse_window
 from orchestrator.config import Settings, SettingsError, settings_table, unknown_variables
 from orchestrator.envvars import STORE_URL, redact_url
@@ -135,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check_all.add_argument("--timeout", type=float, default=10.0, help="per check, in seconds")
     check_all.add_argument("--json", action="store_true", help="the verdicts as JSON")
+    events_commands.add_parser(sub, client.DEFAULT_ADDRESS)
     return parser
 
 
@@ -149,6 +150,7 @@ CLIENT_COMMANDS: dict[str, Command] = {
     "services": client.cmd_services,
     "analytics": client.cmd_analytics,
     "doctor": doctor.cmd_doctor,
+    "events": events_commands.cmd_events,
 }
 
 

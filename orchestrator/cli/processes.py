@@ -22,6 +22,7 @@ from aura.orchestrator.v1 import run_pb2
 from orchestrator.cli.cluster_up import plan_replicas, run_replicas
 from orchestrator.cli.ports import split_address, taken_ports
 from orchestrator.config import Settings
+from orchestrator.envvars import redact_url
 from orchestrator.names import DEFAULT_SERVICES
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings, configure_tracing, shutdown_tracing
@@ -149,6 +150,14 @@ async def _with_mesh(
                 await mesh.wait()
 
 
+def store_description(server: OrchestratorServer) -> str:
+    """Where the runs are kept, for a start-up line (a URL without its password)."""
+    settings = server.settings
+    if not settings.store_url:
+        return f"data in {settings.data_dir}"
+    return f"replica {server.store.replica_id} on {redact_url(settings.store_url)}"
+
+
 # Left after the drain for the store to close and the process to exit.
 EXIT_MARGIN_S = 2.0
 
@@ -164,7 +173,7 @@ async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) 
     server = await OrchestratorServer(settings, telemetry).start()
     metrics = f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""
     Console(stderr=True).print(
-        f"orchestrator serving on {server.address} (data in {settings.data_dir}{metrics})"
+        f"orchestrator serving on {server.address} ({store_description(server)}{metrics})"
     )
     await stop.wait()
     log.info(

@@ -136,7 +136,8 @@ class ReplicaCoordinator:
             try:
                 # A heartbeat that hangs may not delay the fence past its time.
                 timeout_s = left_s if left_s > 0 else self.fence_after_s
-                await asyncio.wait_for(self.store.heartbeat(), timeout=timeout_s)
+                async with asyncio.timeout(timeout_s):  # wait_for may swallow a cancel (3.11)
+                    await self.store.heartbeat()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -171,7 +172,8 @@ class ReplicaCoordinator:
     async def _claims(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_claims.wait(), timeout=self.tick_s)
+                async with asyncio.timeout(self.tick_s):  # wait_for may swallow a cancel (3.11)
+                    await self._wake_claims.wait()
             self._wake_claims.clear()
             try:
                 await self.tick()

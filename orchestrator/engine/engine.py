@@ -379,7 +379,8 @@ class Engine:
                     return
                 waiting = self._dequeued.setdefault(name, asyncio.Event())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiting.wait(), pause_s)
+                    async with asyncio.timeout(pause_s):  # not wait_for: see run_queue
+                        await waiting.wait()
                 pause_s = min(2 * pause_s, longest_s)
         finally:
             self._dequeued.pop(name, None)  # another waiter of it makes a new one

@@ -160,9 +160,12 @@ class QueueDrainer:
         self.waiting = await self._store.queue_depth()
 
     async def _run(self) -> None:
-        while True:
+        while not self.stopped:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that arrives
+            # as the event is set (the loop then went on for ever and stop() never returned).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+                async with asyncio.timeout(self._refresh_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._pass()

@@ -97,7 +97,8 @@ class RemoteEventFeed:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                async with asyncio.timeout(self.poll_s):  # wait_for may swallow a cancel (3.11)
+                    await self._wake.wait()
             self._wake.clear()
             await self._poll_quiet_runs()
             due, self._due = list(self._due), {}

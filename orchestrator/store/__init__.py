@@ -1,5 +1,5 @@
 """Event-sourced storage of runs: the `RunStore` contract, its SQLite implementation and
-the PostgreSQL one several replicas share."""
+the PostgreSQL one several replicas share; the event bus's outbox entries they write."""
 
 from orchestrator.store.base import (
     CancelListener,
@@ -19,14 +19,34 @@ from orchestrator.store.base import (
     WritableListener,
     replicated,
 )
+from orchestrator.store.outbox_entries import produces_entries
+from orchestrator.store.outbox_topics import (
+    ALERT_PREFIX,
+    RUN_CREATED,
+    RUN_FINISHED,
+    SERVICE_STATE,
+    STEP_FAILED,
+    OutboxEntry,
+    TopicEvent,
+    run_created,
+    run_finished,
+    service_state,
+    step_failed,
+)
 from orchestrator.store.postgres import PostgresRunStore
 from orchestrator.store.sqlite import SqliteRunStore
 
 __all__ = [
+    "ALERT_PREFIX",
+    "RUN_CREATED",
+    "RUN_FINISHED",
+    "SERVICE_STATE",
+    "STEP_FAILED",
     "CancelListener",
     "Claim",
     "CommitListener",
     "EventSequenceConflict",
+    "OutboxEntry",
     "OwnershipLostListener",
     "PostgresRunStore",
     "RemoteCommitListener",
@@ -39,6 +59,12 @@ __all__ = [
     "StoreClosed",
     "StoreOpenError",
     "StoreUnavailable",
+    "TopicEvent",
     "WritableListener",
+    "produces_entries",
     "replicated",
+    "run_created",
+    "run_finished",
+    "service_state",
+    "step_failed",
 ]

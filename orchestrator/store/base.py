@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import grpc
 
@@ -18,6 +18,9 @@ from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import AuraError
 from orchestrator.runs import RunFilter
 
+#: "normal": a commit survives the orchestrator being killed; "fsync": also the machine
+#: (or the database server) losing power. AURA_DURABILITY.
+Durability = Literal["normal", "fsync"]
 #: Called after a commit with the events it made durable, in commit order.
 CommitListener = Callable[[Sequence[run_pb2.RunEvent]], None]
 #: Called when the store stops (False) or starts again (True) being able to write.

@@ -17,6 +17,7 @@ A run this replica never held is accepted while its row names this replica as ow
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
@@ -26,8 +27,15 @@ import asyncpg
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
 from orchestrator.store import postgres_jobs as jobs
+from orchestrator.store import postgres_outbox
 from orchestrator.store import postgres_reads as reads
-from orchestrator.store.base import RunRecord, StoreClosed, StoreOpenError
+from orchestrator.store.base import Durability, RunRecord, StoreClosed, StoreOpenError
+from orchestrator.store.outbox_entries import (
+    OUTBOX_CLEAN_INTERVAL_S,
+    OUTBOX_RETENTION_S,
+    outbox_window_s,
+)
+from orchestrator.store.outbox_topics import OutboxEntry, TopicEvent
 from orchestrator.store.postgres_group_commit import GroupCommitWriter
 from orchestrator.store.postgres_requests import AppendRequest, CreateRequest
 from orchestrator.store.postgres_schema import current_schema, migrate
@@ -57,11 +65,20 @@ class PostgresRunStore(GroupCommitWriter):
         recent_runs: int = 1024,
         pool_size: int = 4,
         command_timeout_s: float = 30.0,
+        durability: Durability = "fsync",
+        outbox: bool = False,
+        outbox_retention_s: float = OUTBOX_RETENTION_S,
     ) -> None:
         """`replica_id`: the owner of the runs this store creates and claims; `retention_s`:
         finished runs are deleted that long after they end (0: never); `pool_size`:
         connections for reads and claims; `command_timeout_s`: a statement taking longer
-        is a storage fault (a hung server)."""
+        is a storage fault (a hung server); `durability`: "fsync" waits for the server's
+        WAL flush on every commit, "normal" does not (see `GroupCommitWriter._connect`).
+        `outbox`: each commit also writes the event bus's entries (the `Outbox` methods
+        below); confirmed ones are kept `outbox_retention_s`, at most the run retention."""
+        self._outbox = outbox
+        self._outbox_retention_s = outbox_window_s(outbox_retention_s, retention_s)
+        self._outbox_cleaned = 0.0
         super().__init__(
             url,
             replica_id=replica_id,
@@ -74,6 +91,7 @@ class PostgresRunStore(GroupCommitWriter):
             purge_interval_s=purge_interval_s,
             recent_runs=recent_runs,
             command_timeout_s=command_timeout_s,
+            durability=durability,
         )
         self._pool_size = max(1, pool_size)
         self._state = "new"  # new -> open -> closing -> closed
@@ -114,7 +132,7 @@ class PostgresRunStore(GroupCommitWriter):
                 raise
             problem = " ".join(str(error).split()) or type(error).__name__
             raise StoreOpenError(f"run store {self._where} cannot be opened: {problem}") from None
-        self._writer = BatchWriter(self.tenant, self.replica_id, self.channel)
+        self._writer = BatchWriter(self.tenant, self.replica_id, self.channel, outbox=self._outbox)
         self._state = "open"
         self._drain_task = asyncio.create_task(self._drain(), name=f"run-store-writer:{schema}")
         self._schedule_purge(0.0)
@@ -241,3 +259,33 @@ class PostgresRunStore(GroupCommitWriter):
 
     async def queue_depth(self) -> int:
         return await self._read(lambda db: reads.queue_depth(db, self.tenant))
+
+    # --- the event bus's outbox (orchestrator.bus.Outbox) ------------------------
+
+    async def pending(self, limit: int) -> list[OutboxEntry]:
+        """Claims them for this replica's relay (see postgres_outbox)."""
+        return await self._read(
+            lambda db: postgres_outbox.claim_pending(db, self.tenant, self.replica_id, limit)
+        )
+
+    async def mark_confirmed(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        await self._read(lambda db: postgres_outbox.mark_confirmed(db, self.tenant, ids))
+        now = time.monotonic()
+        if now - self._outbox_cleaned >= OUTBOX_CLEAN_INTERVAL_S:
+            self._outbox_cleaned = now
+            cutoff_us = postgres_outbox.now_us() - int(self._outbox_retention_s * 1_000_000)
+            await self._read(
+                lambda db: postgres_outbox.delete_confirmed(db, self.tenant, cutoff_us)
+            )
+
+    async def reopen_confirmed(self) -> int:
+        after_us = postgres_outbox.now_us() - int(self._outbox_retention_s * 1_000_000)
+        return await self._read(
+            lambda db: postgres_outbox.reopen_confirmed(db, self.tenant, after_us)
+        )
+
+    async def record_outbox(self, events: Sequence[TopicEvent]) -> None:
+        """Outbox entries that are no run's events (service.state): a job of their own."""
+        await self._job(lambda db: postgres_outbox.write_events(db, self.tenant, events))

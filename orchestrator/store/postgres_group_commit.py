@@ -33,6 +33,7 @@ from aura.orchestrator.v1 import run_pb2
 from orchestrator.store import postgres_jobs as jobs
 from orchestrator.store.base import (
     CommitListener,
+    Durability,
     RunOwnershipLost,
     StoreClosed,
     StoreOpenError,
@@ -82,9 +83,11 @@ class GroupCommitWriter(ReplicaSide):
         purge_interval_s: float | None,
         recent_runs: int,
         command_timeout_s: float,
+        durability: Durability = "fsync",
     ) -> None:
         super().__init__(replica_id=replica_id, tenant=tenant, lease_s=lease_s, address=address)
         self.url = url
+        self._durability: Durability = durability
         self._where = redact(url)
         self._max_batch = max(1, max_batch)
         self._command_timeout_s = command_timeout_s
@@ -109,7 +112,15 @@ class GroupCommitWriter(ReplicaSide):
         self._purge_timer: asyncio.TimerHandle | None = None
 
     async def _connect(self, what: str) -> asyncpg.Connection:
-        return await connect(self.url, what=what, command_timeout=self._command_timeout_s)
+        """The writer's connection. Durability "normal" commits without waiting for the
+        server's WAL flush (synchronous_commit off): a commit is visible to every replica at
+        once and survives any replica being killed, but a crash of the database server itself
+        may lose its last fraction of a second, as SQLite's "normal" may lose it to a power
+        cut. "fsync" waits for the flush."""
+        connection = await connect(self.url, what=what, command_timeout=self._command_timeout_s)
+        if self._durability == "normal":
+            await connection.execute("SET synchronous_commit = off")
+        return connection
 
     async def _writer_connection(self) -> asyncpg.Connection:
         """The writer's connection, a new one after a fault; `StorageFault` if none."""

@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.store import postgres_outbox
+from orchestrator.store.outbox_entries import produces_entries
 from orchestrator.store.postgres_appends import append_at_once
 from orchestrator.store.postgres_faults import StorageFault, is_connection_lost, is_storage_fault
 from orchestrator.store.postgres_isolated import IsolatedWriter
@@ -87,11 +89,13 @@ SELECT name, epoch FROM advanced
 class BatchWriter:
     """Writes batches on the writer connection; one instance per store."""
 
-    def __init__(self, tenant: str, replica_id: str, channel: str) -> None:
+    def __init__(self, tenant: str, replica_id: str, channel: str, *, outbox: bool = False) -> None:
         self.tenant = tenant
         self.replica_id = replica_id
         self.channel = channel
         self.commit_count = 0
+        #: Write the bus's outbox entries in the batch's transaction (postgres_outbox).
+        self.outbox = outbox
 
     async def write(
         self,
@@ -107,6 +111,9 @@ class BatchWriter:
         own (one round trip instead of three); any other is one transaction.
         """
         try:
+            if self.outbox and _produces_entries(requests):
+                # One transaction with the outbox rows (no single-statement shortcut).
+                return await self._write_in_transaction(db, requests, held, lost)
             if all(isinstance(request, AppendRequest) for request in requests):
                 result = BatchResult([None] * len(requests))
                 if not any(request.events for request in requests):  # type: ignore[union-attr]
@@ -148,6 +155,8 @@ class BatchWriter:
             and outcome == (request.event.run, True)
             for request, outcome in zip(requests, result.outcomes, strict=True)
         )
+        if self.outbox:
+            await postgres_outbox.write_for_commit(db, self.tenant, result.committed)
         await self._commit(db, result.committed, queued=queued)
         self.commit_count += 1
         return result
@@ -370,6 +379,14 @@ class BatchWriter:
             request_ids,
         )
         return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _produces_entries(requests: Sequence[WriteRequest]) -> bool:
+    return any(
+        isinstance(request, CreateRequest)
+        or any(produces_entries(event) for event in request.events)
+        for request in requests
+    )
 
 
 def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:

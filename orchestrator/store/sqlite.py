@@ -69,19 +69,26 @@ from typing import Any, Self, TypeVar
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
-from orchestrator.store import sqlite_deletes, sqlite_reads, sqlite_run_queue
+from orchestrator.store import sqlite_deletes, sqlite_outbox, sqlite_reads, sqlite_run_queue
 from orchestrator.store.base import (
     Claim,
     CommitListener,
+    Durability,
     RunRecord,
     StoreClosed,
     StoreUnavailable,
     WritableListener,
 )
+from orchestrator.store.outbox_entries import (
+    OUTBOX_CLEAN_INTERVAL_S,
+    OUTBOX_RETENTION_S,
+    outbox_window_s,
+)
+from orchestrator.store.outbox_topics import OutboxEntry, TopicEvent
 from orchestrator.store.sqlite_faults import StorageFault
 from orchestrator.store.sqlite_queue import Job, Queued, fail, refuse_creations, take_batch
 from orchestrator.store.sqlite_requests import AppendRequest, CreateRequest, Outcome, WriteRequest
-from orchestrator.store.sqlite_schema import Durability, connect_reader, connect_writer
+from orchestrator.store.sqlite_schema import connect_reader, connect_writer
 from orchestrator.store.sqlite_sync import fsync_wal
 from orchestrator.store.sqlite_writes import BatchWriter, store_definition
 
@@ -119,11 +126,18 @@ class SqliteRunStore:
         linger_s: float = 0.005,
         retention_s: float = 0.0,
         purge_interval_s: float | None = None,
+        outbox: bool = False,
+        outbox_retention_s: float = OUTBOX_RETENTION_S,
     ) -> None:
         """`retention_s`: finished runs are deleted that long after they end (0: never);
         `purge_interval_s`: how often to look for them (default: a tenth of the
-        retention, between 0.5 s and a minute)."""
+        retention, between 0.5 s and a minute). `outbox`: each commit also writes the
+        event bus's entries (the `Outbox` methods below; off: the store pays nothing);
+        confirmed ones are kept `outbox_retention_s`, at most the run retention."""
         self.path = Path(path)
+        self._outbox = outbox
+        self._outbox_retention_s = outbox_window_s(outbox_retention_s, retention_s)
+        self._outbox_cleaned = 0.0
         self._durability: Durability = durability
         self.forced_syncs = 0
         """fsyncs forced by `append_durable` (transaction decisions)."""
@@ -182,7 +196,7 @@ class SqliteRunStore:
             self._read_threads.shutdown(wait=False)
             self._state = "closed"
             raise
-        self._writer = BatchWriter(connection)
+        self._writer = BatchWriter(connection, outbox=self._outbox)
         self._state = "open"
         self._drain_task = asyncio.create_task(self._drain(), name=f"run-store-writer:{self.path}")
         self._schedule_purge(0.0)
@@ -628,6 +642,35 @@ class SqliteRunStore:
         """Kept in memory (counted at open): no query."""
         self._require_open()
         return self._queued_runs
+
+    # --- the event bus's outbox (orchestrator.bus.Outbox) ------------------------
+
+    async def pending(self, limit: int) -> list[OutboxEntry]:
+        return await self._read(lambda db: sqlite_outbox.pending(db, limit))
+
+    async def mark_confirmed(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        now = time.monotonic()
+        clean = now - self._outbox_cleaned >= OUTBOX_CLEAN_INTERVAL_S
+        if clean:
+            self._outbox_cleaned = now
+        cutoff_us = sqlite_outbox.now_us() - int(self._outbox_retention_s * 1_000_000)
+
+        def confirm(db: sqlite3.Connection) -> None:
+            sqlite_outbox.mark_confirmed(db, ids)
+            if clean:
+                sqlite_outbox.delete_confirmed(db, cutoff_us)
+
+        await self._job(confirm)
+
+    async def reopen_confirmed(self) -> int:
+        after_us = sqlite_outbox.now_us() - int(self._outbox_retention_s * 1_000_000)
+        return await self._job(lambda db: sqlite_outbox.reopen_confirmed(db, after_us))
+
+    async def record_outbox(self, events: Sequence[TopicEvent]) -> None:
+        """Outbox entries that are no run's events (service.state): a job of their own."""
+        await self._job(lambda db: sqlite_outbox.write_events(db, events))
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         self._require_open()

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Literal
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.runs import FINAL_RUN_STATES
-from orchestrator.store.base import StoreOpenError
+from orchestrator.store.base import Durability, StoreOpenError
+from orchestrator.store.sqlite_outbox import SCHEMA as OUTBOX_SCHEMA
 
-Durability = Literal["normal", "fsync"]
-
-#: 1: runs, events, definitions. 2: runs.priority and the queue's indexes.
-SCHEMA_VERSION = 2
+#: 1: runs, events, definitions. 2: runs.priority and the queue's indexes. 3: the outbox
+#: of the event bus (`sqlite_outbox`; empty unless the bus is on).
+SCHEMA_VERSION = 3
 
 QUEUED_STATE = run_pb2.RUN_STATE_QUEUED
 #: SQL condition for "the run is not finished"; the partial index uses the same text.
@@ -38,6 +37,7 @@ CREATE INDEX IF NOT EXISTS runs_active ON runs (workflow_definition, create_time
 # runs in one transaction with the version bump; the file keeps every row.
 _MIGRATIONS = {
     2: "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;" + _QUEUE_INDEXES,
+    3: OUTBOX_SCHEMA,
 }
 
 # Events live in a rowid table (appended at its end) with a small unique index on the
@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS definitions (
     name TEXT PRIMARY KEY,
     body BLOB NOT NULL   -- a serialized aura.orchestrator.v1.WorkflowDefinition
 ) WITHOUT ROWID;
-"""
+{OUTBOX_SCHEMA}"""
 
 _BUSY_TIMEOUT_MS = 10_000
 # Files up to this size get a full `PRAGMA quick_check` at open (about 2 s per GB here);

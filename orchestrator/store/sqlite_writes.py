@@ -12,7 +12,8 @@ duplicate or missing seq, an unknown or finished run, a name taken), the transac
 is rolled back and redone request by request (`sqlite_isolated`), so the bad request
 fails alone and loudly while the others commit. A fault outside the requests (disk full,
 I/O error: `sqlite_faults`) raises `StorageFault` instead: nothing was written, and the
-store retries the batch.
+store retries the batch. With the event bus on, the batch's outbox entries
+(`sqlite_outbox`) are written last, in the same transaction, whichever path it took.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import AlreadyExists
+from orchestrator.store import sqlite_outbox
 from orchestrator.store.sqlite_faults import StorageFault, is_storage_fault
 from orchestrator.store.sqlite_isolated import append_isolated, create_isolated, reused_request_id
 from orchestrator.store.sqlite_multirow import MultiRowStatement, Row
@@ -71,8 +73,14 @@ def _advances_of(
 class BatchWriter:
     """Owns the writer connection; every method runs on the writer thread."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, outbox: bool = False) -> None:
         self._db = connection
+        #: Write the bus's outbox entries of each batch in its transaction (sqlite_outbox).
+        self._outbox = outbox
+        self.outbox_writes = 0
+        # With the outbox: run_created of the unfinished runs this writer created (queued
+        # ones aside), so a finish or step failure needs no read of the run's first event.
+        self._creations: dict[str, run_pb2.RunCreated] = {}
         self.commit_count = 0
         self.bytes_since_checkpoint = 0
         self.commits_since_checkpoint = 0
@@ -131,6 +139,9 @@ class BatchWriter:
                 learned.clear()
                 db.execute("BEGIN IMMEDIATE")
                 result = self._write_isolated(requests)
+            entries = 0
+            if self._outbox:
+                entries = sqlite_outbox.write_for_commit(db, result[1], self._creations)
             db.execute("COMMIT")
         except Exception as error:
             self._roll_back()
@@ -140,10 +151,16 @@ class BatchWriter:
             return [error] * len(requests), [], []
         self.commit_count += 1
         self.commits_since_checkpoint += 1
+        self.outbox_writes += entries
         self._ids.update(learned)
         for event in result[1]:
             if event.HasField("run_finished"):
                 self._ids.pop(event.run, None)
+                self._creations.pop(event.run, None)
+            elif (  # queued runs (up to AURA_MAX_QUEUED_RUNS of them) are not kept
+                self._outbox and event.HasField("run_created") and not event.run_created.queued
+            ):
+                self._creations[event.run] = event.run_created
         return result
 
     def run_job(self, job: Callable[[sqlite3.Connection], T]) -> T:

@@ -169,6 +169,13 @@ class RunMetrics:
         self.runs_in_flight = Gauge(
             "aura_runs_in_flight", "Runs executing on this orchestrator.", registry=r
         )
+        self.runs_owned = Gauge(
+            "aura_replica_owned_runs",
+            "Unfinished runs this replica owns and executes, labelled with its AURA_REPLICA_ID "
+            "(summed over the replicas' scrapes: the cluster's runs in flight).",
+            ["replica"],
+            registry=r,
+        )
         self.runs_queued = Gauge(
             "aura_runs_queued",
             "Runs waiting in the run queue (QUEUED), as this orchestrator last counted them.",
@@ -195,9 +202,11 @@ class RunMetrics:
         subscribers: Callable[[], int],
         subscriber_lag: Callable[[], int],
         runs_queued: Callable[[], int] = lambda: 0,
+        replica_id: str = "local",
     ) -> None:
         """Snapshot gauges, read when scraped (from the HTTP thread: keep them cheap)."""
         self.runs_in_flight.set_function(_tolerant(runs_in_flight))
+        self.runs_owned.labels(replica_id).set_function(_tolerant(runs_in_flight))
         self.runs_queued.set_function(_tolerant(runs_queued))
         self.watchers.set_function(_tolerant(subscribers))
         self.watcher_lag.set_function(_tolerant(subscriber_lag))

@@ -29,6 +29,12 @@ from orchestrator.workflows.json_values import (
 from orchestrator.workflows.loader import load_definition_file, parse_definition, seed_definitions
 from orchestrator.workflows.policies import NEVER_RETRYABLE, duration_problem
 from orchestrator.workflows.registry import MethodInfo, MethodRegistry
+from orchestrator.workflows.triggers import (
+    MAX_TRIGGERS,
+    CompiledTrigger,
+    EventView,
+    compile_triggers,
+)
 from orchestrator.workflows.wiring import StepInputError
 
 __all__ = [
@@ -39,17 +45,21 @@ __all__ = [
     "MAX_RUN_INPUT_BYTES",
     "MAX_RUN_INPUT_DEPTH",
     "MAX_TIMEOUT_S",
+    "MAX_TRIGGERS",
     "NEVER_RETRYABLE",
     "CompensationCall",
     "CompiledStep",
     "CompiledTransaction",
+    "CompiledTrigger",
     "CompiledWorkflow",
+    "EventView",
     "Fallback",
     "FallbackMethod",
     "LastGoodAnswer",
     "MethodInfo",
     "MethodRegistry",
     "StepInputError",
+    "compile_triggers",
     "compile_workflow",
     "duration_problem",
     "load_definition_file",

@@ -17,6 +17,7 @@ from orchestrator.resilience import RetrySpec
 from orchestrator.workflows.conditions import CompiledCondition
 from orchestrator.workflows.fallbacks import CompensationCall, Fallback
 from orchestrator.workflows.registry import MethodInfo
+from orchestrator.workflows.triggers import CompiledTrigger
 from orchestrator.workflows.wiring import FieldBinding
 
 DEFAULT_RUN_TIMEOUT_S = 60.0
@@ -102,6 +103,8 @@ class CompiledWorkflow:
     """Dependencies first; ties in definition order."""
     timeout_s: float
     required_inputs: tuple[str, ...]
+    triggers: tuple[CompiledTrigger, ...] = ()
+    """The events that start a run of it (WorkflowDefinition.triggers)."""
     transactions: Mapping[str, CompiledTransaction] = field(default_factory=dict)
     """Group id -> its transaction (TransactionGroup), in definition order."""
 

@@ -24,6 +24,7 @@ from orchestrator.workflows.references import ID_PATTERN, INPUT_KEY_PATTERN
 from orchestrator.workflows.registry import MethodInfo, MethodRegistry
 from orchestrator.workflows.step_compiler import MAX_STEP_ID_LENGTH, WorkflowScope, compile_step
 from orchestrator.workflows.transactions import compile_transactions
+from orchestrator.workflows.triggers import compile_triggers
 
 INVALID_DEFINITION_REASON: Final = "INVALID_WORKFLOW_DEFINITION"
 NAME_PATTERN: Final = DEFINITION_NAME_PATTERN
@@ -59,6 +60,7 @@ def compile_workflow(
         )
     if not authored.steps:
         collector.add("steps", "a workflow needs at least one step")
+    triggers = compile_triggers(authored.name, authored.triggers, collector)
 
     scope = WorkflowScope(methods={}, collector=collector, registry=registry)
     first_index: dict[str, int] = {}
@@ -106,6 +108,7 @@ def compile_workflow(
         timeout_s=timeout_s,
         required_inputs=required_inputs,
         transactions=transactions,
+        triggers=triggers,
     )
 
 

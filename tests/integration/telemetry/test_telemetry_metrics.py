@@ -105,6 +105,7 @@ async def test_metrics_count_runs_attempts_retries_and_latencies(
     )
     assert value(after, "aura_backend_calls_in_flight", service=service) == 0
     assert value(after, "aura_runs_in_flight") == 0
+    assert value(after, "aura_replica_owned_runs", replica="local") == 0
     assert value(after, "aura_event_subscribers") == 0
     assert value(after, "aura_store_committed_events_total") > value(
         before, "aura_store_committed_events_total"

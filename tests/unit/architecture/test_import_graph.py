@@ -7,11 +7,12 @@ so packages of one layer know nothing of each other):
     1  resilience, runs            pure parts: retry, breaker, deadline...; the fold, filter, tokens
     2  workflows, store, telemetry definitions and their compiler; the event store; observability
     3  events, mesh, analytics,    live events over the store; backend channels; reports on
-       config                      what happened (from events, not the mesh); typed settings
+       config, bus                 what happened (from events, not the mesh); typed settings;
+                                   the event bus on Redis Streams (outbox relay, triggers)
     4  engine                      runs a compiled plan over the mesh
     5  cluster                     replicas on a shared store: heartbeats, takeover, cross-talk
     6  api                         gRPC servicers: proto <-> domain
-    7  drain                       graceful shutdown of the API
+    7  drain, server_bus           graceful shutdown of the API; the server's event bus side
     8  server                      the process: wires everything and owns the lifecycle
     9  cli                         `aura`, on top
 
@@ -30,11 +31,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "envvars", "names"),
     ("resilience", "runs"),
     ("workflows", "store", "telemetry"),
-    ("events", "mesh", "analytics", "config"),
+    ("events", "mesh", "analytics", "config", "bus"),
     ("engine",),
     ("cluster",),
     ("api",),
-    ("drain",),
+    ("drain", "server_bus"),
     ("server",),
     ("cli",),
 )

@@ -124,3 +124,19 @@ async def test_after_stop_nothing_is_claimed() -> None:
     await settle()
     assert store.claims == []
     assert drainer.stopped
+
+
+async def test_stop_returns_even_when_a_wake_up_arrives_with_it() -> None:
+    # A poke just before a stop: the cancel must not be lost in the wait (asyncio.wait_for
+    # on 3.11 swallowed a cancel arriving as its event was set; stop() then never returned).
+    # The window is a turn or two of the loop wide: try each distance.
+    for turns in range(4):
+        drainer = drainer_for(FakeQueueStore(0), Engine(slots=0))
+        await drainer.start()
+        await settle()  # the drainer is back waiting for a wake-up
+        drainer.poke()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        stopping = asyncio.ensure_future(drainer.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=1)
+        assert done, f"stop() did not return (poke {turns} turns before it)"

@@ -102,9 +102,9 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_runs(tmp_path: Path) -
         [claim] = await store.claim_queued(10, {})
 
     version, columns, indexes = schema_of(path)
-    assert version == 2
+    assert version == 3
     assert "priority" in columns
-    assert {"runs_queue", "runs_active"} <= indexes
+    assert {"runs_queue", "runs_active", "outbox_pending", "outbox_confirmed"} <= indexes
     assert claim.run == "workflowRuns/new"
 
 
@@ -116,4 +116,20 @@ async def test_a_migrated_file_opens_again_unchanged(tmp_path: Path) -> None:
 
     async with SqliteRunStore(path) as store:
         assert await store.read_events("workflowRuns/open") == histories["workflowRuns/open"]
-    assert schema_of(path)[0] == 2
+    assert schema_of(path)[0] == 3
+
+
+async def test_a_version_2_file_gets_the_outbox_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "aura.db"
+    histories = write_v1_file(path)
+    db = sqlite3.connect(path)
+    db.executescript(
+        "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0; PRAGMA user_version = 2;"
+    )
+    db.close()
+    async with SqliteRunStore(path, outbox=True) as store:
+        assert await store.read_events("workflowRuns/open") == histories["workflowRuns/open"]
+        await store.append([finished("open", 3)])
+        [entry] = await store.pending(10)
+    assert entry.event_id == "run-finished:open"
+    assert schema_of(path)[0] == 3

@@ -775,6 +775,7 @@ class ServiceEndpoint(_message.Message):
     CIRCUIT_CHANGE_TIME_FIELD_NUMBER: _builtins.int
     CALL_COUNT_FIELD_NUMBER: _builtins.int
     ERROR_COUNT_FIELD_NUMBER: _builtins.int
+    REPLICA_VIEWS_FIELD_NUMBER: _builtins.int
     address: _builtins.str
     """host:port"""
     serving_status: Global___ServingStatus.ValueType
@@ -790,6 +791,16 @@ class ServiceEndpoint(_message.Message):
     def circuit_change_time(self) -> _timestamp_pb2.Timestamp:
         """When the breaker last changed state; unset if it never did."""
 
+    @_builtins.property
+    def replica_views(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReplicaEndpointView]:
+        """Every orchestrator replica's view of this endpoint (its breaker and health
+        as that replica sees them), this one included, ordered by replica id: from
+        the event bus's service state board, which each replica refreshes every
+        few seconds and on every transition. Empty when the bus is off
+        (AURA_REDIS_URL unset) or Redis cannot be reached; a replica silent for
+        15 s is left out.
+        """
+
     def __init__(
         self,
         *,
@@ -800,14 +811,49 @@ class ServiceEndpoint(_message.Message):
         circuit_change_time: _timestamp_pb2.Timestamp | None = ...,
         call_count: _builtins.int = ...,
         error_count: _builtins.int = ...,
+        replica_views: _abc.Iterable[Global___ReplicaEndpointView] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["circuit_change_time", b"circuit_change_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "call_count", b"call_count", "circuit_change_time", b"circuit_change_time", "circuit_state", b"circuit_state", "circuit_trips", b"circuit_trips", "error_count", b"error_count", "serving_status", b"serving_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "call_count", b"call_count", "circuit_change_time", b"circuit_change_time", "circuit_state", b"circuit_state", "circuit_trips", b"circuit_trips", "error_count", b"error_count", "replica_views", b"replica_views", "serving_status", b"serving_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceEndpoint: _TypeAlias = ServiceEndpoint  # noqa: Y015
+
+@_typing.final
+class ReplicaEndpointView(_message.Message):
+    """One replica's view of a backend endpoint (ListServices across the cluster)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPLICA_FIELD_NUMBER: _builtins.int
+    SERVING_STATUS_FIELD_NUMBER: _builtins.int
+    CIRCUIT_STATE_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    replica: _builtins.str
+    """The replica's id (AURA_REPLICA_ID), as in OrchestratorReplica.id."""
+    serving_status: Global___ServingStatus.ValueType
+    circuit_state: Global___CircuitState.ValueType
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When that replica last reported this view."""
+
+    def __init__(
+        self,
+        *,
+        replica: _builtins.str = ...,
+        serving_status: Global___ServingStatus.ValueType = ...,
+        circuit_state: Global___CircuitState.ValueType = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["circuit_state", b"circuit_state", "replica", b"replica", "serving_status", b"serving_status", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplicaEndpointView: _TypeAlias = ReplicaEndpointView  # noqa: Y015
 
 @_typing.final
 class ServiceStatus(_message.Message):

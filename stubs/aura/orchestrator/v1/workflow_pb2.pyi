@@ -36,6 +36,7 @@ class WorkflowDefinition(_message.Message):
     TIMEOUT_FIELD_NUMBER: _builtins.int
     REQUIRED_INPUTS_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_RUNS_FIELD_NUMBER: _builtins.int
+    TRIGGERS_FIELD_NUMBER: _builtins.int
     TRANSACTIONS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, "workflowDefinitions/{definition_id}". The id matches
@@ -65,6 +66,12 @@ class WorkflowDefinition(_message.Message):
         """Run input keys that must be present (top-level keys of the input Struct)."""
 
     @_builtins.property
+    def triggers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Trigger]:
+        """Events that start a run of this definition (see Trigger). Each matching
+        event starts exactly one run per trigger, however often it is delivered.
+        """
+
+    @_builtins.property
     def transactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___TransactionGroup]:
         """Groups of steps that change their services together or not at all, by
         two-phase commit (presumed abort). Each step of a group is sent to its
@@ -82,15 +89,99 @@ class WorkflowDefinition(_message.Message):
         timeout: _duration_pb2.Duration | None = ...,
         required_inputs: _abc.Iterable[_builtins.str] | None = ...,
         max_concurrent_runs: _builtins.int = ...,
+        triggers: _abc.Iterable[Global___Trigger] | None = ...,
         transactions: _abc.Iterable[Global___TransactionGroup] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "required_inputs", b"required_inputs", "steps", b"steps", "timeout", b"timeout", "transactions", b"transactions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "required_inputs", b"required_inputs", "steps", b"steps", "timeout", b"timeout", "transactions", b"transactions", "triggers", b"triggers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkflowDefinition: _TypeAlias = WorkflowDefinition  # noqa: Y015
+
+@_typing.final
+class Trigger(_message.Message):
+    """Starts a run when an event arrives on a topic of the event bus
+    (aura.events.v1.EventService). The run's request_id is derived from the
+    definition, the trigger id and the event's event_id, so a redelivered event
+    is absorbed by the idempotent start; the event is acknowledged only once
+    the run's creation is durable.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class InputEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    TOPIC_FIELD_NUMBER: _builtins.int
+    KEY_PATTERN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Unique among the definition's triggers, [a-z][a-z0-9_]{0,62}. Part of the
+    derived request_id: renaming it makes old events start new runs.
+    """
+    topic: _builtins.str
+    """The event topic, e.g. "run.finished"; same syntax as
+    aura.events.v1.Event.topic.
+    """
+    key_pattern: _builtins.str
+    """Glob on the event's key ("*" any run of characters, "?" one, "[abc]" a
+    set); empty matches every key. Events of topic "run.finished" have the
+    finished run's definition name as key, e.g.
+    "workflowDefinitions/complete_style_analysis".
+    """
+    filter: _builtins.str
+    """Conditions on the event, all of which must hold: clauses
+    "<path> = <value>" or "<path> != <value>" joined by " AND ". A path is
+    "payload.<field>[.<field>...]", "key" or "topic"; a value is a JSON
+    literal (a double-quoted string, number, true, false or null). Empty
+    means every event matches. Example:
+    `payload.state = "SUCCEEDED" AND payload.input.text != null`.
+    """
+    @_builtins.property
+    def input(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The run input: input key -> where its value comes from in the event, as
+        a path ("payload.<field>[...]", "key", "topic" or "event_id"). The whole
+        payload is the input when this is empty. An absent path leaves the key
+        out (the definition's required_inputs then reject the run).
+        """
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        topic: _builtins.str = ...,
+        key_pattern: _builtins.str = ...,
+        filter: _builtins.str = ...,
+        input: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "id", b"id", "input", b"input", "key_pattern", b"key_pattern", "topic", b"topic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Trigger: _TypeAlias = Trigger  # noqa: Y015
 
 @_typing.final
 class TransactionGroup(_message.Message):
