@@ -46,6 +46,7 @@ mesh: $(VENV)/.installed ## only the five mock services until Ctrl-C
 bench: $(VENV)/.installed ## limit vs orchestrator, throughput, 10,000 runs, DBOS and Prefect, SQLite vs PostgreSQL, takeover, the event bus (BENCH_ARGS=--smoke for a quick run)
 	bash benchmarks/peers/setup.sh
 	$(PY) -m benchmarks $(BENCH_ARGS)
+	$(PY) -m benchmarks.transactions
 
 clean:
 	rm -rf $(VENV) tools/buf/node_modules .aura .pytest_cache .mypy_cache .ruff_cache

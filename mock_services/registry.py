@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -13,6 +14,7 @@ from aura.nlu.v1 import nlu_pb2
 from aura.recommendation.v1 import recommendation_pb2
 from aura.style.v1 import style_pb2
 from mock_services.combination import servicer as combination_servicer
+from mock_services.common.ledger import Ledger
 from mock_services.image import servicer as image_servicer
 from mock_services.nlu import servicer as nlu_servicer
 from mock_services.recommendation import servicer as recommendation_servicer
@@ -24,8 +26,9 @@ class ServiceSpec:
     name: str
     service_name: str
     default_port: int
-    add_to_server: Callable[[grpc.aio.Server], None]
-    """Mounts a fresh servicer (with fresh state) on a server."""
+    add_to_server: Callable[[grpc.aio.Server, Path], Ledger | None]
+    """Mounts a fresh servicer on a server, its durable state (if any) under the data
+    directory; returns the ledger of a service that takes part in transactions."""
 
 
 SERVICES: dict[str, ServiceSpec] = {

@@ -160,6 +160,7 @@ class OrchestratorServer:
         self.port = server.add_insecure_port(self.settings.address)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {self.settings.address}")
+        self.engine.coordinator_address = self.address  # where in-doubt participants ask
         if isinstance(self.store, PostgresRunStore):
             # Alive (a first heartbeat) before the first run is created here, or others
             # would take it for an orphan.

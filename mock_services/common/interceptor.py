@@ -37,6 +37,7 @@ from mock_services.common.validation import (
 )
 
 IDEMPOTENCY_KEY_HEADER = "aura-idempotency-key"
+PARTICIPANT_SERVICE = "aura.transaction.v1.ParticipantService"
 PUSHBACK_HEADER = "grpc-retry-pushback-ms"
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ class FaultInjectionInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
-        self._prefix = f"/{state.service_name}/"
+        # The mock's own service and, next to it, its transaction participant service.
+        self._prefixes = (f"/{state.service_name}/", f"/{PARTICIPANT_SERVICE}/")
 
     async def intercept_service(
         self,
@@ -115,9 +117,10 @@ class FaultInjectionInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or not method.startswith(self._prefix) or handler.unary_unary is None:
+        prefix = next((p for p in self._prefixes if method.startswith(p)), None)
+        if handler is None or prefix is None or handler.unary_unary is None:
             return handler
-        wrapped = self._wrap(method.removeprefix(self._prefix), handler.unary_unary)
+        wrapped = self._wrap(method.removeprefix(prefix), handler.unary_unary)
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,

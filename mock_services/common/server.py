@@ -7,15 +7,24 @@ import collections
 import contextlib
 import logging
 import time
+from pathlib import Path
 from types import TracebackType
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from aura.transaction.v1.participant_pb2_grpc import add_ParticipantServiceServicer_to_server
 from grpc_guard import UndecodableRequestInterceptor
 from mock_services.common.faults import FaultConfig
 from mock_services.common.health import DrainingHealthServicer
-from mock_services.common.interceptor import FaultInjectionInterceptor, ServerState
+from mock_services.common.interceptor import (
+    PARTICIPANT_SERVICE,
+    FaultInjectionInterceptor,
+    ServerState,
+)
+from mock_services.common.ledger import Ledger
+from mock_services.common.participant import InDoubtResolver, ParticipantServicer
+from mock_services.common.participant import data_dir as participant_data_dir
 from mock_services.common.reflection import enable_reflection
 from mock_services.common.tracing import server_interceptors
 from mock_services.common.validation import ERROR_DOMAIN
@@ -37,7 +46,9 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class MockServer:
     """Handle of one running mock: where it listens, what it injects, what it has seen."""
 
-    def __init__(self, name: str, faults: FaultConfig | None = None) -> None:
+    def __init__(
+        self, name: str, faults: FaultConfig | None = None, data_dir: Path | None = None
+    ) -> None:
         spec = service_spec(name)
         self.name: str = spec.name
         self.service_name: str = spec.service_name
@@ -54,10 +65,18 @@ class MockServer:
             ],
             options=SERVER_OPTIONS,
         )
-        spec.add_to_server(self._server)
+        self.data_dir: Path = participant_data_dir() if data_dir is None else data_dir
+        self.ledger: Ledger | None = spec.add_to_server(self._server, self.data_dir)
+        """The durable state of a service that takes part in transactions."""
+        self.in_doubt: InDoubtResolver | None = None
+        services = [spec.service_name]
+        if self.ledger is not None:
+            add_ParticipantServiceServicer_to_server(ParticipantServicer(self.ledger), self._server)
+            self.in_doubt = InDoubtResolver(self.ledger)
+            services.append(PARTICIPANT_SERVICE)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         health_service = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        enable_reflection(self._server, (spec.service_name, health_service))
+        enable_reflection(self._server, (*services, health_service))
         self._background: list[asyncio.Task[None]] = []
         self._stopping: asyncio.Task[None] | None = None
 
@@ -126,6 +145,8 @@ class MockServer:
         faults = self._state.faults
         await self.set_serving(not faults.not_serving and faults.slow_start_s <= 0)
         await self._server.start()
+        if self.in_doubt is not None:
+            self.in_doubt.start()
         if faults.slow_start_s > 0:
             self._state.ready_at = time.monotonic() + faults.slow_start_s
             self._background.append(asyncio.create_task(self._finish_slow_start(faults)))
@@ -162,6 +183,10 @@ class MockServer:
         await self._health.enter_graceful_shutdown()
         await self._health.end_watches()
         await self._server.stop(grace_s)
+        if self.in_doubt is not None:
+            await self.in_doubt.stop()
+        if self.ledger is not None:
+            self.ledger.close()
         log.info("mock %s stopped", self.name)
 
     async def wait_for_termination(self) -> None:
@@ -180,7 +205,12 @@ class MockServer:
 
 
 async def start_mock_server(
-    name: str, address: str = "127.0.0.1:0", faults: FaultConfig | None = None
+    name: str,
+    address: str = "127.0.0.1:0",
+    faults: FaultConfig | None = None,
+    data_dir: Path | None = None,
 ) -> MockServer:
-    """Starts one mock ("image", "nlu", "style", "combination" or "recommendation")."""
-    return await MockServer(name, faults).start(address)
+    """Starts one mock ("image", "nlu", "style", "combination" or "recommendation").
+    `data_dir`: where a participating mock keeps its SQLite file (`<name>.db`); default
+    AURA_MOCK_DATA_DIR, or a new temporary directory."""
+    return await MockServer(name, faults, data_dir).start(address)

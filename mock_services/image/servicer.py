@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 
 from aura.image.v1 import image_pb2, image_pb2_grpc
@@ -18,5 +20,6 @@ class ImageServicer(image_pb2_grpc.ImageProcessingServiceServicer):
         return analyze_image(request)
 
 
-def add_to_server(server: grpc.aio.Server) -> None:
+def add_to_server(server: grpc.aio.Server, data_dir: Path) -> None:
+    del data_dir  # stateless
     image_pb2_grpc.add_ImageProcessingServiceServicer_to_server(ImageServicer(), server)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 
 from aura.nlu.v1 import nlu_pb2, nlu_pb2_grpc
@@ -18,5 +20,6 @@ class NluServicer(nlu_pb2_grpc.NluServiceServicer):
         return analyze_text(request)
 
 
-def add_to_server(server: grpc.aio.Server) -> None:
+def add_to_server(server: grpc.aio.Server, data_dir: Path) -> None:
+    del data_dir  # stateless
     nlu_pb2_grpc.add_NluServiceServicer_to_server(NluServicer(), server)

@@ -72,6 +72,17 @@ class ProfileStore:
             return UserTaste.cold_start_for(user_id).profile(user_id)
         return taste.history[-1]
 
+    def current_with(self, user_id: str, adopted_styles: list[list[str]]) -> fp.StyleProfile:
+        """The latest profile with the adopted outfits' styles learned on top, oldest first
+        (each as image evidence); the plain latest profile when there are none."""
+        if not adopted_styles:
+            return self.current(user_id)
+        taste = self._tastes.get(user_id) or UserTaste.cold_start_for(user_id)
+        for styles in adopted_styles:
+            evidence = style_pb2.BuildStyleProfileRequest(user_id=user_id, image_style_tags=styles)
+            taste = taste.updated(evidence)
+        return taste.profile(user_id, self._clock_ns())
+
     def history(self, user_id: str, max_snapshots: int) -> StyleHistory:
         taste = self._tastes.get(user_id)
         snapshots = taste.history[-max_snapshots:] if taste else [self.current(user_id)]

@@ -29,7 +29,13 @@ from orchestrator.api.run_views import (
     without_input_and_outputs,
 )
 from orchestrator.bus import ServiceStateBoard
-from orchestrator.engine import Engine, RunSpec, run_name
+from orchestrator.engine import (
+    Engine,
+    RunSpec,
+    run_name,
+    run_of_transaction,
+    transaction_outcome,
+)
 from orchestrator.errors import FieldViolation, InvalidArgument, NotFound
 from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool, ServingStatus
@@ -207,6 +213,25 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         if view == BASIC:
             run = without_input_and_outputs(run)
         return orchestrator_pb2.GetWorkflowRunResponse(workflow_run=run)
+
+    async def GetTransactionOutcome(
+        self, request: orchestrator_pb2.GetTransactionOutcomeRequest, context: Ctx
+    ) -> orchestrator_pb2.GetTransactionOutcomeResponse:
+        located = run_of_transaction(request.transaction_id)
+        if located is None:
+            problem = 'must be "<run id>/<transaction group id>"'
+            raise InvalidArgument(
+                f"transaction_id {problem}",
+                violations=[FieldViolation("transaction_id", problem)],
+            )
+        run, _ = located
+        events = await self._engine.store.read_events(run)
+        decision, state = transaction_outcome(events, request.transaction_id)
+        return orchestrator_pb2.GetTransactionOutcomeResponse(
+            decision=decision,  # type: ignore[arg-type]
+            state=state,  # type: ignore[arg-type]
+            run=run,
+        )
 
     async def ListWorkflowRuns(
         self, request: orchestrator_pb2.ListWorkflowRunsRequest, context: Ctx

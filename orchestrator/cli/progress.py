@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aura.orchestrator.v1 import run_pb2
+from aura.transaction.v1 import participant_pb2
 from orchestrator.names import DEFINITION_PREFIX
 
 STATE_STYLE = {
@@ -86,6 +87,14 @@ class ProgressView:
         elif kind == "step_cancelled":
             line = self._step(event.step_cancelled.step_id)
             line.state, line.ended, line.note = "CANCELLED", now, event.step_cancelled.reason
+        elif kind == "transaction_voted":
+            line = self._step(event.transaction_voted.step_id)
+            line.note = f"voted {_vote(event.transaction_voted.vote)}"
+        elif kind == "transaction_acknowledged":
+            acked = event.transaction_acknowledged
+            self._step(acked.step_id).note = f"{_decision(acked.decision)} acknowledged"
+        elif kind == "step_compensated":
+            self._step(event.step_compensated.step_id).note = "compensated (undone)"
         elif kind == "run_finished":
             self.state = run_pb2.RunState.Name(event.run_finished.state).removeprefix("RUN_STATE_")
             self.ended = now
@@ -167,6 +176,18 @@ class ProgressPrinter:
             self.console.print(_event_line(event), highlight=False, markup=False, soft_wrap=True)
 
 
+def _vote(vote: int) -> str:
+    if not vote:
+        return "none"
+    name = participant_pb2.Vote.Name(vote)  # type: ignore[arg-type]
+    return name.removeprefix("VOTE_")
+
+
+def _decision(decision: int) -> str:
+    name = run_pb2.TransactionDecision.Name(decision)  # type: ignore[arg-type]
+    return name.removeprefix("TRANSACTION_DECISION_")
+
+
 def _event_line(event: run_pb2.RunEvent) -> str:
     kind = event.WhichOneof("event") or "?"
     body = getattr(event, kind)
@@ -180,6 +201,14 @@ def _event_line(event: run_pb2.RunEvent) -> str:
         detail = status_text(body.error)
     elif kind in ("step_skipped", "step_cancelled"):
         detail = body.reason
+    elif kind == "transaction_voted":
+        detail = f"{body.transaction_id} vote {_vote(body.vote)}"
+        if body.HasField("refusal"):
+            detail += f" ({status_text(body.refusal)})"
+    elif kind == "transaction_decided":
+        detail = f"{body.transaction_id} decision {_decision(body.decision)}"
+    elif kind == "transaction_acknowledged":
+        detail = f"{_decision(body.decision)} after {body.attempts} call(s)"
     elif kind == "run_finished":
         detail = run_pb2.RunState.Name(event.run_finished.state)
         if event.run_finished.HasField("error"):

@@ -3,6 +3,7 @@
 from orchestrator.engine.catalog import DefinitionCatalog
 from orchestrator.engine.engine import Engine
 from orchestrator.engine.run_spec import RunSpec
+from orchestrator.engine.transaction_history import run_of_transaction, transaction_outcome
 from orchestrator.names import definition_name, run_name
 
 __all__ = [
@@ -11,4 +12,6 @@ __all__ = [
     "RunSpec",
     "definition_name",
     "run_name",
+    "run_of_transaction",
+    "transaction_outcome",
 ]

@@ -80,6 +80,8 @@ class Engine:
         self.response_cache = response_cache if response_cache is not None else ResponseCache()
         # Good answers kept for steps whose fallback is the last good answer.
         self.last_good_answers = ResponseCache(self.response_cache.max_entries)
+        self.coordinator_address = ""
+        """host:port of this orchestrator's API: in-doubt transaction participants ask it."""
         self._active: dict[str, ActiveRun] = {}
         # Follows runs executing on other replicas (see `attach_hub`).
         self.follower = RunFollower(store)
@@ -179,6 +181,7 @@ class Engine:
             ),
             cache=self.response_cache,
             last_good=self.last_good_answers,
+            coordinator=self.coordinator_address,
             admitted=admitted,
         )
         self._launch(name, RunExecutor(workflow, ctx))
@@ -352,6 +355,7 @@ class Engine:
             deadline=time.monotonic() + timeout_s,
             cache=self.response_cache,
             last_good=self.last_good_answers,
+            coordinator=self.coordinator_address,
         )
         self._launch(name, RunExecutor(workflow, ctx, cancel_reason=claim.cancel_reason or None))
 
@@ -514,6 +518,7 @@ class Engine:
             deadline=time.monotonic() + remaining_s,
             cache=self.response_cache,
             last_good=self.last_good_answers,
+            coordinator=self.coordinator_address,
         )
         executor = RunExecutor(
             workflow,
@@ -526,6 +531,9 @@ class Engine:
                 if point.cancel_reason is not None or not cancel_reason
                 else cancel_reason
             ),
+            completed=point.completed,
+            transactions=point.transactions,
+            compensation=point.compensation,
         )
         self._launch(name, executor)
 

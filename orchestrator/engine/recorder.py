@@ -31,6 +31,16 @@ class RunRecorder:
         self.last_commit = self._store.append([record])
         return self.last_commit
 
+    def emit_durable(self, **event: Any) -> asyncio.Future[None]:
+        """Like `emit`, but the future resolves only once the event (and every event of the
+        run before it) is on disk, forced whatever the store's durability setting: for a
+        transaction's decision, which must outlive any crash before a Commit is sent."""
+        record = run_pb2.RunEvent(run=self.run, seq=self.next_seq, **event)
+        record.time.FromNanoseconds(time.time_ns())
+        self.next_seq += 1
+        self.last_commit = self._store.append_durable([record])
+        return self.last_commit
+
     async def flush(self) -> None:
         """Waits until every event emitted so far is committed."""
         if self.last_commit is not None:

@@ -8,7 +8,10 @@ history decides more than which steps are done:
 - `StepCancelled` with no required failure means the run was being cancelled:
   the rest is cancelled with the same reason;
 - otherwise finished steps keep their outputs, steps cut off mid-attempt run
-  again, and attempt numbers go on from the highest one recorded.
+  again, and attempt numbers go on from the highest one recorded;
+- a transaction goes on where it stood (see transaction_history): phase two of a
+  recorded decision, or ABORT when none was recorded (presumed abort); compensation
+  goes on with the steps not yet compensated, in the same order.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.engine.compensation import CompensationRecord, compensation_record
 from orchestrator.engine.run_executor import TERMINAL_STEP_STATES
 from orchestrator.engine.step_runner import PriorAttempts
+from orchestrator.engine.transaction_history import TransactionRecord, transaction_records
 from orchestrator.errors import AuraError, FailedPrecondition
 from orchestrator.resilience import orchestrator_status
 from orchestrator.runs import fold_run
@@ -46,6 +51,12 @@ class ResumePoint:
     """The first required step that failed, and its error: the run fails with it."""
     cancel_reason: str | None = None
     """Set when the run was being cancelled (and no required step had failed)."""
+    completed: list[str] = field(default_factory=list)
+    """Succeeded steps in order of completion (what compensation undoes, newest first)."""
+    transactions: dict[str, TransactionRecord] = field(default_factory=dict)
+    """Group id -> where its transaction stands (its coordinator goes on from there)."""
+    compensation: CompensationRecord = field(default_factory=CompensationRecord)
+    """The steps already compensated, and the compensating calls made."""
 
 
 def resume_point(
@@ -78,8 +89,12 @@ def resume_point(
                 point.failure = (step.id, event.step_failed.error)
         elif kind == "step_cancelled" and point.cancel_reason is None:
             point.cancel_reason = event.step_cancelled.reason
+        elif kind == "step_succeeded":
+            point.completed.append(event.step_succeeded.step_id)
     if point.failure is not None:
         point.cancel_reason = None  # the cancellations were the failure's
+    point.transactions = transaction_records(events)
+    point.compensation = compensation_record(events)
 
     for step_run in point.run.steps:
         step = workflow.steps.get(step_run.step_id)

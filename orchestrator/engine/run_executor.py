@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import grpc
 from google.rpc import status_pb2
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.engine.compensation import (
+    CompensationRecord,
+    compensate,
+)
+from orchestrator.engine.compensation import (
+    compensated_error_suffix as compensated_suffix,
+)
 from orchestrator.engine.step_runner import (
     NO_PRIOR_ATTEMPTS,
     PriorAttempts,
@@ -19,6 +26,8 @@ from orchestrator.engine.step_runner import (
     build_request,
     run_step,
 )
+from orchestrator.engine.transaction import TransactionGroups
+from orchestrator.engine.transaction_history import TransactionRecord
 from orchestrator.mesh import status_of
 from orchestrator.workflows import CompiledWorkflow
 
@@ -54,6 +63,9 @@ class RunExecutor:
         attempts: Mapping[str, PriorAttempts] | None = None,
         failure: tuple[str, status_pb2.Status] | None = None,
         cancel_reason: str | None = None,
+        completed: Sequence[str] = (),
+        transactions: Mapping[str, TransactionRecord] | None = None,
+        compensation: CompensationRecord | None = None,
     ) -> None:
         self.workflow = workflow
         self.ctx = ctx
@@ -76,6 +88,13 @@ class RunExecutor:
         self._settled: asyncio.Future[tuple[str, status_pb2.Status] | None] = (
             asyncio.get_running_loop().create_future()
         )
+        self.completed: list[str] = list(completed)
+        """Succeeded steps in order of completion: compensation undoes them newest first."""
+        self._compensation = compensation or CompensationRecord()
+        finished = frozenset(s for s, state in self.states.items() if state in TERMINAL_STEP_STATES)
+        self.transactions = TransactionGroups(
+            workflow, ctx, transactions, finished, shutting_down=lambda: self.shutting_down
+        )
 
     def request_cancel(self, reason: str) -> None:
         self.cancel_reason = reason or "cancelled by request"
@@ -83,7 +102,7 @@ class RunExecutor:
     async def run(self) -> int:
         """Returns the final RunState. Raises ShutdownInterrupt when stopped for shutdown."""
         if self._recorded_failure is not None:
-            return self._fail_run(*self._recorded_failure)
+            return self._fail_run(*self._recorded_failure, await self._compensate())
         if self._recorded_cancel:
             return self._cancel_run(self.cancel_reason or "cancelled")
         failure: tuple[str, status_pb2.Status] | None = None
@@ -98,7 +117,7 @@ class RunExecutor:
                 return self._cancel_run(self.cancel_reason or "cancelled")
         if failure is not None:
             await self._stop_running_steps()
-            return self._fail_run(*failure)
+            return self._fail_run(*failure, await self._compensate())
         optional_failed = any(
             state == run_pb2.STEP_STATE_FAILED and self.workflow.steps[step_id].optional
             for step_id, state in self.states.items()
@@ -116,12 +135,28 @@ class RunExecutor:
             return settled.result()
         return None
 
-    def _fail_run(self, step_id: str, status: status_pb2.Status) -> int:
+    def _fail_run(self, step_id: str, status: status_pb2.Status, undone: Sequence[str] = ()) -> int:
         self._cancel_unfinished(f"step {step_id} failed")
         error = status_pb2.Status()
         error.CopyFrom(status)
-        error.message = f"step {step_id} failed: {status.message}"
+        error.message = f"step {step_id} failed: {status.message}" + compensated_suffix(undone)
         return self._finish(run_pb2.RUN_STATE_FAILED, error)
+
+    async def _compensate(self) -> list[str]:
+        """Undoes the succeeded steps that have a compensation (see compensation); a
+        cancel request does not stop it, a shutdown does (it goes on after the restart)."""
+        if not any(self.workflow.steps[s].compensation for s in self.completed):
+            return []
+        work = asyncio.ensure_future(
+            compensate(self.workflow, self.ctx, self.completed, self._compensation)
+        )
+        while True:
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                if self.shutting_down:
+                    work.cancel()
+                    raise ShutdownInterrupt() from None
 
     def _cancel_run(self, reason: str) -> int:
         self._cancel_unfinished(reason)
@@ -152,6 +187,8 @@ class RunExecutor:
         try:
             outcome = task.result()
             self.states[step_id] = outcome.state
+            if outcome.state == run_pb2.STEP_STATE_SUCCEEDED:
+                self.completed.append(step_id)
             if (
                 outcome.state == run_pb2.STEP_STATE_FAILED
                 and not self.workflow.steps[step_id].optional
@@ -193,9 +230,13 @@ class RunExecutor:
             fallback_request = build_fallback_request(step, self.ctx)
             self._consumed(step_id)
             prior = self._attempts.get(step_id, NO_PRIOR_ATTEMPTS)
-            task = asyncio.create_task(
-                run_step(step, self.ctx, request, prior, fallback_request), name=f"step:{step_id}"
+            group = self.workflow.transaction_of.get(step_id)
+            work = (
+                run_step(step, self.ctx, request, prior, fallback_request)
+                if group is None
+                else self.transactions.coordinator(group.id).join(step, request)
             )
+            task = asyncio.create_task(work, name=f"step:{step_id}")
             self._running[task] = step_id
             task.add_done_callback(self._on_step_done)
 
@@ -207,13 +248,16 @@ class RunExecutor:
             readers = self._readers.get(dep)
             if readers is not None:
                 readers.discard(step_id)
-                if not readers:
-                    self.ctx.outputs.pop(dep, None)
+                if not readers and self.workflow.steps[dep].compensation is None:
+                    self.ctx.outputs.pop(dep, None)  # one to compensate keeps it
 
     def _skip(self, step_id: str, reason: str) -> None:
         self._consumed(step_id)
         self.states[step_id] = run_pb2.STEP_STATE_SKIPPED
         self.ctx.recorder.emit(step_skipped=run_pb2.StepSkipped(step_id=step_id, reason=reason))
+        group = self.workflow.transaction_of.get(step_id)
+        if group is not None:  # the other branches cannot commit without it
+            self.transactions.coordinator(group.id).withdraw(step_id, reason)
 
     async def _stop_running_steps(self) -> None:
         # Cancelling the task cancels its in-flight gRPC call.

@@ -86,6 +86,8 @@ class RunContext:
     """Resolves once the run's creation is committed; no backend is called before."""
     last_good: ResponseCache | None = None
     """The good answers of steps whose fallback is the last good answer, by request."""
+    coordinator: str = ""
+    """host:port of this orchestrator's API, for in-doubt transaction participants."""
 
 
 @dataclass(frozen=True)

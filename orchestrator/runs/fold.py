@@ -12,6 +12,12 @@ from collections.abc import Iterable
 from google.rpc import code_pb2, status_pb2
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs.transaction_fold import (
+    COMPENSATION_EVENTS,
+    TRANSACTION_EVENTS,
+    apply_compensation_event,
+    apply_transaction_event,
+)
 
 # What each step event does to its step: the state it moves to, whether it carries an
 # attempt number, whether it ends the step.
@@ -63,6 +69,12 @@ class RunFolder:
             if event.run_finished.HasField("error"):
                 run.error.CopyFrom(event.run_finished.error)
             run.end_time.CopyFrom(event.time)
+        elif kind in TRANSACTION_EVENTS:
+            apply_transaction_event(run, self._steps, event, kind)
+        elif kind in COMPENSATION_EVENTS:
+            step = self._steps.get(getattr(event, kind).step_id)
+            if step is not None:
+                apply_compensation_event(step, event, kind)
         elif kind is not None:
             self._apply_step_event(event, kind)
         run.last_event_seq = event.seq

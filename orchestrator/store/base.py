@@ -156,6 +156,13 @@ class RunStore(Protocol):
         """
         ...
 
+    def append_durable(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
+        """`append`, and the future resolves only once the events are on disk whatever the
+        store's durability setting (SQLite with durability "normal" forces an fsync of its
+        WAL after the commit; a PostgreSQL commit already is). For a transaction's
+        decision, which must be durable before any Commit is sent."""
+        ...
+
     def add_commit_listener(self, listener: CommitListener) -> None:
         """`listener` is called on the event loop after each commit, never before."""
         ...

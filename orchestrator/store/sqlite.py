@@ -89,6 +89,7 @@ from orchestrator.store.sqlite_faults import StorageFault
 from orchestrator.store.sqlite_queue import Job, Queued, fail, refuse_creations, take_batch
 from orchestrator.store.sqlite_requests import AppendRequest, CreateRequest, Outcome, WriteRequest
 from orchestrator.store.sqlite_schema import connect_reader, connect_writer
+from orchestrator.store.sqlite_sync import fsync_wal
 from orchestrator.store.sqlite_writes import BatchWriter, store_definition
 
 _log = logging.getLogger(__name__)
@@ -138,6 +139,8 @@ class SqliteRunStore:
         self._outbox_retention_s = outbox_window_s(outbox_retention_s, retention_s)
         self._outbox_cleaned = 0.0
         self._durability: Durability = durability
+        self.forced_syncs = 0
+        """fsyncs forced by `append_durable` (transaction decisions)."""
         self._max_batch = max(1, max_batch)
         self._reader_threads = max(1, reader_threads)
         self._queue: deque[Queued] = deque()
@@ -278,6 +281,39 @@ class SqliteRunStore:
     def append(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
         final = any(event.HasField("run_finished") for event in events)
         return self._enqueue(AppendRequest(tuple(events)), len(events), urgent=final)
+
+    def append_durable(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
+        """`append`, then one fsync of the WAL (see sqlite_sync) before the future resolves,
+        whatever the durability setting; `forced_syncs` counts them."""
+        loop = asyncio.get_running_loop()
+        durable: asyncio.Future[None] = loop.create_future()
+        committed = self._enqueue(AppendRequest(tuple(events)), len(events), urgent=True)
+
+        def synced(done: asyncio.Future[Any]) -> None:
+            if durable.done():
+                return
+            if done.cancelled():
+                durable.cancel()
+            elif done.exception() is not None:
+                durable.set_exception(done.exception())  # type: ignore[arg-type]
+            else:
+                durable.set_result(None)
+
+        def then_sync(done: asyncio.Future[None]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                synced(done)
+                return
+            self.forced_syncs += 1
+            if self._durability == "fsync":  # the commit itself was synced
+                synced(done)
+                return
+            try:
+                self._job(lambda _: fsync_wal(self.path)).add_done_callback(synced)
+            except StoreClosed as error:
+                durable.set_exception(error)
+
+        committed.add_done_callback(then_sync)
+        return durable
 
     def _enqueue(self, request: WriteRequest, size: int, *, urgent: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()

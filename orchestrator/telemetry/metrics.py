@@ -33,7 +33,8 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 
 from aura.orchestrator.v1 import run_pb2
-from orchestrator.names import DEFINITION_PREFIX
+from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
+from orchestrator.telemetry.transaction_metrics import TransactionMetrics
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=MetricWrapperBase)
@@ -42,6 +43,15 @@ M = TypeVar("M", bound=MetricWrapperBase)
 CALL_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 RUN_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 COMMIT_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+TRANSACTION_METRIC_EVENTS = frozenset(
+    {
+        "transaction_voted",
+        "transaction_decided",
+        "transaction_acknowledged",
+        "step_compensated",
+        "compensation_attempt_failed",
+    }
+)
 # Breaker state as a number, so it can be graphed and alerted on (state > 0).
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -179,6 +189,7 @@ class RunMetrics:
             "Events delivered to the slowest watcher and not yet sent by it.",
             registry=r,
         )
+        self.transactions = TransactionMetrics(r)
         ProcessCollector(registry=r)
         self._runs: dict[str, _RunTrack] = {}
 
@@ -296,6 +307,8 @@ class RunMetrics:
             self._step_done(track, event.step_skipped.step_id, at, "SKIPPED")
         elif kind == "run_resumed":
             self._child(self.runs_resumed, track.definition).inc()
+        elif kind in TRANSACTION_METRIC_EVENTS:
+            self.transactions.observe(event, track.definition, at)
         elif kind == "run_finished":
             state = run_pb2.RunState.Name(event.run_finished.state).removeprefix("RUN_STATE_")
             self._child(self.runs_finished, track.definition, state).inc()
@@ -304,6 +317,7 @@ class RunMetrics:
             )
             for step_id in list(track.attempt_started):
                 self._attempt_done(track, step_id, at, None)
+            self.transactions.forget_run(event.run.removeprefix(RUN_PREFIX))
             del self._runs[event.run]
 
     def _attempt_done(

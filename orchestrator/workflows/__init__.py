@@ -7,11 +7,13 @@ from orchestrator.workflows.compiled import (
     DEFAULT_STEP_TIMEOUT_S,
     MAX_TIMEOUT_S,
     CompiledStep,
+    CompiledTransaction,
     CompiledWorkflow,
 )
 from orchestrator.workflows.compiler import INVALID_DEFINITION_REASON, compile_workflow
 from orchestrator.workflows.fallbacks import (
     MAX_LAST_GOOD_AGE_S,
+    CompensationCall,
     Fallback,
     FallbackMethod,
     LastGoodAnswer,
@@ -45,7 +47,9 @@ __all__ = [
     "MAX_TIMEOUT_S",
     "MAX_TRIGGERS",
     "NEVER_RETRYABLE",
+    "CompensationCall",
     "CompiledStep",
+    "CompiledTransaction",
     "CompiledTrigger",
     "CompiledWorkflow",
     "EventView",

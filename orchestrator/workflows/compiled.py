@@ -15,7 +15,7 @@ from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import FieldViolation, InvalidArgument
 from orchestrator.resilience import RetrySpec
 from orchestrator.workflows.conditions import CompiledCondition
-from orchestrator.workflows.fallbacks import Fallback
+from orchestrator.workflows.fallbacks import CompensationCall, Fallback
 from orchestrator.workflows.registry import MethodInfo
 from orchestrator.workflows.triggers import CompiledTrigger
 from orchestrator.workflows.wiring import FieldBinding
@@ -51,6 +51,8 @@ class CompiledStep:
     fallback. One that fails or is skipped does not skip this step."""
     fallback: Fallback | None = field(default=None, repr=False)
     """What answers when the step's service is unavailable."""
+    compensation: CompensationCall | None = field(default=None, repr=False)
+    """What undoes the step when a later required step fails."""
 
     @cached_property
     def required_deps(self) -> frozenset[str]:
@@ -76,6 +78,16 @@ class CompiledStep:
         return self.condition is None or self.condition.holds(run_input, outputs)
 
 
+@dataclass(frozen=True)
+class CompiledTransaction:
+    """A TransactionGroup: its steps prepare in parallel and commit or abort together."""
+
+    id: str
+    steps: tuple[str, ...]
+    """Branch step ids, in group order."""
+    prepare_timeout_s: float = 5.0
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledWorkflow:
     """A validated workflow: its steps in definition order and their DAG."""
@@ -93,6 +105,13 @@ class CompiledWorkflow:
     required_inputs: tuple[str, ...]
     triggers: tuple[CompiledTrigger, ...] = ()
     """The events that start a run of it (WorkflowDefinition.triggers)."""
+    transactions: Mapping[str, CompiledTransaction] = field(default_factory=dict)
+    """Group id -> its transaction (TransactionGroup), in definition order."""
+
+    @cached_property
+    def transaction_of(self) -> Mapping[str, CompiledTransaction]:
+        """Step id -> the transaction it is a branch of (steps of no group are absent)."""
+        return {step: group for group in self.transactions.values() for step in group.steps}
 
     @property
     def definition_id(self) -> str:

@@ -4,6 +4,7 @@ reported together as one INVALID_ARGUMENT with a field violation each."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Final
 
@@ -22,6 +23,7 @@ from orchestrator.workflows.policies import check_timeout
 from orchestrator.workflows.references import ID_PATTERN, INPUT_KEY_PATTERN
 from orchestrator.workflows.registry import MethodInfo, MethodRegistry
 from orchestrator.workflows.step_compiler import MAX_STEP_ID_LENGTH, WorkflowScope, compile_step
+from orchestrator.workflows.transactions import compile_transactions
 from orchestrator.workflows.triggers import compile_triggers
 
 INVALID_DEFINITION_REASON: Final = "INVALID_WORKFLOW_DEFINITION"
@@ -82,7 +84,8 @@ def compile_workflow(
 
     _check_cycles(graph, first_index, collector)
     if not scope.dangling:
-        _check_connected(graph, first_index, collector)
+        _check_connected(_with_transaction_links(graph, authored), first_index, collector)
+    transactions = compile_transactions(authored, steps, graph, collector)
 
     if collector.violations:
         count = len(collector.violations)
@@ -104,6 +107,7 @@ def compile_workflow(
         topological_order=order,
         timeout_s=timeout_s,
         required_inputs=required_inputs,
+        transactions=transactions,
         triggers=triggers,
     )
 
@@ -180,6 +184,18 @@ def _check_cycles(
         cycle = cycle[start:] + cycle[:start]
         names = " -> ".join(f'"{s}"' for s in [*cycle, cycle[0]])
         collector.add(f"steps[{first_index[cycle[0]]}]", f"steps form a dependency cycle: {names}")
+
+
+def _with_transaction_links(
+    graph: nx.DiGraph[str], definition: workflow_pb2.WorkflowDefinition
+) -> nx.DiGraph[str]:
+    """The graph plus a link between the steps of each transaction group: steps that
+    commit together belong together, though no data flows between them."""
+    linked = graph.copy()
+    for group in definition.transactions:
+        members = [step for step in group.steps if step in graph]
+        linked.add_edges_from(itertools.pairwise(members))
+    return linked
 
 
 def _check_connected(

@@ -1,4 +1,4 @@
-"""A step's fallback after compilation, and the checks that make one safe.
+"""A step's fallback (and compensation) after compilation, and the checks that make one safe.
 
 A fallback answers in the step's place when its service cannot: another method
 (whose response has the same fields as the step's, so its answer is recorded as
@@ -43,6 +43,25 @@ class FallbackMethod:
         if isinstance(answer, response_class):
             return answer
         return response_class.FromString(answer.SerializeToString())
+
+
+@dataclass(frozen=True, eq=False)
+class CompensationCall:
+    """The call that undoes a step: `method` with a request from the run input and the
+    step's own response (its bindings read `steps.<the step>`)."""
+
+    method: MethodInfo
+    timeout_s: float
+    bindings: tuple[FieldBinding, ...] = field(default=(), repr=False)
+
+    def build_request(
+        self, run_input: Mapping[str, Any], outputs: Mapping[str, Message]
+    ) -> Message:
+        """The compensating request (raises StepInputError like CompiledStep.build_request)."""
+        request = self.method.request_class()
+        for binding in self.bindings:
+            binding.apply(request, run_input, outputs)
+        return request
 
 
 @dataclass(frozen=True)

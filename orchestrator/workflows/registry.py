@@ -17,8 +17,9 @@ from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, Service
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-# The orchestrator's own APIs (runs, events) are not backends a workflow step may call.
-_EXCLUDED_PACKAGES = frozenset({"orchestrator", "events"})
+# The orchestrator's own APIs (runs, events) are not backends a workflow step may call,
+# nor is the participant contract: the engine speaks it for a transaction group's steps.
+_EXCLUDED_PACKAGES = frozenset({"orchestrator", "events", "transaction"})
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from orchestrator.workflows.conditions import (
 )
 from orchestrator.workflows.fallbacks import (
     MAX_LAST_GOOD_AGE_S,
+    CompensationCall,
     Fallback,
     FallbackMethod,
     LastGoodAnswer,
@@ -97,6 +98,9 @@ class _StepCompiler:
     deps: set[str] = field(default_factory=set)
     required: set[str] = field(default_factory=set)
     """The deps whose failure or skip skips the step (not only optional or fallback reads)."""
+    compensating: bool = False
+    """True while the compensation's inputs are compiled: they read the run input and the
+    step's own response only, and add no dependency."""
 
     @property
     def path(self) -> str:
@@ -134,6 +138,9 @@ class _StepCompiler:
                 self.step.cache, f"{self.path}.cache", self.label, self.scope.collector
             )
         fallback = self._fallback(timeout_s) if self.step.HasField("fallback") else None
+        compensation = None
+        if self.step.HasField("compensation"):
+            compensation = self._compensation(timeout_s)
         if self.method is None:
             return None
         return CompiledStep(
@@ -151,6 +158,7 @@ class _StepCompiler:
             condition=condition,
             optional_deps=frozenset(self.deps - self.required),
             fallback=fallback,
+            compensation=compensation,
         )
 
     # --- inputs ---------------------------------------------------------------------------
@@ -312,6 +320,14 @@ class _StepCompiler:
             return _Source(ref)
 
     def _depend(self, step_id: str, path: str, verb: str, *, required: bool = True) -> bool:
+        if self.compensating:
+            if step_id != self.step.id:
+                self.add(
+                    path,
+                    f"{verb} another step; a compensation reads only the run "
+                    "input and the step's own response (steps.<this step>...)",
+                )
+            return step_id == self.step.id
         if step_id == self.step.id:
             self.add(path, f"{verb} the step itself")
             return False
@@ -382,6 +398,37 @@ class _StepCompiler:
         if method is None:
             return None
         return FallbackMethod(method=method, timeout_s=timeout_s, bindings=tuple(bindings))
+
+    def _compensation(self, step_timeout_s: float) -> CompensationCall | None:
+        compensation = self.step.compensation
+        path = f"{self.path}.compensation"
+        method = None
+        if not compensation.method:
+            self.add(f"{path}.method", "a compensation needs a method")
+        elif self.scope.registry is not None:
+            method = check_method(
+                compensation.method,
+                f"{path}.method",
+                f"{self.label}: compensation",
+                self.scope.registry,
+                self.scope.collector,
+            )
+        request_type = method.descriptor.input_type if method else None
+        self.compensating = True
+        try:
+            bindings = self._bindings(compensation.inputs, request_type, path, primary=False)
+        finally:
+            self.compensating = False
+        timeout_s = check_timeout(
+            compensation.timeout if compensation.HasField("timeout") else None,
+            step_timeout_s,
+            f"{path}.timeout",
+            f"{self.label}: compensation",
+            self.scope.collector,
+        )
+        if method is None:
+            return None
+        return CompensationCall(method=method, timeout_s=timeout_s, bindings=tuple(bindings))
 
     def _last_good(self, policy: workflow_pb2.LastGoodAnswer, path: str) -> LastGoodAnswer | None:
         max_age_s = check_bounded_duration(

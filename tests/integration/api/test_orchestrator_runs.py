@@ -18,6 +18,7 @@ from tests.integration.orchestrator_helpers import STYLE_INPUT, Stub, execute, s
 pytestmark = pytest.mark.integration
 
 SEED_INPUTS: dict[str, dict[str, object]] = {
+    "adopt_outfit": {"user_id": "ada", "outfit_id": "o1", "item_skus": ["TOP-001"]},
     "complete_style_analysis": STYLE_INPUT,
     "outfit_recommendation": STYLE_INPUT,
     "style_evolution_analysis": STYLE_INPUT,

@@ -55,10 +55,15 @@ async def pool(mesh: MockMesh) -> AsyncIterator[StepFaultPool]:
 
 
 def failure_cases() -> list[tuple[str, str, bool]]:
-    """(definition, failing step, whether it is optional) for every step of every seed."""
+    """(definition, failing step, whether it is optional) for every step of every seed.
+
+    Seeds with a transaction group are left out on purpose: a run crashed before its
+    transaction's decision is aborted on resume (presumed abort), so it does not end as
+    the uncrashed run; tests/integration/engine/test_transaction_faults.py covers them."""
     return [
         (definition.name.removeprefix("workflowDefinitions/"), step.id, step.optional)
         for definition in seed_definitions()
+        if not definition.transactions
         for step in definition.steps
     ]
 

@@ -120,6 +120,10 @@ async def mesh_process_fixture() -> AsyncIterator[asyncio.subprocess.Process]:
             await process.wait()
 
 
+# The mocks whose state takes part in transactions serve the participant contract too.
+PARTICIPANTS = {"style", "combination", "recommendation"}
+
+
 async def test_grpcurl_lists_describes_and_calls_every_service(
     mesh_process: asyncio.subprocess.Process,
 ) -> None:
@@ -128,10 +132,12 @@ async def test_grpcurl_lists_describes_and_calls_every_service(
     )
     for name, listing in zip(SERVICES, listings, strict=True):
         assert listing.returncode == 0, listing.stderr
+        participant = {"aura.transaction.v1.ParticipantService"} if name in PARTICIPANTS else set()
         assert set(listing.stdout.split()) == {
             SERVICES[name],
             "grpc.health.v1.Health",
             "grpc.reflection.v1alpha.ServerReflection",
+            *participant,
         }
 
     described = await grpcurl("127.0.0.1:8002", "describe", "aura.nlu.v1.NluService.AnalyzeText")

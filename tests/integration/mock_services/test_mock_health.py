@@ -100,6 +100,7 @@ async def test_reflection_lists_the_service_health_and_reflection(
     listed = {service.name for service in responses[0].list_services_response.service}
     assert listed == {
         "aura.recommendation.v1.RecommendationEngineService",
+        "aura.transaction.v1.ParticipantService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }

@@ -98,5 +98,5 @@ def test_seed_definitions_come_back_fresh_each_time() -> None:
     first, second = seed_definitions(), seed_definitions()
     first[0].name = "changed"
 
-    assert len(second) == 5
+    assert len(second) == 6
     assert second[0].name != "changed"

@@ -13,6 +13,7 @@ from orchestrator.workflows import (
 )
 
 SEED_NAMES = [
+    "workflowDefinitions/adopt_outfit",
     "workflowDefinitions/complete_style_analysis",
     "workflowDefinitions/outfit_recommendation",
     "workflowDefinitions/personalized_shopping",
@@ -22,6 +23,7 @@ SEED_NAMES = [
 
 # Pairs of steps that must be able to run at the same time in each seed.
 PARALLEL_BRANCHES = {
+    "adopt_outfit": [("learn", "wardrobe"), ("wardrobe", "feedback"), ("learn", "feedback")],
     "complete_style_analysis": [("image", "nlu")],
     "outfit_recommendation": [("profile", "nlu"), ("trends", "profile"), ("trends", "nlu")],
     "personalized_shopping": [("nlu", "profile"), ("trends", "nlu"), ("trends", "profile")],
@@ -37,7 +39,7 @@ def seeds() -> dict[str, CompiledWorkflow]:
     return {workflow.definition_id: workflow for workflow in compiled}
 
 
-def test_the_five_seeds_are_shipped_and_all_compile(seeds: dict[str, CompiledWorkflow]) -> None:
+def test_the_seeds_are_shipped_and_all_compile(seeds: dict[str, CompiledWorkflow]) -> None:
     assert sorted(workflow.name for workflow in seeds.values()) == SEED_NAMES
 
 
@@ -114,3 +116,17 @@ def test_seeds_have_timeouts_and_retry_policies(seeds: dict[str, CompiledWorkflo
     image = seeds["complete_style_analysis"].steps["image"]
     assert image.retry.max_attempts == 3
     assert image.retry.initial_backoff_s == pytest.approx(0.2)
+
+
+def test_adopt_outfit_is_one_transaction_of_its_three_changes(
+    seeds: dict[str, CompiledWorkflow],
+) -> None:
+    workflow = seeds["adopt_outfit"]
+
+    assert list(workflow.transactions) == ["adopt"]
+    assert workflow.transactions["adopt"].steps == ("learn", "wardrobe", "feedback")
+    assert {step: group.id for step, group in workflow.transaction_of.items()} == {
+        "learn": "adopt",
+        "wardrobe": "adopt",
+        "feedback": "adopt",
+    }

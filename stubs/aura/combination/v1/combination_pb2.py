@@ -25,17 +25,31 @@ _sym_db = _symbol_database.Default()
 from aura.common.v1 import fashion_pb2 as aura_dot_common_dot_v1_dot_fashion__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%aura/combination/v1/combination.proto\x12\x13\x61ura.combination.v1\x1a\x1c\x61ura/common/v1/fashion.proto\"\xd7\x01\n\x16GenerateOutfitsRequest\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\x12*\n\x08occasion\x18\x02 \x01(\x0e\x32\x18.aura.common.v1.Occasion\x12&\n\x08wardrobe\x18\x03 \x03(\x0b\x32\x14.aura.common.v1.Item\x12\x13\n\x0bmax_outfits\x18\x04 \x01(\x05\x12%\n\x06trends\x18\x05 \x03(\x0b\x32\x15.aura.common.v1.Trend\"B\n\x17GenerateOutfitsResponse\x12\'\n\x07outfits\x18\x01 \x03(\x0b\x32\x16.aura.common.v1.Outfit2\x88\x01\n\x18\x43ombinationEngineService\x12l\n\x0fGenerateOutfits\x12+.aura.combination.v1.GenerateOutfitsRequest\x1a,.aura.combination.v1.GenerateOutfitsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%aura/combination/v1/combination.proto\x12\x13\x61ura.combination.v1\x1a\x1c\x61ura/common/v1/fashion.proto\"G\n\x0eWardrobeOutfit\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\toutfit_id\x18\x02 \x01(\t\x12\x11\n\titem_skus\x18\x03 \x03(\t\"J\n\x11SaveOutfitRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\toutfit_id\x18\x02 \x01(\t\x12\x11\n\titem_skus\x18\x03 \x03(\t\"I\n\x12SaveOutfitResponse\x12\x33\n\x06outfit\x18\x01 \x01(\x0b\x32#.aura.combination.v1.WardrobeOutfit\"9\n\x13RemoveOutfitRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\toutfit_id\x18\x02 \x01(\t\"\'\n\x14RemoveOutfitResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"&\n\x13ListWardrobeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"L\n\x14ListWardrobeResponse\x12\x34\n\x07outfits\x18\x01 \x03(\x0b\x32#.aura.combination.v1.WardrobeOutfit\"\xd7\x01\n\x16GenerateOutfitsRequest\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\x12*\n\x08occasion\x18\x02 \x01(\x0e\x32\x18.aura.common.v1.Occasion\x12&\n\x08wardrobe\x18\x03 \x03(\x0b\x32\x14.aura.common.v1.Item\x12\x13\n\x0bmax_outfits\x18\x04 \x01(\x05\x12%\n\x06trends\x18\x05 \x03(\x0b\x32\x15.aura.common.v1.Trend\"B\n\x17GenerateOutfitsResponse\x12\'\n\x07outfits\x18\x01 \x03(\x0b\x32\x16.aura.common.v1.Outfit2\xb1\x03\n\x18\x43ombinationEngineService\x12l\n\x0fGenerateOutfits\x12+.aura.combination.v1.GenerateOutfitsRequest\x1a,.aura.combination.v1.GenerateOutfitsResponse\x12]\n\nSaveOutfit\x12&.aura.combination.v1.SaveOutfitRequest\x1a\'.aura.combination.v1.SaveOutfitResponse\x12\x63\n\x0cRemoveOutfit\x12(.aura.combination.v1.RemoveOutfitRequest\x1a).aura.combination.v1.RemoveOutfitResponse\x12\x63\n\x0cListWardrobe\x12(.aura.combination.v1.ListWardrobeRequest\x1a).aura.combination.v1.ListWardrobeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aura.combination.v1.combination_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GENERATEOUTFITSREQUEST']._serialized_start=93
-  _globals['_GENERATEOUTFITSREQUEST']._serialized_end=308
-  _globals['_GENERATEOUTFITSRESPONSE']._serialized_start=310
-  _globals['_GENERATEOUTFITSRESPONSE']._serialized_end=376
-  _globals['_COMBINATIONENGINESERVICE']._serialized_start=379
-  _globals['_COMBINATIONENGINESERVICE']._serialized_end=515
+  _globals['_WARDROBEOUTFIT']._serialized_start=92
+  _globals['_WARDROBEOUTFIT']._serialized_end=163
+  _globals['_SAVEOUTFITREQUEST']._serialized_start=165
+  _globals['_SAVEOUTFITREQUEST']._serialized_end=239
+  _globals['_SAVEOUTFITRESPONSE']._serialized_start=241
+  _globals['_SAVEOUTFITRESPONSE']._serialized_end=314
+  _globals['_REMOVEOUTFITREQUEST']._serialized_start=316
+  _globals['_REMOVEOUTFITREQUEST']._serialized_end=373
+  _globals['_REMOVEOUTFITRESPONSE']._serialized_start=375
+  _globals['_REMOVEOUTFITRESPONSE']._serialized_end=414
+  _globals['_LISTWARDROBEREQUEST']._serialized_start=416
+  _globals['_LISTWARDROBEREQUEST']._serialized_end=454
+  _globals['_LISTWARDROBERESPONSE']._serialized_start=456
+  _globals['_LISTWARDROBERESPONSE']._serialized_end=532
+  _globals['_GENERATEOUTFITSREQUEST']._serialized_start=535
+  _globals['_GENERATEOUTFITSREQUEST']._serialized_end=750
+  _globals['_GENERATEOUTFITSRESPONSE']._serialized_start=752
+  _globals['_GENERATEOUTFITSRESPONSE']._serialized_end=818
+  _globals['_COMBINATIONENGINESERVICE']._serialized_start=821
+  _globals['_COMBINATIONENGINESERVICE']._serialized_end=1254
 # @@protoc_insertion_point(module_scope)

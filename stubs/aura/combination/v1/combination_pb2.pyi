@@ -20,6 +20,172 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class WardrobeOutfit(_message.Message):
+    """An outfit kept in a user's wardrobe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    OUTFIT_ID_FIELD_NUMBER: _builtins.int
+    ITEM_SKUS_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    outfit_id: _builtins.str
+    @_builtins.property
+    def item_skus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Catalogue SKUs of its items."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        outfit_id: _builtins.str = ...,
+        item_skus: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_skus", b"item_skus", "outfit_id", b"outfit_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WardrobeOutfit: _TypeAlias = WardrobeOutfit  # noqa: Y015
+
+@_typing.final
+class SaveOutfitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    OUTFIT_ID_FIELD_NUMBER: _builtins.int
+    ITEM_SKUS_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Required."""
+    outfit_id: _builtins.str
+    """Required."""
+    @_builtins.property
+    def item_skus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Required: catalogue SKUs, 1..10."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        outfit_id: _builtins.str = ...,
+        item_skus: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_skus", b"item_skus", "outfit_id", b"outfit_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SaveOutfitRequest: _TypeAlias = SaveOutfitRequest  # noqa: Y015
+
+@_typing.final
+class SaveOutfitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTFIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outfit(self) -> Global___WardrobeOutfit: ...
+    def __init__(
+        self,
+        *,
+        outfit: Global___WardrobeOutfit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["outfit", b"outfit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outfit", b"outfit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SaveOutfitResponse: _TypeAlias = SaveOutfitResponse  # noqa: Y015
+
+@_typing.final
+class RemoveOutfitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    OUTFIT_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Required."""
+    outfit_id: _builtins.str
+    """Required."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        outfit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outfit_id", b"outfit_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveOutfitRequest: _TypeAlias = RemoveOutfitRequest  # noqa: Y015
+
+@_typing.final
+class RemoveOutfitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    removed: _builtins.bool
+    """False when the outfit was not in the wardrobe."""
+    def __init__(
+        self,
+        *,
+        removed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveOutfitResponse: _TypeAlias = RemoveOutfitResponse  # noqa: Y015
+
+@_typing.final
+class ListWardrobeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Required."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWardrobeRequest: _TypeAlias = ListWardrobeRequest  # noqa: Y015
+
+@_typing.final
+class ListWardrobeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTFITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outfits(self) -> _containers.RepeatedCompositeFieldContainer[Global___WardrobeOutfit]:
+        """Oldest first."""
+
+    def __init__(
+        self,
+        *,
+        outfits: _abc.Iterable[Global___WardrobeOutfit] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outfits", b"outfits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWardrobeResponse: _TypeAlias = ListWardrobeResponse  # noqa: Y015
+
+@_typing.final
 class GenerateOutfitsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -40,6 +40,21 @@ class CombinationEngineServiceStub:
                 request_serializer=aura_dot_combination_dot_v1_dot_combination__pb2.GenerateOutfitsRequest.SerializeToString,
                 response_deserializer=aura_dot_combination_dot_v1_dot_combination__pb2.GenerateOutfitsResponse.FromString,
                 _registered_method=True)
+        self.SaveOutfit = channel.unary_unary(
+                '/aura.combination.v1.CombinationEngineService/SaveOutfit',
+                request_serializer=aura_dot_combination_dot_v1_dot_combination__pb2.SaveOutfitRequest.SerializeToString,
+                response_deserializer=aura_dot_combination_dot_v1_dot_combination__pb2.SaveOutfitResponse.FromString,
+                _registered_method=True)
+        self.RemoveOutfit = channel.unary_unary(
+                '/aura.combination.v1.CombinationEngineService/RemoveOutfit',
+                request_serializer=aura_dot_combination_dot_v1_dot_combination__pb2.RemoveOutfitRequest.SerializeToString,
+                response_deserializer=aura_dot_combination_dot_v1_dot_combination__pb2.RemoveOutfitResponse.FromString,
+                _registered_method=True)
+        self.ListWardrobe = channel.unary_unary(
+                '/aura.combination.v1.CombinationEngineService/ListWardrobe',
+                request_serializer=aura_dot_combination_dot_v1_dot_combination__pb2.ListWardrobeRequest.SerializeToString,
+                response_deserializer=aura_dot_combination_dot_v1_dot_combination__pb2.ListWardrobeResponse.FromString,
+                _registered_method=True)
 
 
 class CombinationEngineServiceServicer:
@@ -54,6 +69,32 @@ class CombinationEngineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SaveOutfit(self, request, context):
+        """Saves an outfit to the user's wardrobe, durably. Idempotent per
+        "aura-idempotency-key", and saving an outfit already saved keeps one
+        copy. Inside a transaction it goes through
+        aura.transaction.v1.ParticipantService, and shows in ListWardrobe only
+        once committed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveOutfit(self, request, context):
+        """Compensation of SaveOutfit: takes the outfit out of the wardrobe.
+        Idempotent: removed = false when it was not there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWardrobe(self, request, context):
+        """The user's wardrobe: committed outfits only, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CombinationEngineServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +102,21 @@ def add_CombinationEngineServiceServicer_to_server(servicer, server):
                     servicer.GenerateOutfits,
                     request_deserializer=aura_dot_combination_dot_v1_dot_combination__pb2.GenerateOutfitsRequest.FromString,
                     response_serializer=aura_dot_combination_dot_v1_dot_combination__pb2.GenerateOutfitsResponse.SerializeToString,
+            ),
+            'SaveOutfit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveOutfit,
+                    request_deserializer=aura_dot_combination_dot_v1_dot_combination__pb2.SaveOutfitRequest.FromString,
+                    response_serializer=aura_dot_combination_dot_v1_dot_combination__pb2.SaveOutfitResponse.SerializeToString,
+            ),
+            'RemoveOutfit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveOutfit,
+                    request_deserializer=aura_dot_combination_dot_v1_dot_combination__pb2.RemoveOutfitRequest.FromString,
+                    response_serializer=aura_dot_combination_dot_v1_dot_combination__pb2.RemoveOutfitResponse.SerializeToString,
+            ),
+            'ListWardrobe': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWardrobe,
+                    request_deserializer=aura_dot_combination_dot_v1_dot_combination__pb2.ListWardrobeRequest.FromString,
+                    response_serializer=aura_dot_combination_dot_v1_dot_combination__pb2.ListWardrobeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -91,6 +147,87 @@ class CombinationEngineService:
             '/aura.combination.v1.CombinationEngineService/GenerateOutfits',
             aura_dot_combination_dot_v1_dot_combination__pb2.GenerateOutfitsRequest.SerializeToString,
             aura_dot_combination_dot_v1_dot_combination__pb2.GenerateOutfitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveOutfit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.combination.v1.CombinationEngineService/SaveOutfit',
+            aura_dot_combination_dot_v1_dot_combination__pb2.SaveOutfitRequest.SerializeToString,
+            aura_dot_combination_dot_v1_dot_combination__pb2.SaveOutfitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveOutfit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.combination.v1.CombinationEngineService/RemoveOutfit',
+            aura_dot_combination_dot_v1_dot_combination__pb2.RemoveOutfitRequest.SerializeToString,
+            aura_dot_combination_dot_v1_dot_combination__pb2.RemoveOutfitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWardrobe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.combination.v1.CombinationEngineService/ListWardrobe',
+            aura_dot_combination_dot_v1_dot_combination__pb2.ListWardrobeRequest.SerializeToString,
+            aura_dot_combination_dot_v1_dot_combination__pb2.ListWardrobeResponse.FromString,
             options,
             channel_credentials,
             insecure,

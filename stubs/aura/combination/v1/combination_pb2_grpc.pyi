@@ -37,6 +37,19 @@ class CombinationEngineServiceStub:
     """Generates outfits for a profile and occasion from a wardrobe, or from the
     catalogue when the wardrobe is empty.
     """
+    SaveOutfit: _grpc.UnaryUnaryMultiCallable[_combination_pb2.SaveOutfitRequest, _combination_pb2.SaveOutfitResponse]
+    """Saves an outfit to the user's wardrobe, durably. Idempotent per
+    "aura-idempotency-key", and saving an outfit already saved keeps one
+    copy. Inside a transaction it goes through
+    aura.transaction.v1.ParticipantService, and shows in ListWardrobe only
+    once committed.
+    """
+    RemoveOutfit: _grpc.UnaryUnaryMultiCallable[_combination_pb2.RemoveOutfitRequest, _combination_pb2.RemoveOutfitResponse]
+    """Compensation of SaveOutfit: takes the outfit out of the wardrobe.
+    Idempotent: removed = false when it was not there.
+    """
+    ListWardrobe: _grpc.UnaryUnaryMultiCallable[_combination_pb2.ListWardrobeRequest, _combination_pb2.ListWardrobeResponse]
+    """The user's wardrobe: committed outfits only, oldest first."""
 
 @_typing.type_check_only
 class CombinationEngineServiceAsyncStub(CombinationEngineServiceStub):
@@ -47,6 +60,19 @@ class CombinationEngineServiceAsyncStub(CombinationEngineServiceStub):
     """Generates outfits for a profile and occasion from a wardrobe, or from the
     catalogue when the wardrobe is empty.
     """
+    SaveOutfit: _aio.UnaryUnaryMultiCallable[_combination_pb2.SaveOutfitRequest, _combination_pb2.SaveOutfitResponse]  # type: ignore[assignment]
+    """Saves an outfit to the user's wardrobe, durably. Idempotent per
+    "aura-idempotency-key", and saving an outfit already saved keeps one
+    copy. Inside a transaction it goes through
+    aura.transaction.v1.ParticipantService, and shows in ListWardrobe only
+    once committed.
+    """
+    RemoveOutfit: _aio.UnaryUnaryMultiCallable[_combination_pb2.RemoveOutfitRequest, _combination_pb2.RemoveOutfitResponse]  # type: ignore[assignment]
+    """Compensation of SaveOutfit: takes the outfit out of the wardrobe.
+    Idempotent: removed = false when it was not there.
+    """
+    ListWardrobe: _aio.UnaryUnaryMultiCallable[_combination_pb2.ListWardrobeRequest, _combination_pb2.ListWardrobeResponse]  # type: ignore[assignment]
+    """The user's wardrobe: committed outfits only, oldest first."""
 
 class CombinationEngineServiceServicer(metaclass=_abc_1.ABCMeta):
     """Combines items into scored outfits."""
@@ -60,5 +86,36 @@ class CombinationEngineServiceServicer(metaclass=_abc_1.ABCMeta):
         """Generates outfits for a profile and occasion from a wardrobe, or from the
         catalogue when the wardrobe is empty.
         """
+
+    @_abc_1.abstractmethod
+    def SaveOutfit(
+        self,
+        request: _combination_pb2.SaveOutfitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_combination_pb2.SaveOutfitResponse, _abc.Awaitable[_combination_pb2.SaveOutfitResponse]]:
+        """Saves an outfit to the user's wardrobe, durably. Idempotent per
+        "aura-idempotency-key", and saving an outfit already saved keeps one
+        copy. Inside a transaction it goes through
+        aura.transaction.v1.ParticipantService, and shows in ListWardrobe only
+        once committed.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveOutfit(
+        self,
+        request: _combination_pb2.RemoveOutfitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_combination_pb2.RemoveOutfitResponse, _abc.Awaitable[_combination_pb2.RemoveOutfitResponse]]:
+        """Compensation of SaveOutfit: takes the outfit out of the wardrobe.
+        Idempotent: removed = false when it was not there.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWardrobe(
+        self,
+        request: _combination_pb2.ListWardrobeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_combination_pb2.ListWardrobeResponse, _abc.Awaitable[_combination_pb2.ListWardrobeResponse]]:
+        """The user's wardrobe: committed outfits only, oldest first."""
 
 def add_CombinationEngineServiceServicer_to_server(servicer: CombinationEngineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

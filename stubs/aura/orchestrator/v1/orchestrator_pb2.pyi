@@ -113,6 +113,54 @@ CIRCUIT_STATE_HALF_OPEN: CircuitState.ValueType  # 3
 Global___CircuitState: _TypeAlias = CircuitState  # noqa: Y015
 
 @_typing.final
+class GetTransactionOutcomeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """"<run id>/<transaction group id>", as in aura.transaction.v1.PrepareRequest."""
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTransactionOutcomeRequest: _TypeAlias = GetTransactionOutcomeRequest  # noqa: Y015
+
+@_typing.final
+class GetTransactionOutcomeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    RUN_FIELD_NUMBER: _builtins.int
+    decision: _run_pb2.TransactionDecision.ValueType
+    """COMMIT or ABORT once decided; UNSPECIFIED while undecided."""
+    state: _run_pb2.TransactionState.ValueType
+    """Where the transaction stands (UNSPECIFIED when it is unknown)."""
+    run: _builtins.str
+    """The run that coordinates it, "workflowRuns/{run_id}"."""
+    def __init__(
+        self,
+        *,
+        decision: _run_pb2.TransactionDecision.ValueType = ...,
+        state: _run_pb2.TransactionState.ValueType = ...,
+        run: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "run", b"run", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTransactionOutcomeResponse: _TypeAlias = GetTransactionOutcomeResponse  # noqa: Y015
+
+@_typing.final
 class ListWorkflowDefinitionsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -109,6 +109,11 @@ class OrchestratorServiceStub:
                 request_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionRequest.SerializeToString,
                 response_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionResponse.FromString,
                 _registered_method=True)
+        self.GetTransactionOutcome = channel.unary_unary(
+                '/aura.orchestrator.v1.OrchestratorService/GetTransactionOutcome',
+                request_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetTransactionOutcomeRequest.SerializeToString,
+                response_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetTransactionOutcomeResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -248,6 +253,19 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTransactionOutcome(self, request, context):
+        """The outcome of a two-phase-commit transaction, for an in-doubt
+        participant (one that voted YES and has heard no decision). Presumed
+        abort: a transaction this store knows nothing of, or whose run ended
+        without a decision, is ABORT. UNSPECIFIED means not decided yet (the
+        coordinator is preparing, or is down and will abort when it comes back):
+        ask again later, never decide alone. Answered from the store, on any
+        replica.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -320,6 +338,11 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.DeleteWorkflowDefinition,
                     request_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionRequest.FromString,
                     response_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionResponse.SerializeToString,
+            ),
+            'GetTransactionOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTransactionOutcome,
+                    request_deserializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetTransactionOutcomeRequest.FromString,
+                    response_serializer=aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetTransactionOutcomeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -705,6 +728,33 @@ class OrchestratorService:
             '/aura.orchestrator.v1.OrchestratorService/DeleteWorkflowDefinition',
             aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionRequest.SerializeToString,
             aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.DeleteWorkflowDefinitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTransactionOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.orchestrator.v1.OrchestratorService/GetTransactionOutcome',
+            aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetTransactionOutcomeRequest.SerializeToString,
+            aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2.GetTransactionOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,

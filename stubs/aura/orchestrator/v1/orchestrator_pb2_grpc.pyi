@@ -109,6 +109,15 @@ class OrchestratorServiceStub:
     definition shipped with the orchestrator (reason SEED_DEFINITION); NOT_FOUND
     if unknown. Finished runs of it are kept.
     """
+    GetTransactionOutcome: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetTransactionOutcomeRequest, _orchestrator_pb2.GetTransactionOutcomeResponse]
+    """The outcome of a two-phase-commit transaction, for an in-doubt
+    participant (one that voted YES and has heard no decision). Presumed
+    abort: a transaction this store knows nothing of, or whose run ended
+    without a decision, is ABORT. UNSPECIFIED means not decided yet (the
+    coordinator is preparing, or is down and will abort when it comes back):
+    ask again later, never decide alone. Answered from the store, on any
+    replica.
+    """
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -190,6 +199,15 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     (AIP-135). FAILED_PRECONDITION while a run of it is unfinished, or for a
     definition shipped with the orchestrator (reason SEED_DEFINITION); NOT_FOUND
     if unknown. Finished runs of it are kept.
+    """
+    GetTransactionOutcome: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetTransactionOutcomeRequest, _orchestrator_pb2.GetTransactionOutcomeResponse]  # type: ignore[assignment]
+    """The outcome of a two-phase-commit transaction, for an in-doubt
+    participant (one that voted YES and has heard no decision). Presumed
+    abort: a transaction this store knows nothing of, or whose run ended
+    without a decision, is ABORT. UNSPECIFIED means not decided yet (the
+    coordinator is preparing, or is down and will abort when it comes back):
+    ask again later, never decide alone. Answered from the store, on any
+    replica.
     """
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -353,6 +371,21 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         (AIP-135). FAILED_PRECONDITION while a run of it is unfinished, or for a
         definition shipped with the orchestrator (reason SEED_DEFINITION); NOT_FOUND
         if unknown. Finished runs of it are kept.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTransactionOutcome(
+        self,
+        request: _orchestrator_pb2.GetTransactionOutcomeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.GetTransactionOutcomeResponse, _abc.Awaitable[_orchestrator_pb2.GetTransactionOutcomeResponse]]:
+        """The outcome of a two-phase-commit transaction, for an in-doubt
+        participant (one that voted YES and has heard no decision). Presumed
+        abort: a transaction this store knows nothing of, or whose run ended
+        without a decision, is ABORT. UNSPECIFIED means not decided yet (the
+        coordinator is preparing, or is down and will abort when it comes back):
+        ask again later, never decide alone. Answered from the store, on any
+        replica.
         """
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

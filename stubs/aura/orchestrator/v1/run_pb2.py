@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aura.transaction.v1 import participant_pb2 as aura_dot_transaction_dot_v1_dot_participant__pb2
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
@@ -29,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ura/orchestrator/v1/run.proto\x12\x14\x61ura.orchestrator.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xcc\x04\n\x0bWorkflowRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1b\n\x13workflow_definition\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.aura.orchestrator.v1.RunState\x12&\n\x05input\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12=\n\x06labels\x18\x05 \x03(\x0b\x32-.aura.orchestrator.v1.WorkflowRun.LabelsEntry\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05steps\x18\x0b \x03(\x0b\x32\x1d.aura.orchestrator.v1.StepRun\x12!\n\x05\x65rror\x18\x0c \x01(\x0b\x32\x12.google.rpc.Status\x12\x16\n\x0elast_event_seq\x18\r \x01(\x03\x12\x10\n\x08priority\x18\x0e \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8d\x03\n\x07StepRun\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.aura.orchestrator.v1.StepState\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06output\x18\x07 \x01(\x0b\x32\x14.google.protobuf.Any\x12!\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08optional\x18\t \x01(\x08\x12\x13\n\x0bskip_reason\x18\n \x01(\t\x12\x35\n\x0b\x61nswered_by\x18\x0b \x01(\x0e\x32 .aura.orchestrator.v1.AnsweredBy\x12\x1a\n\x12\x61nswered_by_method\x18\x0c \x01(\t\"\xf1\x05\n\x08RunEvent\x12\x0b\n\x03run\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0brun_created\x18\n \x01(\x0b\x32 .aura.orchestrator.v1.RunCreatedH\x00\x12\x37\n\x0brun_started\x18\x0b \x01(\x0b\x32 .aura.orchestrator.v1.RunStartedH\x00\x12=\n\x0estep_scheduled\x18\x0c \x01(\x0b\x32#.aura.orchestrator.v1.StepScheduledH\x00\x12\x39\n\x0cstep_started\x18\r \x01(\x0b\x32!.aura.orchestrator.v1.StepStartedH\x00\x12\x46\n\x13step_attempt_failed\x18\x0e \x01(\x0b\x32\'.aura.orchestrator.v1.StepAttemptFailedH\x00\x12=\n\x0estep_succeeded\x18\x0f \x01(\x0b\x32#.aura.orchestrator.v1.StepSucceededH\x00\x12\x37\n\x0bstep_failed\x18\x10 \x01(\x0b\x32 .aura.orchestrator.v1.StepFailedH\x00\x12\x39\n\x0cstep_skipped\x18\x11 \x01(\x0b\x32!.aura.orchestrator.v1.StepSkippedH\x00\x12=\n\x0estep_cancelled\x18\x12 \x01(\x0b\x32#.aura.orchestrator.v1.StepCancelledH\x00\x12\x39\n\x0crun_finished\x18\x13 \x01(\x0b\x32!.aura.orchestrator.v1.RunFinishedH\x00\x12\x37\n\x0brun_resumed\x18\x14 \x01(\x0b\x32 .aura.orchestrator.v1.RunResumedH\x00\x42\x07\n\x05\x65vent\"\xd3\x02\n\nRunCreated\x12\x1b\n\x13workflow_definition\x18\x01 \x01(\t\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12<\n\x06labels\x18\x03 \x03(\x0b\x32,.aura.orchestrator.v1.RunCreated.LabelsEntry\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05steps\x18\x06 \x03(\x0b\x32\x1d.aura.orchestrator.v1.StepRun\x12\x0e\n\x06queued\x18\x07 \x01(\x08\x12\x10\n\x08priority\x18\x08 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\nRunStarted\x12/\n\x0b\x65xpire_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\nRunResumed\x12\x17\n\x0frestarted_steps\x18\x01 \x03(\t\" \n\rStepScheduled\x12\x0f\n\x07step_id\x18\x01 \x01(\t\"[\n\x0bStepStarted\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x84\x01\n\x11StepAttemptFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12*\n\x07\x62\x61\x63koff\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xbe\x02\n\rStepSucceeded\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12$\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x37\n\x0c\x63\x61\x63he_result\x18\x05 \x01(\x0e\x32!.aura.orchestrator.v1.CacheResult\x12\x35\n\x0b\x61nswered_by\x18\x06 \x01(\x0e\x32 .aura.orchestrator.v1.AnsweredBy\x12\x1a\n\x12\x61nswered_by_method\x18\x07 \x01(\t\x12-\n\nanswer_age\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\nStepFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x17\n\x0fretry_throttled\x18\x04 \x01(\x08\".\n\x0bStepSkipped\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"0\n\rStepCancelled\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"_\n\x0bRunFinished\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.aura.orchestrator.v1.RunState\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status*\xd4\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATE_PENDING\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x03\x12!\n\x1dRUN_STATE_PARTIALLY_SUCCEEDED\x10\x04\x12\x14\n\x10RUN_STATE_FAILED\x10\x05\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x06\x12\x14\n\x10RUN_STATE_QUEUED\x10\x07*\xd4\x01\n\tStepState\x12\x1a\n\x16STEP_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_STATE_PENDING\x10\x01\x12\x18\n\x14STEP_STATE_SCHEDULED\x10\x02\x12\x16\n\x12STEP_STATE_RUNNING\x10\x03\x12\x18\n\x14STEP_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11STEP_STATE_FAILED\x10\x05\x12\x16\n\x12STEP_STATE_SKIPPED\x10\x06\x12\x18\n\x14STEP_STATE_CANCELLED\x10\x07*X\n\x0b\x43\x61\x63heResult\x12\x1c\n\x18\x43\x41\x43HE_RESULT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_RESULT_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_RESULT_MISS\x10\x02*\x85\x01\n\nAnsweredBy\x12\x1b\n\x17\x41NSWERED_BY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41NSWERED_BY_PRIMARY\x10\x01\x12\x1f\n\x1b\x41NSWERED_BY_FALLBACK_METHOD\x10\x02\x12 \n\x1c\x41NSWERED_BY_LAST_GOOD_ANSWER\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ura/orchestrator/v1/run.proto\x12\x14\x61ura.orchestrator.v1\x1a%aura/transaction/v1/participant.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x02\n\x0eTransactionRun\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\x35\n\x05state\x18\x03 \x01(\x0e\x32&.aura.orchestrator.v1.TransactionState\x12;\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32).aura.orchestrator.v1.TransactionDecision\x12\x39\n\x08\x62ranches\x18\x05 \x03(\x0b\x32\'.aura.orchestrator.v1.TransactionBranch\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.Status\x12/\n\x0b\x64\x65\x63ide_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa4\x01\n\x11TransactionBranch\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\'\n\x04vote\x18\x02 \x01(\x0e\x32\x19.aura.transaction.v1.Vote\x12#\n\x07refusal\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x14\n\x0c\x61\x63knowledged\x18\x04 \x01(\x08\x12\x1a\n\x12phase_two_attempts\x18\x05 \x01(\x05\"\x88\x05\n\x0bWorkflowRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1b\n\x13workflow_definition\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.aura.orchestrator.v1.RunState\x12&\n\x05input\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12=\n\x06labels\x18\x05 \x03(\x0b\x32-.aura.orchestrator.v1.WorkflowRun.LabelsEntry\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05steps\x18\x0b \x03(\x0b\x32\x1d.aura.orchestrator.v1.StepRun\x12!\n\x05\x65rror\x18\x0c \x01(\x0b\x32\x12.google.rpc.Status\x12\x16\n\x0elast_event_seq\x18\r \x01(\x03\x12\x10\n\x08priority\x18\x0e \x01(\x05\x12:\n\x0ctransactions\x18\x0f \x03(\x0b\x32$.aura.orchestrator.v1.TransactionRun\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe4\x03\n\x07StepRun\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.aura.orchestrator.v1.StepState\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06output\x18\x07 \x01(\x0b\x32\x14.google.protobuf.Any\x12!\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08optional\x18\t \x01(\x08\x12\x13\n\x0bskip_reason\x18\n \x01(\t\x12\x35\n\x0b\x61nswered_by\x18\x0b \x01(\x0e\x32 .aura.orchestrator.v1.AnsweredBy\x12\x1a\n\x12\x61nswered_by_method\x18\x0c \x01(\t\x12=\n\x0c\x63ompensation\x18\r \x01(\x0e\x32\'.aura.orchestrator.v1.CompensationState\x12\x16\n\x0etransaction_id\x18\x0e \x01(\t\"\x81\n\n\x08RunEvent\x12\x0b\n\x03run\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0brun_created\x18\n \x01(\x0b\x32 .aura.orchestrator.v1.RunCreatedH\x00\x12\x37\n\x0brun_started\x18\x0b \x01(\x0b\x32 .aura.orchestrator.v1.RunStartedH\x00\x12=\n\x0estep_scheduled\x18\x0c \x01(\x0b\x32#.aura.orchestrator.v1.StepScheduledH\x00\x12\x39\n\x0cstep_started\x18\r \x01(\x0b\x32!.aura.orchestrator.v1.StepStartedH\x00\x12\x46\n\x13step_attempt_failed\x18\x0e \x01(\x0b\x32\'.aura.orchestrator.v1.StepAttemptFailedH\x00\x12=\n\x0estep_succeeded\x18\x0f \x01(\x0b\x32#.aura.orchestrator.v1.StepSucceededH\x00\x12\x37\n\x0bstep_failed\x18\x10 \x01(\x0b\x32 .aura.orchestrator.v1.StepFailedH\x00\x12\x39\n\x0cstep_skipped\x18\x11 \x01(\x0b\x32!.aura.orchestrator.v1.StepSkippedH\x00\x12=\n\x0estep_cancelled\x18\x12 \x01(\x0b\x32#.aura.orchestrator.v1.StepCancelledH\x00\x12\x39\n\x0crun_finished\x18\x13 \x01(\x0b\x32!.aura.orchestrator.v1.RunFinishedH\x00\x12\x37\n\x0brun_resumed\x18\x14 \x01(\x0b\x32 .aura.orchestrator.v1.RunResumedH\x00\x12G\n\x13transaction_started\x18\x15 \x01(\x0b\x32(.aura.orchestrator.v1.TransactionStartedH\x00\x12\x43\n\x11transaction_voted\x18\x16 \x01(\x0b\x32&.aura.orchestrator.v1.TransactionVotedH\x00\x12G\n\x13transaction_decided\x18\x17 \x01(\x0b\x32(.aura.orchestrator.v1.TransactionDecidedH\x00\x12Q\n\x18transaction_acknowledged\x18\x18 \x01(\x0b\x32-.aura.orchestrator.v1.TransactionAcknowledgedH\x00\x12I\n\x14\x63ompensation_started\x18\x19 \x01(\x0b\x32).aura.orchestrator.v1.CompensationStartedH\x00\x12V\n\x1b\x63ompensation_attempt_failed\x18\x1a \x01(\x0b\x32/.aura.orchestrator.v1.CompensationAttemptFailedH\x00\x12\x41\n\x10step_compensated\x18\x1b \x01(\x0b\x32%.aura.orchestrator.v1.StepCompensatedH\x00\x42\x07\n\x05\x65vent\"\xd3\x02\n\nRunCreated\x12\x1b\n\x13workflow_definition\x18\x01 \x01(\t\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12<\n\x06labels\x18\x03 \x03(\x0b\x32,.aura.orchestrator.v1.RunCreated.LabelsEntry\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05steps\x18\x06 \x03(\x0b\x32\x1d.aura.orchestrator.v1.StepRun\x12\x0e\n\x06queued\x18\x07 \x01(\x08\x12\x10\n\x08priority\x18\x08 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\nRunStarted\x12/\n\x0b\x65xpire_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\nRunResumed\x12\x17\n\x0frestarted_steps\x18\x01 \x03(\t\" \n\rStepScheduled\x12\x0f\n\x07step_id\x18\x01 \x01(\t\"[\n\x0bStepStarted\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x84\x01\n\x11StepAttemptFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12*\n\x07\x62\x61\x63koff\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xbe\x02\n\rStepSucceeded\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12$\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x37\n\x0c\x63\x61\x63he_result\x18\x05 \x01(\x0e\x32!.aura.orchestrator.v1.CacheResult\x12\x35\n\x0b\x61nswered_by\x18\x06 \x01(\x0e\x32 .aura.orchestrator.v1.AnsweredBy\x12\x1a\n\x12\x61nswered_by_method\x18\x07 \x01(\t\x12-\n\nanswer_age\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\nStepFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x17\n\x0fretry_throttled\x18\x04 \x01(\x08\".\n\x0bStepSkipped\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"0\n\rStepCancelled\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"_\n\x0bRunFinished\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.aura.orchestrator.v1.RunState\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\"P\n\x12TransactionStarted\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\x10\n\x08step_ids\x18\x03 \x03(\t\"\xaf\x01\n\x10TransactionVoted\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\'\n\x04vote\x18\x03 \x01(\x0e\x32\x19.aura.transaction.v1.Vote\x12#\n\x07refusal\x18\x04 \x01(\x0b\x32\x12.google.rpc.Status\x12$\n\x06result\x18\x05 \x01(\x0b\x32\x14.google.protobuf.Any\"\x8d\x01\n\x12TransactionDecided\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12;\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32).aura.orchestrator.v1.TransactionDecision\x12\"\n\x06reason\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\"\x91\x01\n\x17TransactionAcknowledged\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12;\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32).aura.orchestrator.v1.TransactionDecision\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\"G\n\x13\x43ompensationStarted\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0e\n\x06method\x18\x03 \x01(\t\"\x8c\x01\n\x19\x43ompensationAttemptFailed\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12*\n\x07\x62\x61\x63koff\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"Y\n\x0fStepCompensated\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12$\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any*\xd4\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATE_PENDING\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x03\x12!\n\x1dRUN_STATE_PARTIALLY_SUCCEEDED\x10\x04\x12\x14\n\x10RUN_STATE_FAILED\x10\x05\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x06\x12\x14\n\x10RUN_STATE_QUEUED\x10\x07*\xd4\x01\n\tStepState\x12\x1a\n\x16STEP_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_STATE_PENDING\x10\x01\x12\x18\n\x14STEP_STATE_SCHEDULED\x10\x02\x12\x16\n\x12STEP_STATE_RUNNING\x10\x03\x12\x18\n\x14STEP_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11STEP_STATE_FAILED\x10\x05\x12\x16\n\x12STEP_STATE_SKIPPED\x10\x06\x12\x18\n\x14STEP_STATE_CANCELLED\x10\x07*X\n\x0b\x43\x61\x63heResult\x12\x1c\n\x18\x43\x41\x43HE_RESULT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_RESULT_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_RESULT_MISS\x10\x02*\x85\x01\n\nAnsweredBy\x12\x1b\n\x17\x41NSWERED_BY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41NSWERED_BY_PRIMARY\x10\x01\x12\x1f\n\x1b\x41NSWERED_BY_FALLBACK_METHOD\x10\x02\x12 \n\x1c\x41NSWERED_BY_LAST_GOOD_ANSWER\x10\x03*|\n\x13TransactionDecision\x12$\n TRANSACTION_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTRANSACTION_DECISION_COMMIT\x10\x01\x12\x1e\n\x1aTRANSACTION_DECISION_ABORT\x10\x02*\xd8\x01\n\x10TransactionState\x12!\n\x1dTRANSACTION_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTRANSACTION_STATE_PREPARING\x10\x01\x12 \n\x1cTRANSACTION_STATE_COMMITTING\x10\x02\x12\x1f\n\x1bTRANSACTION_STATE_COMMITTED\x10\x03\x12\x1e\n\x1aTRANSACTION_STATE_ABORTING\x10\x04\x12\x1d\n\x19TRANSACTION_STATE_ABORTED\x10\x05*\x80\x01\n\x11\x43ompensationState\x12\"\n\x1e\x43OMPENSATION_STATE_UNSPECIFIED\x10\x00\x12#\n\x1f\x43OMPENSATION_STATE_COMPENSATING\x10\x01\x12\"\n\x1e\x43OMPENSATION_STATE_COMPENSATED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,44 +41,68 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_RUNCREATED_LABELSENTRY']._loaded_options = None
   _globals['_RUNCREATED_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_RUNSTATE']._serialized_start=3281
-  _globals['_RUNSTATE']._serialized_end=3493
-  _globals['_STEPSTATE']._serialized_start=3496
-  _globals['_STEPSTATE']._serialized_end=3708
-  _globals['_CACHERESULT']._serialized_start=3710
-  _globals['_CACHERESULT']._serialized_end=3798
-  _globals['_ANSWEREDBY']._serialized_start=3801
-  _globals['_ANSWEREDBY']._serialized_end=3934
-  _globals['_WORKFLOWRUN']._serialized_start=204
-  _globals['_WORKFLOWRUN']._serialized_end=792
-  _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_start=747
-  _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_end=792
-  _globals['_STEPRUN']._serialized_start=795
-  _globals['_STEPRUN']._serialized_end=1192
-  _globals['_RUNEVENT']._serialized_start=1195
-  _globals['_RUNEVENT']._serialized_end=1948
-  _globals['_RUNCREATED']._serialized_start=1951
-  _globals['_RUNCREATED']._serialized_end=2290
-  _globals['_RUNCREATED_LABELSENTRY']._serialized_start=747
-  _globals['_RUNCREATED_LABELSENTRY']._serialized_end=792
-  _globals['_RUNSTARTED']._serialized_start=2292
-  _globals['_RUNSTARTED']._serialized_end=2353
-  _globals['_RUNRESUMED']._serialized_start=2355
-  _globals['_RUNRESUMED']._serialized_end=2392
-  _globals['_STEPSCHEDULED']._serialized_start=2394
-  _globals['_STEPSCHEDULED']._serialized_end=2426
-  _globals['_STEPSTARTED']._serialized_start=2428
-  _globals['_STEPSTARTED']._serialized_end=2519
-  _globals['_STEPATTEMPTFAILED']._serialized_start=2522
-  _globals['_STEPATTEMPTFAILED']._serialized_end=2654
-  _globals['_STEPSUCCEEDED']._serialized_start=2657
-  _globals['_STEPSUCCEEDED']._serialized_end=2975
-  _globals['_STEPFAILED']._serialized_start=2977
-  _globals['_STEPFAILED']._serialized_end=3083
-  _globals['_STEPSKIPPED']._serialized_start=3085
-  _globals['_STEPSKIPPED']._serialized_end=3131
-  _globals['_STEPCANCELLED']._serialized_start=3133
-  _globals['_STEPCANCELLED']._serialized_end=3181
-  _globals['_RUNFINISHED']._serialized_start=3183
-  _globals['_RUNFINISHED']._serialized_end=3278
+  _globals['_RUNSTATE']._serialized_start=5387
+  _globals['_RUNSTATE']._serialized_end=5599
+  _globals['_STEPSTATE']._serialized_start=5602
+  _globals['_STEPSTATE']._serialized_end=5814
+  _globals['_CACHERESULT']._serialized_start=5816
+  _globals['_CACHERESULT']._serialized_end=5904
+  _globals['_ANSWEREDBY']._serialized_start=5907
+  _globals['_ANSWEREDBY']._serialized_end=6040
+  _globals['_TRANSACTIONDECISION']._serialized_start=6042
+  _globals['_TRANSACTIONDECISION']._serialized_end=6166
+  _globals['_TRANSACTIONSTATE']._serialized_start=6169
+  _globals['_TRANSACTIONSTATE']._serialized_end=6385
+  _globals['_COMPENSATIONSTATE']._serialized_start=6388
+  _globals['_COMPENSATIONSTATE']._serialized_end=6516
+  _globals['_TRANSACTIONRUN']._serialized_start=243
+  _globals['_TRANSACTIONRUN']._serialized_end=606
+  _globals['_TRANSACTIONBRANCH']._serialized_start=609
+  _globals['_TRANSACTIONBRANCH']._serialized_end=773
+  _globals['_WORKFLOWRUN']._serialized_start=776
+  _globals['_WORKFLOWRUN']._serialized_end=1424
+  _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_start=1379
+  _globals['_WORKFLOWRUN_LABELSENTRY']._serialized_end=1424
+  _globals['_STEPRUN']._serialized_start=1427
+  _globals['_STEPRUN']._serialized_end=1911
+  _globals['_RUNEVENT']._serialized_start=1914
+  _globals['_RUNEVENT']._serialized_end=3195
+  _globals['_RUNCREATED']._serialized_start=3198
+  _globals['_RUNCREATED']._serialized_end=3537
+  _globals['_RUNCREATED_LABELSENTRY']._serialized_start=1379
+  _globals['_RUNCREATED_LABELSENTRY']._serialized_end=1424
+  _globals['_RUNSTARTED']._serialized_start=3539
+  _globals['_RUNSTARTED']._serialized_end=3600
+  _globals['_RUNRESUMED']._serialized_start=3602
+  _globals['_RUNRESUMED']._serialized_end=3639
+  _globals['_STEPSCHEDULED']._serialized_start=3641
+  _globals['_STEPSCHEDULED']._serialized_end=3673
+  _globals['_STEPSTARTED']._serialized_start=3675
+  _globals['_STEPSTARTED']._serialized_end=3766
+  _globals['_STEPATTEMPTFAILED']._serialized_start=3769
+  _globals['_STEPATTEMPTFAILED']._serialized_end=3901
+  _globals['_STEPSUCCEEDED']._serialized_start=3904
+  _globals['_STEPSUCCEEDED']._serialized_end=4222
+  _globals['_STEPFAILED']._serialized_start=4224
+  _globals['_STEPFAILED']._serialized_end=4330
+  _globals['_STEPSKIPPED']._serialized_start=4332
+  _globals['_STEPSKIPPED']._serialized_end=4378
+  _globals['_STEPCANCELLED']._serialized_start=4380
+  _globals['_STEPCANCELLED']._serialized_end=4428
+  _globals['_RUNFINISHED']._serialized_start=4430
+  _globals['_RUNFINISHED']._serialized_end=4525
+  _globals['_TRANSACTIONSTARTED']._serialized_start=4527
+  _globals['_TRANSACTIONSTARTED']._serialized_end=4607
+  _globals['_TRANSACTIONVOTED']._serialized_start=4610
+  _globals['_TRANSACTIONVOTED']._serialized_end=4785
+  _globals['_TRANSACTIONDECIDED']._serialized_start=4788
+  _globals['_TRANSACTIONDECIDED']._serialized_end=4929
+  _globals['_TRANSACTIONACKNOWLEDGED']._serialized_start=4932
+  _globals['_TRANSACTIONACKNOWLEDGED']._serialized_end=5077
+  _globals['_COMPENSATIONSTARTED']._serialized_start=5079
+  _globals['_COMPENSATIONSTARTED']._serialized_end=5150
+  _globals['_COMPENSATIONATTEMPTFAILED']._serialized_start=5153
+  _globals['_COMPENSATIONATTEMPTFAILED']._serialized_end=5293
+  _globals['_STEPCOMPENSATED']._serialized_start=5295
+  _globals['_STEPCOMPENSATED']._serialized_end=5384
 # @@protoc_insertion_point(module_scope)

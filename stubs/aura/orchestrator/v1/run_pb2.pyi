@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from aura.transaction.v1 import participant_pb2 as _participant_pb2
 from collections import abc as _abc
 from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import descriptor as _descriptor
@@ -168,6 +169,188 @@ was unavailable.
 """
 Global___AnsweredBy: _TypeAlias = AnsweredBy  # noqa: Y015
 
+class _TransactionDecision:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TransactionDecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransactionDecision.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRANSACTION_DECISION_UNSPECIFIED: _TransactionDecision.ValueType  # 0
+    """Not decided (yet)."""
+    TRANSACTION_DECISION_COMMIT: _TransactionDecision.ValueType  # 1
+    """Every branch voted YES: every branch commits."""
+    TRANSACTION_DECISION_ABORT: _TransactionDecision.ValueType  # 2
+    """A branch voted NO or did not vote, or the coordinator restarted before
+    deciding: every branch aborts.
+    """
+
+class TransactionDecision(_TransactionDecision, metaclass=_TransactionDecisionEnumTypeWrapper):
+    """A coordinator's decision on a transaction."""
+
+TRANSACTION_DECISION_UNSPECIFIED: TransactionDecision.ValueType  # 0
+"""Not decided (yet)."""
+TRANSACTION_DECISION_COMMIT: TransactionDecision.ValueType  # 1
+"""Every branch voted YES: every branch commits."""
+TRANSACTION_DECISION_ABORT: TransactionDecision.ValueType  # 2
+"""A branch voted NO or did not vote, or the coordinator restarted before
+deciding: every branch aborts.
+"""
+Global___TransactionDecision: _TypeAlias = TransactionDecision  # noqa: Y015
+
+class _TransactionState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TransactionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransactionState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRANSACTION_STATE_UNSPECIFIED: _TransactionState.ValueType  # 0
+    TRANSACTION_STATE_PREPARING: _TransactionState.ValueType  # 1
+    """Prepares sent, votes being collected; no decision."""
+    TRANSACTION_STATE_COMMITTING: _TransactionState.ValueType  # 2
+    """Decided COMMIT; some branch has not acknowledged its Commit yet."""
+    TRANSACTION_STATE_COMMITTED: _TransactionState.ValueType  # 3
+    """Every branch acknowledged its Commit."""
+    TRANSACTION_STATE_ABORTING: _TransactionState.ValueType  # 4
+    """Decided ABORT; some branch has not acknowledged its Abort yet."""
+    TRANSACTION_STATE_ABORTED: _TransactionState.ValueType  # 5
+    """Every branch acknowledged its Abort."""
+
+class TransactionState(_TransactionState, metaclass=_TransactionStateEnumTypeWrapper):
+    """Where a transaction of a run stands."""
+
+TRANSACTION_STATE_UNSPECIFIED: TransactionState.ValueType  # 0
+TRANSACTION_STATE_PREPARING: TransactionState.ValueType  # 1
+"""Prepares sent, votes being collected; no decision."""
+TRANSACTION_STATE_COMMITTING: TransactionState.ValueType  # 2
+"""Decided COMMIT; some branch has not acknowledged its Commit yet."""
+TRANSACTION_STATE_COMMITTED: TransactionState.ValueType  # 3
+"""Every branch acknowledged its Commit."""
+TRANSACTION_STATE_ABORTING: TransactionState.ValueType  # 4
+"""Decided ABORT; some branch has not acknowledged its Abort yet."""
+TRANSACTION_STATE_ABORTED: TransactionState.ValueType  # 5
+"""Every branch acknowledged its Abort."""
+Global___TransactionState: _TypeAlias = TransactionState  # noqa: Y015
+
+class _CompensationState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CompensationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CompensationState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COMPENSATION_STATE_UNSPECIFIED: _CompensationState.ValueType  # 0
+    """Not compensated."""
+    COMPENSATION_STATE_COMPENSATING: _CompensationState.ValueType  # 1
+    """Its compensating call is being made (or retried)."""
+    COMPENSATION_STATE_COMPENSATED: _CompensationState.ValueType  # 2
+    """Its compensating call succeeded: the step is undone."""
+
+class CompensationState(_CompensationState, metaclass=_CompensationStateEnumTypeWrapper):
+    """Where a step's compensation stands."""
+
+COMPENSATION_STATE_UNSPECIFIED: CompensationState.ValueType  # 0
+"""Not compensated."""
+COMPENSATION_STATE_COMPENSATING: CompensationState.ValueType  # 1
+"""Its compensating call is being made (or retried)."""
+COMPENSATION_STATE_COMPENSATED: CompensationState.ValueType  # 2
+"""Its compensating call succeeded: the step is undone."""
+Global___CompensationState: _TypeAlias = CompensationState  # noqa: Y015
+
+@_typing.final
+class TransactionRun(_message.Message):
+    """One transaction of a run (a TransactionGroup of its definition)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    GROUP_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    BRANCHES_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """"<run id>/<group id>"."""
+    group_id: _builtins.str
+    """The TransactionGroup id."""
+    state: Global___TransactionState.ValueType
+    decision: Global___TransactionDecision.ValueType
+    @_builtins.property
+    def branches(self) -> _containers.RepeatedCompositeFieldContainer[Global___TransactionBranch]:
+        """One per step of the group, in group order."""
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """Why it aborted."""
+
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp:
+        """When the decision was recorded."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """When the last acknowledgement was recorded."""
+
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        group_id: _builtins.str = ...,
+        state: Global___TransactionState.ValueType = ...,
+        decision: Global___TransactionDecision.ValueType = ...,
+        branches: _abc.Iterable[Global___TransactionBranch] | None = ...,
+        error: _status_pb2.Status | None = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "end_time", b"end_time", "error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branches", b"branches", "decide_time", b"decide_time", "decision", b"decision", "end_time", b"end_time", "error", b"error", "group_id", b"group_id", "state", b"state", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransactionRun: _TypeAlias = TransactionRun  # noqa: Y015
+
+@_typing.final
+class TransactionBranch(_message.Message):
+    """One participant of a transaction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    VOTE_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_FIELD_NUMBER: _builtins.int
+    PHASE_TWO_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """The step (the branch id)."""
+    vote: _participant_pb2.Vote.ValueType
+    """Its vote; UNSPECIFIED until it voted (or when the vote never came)."""
+    acknowledged: _builtins.bool
+    """True once it acknowledged the decision."""
+    phase_two_attempts: _builtins.int
+    """Phase-two calls made to it so far."""
+    @_builtins.property
+    def refusal(self) -> _status_pb2.Status:
+        """Why it voted NO, or why its vote never came."""
+
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        vote: _participant_pb2.Vote.ValueType = ...,
+        refusal: _status_pb2.Status | None = ...,
+        acknowledged: _builtins.bool = ...,
+        phase_two_attempts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refusal", b"refusal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged", b"acknowledged", "phase_two_attempts", b"phase_two_attempts", "refusal", b"refusal", "step_id", b"step_id", "vote", b"vote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransactionBranch: _TypeAlias = TransactionBranch  # noqa: Y015
+
 @_typing.final
 class WorkflowRun(_message.Message):
     """One execution of a workflow definition. Its state is a fold of its events."""
@@ -208,6 +391,7 @@ class WorkflowRun(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     LAST_EVENT_SEQ_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    TRANSACTIONS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, "workflowRuns/{run_id}"."""
     workflow_definition: _builtins.str
@@ -252,6 +436,10 @@ class WorkflowRun(_message.Message):
     def error(self) -> _status_pb2.Status:
         """Why the run failed or was cancelled; unset otherwise."""
 
+    @_builtins.property
+    def transactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___TransactionRun]:
+        """The run's transactions (its definition's TransactionGroups), once begun."""
+
     def __init__(
         self,
         *,
@@ -269,10 +457,11 @@ class WorkflowRun(_message.Message):
         error: _status_pb2.Status | None = ...,
         last_event_seq: _builtins.int = ...,
         priority: _builtins.int = ...,
+        transactions: _abc.Iterable[Global___TransactionRun] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "labels", b"labels", "last_event_seq", b"last_event_seq", "name", b"name", "priority", b"priority", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "steps", b"steps", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "labels", b"labels", "last_event_seq", b"last_event_seq", "name", b"name", "priority", b"priority", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "steps", b"steps", "transactions", b"transactions", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -296,6 +485,8 @@ class StepRun(_message.Message):
     SKIP_REASON_FIELD_NUMBER: _builtins.int
     ANSWERED_BY_FIELD_NUMBER: _builtins.int
     ANSWERED_BY_METHOD_FIELD_NUMBER: _builtins.int
+    COMPENSATION_FIELD_NUMBER: _builtins.int
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     method: _builtins.str
     """Full method name the step calls."""
@@ -311,6 +502,10 @@ class StepRun(_message.Message):
     """
     answered_by_method: _builtins.str
     """Full name of the method that answered, when the step succeeded."""
+    compensation: Global___CompensationState.ValueType
+    """Whether the step was undone by its compensation."""
+    transaction_id: _builtins.str
+    """The transaction the step is a branch of, "<run id>/<group id>"."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Start of the first attempt."""
@@ -340,10 +535,12 @@ class StepRun(_message.Message):
         skip_reason: _builtins.str = ...,
         answered_by: Global___AnsweredBy.ValueType = ...,
         answered_by_method: _builtins.str = ...,
+        compensation: Global___CompensationState.ValueType = ...,
+        transaction_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "output", b"output", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_by", b"answered_by", "answered_by_method", b"answered_by_method", "attempts", b"attempts", "end_time", b"end_time", "error", b"error", "method", b"method", "optional", b"optional", "output", b"output", "skip_reason", b"skip_reason", "start_time", b"start_time", "state", b"state", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_by", b"answered_by", "answered_by_method", b"answered_by_method", "attempts", b"attempts", "compensation", b"compensation", "end_time", b"end_time", "error", b"error", "method", b"method", "optional", b"optional", "output", b"output", "skip_reason", b"skip_reason", "start_time", b"start_time", "state", b"state", "step_id", b"step_id", "transaction_id", b"transaction_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -369,6 +566,13 @@ class RunEvent(_message.Message):
     STEP_CANCELLED_FIELD_NUMBER: _builtins.int
     RUN_FINISHED_FIELD_NUMBER: _builtins.int
     RUN_RESUMED_FIELD_NUMBER: _builtins.int
+    TRANSACTION_STARTED_FIELD_NUMBER: _builtins.int
+    TRANSACTION_VOTED_FIELD_NUMBER: _builtins.int
+    TRANSACTION_DECIDED_FIELD_NUMBER: _builtins.int
+    TRANSACTION_ACKNOWLEDGED_FIELD_NUMBER: _builtins.int
+    COMPENSATION_STARTED_FIELD_NUMBER: _builtins.int
+    COMPENSATION_ATTEMPT_FAILED_FIELD_NUMBER: _builtins.int
+    STEP_COMPENSATED_FIELD_NUMBER: _builtins.int
     run: _builtins.str
     """The run, "workflowRuns/{run_id}"."""
     seq: _builtins.int
@@ -399,6 +603,20 @@ class RunEvent(_message.Message):
     def run_finished(self) -> Global___RunFinished: ...
     @_builtins.property
     def run_resumed(self) -> Global___RunResumed: ...
+    @_builtins.property
+    def transaction_started(self) -> Global___TransactionStarted: ...
+    @_builtins.property
+    def transaction_voted(self) -> Global___TransactionVoted: ...
+    @_builtins.property
+    def transaction_decided(self) -> Global___TransactionDecided: ...
+    @_builtins.property
+    def transaction_acknowledged(self) -> Global___TransactionAcknowledged: ...
+    @_builtins.property
+    def compensation_started(self) -> Global___CompensationStarted: ...
+    @_builtins.property
+    def compensation_attempt_failed(self) -> Global___CompensationAttemptFailed: ...
+    @_builtins.property
+    def step_compensated(self) -> Global___StepCompensated: ...
     def __init__(
         self,
         *,
@@ -416,12 +634,19 @@ class RunEvent(_message.Message):
         step_cancelled: Global___StepCancelled | None = ...,
         run_finished: Global___RunFinished | None = ...,
         run_resumed: Global___RunResumed | None = ...,
+        transaction_started: Global___TransactionStarted | None = ...,
+        transaction_voted: Global___TransactionVoted | None = ...,
+        transaction_decided: Global___TransactionDecided | None = ...,
+        transaction_acknowledged: Global___TransactionAcknowledged | None = ...,
+        compensation_started: Global___CompensationStarted | None = ...,
+        compensation_attempt_failed: Global___CompensationAttemptFailed | None = ...,
+        step_compensated: Global___StepCompensated | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "run_created", b"run_created", "run_finished", b"run_finished", "run_resumed", b"run_resumed", "run_started", b"run_started", "step_attempt_failed", b"step_attempt_failed", "step_cancelled", b"step_cancelled", "step_failed", b"step_failed", "step_scheduled", b"step_scheduled", "step_skipped", b"step_skipped", "step_started", b"step_started", "step_succeeded", b"step_succeeded", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["compensation_attempt_failed", b"compensation_attempt_failed", "compensation_started", b"compensation_started", "event", b"event", "run_created", b"run_created", "run_finished", b"run_finished", "run_resumed", b"run_resumed", "run_started", b"run_started", "step_attempt_failed", b"step_attempt_failed", "step_cancelled", b"step_cancelled", "step_compensated", b"step_compensated", "step_failed", b"step_failed", "step_scheduled", b"step_scheduled", "step_skipped", b"step_skipped", "step_started", b"step_started", "step_succeeded", b"step_succeeded", "time", b"time", "transaction_acknowledged", b"transaction_acknowledged", "transaction_decided", b"transaction_decided", "transaction_started", b"transaction_started", "transaction_voted", b"transaction_voted"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "run", b"run", "run_created", b"run_created", "run_finished", b"run_finished", "run_resumed", b"run_resumed", "run_started", b"run_started", "seq", b"seq", "step_attempt_failed", b"step_attempt_failed", "step_cancelled", b"step_cancelled", "step_failed", b"step_failed", "step_scheduled", b"step_scheduled", "step_skipped", b"step_skipped", "step_started", b"step_started", "step_succeeded", b"step_succeeded", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensation_attempt_failed", b"compensation_attempt_failed", "compensation_started", b"compensation_started", "event", b"event", "run", b"run", "run_created", b"run_created", "run_finished", b"run_finished", "run_resumed", b"run_resumed", "run_started", b"run_started", "seq", b"seq", "step_attempt_failed", b"step_attempt_failed", "step_cancelled", b"step_cancelled", "step_compensated", b"step_compensated", "step_failed", b"step_failed", "step_scheduled", b"step_scheduled", "step_skipped", b"step_skipped", "step_started", b"step_started", "step_succeeded", b"step_succeeded", "time", b"time", "transaction_acknowledged", b"transaction_acknowledged", "transaction_decided", b"transaction_decided", "transaction_started", b"transaction_started", "transaction_voted", b"transaction_voted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["run_created", "run_started", "step_scheduled", "step_started", "step_attempt_failed", "step_succeeded", "step_failed", "step_skipped", "step_cancelled", "run_finished", "run_resumed"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["run_created", "run_started", "step_scheduled", "step_started", "step_attempt_failed", "step_succeeded", "step_failed", "step_skipped", "step_cancelled", "run_finished", "run_resumed", "transaction_started", "transaction_voted", "transaction_decided", "transaction_acknowledged", "compensation_started", "compensation_attempt_failed", "step_compensated"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -807,3 +1032,229 @@ class RunFinished(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunFinished: _TypeAlias = RunFinished  # noqa: Y015
+
+@_typing.final
+class TransactionStarted(_message.Message):
+    """A transaction began: its Prepares are about to go out (each branch also
+    records its StepStarted).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    GROUP_ID_FIELD_NUMBER: _builtins.int
+    STEP_IDS_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """"<run id>/<group id>"."""
+    group_id: _builtins.str
+    @_builtins.property
+    def step_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Its branches (step ids), in group order."""
+
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        group_id: _builtins.str = ...,
+        step_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_id", b"group_id", "step_ids", b"step_ids", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransactionStarted: _TypeAlias = TransactionStarted  # noqa: Y015
+
+@_typing.final
+class TransactionVoted(_message.Message):
+    """A branch voted (or its vote never came: vote NO with the error)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    VOTE_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    step_id: _builtins.str
+    vote: _participant_pb2.Vote.ValueType
+    @_builtins.property
+    def refusal(self) -> _status_pb2.Status:
+        """For NO: why (the participant's refusal, or the call's error)."""
+
+    @_builtins.property
+    def result(self) -> _any_pb2.Any:
+        """For YES: the method's response once committed."""
+
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        step_id: _builtins.str = ...,
+        vote: _participant_pb2.Vote.ValueType = ...,
+        refusal: _status_pb2.Status | None = ...,
+        result: _any_pb2.Any | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refusal", b"refusal", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refusal", b"refusal", "result", b"result", "step_id", b"step_id", "transaction_id", b"transaction_id", "vote", b"vote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransactionVoted: _TypeAlias = TransactionVoted  # noqa: Y015
+
+@_typing.final
+class TransactionDecided(_message.Message):
+    """The coordinator's decision; forced to disk (whatever the store's
+    durability setting) before any Commit is sent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    decision: Global___TransactionDecision.ValueType
+    @_builtins.property
+    def reason(self) -> _status_pb2.Status:
+        """For ABORT: why."""
+
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        decision: Global___TransactionDecision.ValueType = ...,
+        reason: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "reason", b"reason", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransactionDecided: _TypeAlias = TransactionDecided  # noqa: Y015
+
+@_typing.final
+class TransactionAcknowledged(_message.Message):
+    """A branch acknowledged the decision (its Commit or Abort answered OK)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    step_id: _builtins.str
+    decision: Global___TransactionDecision.ValueType
+    attempts: _builtins.int
+    """Phase-two calls it took."""
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        step_id: _builtins.str = ...,
+        decision: Global___TransactionDecision.ValueType = ...,
+        attempts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "decision", b"decision", "step_id", b"step_id", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransactionAcknowledged: _TypeAlias = TransactionAcknowledged  # noqa: Y015
+
+@_typing.final
+class CompensationStarted(_message.Message):
+    """The run is failing: a succeeded step's compensating call goes out."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    attempt: _builtins.int
+    """1 for the first compensating call of the step."""
+    method: _builtins.str
+    """The compensating method."""
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        method: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "method", b"method", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompensationStarted: _TypeAlias = CompensationStarted  # noqa: Y015
+
+@_typing.final
+class CompensationAttemptFailed(_message.Message):
+    """A compensating call failed; it is made again after `backoff`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    BACKOFF_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    attempt: _builtins.int
+    @_builtins.property
+    def error(self) -> _status_pb2.Status: ...
+    @_builtins.property
+    def backoff(self) -> _duration_pb2.Duration: ...
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        error: _status_pb2.Status | None = ...,
+        backoff: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backoff", b"backoff", "error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "backoff", b"backoff", "error", b"error", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompensationAttemptFailed: _TypeAlias = CompensationAttemptFailed  # noqa: Y015
+
+@_typing.final
+class StepCompensated(_message.Message):
+    """The step is undone: its compensating call succeeded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    attempt: _builtins.int
+    @_builtins.property
+    def output(self) -> _any_pb2.Any:
+        """The compensating call's response."""
+
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        output: _any_pb2.Any | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["output", b"output"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "output", b"output", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepCompensated: _TypeAlias = StepCompensated  # noqa: Y015

@@ -37,6 +37,7 @@ class WorkflowDefinition(_message.Message):
     REQUIRED_INPUTS_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_RUNS_FIELD_NUMBER: _builtins.int
     TRIGGERS_FIELD_NUMBER: _builtins.int
+    TRANSACTIONS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, "workflowDefinitions/{definition_id}". The id matches
     [a-z][a-z0-9_]{0,62}.
@@ -70,6 +71,15 @@ class WorkflowDefinition(_message.Message):
         event starts exactly one run per trigger, however often it is delivered.
         """
 
+    @_builtins.property
+    def transactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___TransactionGroup]:
+        """Groups of steps that change their services together or not at all, by
+        two-phase commit (presumed abort). Each step of a group is sent to its
+        service's aura.transaction.v1.ParticipantService as a Prepare of its own
+        method and request; the steps of a group prepare in parallel, and they
+        succeed once every branch voted YES and acknowledged the Commit.
+        """
+
     def __init__(
         self,
         *,
@@ -80,10 +90,11 @@ class WorkflowDefinition(_message.Message):
         required_inputs: _abc.Iterable[_builtins.str] | None = ...,
         max_concurrent_runs: _builtins.int = ...,
         triggers: _abc.Iterable[Global___Trigger] | None = ...,
+        transactions: _abc.Iterable[Global___TransactionGroup] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "required_inputs", b"required_inputs", "steps", b"steps", "timeout", b"timeout", "triggers", b"triggers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "required_inputs", b"required_inputs", "steps", b"steps", "timeout", b"timeout", "transactions", b"transactions", "triggers", b"triggers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -173,6 +184,118 @@ class Trigger(_message.Message):
 Global___Trigger: _TypeAlias = Trigger  # noqa: Y015
 
 @_typing.final
+class TransactionGroup(_message.Message):
+    """Steps run as one distributed transaction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PREPARE_TIMEOUT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Unique in the workflow, [a-z][a-z0-9_]{0,62}; the transaction id of a run
+    is "<run id>/<id>".
+    """
+    description: _builtins.str
+    """What the transaction is for, shown to people."""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Its steps, at least one. A step belongs to at most one group; a step of a
+        group may not depend on another step of the group, be optional, have a
+        condition, a cache, a fallback or a compensation, and may depend only on
+        required, unconditional steps.
+        """
+
+    @_builtins.property
+    def prepare_timeout(self) -> _duration_pb2.Duration:
+        """Deadline of each Prepare; unset means 5s. A branch that does not vote in
+        time votes NO.
+        """
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        steps: _abc.Iterable[_builtins.str] | None = ...,
+        description: _builtins.str = ...,
+        prepare_timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["prepare_timeout", b"prepare_timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "id", b"id", "prepare_timeout", b"prepare_timeout", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransactionGroup: _TypeAlias = TransactionGroup  # noqa: Y015
+
+@_typing.final
+class Compensation(_message.Message):
+    """The call that undoes a step (saga compensation), for a service that cannot
+    take part in two-phase commit. When a later required step fails, the
+    run's succeeded steps that have a compensation are compensated in reverse
+    order of their completion, each until its compensating call succeeds
+    (retried with backoff, across restarts), with the step's own
+    aura-idempotency-key. The run then ends FAILED, each step saying it was
+    compensated.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class InputsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___FieldSource: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___FieldSource | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    """Full method name of the compensating call, e.g.
+    "aura.combination.v1.CombinationEngineService/RemoveOutfit". Unary.
+    """
+    @_builtins.property
+    def inputs(self) -> _containers.MessageMap[_builtins.str, Global___FieldSource]:
+        """How to build its request, as WorkflowStep.inputs; "steps.<this step>"
+        reads the step's own response.
+        """
+
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """Deadline of one compensating call; unset means the step's timeout."""
+
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        inputs: _abc.Mapping[_builtins.str, Global___FieldSource] | None = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "method", b"method", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Compensation: _TypeAlias = Compensation  # noqa: Y015
+
+@_typing.final
 class WorkflowStep(_message.Message):
     """One gRPC call of a workflow."""
 
@@ -210,6 +333,7 @@ class WorkflowStep(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     CACHE_FIELD_NUMBER: _builtins.int
     FALLBACK_FIELD_NUMBER: _builtins.int
+    COMPENSATION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique in the workflow, [a-z][a-z0-9_]{0,62}."""
     method: _builtins.str
@@ -261,6 +385,12 @@ class WorkflowStep(_message.Message):
         no fallback: the step fails.
         """
 
+    @_builtins.property
+    def compensation(self) -> Global___Compensation:
+        """How to undo the step when a later required step fails; unset means it is
+        not undone.
+        """
+
     def __init__(
         self,
         *,
@@ -275,10 +405,11 @@ class WorkflowStep(_message.Message):
         description: _builtins.str = ...,
         cache: Global___CachePolicy | None = ...,
         fallback: Global___Fallback | None = ...,
+        compensation: Global___Compensation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "fallback", b"fallback", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "compensation", b"compensation", "fallback", b"fallback", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "depends_on", b"depends_on", "description", b"description", "fallback", b"fallback", "id", b"id", "inputs", b"inputs", "method", b"method", "optional", b"optional", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "compensation", b"compensation", "depends_on", b"depends_on", "description", b"description", "fallback", b"fallback", "id", b"id", "inputs", b"inputs", "method", b"method", "optional", b"optional", "retry", b"retry", "timeout", b"timeout", "when", b"when"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

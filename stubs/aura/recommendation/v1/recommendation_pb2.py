@@ -25,23 +25,43 @@ _sym_db = _symbol_database.Default()
 from aura.common.v1 import fashion_pb2 as aura_dot_common_dot_v1_dot_fashion__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+aura/recommendation/v1/recommendation.proto\x12\x16\x61ura.recommendation.v1\x1a\x1c\x61ura/common/v1/fashion.proto\"\xb6\x02\n\x15RecommendItemsRequest\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\x12(\n\tmax_price\x18\x02 \x01(\x0b\x32\x15.aura.common.v1.Money\x12*\n\x08occasion\x18\x03 \x01(\x0e\x32\x18.aura.common.v1.Occasion\x12\'\n\x07outfits\x18\x04 \x03(\x0b\x32\x16.aura.common.v1.Outfit\x12\x33\n\ncategories\x18\x05 \x03(\x0e\x32\x1f.aura.common.v1.GarmentCategory\x12%\n\x06trends\x18\x06 \x03(\x0b\x32\x15.aura.common.v1.Trend\x12\x13\n\x0bmax_results\x18\x07 \x01(\x05\"S\n\x0eRecommendation\x12\"\n\x04item\x18\x01 \x01(\x0b\x32\x14.aura.common.v1.Item\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x85\x01\n\x16RecommendItemsResponse\x12?\n\x0frecommendations\x18\x01 \x03(\x0b\x32&.aura.recommendation.v1.Recommendation\x12*\n\x0btotal_price\x18\x02 \x01(\x0b\x32\x15.aura.common.v1.Money\"b\n\x10GetTrendsRequest\x12*\n\x08occasion\x18\x01 \x01(\x0e\x32\x18.aura.common.v1.Occasion\x12\x12\n\nmax_trends\x18\x02 \x01(\x05\x12\x0e\n\x06season\x18\x03 \x01(\t\"J\n\x11GetTrendsResponse\x12%\n\x06trends\x18\x01 \x03(\x0b\x32\x15.aura.common.v1.Trend\x12\x0e\n\x06season\x18\x02 \x01(\t2\xf0\x01\n\x1bRecommendationEngineService\x12o\n\x0eRecommendItems\x12-.aura.recommendation.v1.RecommendItemsRequest\x1a..aura.recommendation.v1.RecommendItemsResponse\x12`\n\tGetTrends\x12(.aura.recommendation.v1.GetTrendsRequest\x1a).aura.recommendation.v1.GetTrendsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+aura/recommendation/v1/recommendation.proto\x12\x16\x61ura.recommendation.v1\x1a\x1c\x61ura/common/v1/fashion.proto\"X\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\toutfit_id\x18\x02 \x01(\t\x12\x11\n\titem_skus\x18\x03 \x03(\t\x12\x15\n\rhold_quantity\x18\x04 \x01(\x05\"e\n\x15RecordFeedbackRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\toutfit_id\x18\x02 \x01(\t\x12\x11\n\titem_skus\x18\x03 \x03(\t\x12\x15\n\rhold_quantity\x18\x04 \x01(\x05\"L\n\x16RecordFeedbackResponse\x12\x32\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32 .aura.recommendation.v1.Feedback\"=\n\x17WithdrawFeedbackRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\toutfit_id\x18\x02 \x01(\t\"-\n\x18WithdrawFeedbackResponse\x12\x11\n\twithdrawn\x18\x01 \x01(\x08\"&\n\x13ListFeedbackRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"J\n\x14ListFeedbackResponse\x12\x32\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x03(\x0b\x32 .aura.recommendation.v1.Feedback\"\x1f\n\x0fGetStockRequest\x12\x0c\n\x04skus\x18\x01 \x03(\t\",\n\nStockLevel\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x05\"F\n\x10GetStockResponse\x12\x32\n\x06levels\x18\x01 \x03(\x0b\x32\".aura.recommendation.v1.StockLevel\"\xb6\x02\n\x15RecommendItemsRequest\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\x12(\n\tmax_price\x18\x02 \x01(\x0b\x32\x15.aura.common.v1.Money\x12*\n\x08occasion\x18\x03 \x01(\x0e\x32\x18.aura.common.v1.Occasion\x12\'\n\x07outfits\x18\x04 \x03(\x0b\x32\x16.aura.common.v1.Outfit\x12\x33\n\ncategories\x18\x05 \x03(\x0e\x32\x1f.aura.common.v1.GarmentCategory\x12%\n\x06trends\x18\x06 \x03(\x0b\x32\x15.aura.common.v1.Trend\x12\x13\n\x0bmax_results\x18\x07 \x01(\x05\"S\n\x0eRecommendation\x12\"\n\x04item\x18\x01 \x01(\x0b\x32\x14.aura.common.v1.Item\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x85\x01\n\x16RecommendItemsResponse\x12?\n\x0frecommendations\x18\x01 \x03(\x0b\x32&.aura.recommendation.v1.Recommendation\x12*\n\x0btotal_price\x18\x02 \x01(\x0b\x32\x15.aura.common.v1.Money\"b\n\x10GetTrendsRequest\x12*\n\x08occasion\x18\x01 \x01(\x0e\x32\x18.aura.common.v1.Occasion\x12\x12\n\nmax_trends\x18\x02 \x01(\x05\x12\x0e\n\x06season\x18\x03 \x01(\t\"J\n\x11GetTrendsResponse\x12%\n\x06trends\x18\x01 \x03(\x0b\x32\x15.aura.common.v1.Trend\x12\x0e\n\x06season\x18\x02 \x01(\t2\xa2\x05\n\x1bRecommendationEngineService\x12o\n\x0eRecommendItems\x12-.aura.recommendation.v1.RecommendItemsRequest\x1a..aura.recommendation.v1.RecommendItemsResponse\x12`\n\tGetTrends\x12(.aura.recommendation.v1.GetTrendsRequest\x1a).aura.recommendation.v1.GetTrendsResponse\x12o\n\x0eRecordFeedback\x12-.aura.recommendation.v1.RecordFeedbackRequest\x1a..aura.recommendation.v1.RecordFeedbackResponse\x12u\n\x10WithdrawFeedback\x12/.aura.recommendation.v1.WithdrawFeedbackRequest\x1a\x30.aura.recommendation.v1.WithdrawFeedbackResponse\x12i\n\x0cListFeedback\x12+.aura.recommendation.v1.ListFeedbackRequest\x1a,.aura.recommendation.v1.ListFeedbackResponse\x12]\n\x08GetStock\x12\'.aura.recommendation.v1.GetStockRequest\x1a(.aura.recommendation.v1.GetStockResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aura.recommendation.v1.recommendation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECOMMENDITEMSREQUEST']._serialized_start=102
-  _globals['_RECOMMENDITEMSREQUEST']._serialized_end=412
-  _globals['_RECOMMENDATION']._serialized_start=414
-  _globals['_RECOMMENDATION']._serialized_end=497
-  _globals['_RECOMMENDITEMSRESPONSE']._serialized_start=500
-  _globals['_RECOMMENDITEMSRESPONSE']._serialized_end=633
-  _globals['_GETTRENDSREQUEST']._serialized_start=635
-  _globals['_GETTRENDSREQUEST']._serialized_end=733
-  _globals['_GETTRENDSRESPONSE']._serialized_start=735
-  _globals['_GETTRENDSRESPONSE']._serialized_end=809
-  _globals['_RECOMMENDATIONENGINESERVICE']._serialized_start=812
-  _globals['_RECOMMENDATIONENGINESERVICE']._serialized_end=1052
+  _globals['_FEEDBACK']._serialized_start=101
+  _globals['_FEEDBACK']._serialized_end=189
+  _globals['_RECORDFEEDBACKREQUEST']._serialized_start=191
+  _globals['_RECORDFEEDBACKREQUEST']._serialized_end=292
+  _globals['_RECORDFEEDBACKRESPONSE']._serialized_start=294
+  _globals['_RECORDFEEDBACKRESPONSE']._serialized_end=370
+  _globals['_WITHDRAWFEEDBACKREQUEST']._serialized_start=372
+  _globals['_WITHDRAWFEEDBACKREQUEST']._serialized_end=433
+  _globals['_WITHDRAWFEEDBACKRESPONSE']._serialized_start=435
+  _globals['_WITHDRAWFEEDBACKRESPONSE']._serialized_end=480
+  _globals['_LISTFEEDBACKREQUEST']._serialized_start=482
+  _globals['_LISTFEEDBACKREQUEST']._serialized_end=520
+  _globals['_LISTFEEDBACKRESPONSE']._serialized_start=522
+  _globals['_LISTFEEDBACKRESPONSE']._serialized_end=596
+  _globals['_GETSTOCKREQUEST']._serialized_start=598
+  _globals['_GETSTOCKREQUEST']._serialized_end=629
+  _globals['_STOCKLEVEL']._serialized_start=631
+  _globals['_STOCKLEVEL']._serialized_end=675
+  _globals['_GETSTOCKRESPONSE']._serialized_start=677
+  _globals['_GETSTOCKRESPONSE']._serialized_end=747
+  _globals['_RECOMMENDITEMSREQUEST']._serialized_start=750
+  _globals['_RECOMMENDITEMSREQUEST']._serialized_end=1060
+  _globals['_RECOMMENDATION']._serialized_start=1062
+  _globals['_RECOMMENDATION']._serialized_end=1145
+  _globals['_RECOMMENDITEMSRESPONSE']._serialized_start=1148
+  _globals['_RECOMMENDITEMSRESPONSE']._serialized_end=1281
+  _globals['_GETTRENDSREQUEST']._serialized_start=1283
+  _globals['_GETTRENDSREQUEST']._serialized_end=1381
+  _globals['_GETTRENDSRESPONSE']._serialized_start=1383
+  _globals['_GETTRENDSRESPONSE']._serialized_end=1457
+  _globals['_RECOMMENDATIONENGINESERVICE']._serialized_start=1460
+  _globals['_RECOMMENDATIONENGINESERVICE']._serialized_end=2134
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,26 @@ class RecommendationEngineServiceStub:
                 request_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetTrendsRequest.SerializeToString,
                 response_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetTrendsResponse.FromString,
                 _registered_method=True)
+        self.RecordFeedback = channel.unary_unary(
+                '/aura.recommendation.v1.RecommendationEngineService/RecordFeedback',
+                request_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.RecordFeedbackRequest.SerializeToString,
+                response_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.RecordFeedbackResponse.FromString,
+                _registered_method=True)
+        self.WithdrawFeedback = channel.unary_unary(
+                '/aura.recommendation.v1.RecommendationEngineService/WithdrawFeedback',
+                request_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.WithdrawFeedbackRequest.SerializeToString,
+                response_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.WithdrawFeedbackResponse.FromString,
+                _registered_method=True)
+        self.ListFeedback = channel.unary_unary(
+                '/aura.recommendation.v1.RecommendationEngineService/ListFeedback',
+                request_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.ListFeedbackRequest.SerializeToString,
+                response_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.ListFeedbackResponse.FromString,
+                _registered_method=True)
+        self.GetStock = channel.unary_unary(
+                '/aura.recommendation.v1.RecommendationEngineService/GetStock',
+                request_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetStockRequest.SerializeToString,
+                response_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetStockResponse.FromString,
+                _registered_method=True)
 
 
 class RecommendationEngineServiceServicer:
@@ -66,6 +86,41 @@ class RecommendationEngineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordFeedback(self, request, context):
+        """Records that the user adopted an outfit and holds `hold_quantity` units
+        of each item's stock for them, durably. Idempotent per
+        "aura-idempotency-key". Inside a transaction it goes through
+        aura.transaction.v1.ParticipantService: Prepare holds the stock (a NO
+        vote, reason OUT_OF_STOCK, when there is not enough) and Commit records
+        the feedback; Abort releases the stock. Outside one, not enough stock
+        is FAILED_PRECONDITION (reason OUT_OF_STOCK).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawFeedback(self, request, context):
+        """Compensation of RecordFeedback: withdraws the feedback and gives the
+        held stock back. Idempotent: withdrawn = false when there was none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFeedback(self, request, context):
+        """Committed feedback of a user, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStock(self, request, context):
+        """Units of stock left per SKU (held and committed units are gone).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommendationEngineServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +133,26 @@ def add_RecommendationEngineServiceServicer_to_server(servicer, server):
                     servicer.GetTrends,
                     request_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetTrendsRequest.FromString,
                     response_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetTrendsResponse.SerializeToString,
+            ),
+            'RecordFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFeedback,
+                    request_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.RecordFeedbackRequest.FromString,
+                    response_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.RecordFeedbackResponse.SerializeToString,
+            ),
+            'WithdrawFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawFeedback,
+                    request_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.WithdrawFeedbackRequest.FromString,
+                    response_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.WithdrawFeedbackResponse.SerializeToString,
+            ),
+            'ListFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFeedback,
+                    request_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.ListFeedbackRequest.FromString,
+                    response_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.ListFeedbackResponse.SerializeToString,
+            ),
+            'GetStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStock,
+                    request_deserializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetStockRequest.FromString,
+                    response_serializer=aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetStockResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +210,114 @@ class RecommendationEngineService:
             '/aura.recommendation.v1.RecommendationEngineService/GetTrends',
             aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetTrendsRequest.SerializeToString,
             aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetTrendsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.recommendation.v1.RecommendationEngineService/RecordFeedback',
+            aura_dot_recommendation_dot_v1_dot_recommendation__pb2.RecordFeedbackRequest.SerializeToString,
+            aura_dot_recommendation_dot_v1_dot_recommendation__pb2.RecordFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.recommendation.v1.RecommendationEngineService/WithdrawFeedback',
+            aura_dot_recommendation_dot_v1_dot_recommendation__pb2.WithdrawFeedbackRequest.SerializeToString,
+            aura_dot_recommendation_dot_v1_dot_recommendation__pb2.WithdrawFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.recommendation.v1.RecommendationEngineService/ListFeedback',
+            aura_dot_recommendation_dot_v1_dot_recommendation__pb2.ListFeedbackRequest.SerializeToString,
+            aura_dot_recommendation_dot_v1_dot_recommendation__pb2.ListFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.recommendation.v1.RecommendationEngineService/GetStock',
+            aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetStockRequest.SerializeToString,
+            aura_dot_recommendation_dot_v1_dot_recommendation__pb2.GetStockResponse.FromString,
             options,
             channel_credentials,
             insecure,

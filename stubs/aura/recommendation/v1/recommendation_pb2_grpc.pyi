@@ -39,6 +39,23 @@ class RecommendationEngineServiceStub:
     """
     GetTrends: _grpc.UnaryUnaryMultiCallable[_recommendation_pb2.GetTrendsRequest, _recommendation_pb2.GetTrendsResponse]
     """Returns the styles currently rising or falling in the catalogue."""
+    RecordFeedback: _grpc.UnaryUnaryMultiCallable[_recommendation_pb2.RecordFeedbackRequest, _recommendation_pb2.RecordFeedbackResponse]
+    """Records that the user adopted an outfit and holds `hold_quantity` units
+    of each item's stock for them, durably. Idempotent per
+    "aura-idempotency-key". Inside a transaction it goes through
+    aura.transaction.v1.ParticipantService: Prepare holds the stock (a NO
+    vote, reason OUT_OF_STOCK, when there is not enough) and Commit records
+    the feedback; Abort releases the stock. Outside one, not enough stock
+    is FAILED_PRECONDITION (reason OUT_OF_STOCK).
+    """
+    WithdrawFeedback: _grpc.UnaryUnaryMultiCallable[_recommendation_pb2.WithdrawFeedbackRequest, _recommendation_pb2.WithdrawFeedbackResponse]
+    """Compensation of RecordFeedback: withdraws the feedback and gives the
+    held stock back. Idempotent: withdrawn = false when there was none.
+    """
+    ListFeedback: _grpc.UnaryUnaryMultiCallable[_recommendation_pb2.ListFeedbackRequest, _recommendation_pb2.ListFeedbackResponse]
+    """Committed feedback of a user, oldest first."""
+    GetStock: _grpc.UnaryUnaryMultiCallable[_recommendation_pb2.GetStockRequest, _recommendation_pb2.GetStockResponse]
+    """Units of stock left per SKU (held and committed units are gone)."""
 
 @_typing.type_check_only
 class RecommendationEngineServiceAsyncStub(RecommendationEngineServiceStub):
@@ -51,6 +68,23 @@ class RecommendationEngineServiceAsyncStub(RecommendationEngineServiceStub):
     """
     GetTrends: _aio.UnaryUnaryMultiCallable[_recommendation_pb2.GetTrendsRequest, _recommendation_pb2.GetTrendsResponse]  # type: ignore[assignment]
     """Returns the styles currently rising or falling in the catalogue."""
+    RecordFeedback: _aio.UnaryUnaryMultiCallable[_recommendation_pb2.RecordFeedbackRequest, _recommendation_pb2.RecordFeedbackResponse]  # type: ignore[assignment]
+    """Records that the user adopted an outfit and holds `hold_quantity` units
+    of each item's stock for them, durably. Idempotent per
+    "aura-idempotency-key". Inside a transaction it goes through
+    aura.transaction.v1.ParticipantService: Prepare holds the stock (a NO
+    vote, reason OUT_OF_STOCK, when there is not enough) and Commit records
+    the feedback; Abort releases the stock. Outside one, not enough stock
+    is FAILED_PRECONDITION (reason OUT_OF_STOCK).
+    """
+    WithdrawFeedback: _aio.UnaryUnaryMultiCallable[_recommendation_pb2.WithdrawFeedbackRequest, _recommendation_pb2.WithdrawFeedbackResponse]  # type: ignore[assignment]
+    """Compensation of RecordFeedback: withdraws the feedback and gives the
+    held stock back. Idempotent: withdrawn = false when there was none.
+    """
+    ListFeedback: _aio.UnaryUnaryMultiCallable[_recommendation_pb2.ListFeedbackRequest, _recommendation_pb2.ListFeedbackResponse]  # type: ignore[assignment]
+    """Committed feedback of a user, oldest first."""
+    GetStock: _aio.UnaryUnaryMultiCallable[_recommendation_pb2.GetStockRequest, _recommendation_pb2.GetStockResponse]  # type: ignore[assignment]
+    """Units of stock left per SKU (held and committed units are gone)."""
 
 class RecommendationEngineServiceServicer(metaclass=_abc_1.ABCMeta):
     """Ranks catalogue items for a user and reports current trends."""
@@ -72,5 +106,46 @@ class RecommendationEngineServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_recommendation_pb2.GetTrendsResponse, _abc.Awaitable[_recommendation_pb2.GetTrendsResponse]]:
         """Returns the styles currently rising or falling in the catalogue."""
+
+    @_abc_1.abstractmethod
+    def RecordFeedback(
+        self,
+        request: _recommendation_pb2.RecordFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recommendation_pb2.RecordFeedbackResponse, _abc.Awaitable[_recommendation_pb2.RecordFeedbackResponse]]:
+        """Records that the user adopted an outfit and holds `hold_quantity` units
+        of each item's stock for them, durably. Idempotent per
+        "aura-idempotency-key". Inside a transaction it goes through
+        aura.transaction.v1.ParticipantService: Prepare holds the stock (a NO
+        vote, reason OUT_OF_STOCK, when there is not enough) and Commit records
+        the feedback; Abort releases the stock. Outside one, not enough stock
+        is FAILED_PRECONDITION (reason OUT_OF_STOCK).
+        """
+
+    @_abc_1.abstractmethod
+    def WithdrawFeedback(
+        self,
+        request: _recommendation_pb2.WithdrawFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recommendation_pb2.WithdrawFeedbackResponse, _abc.Awaitable[_recommendation_pb2.WithdrawFeedbackResponse]]:
+        """Compensation of RecordFeedback: withdraws the feedback and gives the
+        held stock back. Idempotent: withdrawn = false when there was none.
+        """
+
+    @_abc_1.abstractmethod
+    def ListFeedback(
+        self,
+        request: _recommendation_pb2.ListFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recommendation_pb2.ListFeedbackResponse, _abc.Awaitable[_recommendation_pb2.ListFeedbackResponse]]:
+        """Committed feedback of a user, oldest first."""
+
+    @_abc_1.abstractmethod
+    def GetStock(
+        self,
+        request: _recommendation_pb2.GetStockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recommendation_pb2.GetStockResponse, _abc.Awaitable[_recommendation_pb2.GetStockResponse]]:
+        """Units of stock left per SKU (held and committed units are gone)."""
 
 def add_RecommendationEngineServiceServicer_to_server(servicer: RecommendationEngineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

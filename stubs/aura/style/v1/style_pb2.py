@@ -25,27 +25,39 @@ _sym_db = _symbol_database.Default()
 from aura.common.v1 import fashion_pb2 as aura_dot_common_dot_v1_dot_fashion__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61ura/style/v1/style.proto\x12\raura.style.v1\x1a\x1c\x61ura/common/v1/fashion.proto\"\xf2\x01\n\x18\x42uildStyleProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x32\n\x11observed_garments\x18\x02 \x03(\x0b\x32\x17.aura.common.v1.Garment\x12.\n\x0fobserved_colors\x18\x03 \x03(\x0b\x32\x15.aura.common.v1.Color\x12\x18\n\x10image_style_tags\x18\x04 \x03(\t\x12\x1b\n\x13text_style_keywords\x18\x05 \x03(\t\x12*\n\x08occasion\x18\x06 \x01(\x0e\x32\x18.aura.common.v1.Occasion\"J\n\x19\x42uildStyleProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\")\n\x16GetStyleProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"H\n\x17GetStyleProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\"@\n\x16GetStyleHistoryRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rmax_snapshots\x18\x02 \x01(\x05\"*\n\nStyleShift\x12\r\n\x05style\x18\x01 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x02\"\xeb\x01\n\x17GetStyleHistoryResponse\x12/\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1c.aura.common.v1.StyleProfile\x12\x35\n\x0f\x63urrent_profile\x18\x02 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\x12)\n\x06rising\x18\x03 \x03(\x0b\x32\x19.aura.style.v1.StyleShift\x12*\n\x07\x66\x61lling\x18\x04 \x03(\x0b\x32\x19.aura.style.v1.StyleShift\x12\x11\n\tstability\x18\x05 \x01(\x02\x32\xc1\x02\n\x13StyleProfileService\x12\x66\n\x11\x42uildStyleProfile\x12\'.aura.style.v1.BuildStyleProfileRequest\x1a(.aura.style.v1.BuildStyleProfileResponse\x12`\n\x0fGetStyleProfile\x12%.aura.style.v1.GetStyleProfileRequest\x1a&.aura.style.v1.GetStyleProfileResponse\x12`\n\x0fGetStyleHistory\x12%.aura.style.v1.GetStyleHistoryRequest\x1a&.aura.style.v1.GetStyleHistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61ura/style/v1/style.proto\x12\raura.style.v1\x1a\x1c\x61ura/common/v1/fashion.proto\"R\n\x19LearnAdoptedOutfitRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\toutfit_id\x18\x02 \x01(\t\x12\x11\n\titem_skus\x18\x03 \x03(\t\"E\n\x1aLearnAdoptedOutfitResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x16\n\x0elearned_styles\x18\x02 \x03(\t\"A\n\x1bUnlearnAdoptedOutfitRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\toutfit_id\x18\x02 \x01(\t\"/\n\x1cUnlearnAdoptedOutfitResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"\xf2\x01\n\x18\x42uildStyleProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x32\n\x11observed_garments\x18\x02 \x03(\x0b\x32\x17.aura.common.v1.Garment\x12.\n\x0fobserved_colors\x18\x03 \x03(\x0b\x32\x15.aura.common.v1.Color\x12\x18\n\x10image_style_tags\x18\x04 \x03(\t\x12\x1b\n\x13text_style_keywords\x18\x05 \x03(\t\x12*\n\x08occasion\x18\x06 \x01(\x0e\x32\x18.aura.common.v1.Occasion\"J\n\x19\x42uildStyleProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\")\n\x16GetStyleProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"H\n\x17GetStyleProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\",\n\x19ListAdoptedOutfitsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"0\n\x1aListAdoptedOutfitsResponse\x12\x12\n\noutfit_ids\x18\x01 \x03(\t\"@\n\x16GetStyleHistoryRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rmax_snapshots\x18\x02 \x01(\x05\"*\n\nStyleShift\x12\r\n\x05style\x18\x01 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x02\"\xeb\x01\n\x17GetStyleHistoryResponse\x12/\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1c.aura.common.v1.StyleProfile\x12\x35\n\x0f\x63urrent_profile\x18\x02 \x01(\x0b\x32\x1c.aura.common.v1.StyleProfile\x12)\n\x06rising\x18\x03 \x03(\x0b\x32\x19.aura.style.v1.StyleShift\x12*\n\x07\x66\x61lling\x18\x04 \x03(\x0b\x32\x19.aura.style.v1.StyleShift\x12\x11\n\tstability\x18\x05 \x01(\x02\x32\x88\x05\n\x13StyleProfileService\x12\x66\n\x11\x42uildStyleProfile\x12\'.aura.style.v1.BuildStyleProfileRequest\x1a(.aura.style.v1.BuildStyleProfileResponse\x12`\n\x0fGetStyleProfile\x12%.aura.style.v1.GetStyleProfileRequest\x1a&.aura.style.v1.GetStyleProfileResponse\x12`\n\x0fGetStyleHistory\x12%.aura.style.v1.GetStyleHistoryRequest\x1a&.aura.style.v1.GetStyleHistoryResponse\x12i\n\x12LearnAdoptedOutfit\x12(.aura.style.v1.LearnAdoptedOutfitRequest\x1a).aura.style.v1.LearnAdoptedOutfitResponse\x12o\n\x14UnlearnAdoptedOutfit\x12*.aura.style.v1.UnlearnAdoptedOutfitRequest\x1a+.aura.style.v1.UnlearnAdoptedOutfitResponse\x12i\n\x12ListAdoptedOutfits\x12(.aura.style.v1.ListAdoptedOutfitsRequest\x1a).aura.style.v1.ListAdoptedOutfitsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aura.style.v1.style_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BUILDSTYLEPROFILEREQUEST']._serialized_start=75
-  _globals['_BUILDSTYLEPROFILEREQUEST']._serialized_end=317
-  _globals['_BUILDSTYLEPROFILERESPONSE']._serialized_start=319
-  _globals['_BUILDSTYLEPROFILERESPONSE']._serialized_end=393
-  _globals['_GETSTYLEPROFILEREQUEST']._serialized_start=395
-  _globals['_GETSTYLEPROFILEREQUEST']._serialized_end=436
-  _globals['_GETSTYLEPROFILERESPONSE']._serialized_start=438
-  _globals['_GETSTYLEPROFILERESPONSE']._serialized_end=510
-  _globals['_GETSTYLEHISTORYREQUEST']._serialized_start=512
-  _globals['_GETSTYLEHISTORYREQUEST']._serialized_end=576
-  _globals['_STYLESHIFT']._serialized_start=578
-  _globals['_STYLESHIFT']._serialized_end=620
-  _globals['_GETSTYLEHISTORYRESPONSE']._serialized_start=623
-  _globals['_GETSTYLEHISTORYRESPONSE']._serialized_end=858
-  _globals['_STYLEPROFILESERVICE']._serialized_start=861
-  _globals['_STYLEPROFILESERVICE']._serialized_end=1182
+  _globals['_LEARNADOPTEDOUTFITREQUEST']._serialized_start=74
+  _globals['_LEARNADOPTEDOUTFITREQUEST']._serialized_end=156
+  _globals['_LEARNADOPTEDOUTFITRESPONSE']._serialized_start=158
+  _globals['_LEARNADOPTEDOUTFITRESPONSE']._serialized_end=227
+  _globals['_UNLEARNADOPTEDOUTFITREQUEST']._serialized_start=229
+  _globals['_UNLEARNADOPTEDOUTFITREQUEST']._serialized_end=294
+  _globals['_UNLEARNADOPTEDOUTFITRESPONSE']._serialized_start=296
+  _globals['_UNLEARNADOPTEDOUTFITRESPONSE']._serialized_end=343
+  _globals['_BUILDSTYLEPROFILEREQUEST']._serialized_start=346
+  _globals['_BUILDSTYLEPROFILEREQUEST']._serialized_end=588
+  _globals['_BUILDSTYLEPROFILERESPONSE']._serialized_start=590
+  _globals['_BUILDSTYLEPROFILERESPONSE']._serialized_end=664
+  _globals['_GETSTYLEPROFILEREQUEST']._serialized_start=666
+  _globals['_GETSTYLEPROFILEREQUEST']._serialized_end=707
+  _globals['_GETSTYLEPROFILERESPONSE']._serialized_start=709
+  _globals['_GETSTYLEPROFILERESPONSE']._serialized_end=781
+  _globals['_LISTADOPTEDOUTFITSREQUEST']._serialized_start=783
+  _globals['_LISTADOPTEDOUTFITSREQUEST']._serialized_end=827
+  _globals['_LISTADOPTEDOUTFITSRESPONSE']._serialized_start=829
+  _globals['_LISTADOPTEDOUTFITSRESPONSE']._serialized_end=877
+  _globals['_GETSTYLEHISTORYREQUEST']._serialized_start=879
+  _globals['_GETSTYLEHISTORYREQUEST']._serialized_end=943
+  _globals['_STYLESHIFT']._serialized_start=945
+  _globals['_STYLESHIFT']._serialized_end=987
+  _globals['_GETSTYLEHISTORYRESPONSE']._serialized_start=990
+  _globals['_GETSTYLEHISTORYRESPONSE']._serialized_end=1225
+  _globals['_STYLEPROFILESERVICE']._serialized_start=1228
+  _globals['_STYLEPROFILESERVICE']._serialized_end=1876
 # @@protoc_insertion_point(module_scope)

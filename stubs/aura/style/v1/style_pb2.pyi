@@ -20,6 +20,105 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class LearnAdoptedOutfitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    OUTFIT_ID_FIELD_NUMBER: _builtins.int
+    ITEM_SKUS_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Required."""
+    outfit_id: _builtins.str
+    """Required: the adopted outfit's id."""
+    @_builtins.property
+    def item_skus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Required: catalogue SKUs of the outfit's items, 1..10."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        outfit_id: _builtins.str = ...,
+        item_skus: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_skus", b"item_skus", "outfit_id", b"outfit_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LearnAdoptedOutfitRequest: _TypeAlias = LearnAdoptedOutfitRequest  # noqa: Y015
+
+@_typing.final
+class LearnAdoptedOutfitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    LEARNED_STYLES_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    @_builtins.property
+    def learned_styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The style tags the profile learns from the items, sorted."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        learned_styles: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["learned_styles", b"learned_styles", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LearnAdoptedOutfitResponse: _TypeAlias = LearnAdoptedOutfitResponse  # noqa: Y015
+
+@_typing.final
+class UnlearnAdoptedOutfitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    OUTFIT_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Required."""
+    outfit_id: _builtins.str
+    """Required."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        outfit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outfit_id", b"outfit_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlearnAdoptedOutfitRequest: _TypeAlias = UnlearnAdoptedOutfitRequest  # noqa: Y015
+
+@_typing.final
+class UnlearnAdoptedOutfitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    removed: _builtins.bool
+    """False when the outfit was not (or no longer) learned."""
+    def __init__(
+        self,
+        *,
+        removed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlearnAdoptedOutfitResponse: _TypeAlias = UnlearnAdoptedOutfitResponse  # noqa: Y015
+
+@_typing.final
 class BuildStyleProfileRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -126,6 +225,50 @@ class GetStyleProfileResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStyleProfileResponse: _TypeAlias = GetStyleProfileResponse  # noqa: Y015
+
+@_typing.final
+class ListAdoptedOutfitsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Required."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAdoptedOutfitsRequest: _TypeAlias = ListAdoptedOutfitsRequest  # noqa: Y015
+
+@_typing.final
+class ListAdoptedOutfitsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTFIT_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outfit_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the adopted outfits the profile has learned (committed only),
+        oldest first.
+        """
+
+    def __init__(
+        self,
+        *,
+        outfit_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outfit_ids", b"outfit_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAdoptedOutfitsResponse: _TypeAlias = ListAdoptedOutfitsResponse  # noqa: Y015
 
 @_typing.final
 class GetStyleHistoryRequest(_message.Message):

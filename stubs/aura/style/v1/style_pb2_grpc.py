@@ -50,6 +50,21 @@ class StyleProfileServiceStub:
                 request_serializer=aura_dot_style_dot_v1_dot_style__pb2.GetStyleHistoryRequest.SerializeToString,
                 response_deserializer=aura_dot_style_dot_v1_dot_style__pb2.GetStyleHistoryResponse.FromString,
                 _registered_method=True)
+        self.LearnAdoptedOutfit = channel.unary_unary(
+                '/aura.style.v1.StyleProfileService/LearnAdoptedOutfit',
+                request_serializer=aura_dot_style_dot_v1_dot_style__pb2.LearnAdoptedOutfitRequest.SerializeToString,
+                response_deserializer=aura_dot_style_dot_v1_dot_style__pb2.LearnAdoptedOutfitResponse.FromString,
+                _registered_method=True)
+        self.UnlearnAdoptedOutfit = channel.unary_unary(
+                '/aura.style.v1.StyleProfileService/UnlearnAdoptedOutfit',
+                request_serializer=aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitRequest.SerializeToString,
+                response_deserializer=aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitResponse.FromString,
+                _registered_method=True)
+        self.ListAdoptedOutfits = channel.unary_unary(
+                '/aura.style.v1.StyleProfileService/ListAdoptedOutfits',
+                request_serializer=aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsRequest.SerializeToString,
+                response_deserializer=aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsResponse.FromString,
+                _registered_method=True)
 
 
 class StyleProfileServiceServicer:
@@ -81,6 +96,34 @@ class StyleProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LearnAdoptedOutfit(self, request, context):
+        """Teaches the profile the styles of an outfit the user adopted (the
+        catalogue items' style tags count as image evidence). Applied at once and
+        durably; idempotent per "aura-idempotency-key". Inside a transaction the
+        same change goes through aura.transaction.v1.ParticipantService (Prepare
+        with this method and request), and is visible only once committed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlearnAdoptedOutfit(self, request, context):
+        """Compensation of LearnAdoptedOutfit: forgets the adopted outfit (the
+        profile is rebuilt without it). Idempotent: forgetting an outfit never
+        learned, or already forgotten, answers removed = false.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAdoptedOutfits(self, request, context):
+        """The adopted outfits the profile has learned: committed ones only. (The
+        profile GetStyleProfile returns has learned exactly these.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StyleProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +141,21 @@ def add_StyleProfileServiceServicer_to_server(servicer, server):
                     servicer.GetStyleHistory,
                     request_deserializer=aura_dot_style_dot_v1_dot_style__pb2.GetStyleHistoryRequest.FromString,
                     response_serializer=aura_dot_style_dot_v1_dot_style__pb2.GetStyleHistoryResponse.SerializeToString,
+            ),
+            'LearnAdoptedOutfit': grpc.unary_unary_rpc_method_handler(
+                    servicer.LearnAdoptedOutfit,
+                    request_deserializer=aura_dot_style_dot_v1_dot_style__pb2.LearnAdoptedOutfitRequest.FromString,
+                    response_serializer=aura_dot_style_dot_v1_dot_style__pb2.LearnAdoptedOutfitResponse.SerializeToString,
+            ),
+            'UnlearnAdoptedOutfit': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlearnAdoptedOutfit,
+                    request_deserializer=aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitRequest.FromString,
+                    response_serializer=aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitResponse.SerializeToString,
+            ),
+            'ListAdoptedOutfits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAdoptedOutfits,
+                    request_deserializer=aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsRequest.FromString,
+                    response_serializer=aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +240,87 @@ class StyleProfileService:
             '/aura.style.v1.StyleProfileService/GetStyleHistory',
             aura_dot_style_dot_v1_dot_style__pb2.GetStyleHistoryRequest.SerializeToString,
             aura_dot_style_dot_v1_dot_style__pb2.GetStyleHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LearnAdoptedOutfit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.style.v1.StyleProfileService/LearnAdoptedOutfit',
+            aura_dot_style_dot_v1_dot_style__pb2.LearnAdoptedOutfitRequest.SerializeToString,
+            aura_dot_style_dot_v1_dot_style__pb2.LearnAdoptedOutfitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlearnAdoptedOutfit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.style.v1.StyleProfileService/UnlearnAdoptedOutfit',
+            aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitRequest.SerializeToString,
+            aura_dot_style_dot_v1_dot_style__pb2.UnlearnAdoptedOutfitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAdoptedOutfits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aura.style.v1.StyleProfileService/ListAdoptedOutfits',
+            aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsRequest.SerializeToString,
+            aura_dot_style_dot_v1_dot_style__pb2.ListAdoptedOutfitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

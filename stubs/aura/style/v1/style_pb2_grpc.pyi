@@ -46,6 +46,22 @@ class StyleProfileServiceStub:
     """Returns the user's profile snapshots, oldest first, and how the style
     has moved across them.
     """
+    LearnAdoptedOutfit: _grpc.UnaryUnaryMultiCallable[_style_pb2.LearnAdoptedOutfitRequest, _style_pb2.LearnAdoptedOutfitResponse]
+    """Teaches the profile the styles of an outfit the user adopted (the
+    catalogue items' style tags count as image evidence). Applied at once and
+    durably; idempotent per "aura-idempotency-key". Inside a transaction the
+    same change goes through aura.transaction.v1.ParticipantService (Prepare
+    with this method and request), and is visible only once committed.
+    """
+    UnlearnAdoptedOutfit: _grpc.UnaryUnaryMultiCallable[_style_pb2.UnlearnAdoptedOutfitRequest, _style_pb2.UnlearnAdoptedOutfitResponse]
+    """Compensation of LearnAdoptedOutfit: forgets the adopted outfit (the
+    profile is rebuilt without it). Idempotent: forgetting an outfit never
+    learned, or already forgotten, answers removed = false.
+    """
+    ListAdoptedOutfits: _grpc.UnaryUnaryMultiCallable[_style_pb2.ListAdoptedOutfitsRequest, _style_pb2.ListAdoptedOutfitsResponse]
+    """The adopted outfits the profile has learned: committed ones only. (The
+    profile GetStyleProfile returns has learned exactly these.)
+    """
 
 @_typing.type_check_only
 class StyleProfileServiceAsyncStub(StyleProfileServiceStub):
@@ -64,6 +80,22 @@ class StyleProfileServiceAsyncStub(StyleProfileServiceStub):
     GetStyleHistory: _aio.UnaryUnaryMultiCallable[_style_pb2.GetStyleHistoryRequest, _style_pb2.GetStyleHistoryResponse]  # type: ignore[assignment]
     """Returns the user's profile snapshots, oldest first, and how the style
     has moved across them.
+    """
+    LearnAdoptedOutfit: _aio.UnaryUnaryMultiCallable[_style_pb2.LearnAdoptedOutfitRequest, _style_pb2.LearnAdoptedOutfitResponse]  # type: ignore[assignment]
+    """Teaches the profile the styles of an outfit the user adopted (the
+    catalogue items' style tags count as image evidence). Applied at once and
+    durably; idempotent per "aura-idempotency-key". Inside a transaction the
+    same change goes through aura.transaction.v1.ParticipantService (Prepare
+    with this method and request), and is visible only once committed.
+    """
+    UnlearnAdoptedOutfit: _aio.UnaryUnaryMultiCallable[_style_pb2.UnlearnAdoptedOutfitRequest, _style_pb2.UnlearnAdoptedOutfitResponse]  # type: ignore[assignment]
+    """Compensation of LearnAdoptedOutfit: forgets the adopted outfit (the
+    profile is rebuilt without it). Idempotent: forgetting an outfit never
+    learned, or already forgotten, answers removed = false.
+    """
+    ListAdoptedOutfits: _aio.UnaryUnaryMultiCallable[_style_pb2.ListAdoptedOutfitsRequest, _style_pb2.ListAdoptedOutfitsResponse]  # type: ignore[assignment]
+    """The adopted outfits the profile has learned: committed ones only. (The
+    profile GetStyleProfile returns has learned exactly these.)
     """
 
 class StyleProfileServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -98,6 +130,40 @@ class StyleProfileServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_style_pb2.GetStyleHistoryResponse, _abc.Awaitable[_style_pb2.GetStyleHistoryResponse]]:
         """Returns the user's profile snapshots, oldest first, and how the style
         has moved across them.
+        """
+
+    @_abc_1.abstractmethod
+    def LearnAdoptedOutfit(
+        self,
+        request: _style_pb2.LearnAdoptedOutfitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_style_pb2.LearnAdoptedOutfitResponse, _abc.Awaitable[_style_pb2.LearnAdoptedOutfitResponse]]:
+        """Teaches the profile the styles of an outfit the user adopted (the
+        catalogue items' style tags count as image evidence). Applied at once and
+        durably; idempotent per "aura-idempotency-key". Inside a transaction the
+        same change goes through aura.transaction.v1.ParticipantService (Prepare
+        with this method and request), and is visible only once committed.
+        """
+
+    @_abc_1.abstractmethod
+    def UnlearnAdoptedOutfit(
+        self,
+        request: _style_pb2.UnlearnAdoptedOutfitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_style_pb2.UnlearnAdoptedOutfitResponse, _abc.Awaitable[_style_pb2.UnlearnAdoptedOutfitResponse]]:
+        """Compensation of LearnAdoptedOutfit: forgets the adopted outfit (the
+        profile is rebuilt without it). Idempotent: forgetting an outfit never
+        learned, or already forgotten, answers removed = false.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAdoptedOutfits(
+        self,
+        request: _style_pb2.ListAdoptedOutfitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_style_pb2.ListAdoptedOutfitsResponse, _abc.Awaitable[_style_pb2.ListAdoptedOutfitsResponse]]:
+        """The adopted outfits the profile has learned: committed ones only. (The
+        profile GetStyleProfile returns has learned exactly these.)
         """
 
 def add_StyleProfileServiceServicer_to_server(servicer: StyleProfileServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
