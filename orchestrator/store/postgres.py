@@ -17,6 +17,7 @@ A run this replica never held is accepted while its row names this replica as ow
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -29,7 +30,12 @@ from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
 from orchestrator.store import postgres_jobs as jobs
 from orchestrator.store import postgres_outbox
 from orchestrator.store import postgres_reads as reads
-from orchestrator.store.base import Durability, RunRecord, StoreClosed, StoreOpenError
+from orchestrator.store.base import (
+    Durability,
+    RunRecord,
+    StoreClosed,
+    StoreOpenError,
+)
 from orchestrator.store.outbox_entries import (
     OUTBOX_CLEAN_INTERVAL_S,
     OUTBOX_RETENTION_S,
@@ -45,6 +51,9 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 POOL_ACQUIRE_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
+
+
+log = logging.getLogger(__name__)
 
 
 class PostgresRunStore(GroupCommitWriter):
@@ -205,10 +214,36 @@ class PostgresRunStore(GroupCommitWriter):
         return self._enqueue(AppendRequest(tuple(events)), len(events), urgent=final)
 
     def append_durable(self, events: Sequence[run_pb2.RunEvent]) -> asyncio.Future[None]:
-        """`append`: a PostgreSQL commit is already durable (synchronous_commit on, the
-        server's default), so nothing more is forced; `forced_syncs` counts the calls."""
+        """`append`, resolved once the commit is on the server's disk whatever the
+        durability: with "fsync" every commit already is; with "normal" (synchronous_commit
+        off on the writer) one small transaction with synchronous_commit on follows it, and
+        its commit waits for the WAL to be flushed up to itself, so past the events' commit
+        too. `forced_syncs` counts the calls."""
         self.forced_syncs += 1
-        return self.append(events)
+        committed = self.append(events)
+        if self._durability == "fsync":
+            return committed
+        return asyncio.ensure_future(self._flushed_after(committed))
+
+    async def _flushed_after(self, committed: asyncio.Future[None]) -> None:
+        """Retried with backoff while the server cannot be reached: until the flush is
+        confirmed nobody may act on the decision, and confirming twice is harmless."""
+        await committed
+        delay_s = 0.05
+        while True:
+            if self._pool is None:
+                raise StoreClosed(f"run store {self._where} closed before a flush was confirmed")
+            try:
+                async with self._pool.acquire() as db, db.transaction():
+                    await db.execute("SET LOCAL synchronous_commit = on")
+                    await db.fetchval("SELECT pg_current_xact_id()")  # a commit record to flush
+                return
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning(
+                    "run store %s: confirming a flush failed (%s); retrying", self._where, error
+                )
+                await asyncio.sleep(delay_s)
+                delay_s = min(2 * delay_s, 2.0)
 
     async def delete_run(self, run: str) -> None:
         self._history.forget([run])
