@@ -172,6 +172,9 @@ async def _run(
         events, latency_events = (20_000, 300) if plan.name == "full" else (500, 30)
         log.info("bus: %d events through the relay, %d trigger starts", events, latency_events)
         results["bus"] = await run_benchmark(events, latency_events)
+        from benchmarks.bus_e2e import trigger_to_start
+
+        results["bus"]["orchestrator_trigger_start"] = await trigger_to_start(latency_events)
     if "scale" in only:
         # Holding 10,000 runs is the point here: raise the admission cap (AURA_MAX_ACTIVE_RUNS,
         # default 1000) and the per-service bulkhead (default 64 calls in flight) above it.

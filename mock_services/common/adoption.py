@@ -26,9 +26,12 @@ def check_adoption(user_id: str, outfit_id: str, item_skus: Sequence[str] | None
         return violations
     if not 1 <= len(item_skus) <= MAX_ITEMS:
         violations.add("item_skus", f"must hold 1 to {MAX_ITEMS} SKUs, got {len(item_skus)}")
+        return violations  # one violation, not one per item of a huge list
     catalogue = load_catalogue()
     for index, sku in enumerate(item_skus):
-        if catalogue.by_sku(sku) is None:
+        if len(sku) > MAX_ID_LENGTH:  # never echoed whole: the status must fit its header
+            violations.add(f"item_skus[{index}]", f"must be at most {MAX_ID_LENGTH} characters")
+        elif catalogue.by_sku(sku) is None:
             violations.add(f"item_skus[{index}]", f"unknown SKU {sku!r}")
     return violations
 

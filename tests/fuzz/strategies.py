@@ -433,6 +433,10 @@ def orchestrator_requests(method: str, fingerprint: str = "") -> st.SearchStrate
         "DeleteWorkflowDefinition": st.builds(
             api.DeleteWorkflowDefinitionRequest, name=definition_names
         ),
+        "GetTransactionOutcome": st.builds(
+            api.GetTransactionOutcomeRequest,
+            transaction_id=st.one_of(texts, run_names.map(lambda name: f"{name}/adopt")),
+        ),
         "GetAnalytics": st.builds(
             api.GetAnalyticsRequest,
             window=st.one_of(st.none(), durations()),
