@@ -205,9 +205,12 @@ class Engine:
             finally:
                 self._active.pop(name, None)
 
-        task = asyncio.create_task(
-            traced_run(name, executor.workflow.name, drive()), name=f"run:{name}"
-        )
+        async def traced() -> None:
+            # drive() is made only once the task runs: a task cancelled before its first
+            # step (a stop right after a launch) leaves no coroutine that was never awaited.
+            await traced_run(name, executor.workflow.name, drive())
+
+        task = asyncio.create_task(traced(), name=f"run:{name}")
         self._active[name] = ActiveRun(executor, task, done)
         limited = executor.workflow.definition.max_concurrent_runs > 0
         task.add_done_callback(lambda _: self.queue.slot_freed(limited=limited))
