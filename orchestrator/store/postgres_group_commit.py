@@ -183,7 +183,7 @@ class GroupCommitWriter(ReplicaSide):
             if isinstance(batch[0].request, Job):
                 await self._run_job(batch[0])
                 continue
-            requests: list[WriteRequest] = [item.request for item in batch]  # type: ignore[misc]
+            requests: list[WriteRequest] = [item.request for item in batch]
             try:
                 db = await self._writer_connection()
                 result = await self._writer.write(db, requests, self._held, self._lost)

@@ -9,19 +9,17 @@ runs wait, in order.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import asyncpg
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.store import write_queue
 from orchestrator.store.sqlite_requests import AppendRequest, RunAdvance, timestamp_us
+from orchestrator.store.write_queue import Job, Queued, fail, take_batch
 
-__all__ = ["AppendRequest", "RunAdvance", "timestamp_us"]
+__all__ = ["AppendRequest", "Job", "Queued", "RunAdvance", "fail", "take_batch", "timestamp_us"]
 
 
 @dataclass(slots=True)
@@ -60,66 +58,7 @@ class BatchResult:
     held: dict[str, int] = field(default_factory=dict)  # runs held now, with their epochs
 
 
-@dataclass(slots=True)
-class Job:
-    """Work on the writer connection in its own transaction, in queue order with the writes."""
-
-    run: Callable[[asyncpg.Connection], Awaitable[Any]]
-
-
-@dataclass(slots=True)
-class Queued:
-    request: WriteRequest | Job
-    future: asyncio.Future[Any]
-    size: int  # events it writes
-
-
-def take_batch(queue: deque[Queued], max_events: int) -> list[Queued]:
-    """A job alone, or the writes at the head up to `max_events` events or the next job."""
-    batch = [queue.popleft()]
-    if isinstance(batch[0].request, Job):
-        return batch
-    size = batch[0].size
-    while queue and size + queue[0].size <= max_events and not isinstance(queue[0].request, Job):
-        item = queue.popleft()
-        size += item.size
-        batch.append(item)
-    return batch
-
-
-def fail(item: Queued, error: BaseException) -> bool:
-    """Fails a queued write; asyncio is not to log it if nobody awaits it (a refused run's
-    progress events, the engine does not wait for)."""
-    if not item.future.done():
-        item.future.set_exception(error)
-        item.future.add_done_callback(_retrieve)
-    return True
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 def refuse_creations(items: Iterable[Queued], error: BaseException) -> deque[Queued]:
     """Fails every creation (and the appends of only those runs) with `error`; returns
     the rest, in order."""
-    refused: set[str] = set()
-    waiting: deque[Queued] = deque()
-    for item in items:
-        if isinstance(item.request, CreateRequest):
-            refused.add(item.request.event.run)
-            fail(item, error)
-        else:
-            waiting.append(item)
-    if not refused:
-        return waiting
-    return deque(  # events of a refused run would only be rejected later
-        item
-        for item in waiting
-        if not (
-            isinstance(item.request, AppendRequest)
-            and all(event.run in refused for event in item.request.events)
-            and fail(item, error)
-        )
-    )
+    return write_queue.refuse_creations(items, error, CreateRequest)

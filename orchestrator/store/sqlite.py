@@ -347,7 +347,7 @@ class SqliteRunStore:
             if isinstance(batch[0].request, Job):
                 await self._run_job(batch[0])
                 continue
-            requests: list[WriteRequest] = [item.request for item in batch]  # type: ignore[misc]
+            requests: list[WriteRequest] = [item.request for item in batch]
             try:
                 if self._durability == "normal" and sum(item.size for item in batch) <= (
                     INLINE_BATCH_EVENTS
