@@ -8,9 +8,10 @@ transaction, so runs can be listed and filtered without folding their history.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import grpc
 
@@ -45,6 +46,23 @@ class RunRecord:
     labels: dict[str, str] = field(hash=False)
     request_id: str
     last_seq: int
+
+
+def record_from_row(row: Any) -> RunRecord:
+    """A `RunRecord` from (name, workflow_definition, state, create_time_us, end_time_us,
+    labels as a JSON object or its text, request_id or None, last_seq): both stores'
+    projection rows, as their reads select them."""
+    name, definition, state, create_time_us, end_time_us, labels, request_id, last_seq = row
+    return RunRecord(
+        name=name,
+        workflow_definition=definition,
+        state=state,
+        create_time=create_time_us / 1_000_000,
+        end_time=None if end_time_us is None else end_time_us / 1_000_000,
+        labels=labels if isinstance(labels, dict) else json.loads(labels),
+        request_id=request_id or "",
+        last_seq=last_seq,
+    )
 
 
 class EventSequenceConflict(AuraError):

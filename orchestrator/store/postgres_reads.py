@@ -5,14 +5,11 @@ Every query names the tenant, so access control can later scope them all by it.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import asyncpg
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import PageCursor, RunFilter
-from orchestrator.store.base import RunRecord
+from orchestrator.store.base import RunRecord, record_from_row
 from orchestrator.store.postgres_filter import SqlParam, filter_to_sql
 from orchestrator.store.postgres_schema import UNFINISHED
 
@@ -20,20 +17,6 @@ _RECORD_COLUMNS = (
     "name, workflow_definition, state, create_time_us, end_time_us, labels::text, request_id, "
     "last_seq"
 )
-
-
-def _record(row: Any) -> RunRecord:
-    name, definition, state, create_time_us, end_time_us, labels, request_id, last_seq = row
-    return RunRecord(
-        name=name,
-        workflow_definition=definition,
-        state=state,
-        create_time=create_time_us / 1_000_000,
-        end_time=None if end_time_us is None else end_time_us / 1_000_000,
-        labels=json.loads(labels),
-        request_id=request_id or "",
-        last_seq=last_seq,
-    )
 
 
 async def read_events(
@@ -54,7 +37,7 @@ async def get_run_record(db: asyncpg.Connection, tenant: str, run: str) -> RunRe
     row = await db.fetchrow(
         f"SELECT {_RECORD_COLUMNS} FROM runs WHERE tenant = $1 AND name = $2", tenant, run
     )
-    return None if row is None else _record(row)
+    return None if row is None else record_from_row(row)
 
 
 async def list_runs(
@@ -78,7 +61,7 @@ async def list_runs(
         *query_params,
         size + 1,
     )
-    records = [_record(row) for row in rows[:size]]
+    records = [record_from_row(row) for row in rows[:size]]
     if len(rows) <= size:
         return records, None
     last = rows[size - 1]

@@ -15,7 +15,7 @@ from typing import Any
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.runs import PageCursor, RunFilter
-from orchestrator.store.base import RunRecord
+from orchestrator.store.base import RunRecord, record_from_row
 from orchestrator.store.sqlite_filter import SqlParam, filter_to_sql
 from orchestrator.store.sqlite_schema import ACTIVE
 
@@ -26,20 +26,6 @@ _RECORD_AS_JSON = (
     "json_array(name, workflow_definition, state, create_time_us, end_time_us, json(labels), "
     "request_id, last_seq)"
 )
-
-
-def _record(row: Any) -> RunRecord:
-    name, definition, state, create_time_us, end_time_us, labels, request_id, last_seq = row
-    return RunRecord(
-        name=name,
-        workflow_definition=definition,
-        state=state,
-        create_time=create_time_us / 1_000_000,
-        end_time=None if end_time_us is None else end_time_us / 1_000_000,
-        labels=labels if isinstance(labels, dict) else json.loads(labels),
-        request_id=request_id or "",
-        last_seq=last_seq,
-    )
 
 
 def _fetch_json(db: sqlite3.Connection, sql: str, params: list[SqlParam]) -> Any:
@@ -59,7 +45,7 @@ def read_events(db: sqlite3.Connection, run: str, after_seq: int) -> list[run_pb
 
 def get_run_record(db: sqlite3.Connection, run: str) -> RunRecord | None:
     row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM runs WHERE name = ?", (run,)).fetchone()
-    return None if row is None else _record(row)
+    return None if row is None else record_from_row(row)
 
 
 def list_runs(
@@ -81,9 +67,11 @@ def list_runs(
     )
     rows.sort(key=lambda row: (row[3], row[0]), reverse=True)
     if len(rows) <= size:
-        return [_record(row) for row in rows], None
+        return [record_from_row(row) for row in rows], None
     rows = rows[:size]
-    return [_record(row) for row in rows], PageCursor(create_time_us=rows[-1][3], name=rows[-1][0])
+    return [record_from_row(row) for row in rows], PageCursor(
+        create_time_us=rows[-1][3], name=rows[-1][0]
+    )
 
 
 def unfinished_runs(db: sqlite3.Connection) -> list[str]:
