@@ -41,9 +41,9 @@ pytestmark = pytest.mark.integration
 
 TRIALS = 20
 LATENCY_MS = 1000
-# The row says 30 s; AURA_TEST_UNREACHABLE_S=30 runs it so (the default keeps the
-# suite fast: what matters is that phase two outlasts the outage and nobody decides).
-UNREACHABLE_S = float(os.environ.get("AURA_TEST_UNREACHABLE_S", "3"))
+# The row: a participant unreachable for 30 s after the decision. AURA_TEST_UNREACHABLE_S
+# shortens it for a quick local run; the suite runs the full 30 s.
+UNREACHABLE_S = float(os.environ.get("AURA_TEST_UNREACHABLE_S", "30"))
 # The branch id of each service's step in adopt_outfit.
 BRANCH = {"style": "learn", "combination": "wardrobe", "recommendation": "feedback"}
 
@@ -237,6 +237,7 @@ async def test_participant_killed_after_voting_yes_stays_prepared_and_commits(
     _committed_exactly_once(world, txns)
 
 
+@pytest.mark.timeout(UNREACHABLE_S + 60)
 async def test_a_participant_unreachable_after_the_decision_converges_and_nobody_decides_alone(
     world: World,
 ) -> None:
