@@ -28,7 +28,7 @@ import networkx as nx
 from tests.source_imports import all_imports, modules
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "envvars", "names"),
+    ("errors", "envvars", "names", "security"),
     ("resilience", "runs"),
     ("workflows", "store", "telemetry"),
     ("events", "mesh", "analytics", "config", "bus"),
