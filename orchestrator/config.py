@@ -59,6 +59,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8006
     data_dir: Path = Path(".aura")
+    # TLS on the orchestrator's port: PEM certificate and key files (both or neither), re-read
+    # when they change; with tls_client_ca, callers must present a certificate it signed.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
     # Empty: the embedded SQLite store under data_dir. A postgresql:// URL: a store shared
     # by every replica that names it (AURA_STORE_URL).
     store_url: str = ""
@@ -113,7 +118,12 @@ class Settings:
         """The defaults with every variable of VARIABLES that `env` (default: os.environ)
         sets; SettingsError names each bad one and what it expects."""
         env = os.environ if env is None else env
-        return read(environment_defaults(), VARIABLES, env)
+        settings = read(environment_defaults(), VARIABLES, env)
+        if bool(settings.tls_cert) != bool(settings.tls_key):
+            raise SettingsError(["AURA_TLS_CERT and AURA_TLS_KEY: set both or neither"])
+        if settings.tls_client_ca and not settings.tls_cert:
+            raise SettingsError(["AURA_TLS_CLIENT_CA: needs AURA_TLS_CERT and AURA_TLS_KEY"])
+        return settings
 
     def describe(self) -> dict[str, object]:
         """The effective value of every variable, as JSON values (what `aura config` prints)."""
@@ -140,6 +150,19 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("AURA_HOST", ("host",), TEXT, "interface the orchestrator listens on"),
     EnvVar("AURA_PORT", ("port",), PORT, "the orchestrator's gRPC port"),
     EnvVar("AURA_DATA_DIR", ("data_dir",), PATH, "directory of the SQLite store (`aura.db`)"),
+    EnvVar(
+        "AURA_TLS_CERT",
+        ("tls_cert",),
+        TEXT,
+        "PEM certificate of the orchestrator's port; empty: plaintext (`aura certs` makes one)",
+    ),
+    EnvVar("AURA_TLS_KEY", ("tls_key",), TEXT, "PEM private key of AURA_TLS_CERT"),
+    EnvVar(
+        "AURA_TLS_CLIENT_CA",
+        ("tls_client_ca",),
+        TEXT,
+        "PEM CA whose certificates callers must present (mTLS); empty: no client certificate",
+    ),
     EnvVar(
         "AURA_STORE_URL",
         ("store_url",),
@@ -272,6 +295,9 @@ VARIABLES: tuple[EnvVar, ...] = (
 # AURA_* names read by other parts, so not reported as unknown.
 CLIENT_VARIABLES = {
     "AURA_ADDRESS": "orchestrator address of the `aura` client commands",
+    "AURA_TLS_CA": "PEM CA the `aura` client commands trust: set, they connect with TLS",
+    "AURA_TLS_CLIENT_CERT": "PEM certificate the `aura` client commands present (mTLS)",
+    "AURA_TLS_CLIENT_KEY": "PEM private key of AURA_TLS_CLIENT_CERT",
     # Set by CI (.ci/run): a test that needs PostgreSQL or Redis fails instead of skipping.
     "AURA_REQUIRE_SERVICES": "the test suite's switch, not a setting of the orchestrator",
 }

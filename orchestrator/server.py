@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import socket
+from pathlib import Path
 from types import TracebackType
 
 import grpc
@@ -27,6 +28,7 @@ from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.events import EventHub, RemoteEventFeed
 from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
+from orchestrator.security import server_credentials
 from orchestrator.server_bus import BusSide
 from orchestrator.store import PostgresRunStore, SqliteRunStore
 from orchestrator.telemetry import (
@@ -108,6 +110,20 @@ class OrchestratorServer:
         """Port of the /metrics endpoint once started; None when it is off."""
         return self._metrics_endpoint.port if self._metrics_endpoint is not None else None
 
+    def _listen(self, server: grpc.aio.Server) -> int:
+        settings = self.settings
+        port: int
+        if not settings.tls_cert:
+            port = server.add_insecure_port(settings.address)
+            return port
+        credentials = server_credentials(
+            Path(settings.tls_cert),
+            Path(settings.tls_key),
+            Path(settings.tls_client_ca) if settings.tls_client_ca else None,
+        )
+        port = server.add_secure_port(settings.address, credentials)
+        return port
+
     async def start(self) -> OrchestratorServer:
         await self.store.open()  # makes the data directory, or says why it cannot
         self.store.add_commit_listener(self.hub.publish)
@@ -157,7 +173,7 @@ class OrchestratorServer:
             ),
             server,
         )
-        self.port = server.add_insecure_port(self.settings.address)
+        self.port = self._listen(server)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {self.settings.address}")
         self.engine.coordinator_address = self.address  # where in-doubt participants ask

@@ -23,6 +23,7 @@ from orchestrator.cli.analytics_view import print_analytics
 from orchestrator.cli.progress import ProgressPrinter, status_text
 from orchestrator.cli.tables import print_table
 from orchestrator.names import DEFINITION_PREFIX
+from orchestrator.security import client_channel
 from orchestrator.workflows import MethodRegistry
 
 DEFAULT_ADDRESS = os.environ.get("AURA_ADDRESS", "127.0.0.1:8006")
@@ -35,7 +36,7 @@ class CliError(Exception):
 
 
 def _stub(address: str) -> tuple[grpc.aio.Channel, orchestrator_pb2_grpc.OrchestratorServiceStub]:
-    channel = grpc.aio.insecure_channel(address)
+    channel = client_channel(address)
     return channel, orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
 
 

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
 from orchestrator.cli.progress import status_text
+from orchestrator.security import client_channel
 
 READINESS_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 SMOKE_DEFINITION = "complete_style_analysis"  # a seed that calls all five services
@@ -47,7 +48,7 @@ class Check:
 
 
 async def run_checks(address: str, timeout_s: float) -> list[Check]:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with client_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         live = await _health_check(health, "", "orchestrator liveness", address, timeout_s)
         if live.verdict != "PASS":

@@ -7,13 +7,13 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 from google.protobuf import json_format, timestamp_pb2
 from rich.console import Console
 
 from aura.events.v1 import events_pb2, events_pb2_grpc
 from orchestrator.cli.client_commands import CliError, parse_input, print_json
 from orchestrator.cli.tables import print_table
+from orchestrator.security import client_channel
 
 
 def add_parser(sub: Any, address: str) -> None:
@@ -49,7 +49,7 @@ def _utc(stamp: timestamp_pb2.Timestamp) -> str:
 
 
 async def cmd_events(args: argparse.Namespace) -> int:
-    async with grpc.aio.insecure_channel(args.address) as channel:
+    async with client_channel(args.address) as channel:
         stub = events_pb2_grpc.EventServiceStub(channel)
         if args.events_command == "publish":
             return await _publish(stub, args)

@@ -14,8 +14,8 @@ from typing import Any
 
 import grpc
 
+from orchestrator.cli import certs_command, doctor, events_commands, processes
 from orchestrator.cli import client_commands as client
-from orchestrator.cli import doctor, events_commands, processes
 from orchestrator.cli.analytics_view import parse_window
 from orchestrator.config import Settings, SettingsError, settings_table, unknown_variables
 from orchestrator.envvars import STORE_URL, redact_url
@@ -136,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     check_all.add_argument("--timeout", type=float, default=10.0, help="per check, in seconds")
     check_all.add_argument("--json", action="store_true", help="the verdicts as JSON")
     events_commands.add_parser(sub, client.DEFAULT_ADDRESS)
+    certs_command.add_parser(sub)
     return parser
 
 
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         # exit status are its own), never imported by the product.
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "mock_services", *args.mesh_args])
+    if args.command == "certs":
+        return certs_command.cmd_certs(args)
     if args.command == "config":
         text = (
             settings_table() if args.markdown else json.dumps(settings.describe(), indent=2) + "\n"

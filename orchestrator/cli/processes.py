@@ -24,6 +24,7 @@ from orchestrator.cli.ports import split_address, taken_ports
 from orchestrator.config import Settings
 from orchestrator.envvars import redact_url
 from orchestrator.names import DEFAULT_SERVICES
+from orchestrator.security import client_channel
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings, configure_tracing, shutdown_tracing
 
@@ -47,7 +48,7 @@ DEMO_INPUT = {
 async def wait_serving(address: str, service: str = "", timeout_s: float = 20.0) -> None:
     """Polls grpc.health.v1 Check until SERVING."""
     deadline = time.monotonic() + timeout_s
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with client_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             try:
@@ -65,7 +66,7 @@ async def wait_serving(address: str, service: str = "", timeout_s: float = 20.0)
 
 async def check_health(address: str, service: str, timeout_s: float) -> int:
     """One grpc.health.v1 Check: 0 when SERVING, 1 otherwise (for probes and HEALTHCHECK)."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with client_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = await stub.Check(

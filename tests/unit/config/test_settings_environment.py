@@ -145,3 +145,14 @@ def test_the_readme_settings_table_is_the_one_generated_from_the_list() -> None:
     assert match.group(1) == settings_table(), (
         "README.md's settings table is stale: replace it with `.venv/bin/aura config --markdown`"
     )
+
+
+def test_a_tls_certificate_needs_its_key_and_a_client_ca_needs_both() -> None:
+    with pytest.raises(SettingsError, match="AURA_TLS_CERT and AURA_TLS_KEY"):
+        Settings.from_env({"AURA_TLS_CERT": "server.crt"})
+    with pytest.raises(SettingsError, match="AURA_TLS_CERT and AURA_TLS_KEY"):
+        Settings.from_env({"AURA_TLS_KEY": "server.key"})
+    with pytest.raises(SettingsError, match="AURA_TLS_CLIENT_CA"):
+        Settings.from_env({"AURA_TLS_CLIENT_CA": "ca.crt"})
+    both = Settings.from_env({"AURA_TLS_CERT": "server.crt", "AURA_TLS_KEY": "server.key"})
+    assert (both.tls_cert, both.tls_key, both.tls_client_ca) == ("server.crt", "server.key", "")
