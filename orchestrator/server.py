@@ -112,17 +112,14 @@ class OrchestratorServer:
 
     def _listen(self, server: grpc.aio.Server) -> int:
         settings = self.settings
-        port: int
         if not settings.tls_cert:
-            port = server.add_insecure_port(settings.address)
-            return port
+            return int(server.add_insecure_port(settings.address))
         credentials = server_credentials(
             Path(settings.tls_cert),
             Path(settings.tls_key),
             Path(settings.tls_client_ca) if settings.tls_client_ca else None,
         )
-        port = server.add_secure_port(settings.address, credentials)
-        return port
+        return int(server.add_secure_port(settings.address, credentials))
 
     async def start(self) -> OrchestratorServer:
         await self.store.open()  # makes the data directory, or says why it cannot

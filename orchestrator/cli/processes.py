@@ -45,10 +45,16 @@ DEMO_INPUT = {
 }
 
 
-async def wait_serving(address: str, service: str = "", timeout_s: float = 20.0) -> None:
-    """Polls grpc.health.v1 Check until SERVING."""
+async def wait_serving(
+    address: str,
+    service: str = "",
+    timeout_s: float = 20.0,
+    channel_to: Callable[[str], grpc.aio.Channel] = client_channel,
+) -> None:
+    """Polls grpc.health.v1 Check until SERVING (over TLS when the client is configured for
+    it; the mock services, plaintext, pass `grpc.aio.insecure_channel`)."""
     deadline = time.monotonic() + timeout_s
-    async with client_channel(address) as channel:
+    async with channel_to(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             try:
@@ -129,7 +135,12 @@ async def _with_mesh(
     )
     try:
         serving = asyncio.ensure_future(
-            asyncio.gather(*(wait_serving(address.partition("=")[2]) for address in listen))
+            asyncio.gather(
+                *(
+                    wait_serving(address.partition("=")[2], channel_to=grpc.aio.insecure_channel)
+                    for address in listen
+                )
+            )
         )
         exited = asyncio.ensure_future(mesh.wait())
         await asyncio.wait((serving, exited), return_when=asyncio.FIRST_COMPLETED)
