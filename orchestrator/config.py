@@ -88,6 +88,11 @@ class Settings:
     # AURA_SHUTDOWN_DELAY_S: on SIGTERM, how long health says NOT_SERVING while calls are
     # still accepted, before the drain: time for probes and balancers to move away.
     shutdown_delay_s: float = 0.0
+    # Bearer tokens: with auth_key_file set, every call but health's needs a JWT verified
+    # against it (a PEM public key or a JWKS file), issued by auth_issuer for auth_audience.
+    auth_key_file: str = ""
+    auth_issuer: str = "aura"
+    auth_audience: str = "aura-orchestrator"
     # Metrics endpoint, log format and level, tracing (AURA_METRICS_PORT, AURA_LOG_*, ...).
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     # Admission: runs executing at once; beyond it new runs wait in the durable run queue.
@@ -123,6 +128,13 @@ class Settings:
             raise SettingsError(["AURA_TLS_CERT and AURA_TLS_KEY: set both or neither"])
         if settings.tls_client_ca and not settings.tls_cert:
             raise SettingsError(["AURA_TLS_CLIENT_CA: needs AURA_TLS_CERT and AURA_TLS_KEY"])
+        if settings.auth_key_file:
+            if not Path(settings.auth_key_file).is_file():
+                raise SettingsError([f"AURA_AUTH_KEY_FILE: no such file {settings.auth_key_file}"])
+            if not settings.auth_issuer or not settings.auth_audience:
+                raise SettingsError(
+                    ["AURA_AUTH_ISSUER and AURA_AUTH_AUDIENCE: needed with AURA_AUTH_KEY_FILE"]
+                )
         return settings
 
     def describe(self) -> dict[str, object]:
@@ -224,6 +236,15 @@ VARIABLES: tuple[EnvVar, ...] = (
         "on SIGTERM, how long health says NOT_SERVING while calls are still served",
     ),
     EnvVar(
+        "AURA_AUTH_KEY_FILE",
+        ("auth_key_file",),
+        TEXT,
+        "PEM public key or JWKS file verifying bearer tokens; set: every call but health's "
+        "needs one (`aura token` makes a key and tokens); empty: no authentication",
+    ),
+    EnvVar("AURA_AUTH_ISSUER", ("auth_issuer",), TEXT, "the `iss` tokens must carry"),
+    EnvVar("AURA_AUTH_AUDIENCE", ("auth_audience",), TEXT, "the `aud` tokens must carry"),
+    EnvVar(
         "AURA_SHUTDOWN_GRACE_S",
         ("shutdown_grace_s",),
         number(),
@@ -298,6 +319,7 @@ CLIENT_VARIABLES = {
     "AURA_TLS_CA": "PEM CA the `aura` client commands trust: set, they connect with TLS",
     "AURA_TLS_CLIENT_CERT": "PEM certificate the `aura` client commands present (mTLS)",
     "AURA_TLS_CLIENT_KEY": "PEM private key of AURA_TLS_CLIENT_CERT",
+    "AURA_TOKEN": "bearer token (JWT) the `aura` client commands send (`aura token` makes one)",
     # Set by CI (.ci/run): a test that needs PostgreSQL or Redis fails instead of skipping.
     "AURA_REQUIRE_SERVICES": "the test suite's switch, not a setting of the orchestrator",
 }

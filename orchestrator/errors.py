@@ -229,6 +229,16 @@ class DeadlineExceeded(AuraError):
     default_reason = "DEADLINE_EXCEEDED"
 
 
+class Unauthenticated(AuraError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(AuraError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
 _ERROR_TYPES: dict[grpc.StatusCode, type[AuraError]] = {
     error_type.code: error_type
     for error_type in (
@@ -239,6 +249,8 @@ _ERROR_TYPES: dict[grpc.StatusCode, type[AuraError]] = {
         ResourceExhausted,
         Unavailable,
         DeadlineExceeded,
+        Unauthenticated,
+        PermissionDenied,
     )
 }
 

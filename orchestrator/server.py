@@ -18,7 +18,12 @@ from aura.events.v1 import events_pb2, events_pb2_grpc
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from grpc_guard import UndecodableRequestInterceptor
 from orchestrator.analytics import AnalyticsRecorder
-from orchestrator.api import ErrorStatusInterceptor, EventServicer, OrchestratorServicer
+from orchestrator.api import (
+    AuthInterceptor,
+    ErrorStatusInterceptor,
+    EventServicer,
+    OrchestratorServicer,
+)
 from orchestrator.bus import BusMetrics, BusSettings, EventBus
 from orchestrator.cluster import ReplicaCoordinator
 from orchestrator.config import Settings
@@ -28,7 +33,7 @@ from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.events import EventHub, RemoteEventFeed
 from orchestrator.mesh import BackendPool
 from orchestrator.resilience import ResponseCache
-from orchestrator.security import server_credentials
+from orchestrator.security import TokenVerifier, server_credentials
 from orchestrator.server_bus import BusSide
 from orchestrator.store import PostgresRunStore, SqliteRunStore
 from orchestrator.telemetry import (
@@ -121,6 +126,17 @@ class OrchestratorServer:
         )
         return int(server.add_secure_port(settings.address, credentials))
 
+    def _auth(self) -> list[AuthInterceptor]:
+        settings = self.settings
+        if not settings.auth_key_file:
+            return []
+        verifier = TokenVerifier(
+            Path(settings.auth_key_file),
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+        )
+        return [AuthInterceptor(verifier)]
+
     async def start(self) -> OrchestratorServer:
         await self.store.open()  # makes the data directory, or says why it cannot
         self.store.add_commit_listener(self.hub.publish)
@@ -140,10 +156,12 @@ class OrchestratorServer:
         await self.catalog.load()
         await self.pool.start()
         server = grpc.aio.server(
-            # Outermost first: the span covers the call; undecodable bytes never reach a
-            # handler; whatever a handler raises becomes its status.
+            # Outermost first: the span covers the call; the caller is authenticated and
+            # authorized before anything else; undecodable bytes never reach a handler;
+            # whatever a handler raises becomes its status.
             interceptors=[
                 *grpc_server_interceptors(),
+                *self._auth(),
                 UndecodableRequestInterceptor(ERROR_DOMAIN),
                 ErrorStatusInterceptor(),
             ],

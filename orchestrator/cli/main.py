@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from orchestrator.cli import certs_command, doctor, events_commands, processes
+from orchestrator.cli import certs_command, doctor, events_commands, processes, token_command
 from orchestrator.cli import client_commands as client
 from orchestrator.cli.analytics_view import parse_window
 from orchestrator.config import Settings, SettingsError, settings_table, unknown_variables
@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     check_all.add_argument("--json", action="store_true", help="the verdicts as JSON")
     events_commands.add_parser(sub, client.DEFAULT_ADDRESS)
     certs_command.add_parser(sub)
+    token_command.add_parser(sub)
     return parser
 
 
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(sys.executable, [sys.executable, "-m", "mock_services", *args.mesh_args])
     if args.command == "certs":
         return certs_command.cmd_certs(args)
+    if args.command == "token":
+        return token_command.cmd_token(args)
     if args.command == "config":
         text = (
             settings_table() if args.markdown else json.dumps(settings.describe(), indent=2) + "\n"

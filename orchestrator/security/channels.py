@@ -1,11 +1,13 @@
 """The channel a client command opens to the orchestrator: TLS when AURA_TLS_CA names the CA
-to trust (with AURA_TLS_CLIENT_CERT/KEY presented for mTLS), plaintext otherwise."""
+to trust (with AURA_TLS_CLIENT_CERT/KEY presented for mTLS), plaintext otherwise; with
+AURA_TOKEN, every call carries it as `authorization: Bearer <token>`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -14,11 +16,35 @@ from orchestrator.security.tls import channel_credentials
 
 def client_channel(address: str, env: Mapping[str, str] | None = None) -> grpc.aio.Channel:
     env = os.environ if env is None else env
+    token = env.get("AURA_TOKEN", "").strip()
+    interceptors = [BearerToken(token)] if token else None
     ca = env.get("AURA_TLS_CA", "")
     if not ca:
-        return grpc.aio.insecure_channel(address)
+        return grpc.aio.insecure_channel(address, interceptors=interceptors)
     cert, key = env.get("AURA_TLS_CLIENT_CERT", ""), env.get("AURA_TLS_CLIENT_KEY", "")
     credentials = channel_credentials(
         Path(ca), Path(cert) if cert else None, Path(key) if key else None
     )
-    return grpc.aio.secure_channel(address, credentials)
+    return grpc.aio.secure_channel(address, credentials, interceptors=interceptors)
+
+
+class BearerToken(
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
+):
+    """Adds `authorization: Bearer <token>` to every call (plaintext channels too, where
+    gRPC's call credentials refuse to go: a local try needs no certificates)."""
+
+    def __init__(self, token: str) -> None:
+        self._entry = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: Any) -> Any:
+        metadata = list(details.metadata or ())
+        metadata.append(self._entry)
+        return details._replace(metadata=metadata)
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
