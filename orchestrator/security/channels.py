@@ -17,7 +17,10 @@ from orchestrator.security.tls import channel_credentials
 def client_channel(address: str, env: Mapping[str, str] | None = None) -> grpc.aio.Channel:
     env = os.environ if env is None else env
     token = env.get("AURA_TOKEN", "").strip()
-    interceptors = [BearerToken(token)] if token else None
+    # One instance per call shape: grpc.aio files each interceptor under its first shape.
+    interceptors: list[Any] | None = (
+        [UnaryBearerToken(token), StreamingBearerToken(token)] if token else None
+    )
     ca = env.get("AURA_TLS_CA", "")
     if not ca:
         return grpc.aio.insecure_channel(address, interceptors=interceptors)
@@ -28,13 +31,7 @@ def client_channel(address: str, env: Mapping[str, str] | None = None) -> grpc.a
     return grpc.aio.secure_channel(address, credentials, interceptors=interceptors)
 
 
-class BearerToken(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-):
-    """Adds `authorization: Bearer <token>` to every call (plaintext channels too, where
-    gRPC's call credentials refuse to go: a local try needs no certificates)."""
-
+class _BearerToken:
     def __init__(self, token: str) -> None:
         self._entry = ("authorization", f"Bearer {token}")
 
@@ -43,8 +40,17 @@ class BearerToken(
         metadata.append(self._entry)
         return details._replace(metadata=metadata)
 
+
+class UnaryBearerToken(_BearerToken, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds `authorization: Bearer <token>` to every unary call (plaintext channels too,
+    where gRPC's call credentials refuse to go: a local try needs no certificates)."""
+
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
+
+
+class StreamingBearerToken(_BearerToken, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """The same for server-streaming calls (Watch, Stream, SubscribeEvents)."""
 
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
