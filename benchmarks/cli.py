@@ -24,7 +24,16 @@ from benchmarks.scenarios import FULL, SMOKE, CpuMeter, Plan, limit_load, orches
 from benchmarks.store_compare import compare_stores, postgres_url
 from benchmarks.takeover import takeover
 
-SCENARIOS = ("latency", "throughput", "scale", "peers", "store", "cluster", "bus")
+SCENARIOS = (
+    "latency",
+    "throughput",
+    "scale",
+    "peers",
+    "store",
+    "security",
+    "cluster",
+    "bus",
+)
 log = logging.getLogger("benchmarks")
 
 
@@ -157,6 +166,13 @@ async def _run(
     if "store" in only:
         log.info("store: SQLite and PostgreSQL, c=1 0 ms and c=%d 20 ms", plan.levels[0])
         results["store"] = await compare_stores(plan, plan.levels[0])
+    if "security" in only:
+        from benchmarks.security_cost import compare_security
+
+        log.info(
+            "security: off, then mTLS + bearer tokens, c=1 0 ms and c=%d 20 ms", plan.levels[0]
+        )
+        results["security"] = await compare_security(plan, plan.levels[0])
     if "cluster" in only:
         runs = 1000 if plan.name == "full" else 50
         log.info("cluster: 3 replicas, %d runs in flight, one killed, then one paused", runs)

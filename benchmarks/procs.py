@@ -63,9 +63,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_serving(address: str, service: str = "", timeout_s: float = 30.0) -> None:
+async def wait_serving(
+    address: str,
+    service: str = "",
+    timeout_s: float = 30.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
     deadline = time.monotonic() + timeout_s
-    async with grpc.aio.insecure_channel(address) as channel:
+    channel = (
+        grpc.aio.insecure_channel(address)
+        if credentials is None
+        else grpc.aio.secure_channel(address, credentials)
+    )
+    async with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             with contextlib.suppress(grpc.aio.AioRpcError):
@@ -150,8 +160,11 @@ async def start_orchestrator(
     prefix: list[str] | None = None,
     data_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> Orchestrator:
     """`python -m orchestrator.cli serve` on a free port, durable SQLite in a fresh dir.
+
+    `credentials`: what the readiness probe connects with when `extra_env` turns TLS on.
 
     `prefix` wraps the command (e.g. a profiler: ["py-spy", "record", "-o", "x.svg", "--"]);
     the process statistics are then the wrapper's.
@@ -180,7 +193,9 @@ async def start_orchestrator(
     address = f"127.0.0.1:{port}"
     orchestrator = Orchestrator(Child("orchestrator", process), address, data_dir, tmp)
     try:
-        await wait_serving(address, "aura.orchestrator.v1.OrchestratorService")
+        await wait_serving(
+            address, "aura.orchestrator.v1.OrchestratorService", credentials=credentials
+        )
     except BaseException:
         await orchestrator.stop()
         raise

@@ -130,6 +130,11 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 1024",
             None if rss is None else rss <= 1024,
         )
+    if results.get("security"):
+        from benchmarks.security_cost import security_checks
+
+        for name, value, target, ok in security_checks(results["security"]):
+            add(name, value, target, ok)
     if results.get("store"):
         from benchmarks.store_compare import store_checks
 
@@ -286,6 +291,19 @@ def table(results: dict[str, Any]) -> str:
                     show(store["limit"].get(key)),
                     f"SQLite {show(store['sqlite'].get(key))}; "
                     f"PostgreSQL {show(store['postgres'].get(key))}",
+                    "-",
+                ]
+                + ["-"] * len(peer_names)
+            )
+    security = results.get("security")
+    if security:
+        for key in sorted(security.get("on", {}), key=lambda k: (k != "c1_0ms", k)):
+            show = lat if key == "c1_0ms" else thr
+            rows.append(
+                [
+                    f"security: {key} off vs mTLS + tokens",
+                    show(security["limit"].get(key)),
+                    f"off {show(security['off'].get(key))}; on {show(security['on'].get(key))}",
                     "-",
                 ]
                 + ["-"] * len(peer_names)

@@ -148,10 +148,16 @@ async def limit_load(addresses: dict[str, str], meter: CpuMeter, **kwargs: Any) 
 
 
 async def orchestrated_load(
-    address: str, meter: CpuMeter, *, speedup: bool = False, **kwargs: Any
+    address: str,
+    meter: CpuMeter,
+    *,
+    speedup: bool = False,
+    credentials: grpc.ChannelCredentials | None = None,
+    token: str | None = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     channels = max(1, min(8, kwargs["concurrency"] // 100))
-    client = OrchestratedClient(address, channels=channels)
+    client = OrchestratedClient(address, channels=channels, credentials=credentials, token=token)
     try:
         summary, result = await measure(client.run, meter, keep_results=speedup, **kwargs)
     finally:

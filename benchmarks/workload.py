@@ -200,10 +200,22 @@ def step_times(run: run_pb2.WorkflowRun) -> StepTimes:
 class OrchestratedClient:
     """ExecuteWorkflowRun against the orchestrator, over `channels` connections."""
 
-    def __init__(self, address: str, channels: int = 1) -> None:
+    def __init__(
+        self,
+        address: str,
+        channels: int = 1,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
+    ) -> None:
+        """`credentials`: TLS (mTLS) to the orchestrator; `token`: a bearer token per call."""
         self._channels = [
-            grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) for _ in range(channels)
+            grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            if credentials is None
+            else grpc.aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+            for _ in range(channels)
         ]
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.stubs = [orchestrator_pb2_grpc.OrchestratorServiceStub(c) for c in self._channels]
         self._request = orchestrator_pb2.ExecuteWorkflowRunRequest(
             workflow_definition=DEFINITION, input=struct(STYLE_INPUT)
@@ -215,7 +227,9 @@ class OrchestratedClient:
         return self.stubs[self._next]
 
     async def run(self) -> run_pb2.WorkflowRun:
-        response = await self.stub().ExecuteWorkflowRun(self._request, timeout=120)
+        response = await self.stub().ExecuteWorkflowRun(
+            self._request, timeout=120, metadata=self._metadata
+        )
         run = response.workflow_run
         if run.state != run_pb2.RUN_STATE_SUCCEEDED:
             raise RuntimeError(
