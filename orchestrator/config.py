@@ -26,6 +26,7 @@ from orchestrator.envvars import (
     jsonable,
     markdown_table,
     number,
+    port_or_off,
     read,
     redact_url,
     unknown_names,
@@ -93,6 +94,9 @@ class Settings:
     auth_key_file: str = ""
     auth_issuer: str = "aura"
     auth_audience: str = "aura-orchestrator"
+    # A second, plaintext port serving only grpc.health.v1 (None: off): Kubernetes' gRPC
+    # probes speak no TLS, so with TLS on the main port they need this one.
+    health_port: int | None = None
     # Metrics endpoint, log format and level, tracing (AURA_METRICS_PORT, AURA_LOG_*, ...).
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     # Admission: runs executing at once; beyond it new runs wait in the durable run queue.
@@ -128,13 +132,10 @@ class Settings:
             raise SettingsError(["AURA_TLS_CERT and AURA_TLS_KEY: set both or neither"])
         if settings.tls_client_ca and not settings.tls_cert:
             raise SettingsError(["AURA_TLS_CLIENT_CA: needs AURA_TLS_CERT and AURA_TLS_KEY"])
-        if settings.auth_key_file:
-            if not Path(settings.auth_key_file).is_file():
-                raise SettingsError([f"AURA_AUTH_KEY_FILE: no such file {settings.auth_key_file}"])
-            if not settings.auth_issuer or not settings.auth_audience:
-                raise SettingsError(
-                    ["AURA_AUTH_ISSUER and AURA_AUTH_AUDIENCE: needed with AURA_AUTH_KEY_FILE"]
-                )
+        if settings.auth_key_file and not (settings.auth_issuer and settings.auth_audience):
+            raise SettingsError(
+                ["AURA_AUTH_ISSUER and AURA_AUTH_AUDIENCE: needed with AURA_AUTH_KEY_FILE"]
+            )
         return settings
 
     def describe(self) -> dict[str, object]:
@@ -244,6 +245,12 @@ VARIABLES: tuple[EnvVar, ...] = (
     ),
     EnvVar("AURA_AUTH_ISSUER", ("auth_issuer",), TEXT, "the `iss` tokens must carry"),
     EnvVar("AURA_AUTH_AUDIENCE", ("auth_audience",), TEXT, "the `aud` tokens must carry"),
+    EnvVar(
+        "AURA_HEALTH_PORT",
+        ("health_port",),
+        port_or_off(),
+        "a plaintext port serving only grpc.health.v1, for probes that speak no TLS; off: none",
+    ),
     EnvVar(
         "AURA_SHUTDOWN_GRACE_S",
         ("shutdown_grace_s",),

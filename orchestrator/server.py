@@ -103,6 +103,9 @@ class OrchestratorServer:
         self.health = DrainingHealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port = 0
+        # The health-only plaintext port, once started (AURA_HEALTH_PORT).
+        self.health_port: int | None = None
+        self._health_server: grpc.aio.Server | None = None
         self._stopped = asyncio.Event()
         self._stopping = False
 
@@ -119,22 +122,28 @@ class OrchestratorServer:
         settings = self.settings
         if not settings.tls_cert:
             return int(server.add_insecure_port(settings.address))
-        credentials = server_credentials(
-            Path(settings.tls_cert),
-            Path(settings.tls_key),
-            Path(settings.tls_client_ca) if settings.tls_client_ca else None,
-        )
+        try:
+            credentials = server_credentials(
+                Path(settings.tls_cert),
+                Path(settings.tls_key),
+                Path(settings.tls_client_ca) if settings.tls_client_ca else None,
+            )
+        except OSError as error:
+            raise RuntimeError(f"TLS: cannot read {error.filename}: {error.strerror}") from error
         return int(server.add_secure_port(settings.address, credentials))
 
     def _auth(self) -> list[AuthInterceptor]:
         settings = self.settings
         if not settings.auth_key_file:
             return []
-        verifier = TokenVerifier(
-            Path(settings.auth_key_file),
-            issuer=settings.auth_issuer,
-            audience=settings.auth_audience,
-        )
+        try:
+            verifier = TokenVerifier(
+                Path(settings.auth_key_file),
+                issuer=settings.auth_issuer,
+                audience=settings.auth_audience,
+            )
+        except ValueError as error:
+            raise RuntimeError(f"AURA_AUTH_KEY_FILE: {error}") from error
         return [AuthInterceptor(verifier)]
 
     async def start(self) -> OrchestratorServer:
@@ -198,6 +207,7 @@ class OrchestratorServer:
             await self._join_cluster(self.store)
         await server.start()
         self._server = server
+        await self._start_health_port()
         resumed = await self.engine.resume_unfinished(on_history=self.metrics.adopt)
         if resumed:
             log.info("resumed %d unfinished runs", len(resumed))
@@ -225,6 +235,20 @@ class OrchestratorServer:
             follow_store(False)
         log.info("orchestrator serving on %s", self.address)
         return self
+
+    async def _start_health_port(self) -> None:
+        """The plaintext health-only port (AURA_HEALTH_PORT): the same health servicer, so
+        it drains and follows the store as the main port's health does."""
+        if self.settings.health_port is None:
+            return
+        server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        address = f"{self.settings.host}:{self.settings.health_port}"
+        self.health_port = int(server.add_insecure_port(address))
+        if self.health_port == 0:
+            raise RuntimeError(f"cannot listen on {address}")
+        await server.start()
+        self._health_server = server
 
     async def _join_cluster(self, store: PostgresRunStore) -> None:
         """Heartbeats, takes over dead replicas' runs, hears other replicas' cancels and
@@ -281,6 +305,8 @@ class OrchestratorServer:
                     log.info("NOT_SERVING; still accepting calls for %.1fs", delay)
                     await asyncio.sleep(delay)
                 await self._drain_calls(self._server, grace)
+            if self._health_server is not None:
+                await self._health_server.stop(0)
             await self.pool.stop()
             if self.bus_side is not None:
                 await self.bus_side.stop()  # pending entries stay for the next relay

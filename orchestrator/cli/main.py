@@ -60,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "health", help="exit 0 when a server's grpc.health.v1 Check says SERVING"
     )
-    check.add_argument("--address", default=client.DEFAULT_ADDRESS)
+    check.add_argument(
+        "--address",
+        help="default: 127.0.0.1:AURA_HEALTH_PORT (plaintext) when that is set, else AURA_ADDRESS",
+    )
     check.add_argument("--service", default="", help='"" = liveness, a service name = readiness')
     check.add_argument("--timeout", type=float, default=2.0)
 
@@ -186,7 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.command == "health":
-            return asyncio.run(processes.check_health(args.address, args.service, args.timeout))
+            health_port = settings.health_port if args.address is None else None
+            address = args.address or client.DEFAULT_ADDRESS
+            if health_port is not None:
+                address = f"127.0.0.1:{health_port}"
+            return asyncio.run(
+                processes.check_health(
+                    address, args.service, args.timeout, plaintext=health_port is not None
+                )
+            )
         if args.command == "up":
             if args.store is not None:
                 chosen = with_store_url(settings, args.store)

@@ -70,9 +70,13 @@ async def wait_serving(
             await asyncio.sleep(0.1)
 
 
-async def check_health(address: str, service: str, timeout_s: float) -> int:
-    """One grpc.health.v1 Check: 0 when SERVING, 1 otherwise (for probes and HEALTHCHECK)."""
-    async with client_channel(address) as channel:
+async def check_health(
+    address: str, service: str, timeout_s: float, *, plaintext: bool = False
+) -> int:
+    """One grpc.health.v1 Check: 0 when SERVING, 1 otherwise (for probes and HEALTHCHECK).
+    `plaintext`: the health-only port (AURA_HEALTH_PORT) speaks no TLS."""
+    channel = grpc.aio.insecure_channel(address) if plaintext else client_channel(address)
+    async with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = await stub.Check(
@@ -184,8 +188,9 @@ async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) 
     configure_tracing(telemetry)  # before any server or channel exists
     server = await OrchestratorServer(settings, telemetry).start()
     metrics = f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""
+    health = f", health on :{server.health_port}" if server.health_port else ""
     Console(stderr=True).print(
-        f"orchestrator serving on {server.address} ({store_description(server)}{metrics})"
+        f"orchestrator serving on {server.address} ({store_description(server)}{metrics}{health})"
     )
     await stop.wait()
     log.info(
