@@ -281,31 +281,23 @@ def table(results: dict[str, Any]) -> str:
             f"outbox -> start p50 {start['p50_ms']} / p99 {start['p99_ms']} ms"
         )
         rows.append(["event bus (Redis Streams)", "-", summary, "-"] + ["-"] * len(peer_names))
-    store = results.get("store")
-    if store:
-        for key in sorted(store.get("postgres", {}), key=lambda k: (k != "c1_0ms", k)):
+    # Same-run comparisons: (results key, label, compared sides and their names).
+    comparisons = (
+        ("store", "SQLite vs PostgreSQL", (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))),
+        ("security", "off vs mTLS + tokens", (("off", "off"), ("on", "on"))),
+    )
+    for name, label, sides in comparisons:
+        compared = results.get(name)
+        if not compared:
+            continue
+        last = sides[-1][0]
+        for key in sorted(compared.get(last, {}), key=lambda k: (k != "c1_0ms", k)):
             show = lat if key == "c1_0ms" else thr
-            rows.append(
-                [
-                    f"store: {key} SQLite vs PostgreSQL",
-                    show(store["limit"].get(key)),
-                    f"SQLite {show(store['sqlite'].get(key))}; "
-                    f"PostgreSQL {show(store['postgres'].get(key))}",
-                    "-",
-                ]
-                + ["-"] * len(peer_names)
+            measured = "; ".join(
+                f"{title} {show(compared[side].get(key))}" for side, title in sides
             )
-    security = results.get("security")
-    if security:
-        for key in sorted(security.get("on", {}), key=lambda k: (k != "c1_0ms", k)):
-            show = lat if key == "c1_0ms" else thr
             rows.append(
-                [
-                    f"security: {key} off vs mTLS + tokens",
-                    show(security["limit"].get(key)),
-                    f"off {show(security['off'].get(key))}; on {show(security['on'].get(key))}",
-                    "-",
-                ]
+                [f"{name}: {key} {label}", show(compared["limit"].get(key)), measured, "-"]
                 + ["-"] * len(peer_names)
             )
     lines = ["| " + " | ".join(row) + " |" for row in rows]

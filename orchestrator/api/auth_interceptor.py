@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 
+from orchestrator.api.error_interceptor import Context, HandlerLookup
 from orchestrator.api.permissions import is_open, permission_for
 from orchestrator.api.status import abort_with
 from orchestrator.errors import PermissionDenied, Unauthenticated
@@ -29,10 +30,6 @@ from orchestrator.security import Caller, Permission, TokenRejected, TokenVerifi
 
 log = logging.getLogger(__name__)
 
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-HandlerLookup: TypeAlias = (
-    "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]"
-)
 MAX_CACHED_METHODS = 1024
 _BEHAVIOURS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 _SCHEME = "bearer "

@@ -9,7 +9,6 @@ the handler answers, never one of those two). Health answers SERVING with no tok
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,14 +26,12 @@ from aura.orchestrator.v1 import orchestrator_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.api import METHOD_PERMISSIONS
 from orchestrator.security import (
-    CertificateAuthority,
     Permission,
-    channel_credentials,
     issue_token,
     make_signing_key,
 )
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_helpers import settings_for
+from tests.integration.security.secured_settings import secured_settings
 
 pytestmark = pytest.mark.integration
 
@@ -129,23 +126,11 @@ async def server_fixture(
     mesh: MockMesh, tmp_path: Path, keys: tuple[Path, Path, Path]
 ) -> AsyncIterator[Secured]:
     signing, public, other = keys
-    authority = CertificateAuthority()
-    ca = authority.write(tmp_path / "ca.crt")
-    cert, key = authority.issue(tmp_path, "orchestrator")
-    client_cert, client_key = authority.issue(tmp_path, "client", ("aura-client",))
-    settings = dataclasses.replace(
-        settings_for(mesh, tmp_path / "data"),
-        tls_cert=str(cert),
-        tls_key=str(key),
-        tls_client_ca=str(ca),
-        auth_key_file=str(public),
-    )
-    server = OrchestratorServer(settings)
+    secured = secured_settings(mesh, tmp_path, public)
+    server = OrchestratorServer(secured.settings)
     await server.start()
     try:
-        yield Secured(
-            server.address, channel_credentials(ca, client_cert, client_key), signing, other
-        )
+        yield Secured(server.address, secured.credentials, signing, other)
     finally:
         await server.stop(0.5)
 

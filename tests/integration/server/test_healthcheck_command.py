@@ -8,7 +8,6 @@ Both are read from those files here, so a change there is tested as it is.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import re
@@ -24,10 +23,10 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from mock_services.mesh import MockMesh
 from orchestrator.cli.processes import EXIT_MARGIN_S
 from orchestrator.config import unknown_variables
-from orchestrator.security import CertificateAuthority, make_signing_key
+from orchestrator.security import make_signing_key
 from orchestrator.server import OrchestratorServer
 from tests.helpers import REPO_ROOT
-from tests.integration.orchestrator_helpers import settings_for
+from tests.integration.security.secured_settings import secured_settings
 from tests.integration.server.deploy_manifests import orchestrator_container
 
 pytestmark = pytest.mark.integration
@@ -83,18 +82,8 @@ async def secured_orchestrator_fixture(
     mesh: MockMesh, tmp_path: Path
 ) -> AsyncIterator[OrchestratorServer]:
     """As the manifest runs it: mTLS and bearer tokens on the main port, plus the health port."""
-    authority = CertificateAuthority()
-    ca = authority.write(tmp_path / "ca.crt")
-    cert, key = authority.issue(tmp_path, "orchestrator")
     _, public = make_signing_key(tmp_path / "keys")
-    settings = dataclasses.replace(
-        settings_for(mesh, tmp_path / "data"),
-        tls_cert=str(cert),
-        tls_key=str(key),
-        tls_client_ca=str(ca),
-        auth_key_file=str(public),
-        health_port=0,
-    )
+    settings = secured_settings(mesh, tmp_path, public, health_port=0).settings
     server = await OrchestratorServer(settings).start()
     try:
         yield server
