@@ -22,7 +22,9 @@ from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
+from aura.transaction.v1 import participant_pb2 as tx
 from mock_services import MockMesh, MockTls
+from mock_services.common.ledger import BranchKey
 from orchestrator.mesh import ServingStatus, service_identity
 from orchestrator.names import DEFAULT_SERVICES
 from orchestrator.security import CertificateAuthority, channel_credentials
@@ -36,6 +38,12 @@ from tests.integration.orchestrator_helpers import (
     step,
 )
 from tests.integration.resilience.resilience_helpers import NLU, TEXT_INPUT, define, nlu_step
+from tests.integration.transaction_helpers import (
+    ABORTED,
+    METHODS,
+    PREPARED,
+    adoption_request,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -247,3 +255,72 @@ def test_each_service_identity_is_its_short_name_under_aura() -> None:
         f"{short}.aura" for short in MOCKS
     }
     assert service_identity("acme.search.v1.SearchService") == "acme.search.v1.searchservice"
+
+
+@contextlib.asynccontextmanager
+async def tls_port_orchestrator(pki: MeshPki, mesh: MockMesh, tmp_path: Path) -> AsyncIterator[str]:
+    """An orchestrator whose own port is mTLS (and its links to `mesh` too); its address."""
+    cert, key = pki.ca.issue(pki.other_directory("orchestrator"), "orchestrator")
+    settings = dataclasses.replace(
+        settings_for(mesh, tmp_path / "data"),
+        tls_cert=str(cert),
+        tls_key=str(key),
+        tls_client_ca=str(pki.ca_file),
+        mesh_tls_ca=str(pki.ca_file),
+        mesh_tls_cert=str(pki.client_cert),
+        mesh_tls_key=str(pki.client_key),
+    )
+    server = await OrchestratorServer(settings).start()
+    try:
+        yield server.address
+    finally:
+        await server.stop(grace_s=0.2)
+
+
+def prepare_in_doubt(mesh: MockMesh, coordinator: str) -> BranchKey:
+    """A style branch prepared for a transaction its coordinator never heard of."""
+    style = mesh["style"]
+    assert style.ledger is not None and style.in_doubt is not None
+    style.in_doubt.after_s = 0.0  # in doubt at once
+    key = BranchKey("unknown-run/adopt", "style")
+    vote = style.ledger.prepare(
+        key, METHODS["style"], adoption_request("style", "ada", "o1"), coordinator
+    )
+    assert vote.vote == tx.VOTE_YES
+    return key
+
+
+async def test_an_in_doubt_participant_asks_a_tls_orchestrator_over_mutual_tls(
+    pki: MeshPki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AURA_TLS_CA", str(pki.ca_file))
+    client_cert, client_key = pki.ca.issue(pki.other_directory("client"), "client")
+    monkeypatch.setenv("AURA_TLS_CLIENT_CERT", str(client_cert))
+    monkeypatch.setenv("AURA_TLS_CLIENT_KEY", str(client_key))
+    async with (
+        tls_mesh(pki.directory) as mesh,
+        tls_port_orchestrator(pki, mesh, tmp_path) as address,
+    ):
+        key = prepare_in_doubt(mesh, address)
+        ledger = mesh["style"].ledger
+        assert ledger is not None
+        # The run is unknown to the coordinator: presumed abort, told over TLS.
+        await eventually(
+            lambda: ledger.branch_states()[(key.transaction_id, key.branch_id)] == ABORTED,
+            message="the branch aborted on the coordinator's answer",
+        )
+
+
+async def test_without_aura_tls_ca_an_in_doubt_participant_cannot_reach_a_tls_orchestrator(
+    pki: MeshPki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AURA_TLS_CA", raising=False)
+    async with (
+        tls_mesh(pki.directory) as mesh,
+        tls_port_orchestrator(pki, mesh, tmp_path) as address,
+    ):
+        key = prepare_in_doubt(mesh, address)
+        resolver, ledger = mesh["style"].in_doubt, mesh["style"].ledger
+        assert resolver is not None and ledger is not None
+        await eventually(lambda: resolver.asked >= 2, message="asked twice")
+        assert ledger.branch_states()[(key.transaction_id, key.branch_id)] == PREPARED
