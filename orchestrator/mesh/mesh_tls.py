@@ -51,8 +51,13 @@ class MeshTlsFiles:
         return cls(Path(ca), Path(cert) if cert else None, Path(key) if key else None)
 
     def load(self) -> MeshTls:
-        """Reads the files (OSError names a missing one)."""
-        return MeshTls(channel_credentials(self.ca, self.cert, self.key))
+        """Reads the files; OSError names the one that cannot be read."""
+        try:
+            return MeshTls(channel_credentials(self.ca, self.cert, self.key))
+        except OSError as error:
+            raise OSError(
+                f"mesh TLS (AURA_MESH_TLS_*): cannot read {error.filename}: {error.strerror}"
+            ) from error
 
 
 @dataclass(frozen=True)

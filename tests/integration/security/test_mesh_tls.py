@@ -25,7 +25,7 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb
 from aura.transaction.v1 import participant_pb2 as tx
 from mock_services import MockMesh, MockTls
 from mock_services.common.ledger import BranchKey
-from orchestrator.mesh import ServingStatus, service_identity
+from orchestrator.mesh import BackendPool, MeshTlsFiles, ServingStatus, service_identity
 from orchestrator.names import DEFAULT_SERVICES
 from orchestrator.security import CertificateAuthority, channel_credentials
 from orchestrator.server import OrchestratorServer
@@ -248,6 +248,18 @@ async def test_a_service_certificate_for_another_identity_is_refused_by_the_orch
             lambda: serving_statuses(server)[image] is ServingStatus.SERVING,
             message="the image service, with its own certificate, SERVING",
         )
+
+
+async def test_a_mesh_certificate_file_that_cannot_be_read_stops_the_start_naming_it(
+    pki: MeshPki,
+) -> None:
+    missing = pki.directory / "missing.crt"
+    pool = BackendPool(
+        {NLU: ["127.0.0.1:1"]}, tls=MeshTlsFiles(pki.ca_file, missing, pki.client_key)
+    )
+    with pytest.raises(OSError, match=f"AURA_MESH_TLS_.*cannot read {missing}"):
+        await pool.start()
+    assert pool.services() == [], "no channel was opened"
 
 
 def test_each_service_identity_is_its_short_name_under_aura() -> None:
