@@ -10,6 +10,7 @@ See README.md for the `aura-fault` header, flags and environment variables.
 from mock_services.common.faults import FAULT_HEADER, FaultConfig
 from mock_services.common.interceptor import IDEMPOTENCY_KEY_HEADER
 from mock_services.common.server import MockServer, start_mock_server
+from mock_services.common.tls import MockTls
 from mock_services.mesh import SERVICE_PORTS, MockMesh, main, serve_mesh
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "FaultConfig",
     "MockMesh",
     "MockServer",
+    "MockTls",
     "main",
     "serve_mesh",
     "start_mock_server",

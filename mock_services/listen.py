@@ -1,7 +1,7 @@
 """`python -m mock_services.listen image=127.0.0.1:8001 ...`: the mock services, each on the
 address given (`aura up` and `aura demo` pass the ones the orchestrator is configured with
 AURA_SERVICE_<NAME>_ADDRESSES; the interface from AURA_MOCK_HOST when set), until
-SIGTERM or SIGINT. Faults and log level from AURA_MOCK_*."""
+SIGTERM or SIGINT. Faults, log level and TLS (AURA_MOCK_TLS_DIR) from AURA_MOCK_*."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import signal
 import sys
 
 from mock_services import FaultConfig, MockServer, start_mock_server
+from mock_services.common.tls import MockTls
 
 
 async def serve(addresses: dict[str, str]) -> None:
@@ -20,9 +21,11 @@ async def serve(addresses: dict[str, str]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     servers: list[MockServer] = []
+    tls = MockTls.from_env()
     try:
         for name, address in addresses.items():
-            server = await start_mock_server(name, address, FaultConfig.from_env(service=name))
+            faults = FaultConfig.from_env(service=name)
+            server = await start_mock_server(name, address, faults, tls=tls)
             servers.append(server)
             print(f"{name:<15} {server.service_name:<48} {server.address}", flush=True)
         await stop.wait()

@@ -11,6 +11,7 @@ from types import TracebackType
 from mock_services.common.cli import build_parser, configure_logging, faults_from_args
 from mock_services.common.faults import FaultConfig, FaultSyntaxError
 from mock_services.common.server import MockServer, start_mock_server
+from mock_services.common.tls import MockTls
 from mock_services.registry import SERVICE_PORTS, SERVICES
 
 __all__ = ["SERVICE_PORTS", "MockMesh", "main", "serve_mesh"]
@@ -19,13 +20,15 @@ log = logging.getLogger(__name__)
 
 
 class MockMesh:
-    """Starts the five mock servers; on port 0 each unless `use_default_ports`."""
+    """Starts the five mock servers; on port 0 each unless `use_default_ports`; with `tls`,
+    each serves mTLS with its own certificate from that directory."""
 
     def __init__(
         self,
         host: str = "127.0.0.1",
         use_default_ports: bool = False,
         faults: dict[str, FaultConfig] | None = None,
+        tls: MockTls | None = None,
     ) -> None:
         unknown = set(faults or {}) - set(SERVICES)
         if unknown:
@@ -33,6 +36,7 @@ class MockMesh:
         self.host = host
         self.use_default_ports = use_default_ports
         self._faults = dict(faults or {})
+        self.tls = tls
         self.servers: dict[str, MockServer] = {}
 
     def __getitem__(self, name: str) -> MockServer:
@@ -47,7 +51,7 @@ class MockMesh:
             for name in SERVICES:
                 port = SERVICE_PORTS[name] if self.use_default_ports else 0
                 self.servers[name] = await start_mock_server(
-                    name, f"{self.host}:{port}", self._faults.get(name)
+                    name, f"{self.host}:{port}", self._faults.get(name), tls=self.tls
                 )
         except BaseException:
             await self.stop(grace_s=0)
@@ -82,7 +86,8 @@ async def serve_mesh(
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with MockMesh(host, use_default_ports=True, faults=faults) as mesh:
+        tls = MockTls.from_env()
+        async with MockMesh(host, use_default_ports=True, faults=faults, tls=tls) as mesh:
             for name, server in mesh.servers.items():
                 print(f"{name:<15} {server.service_name:<48} {server.address}", flush=True)
             await stop.wait()

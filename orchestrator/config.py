@@ -65,6 +65,12 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    # mTLS to the backend services: set mesh_tls_ca and every backend link uses TLS, each
+    # service verified against its identity (`<short>.aura`, see orchestrator.mesh.mesh_tls);
+    # mesh_tls_cert/key: the client certificate presented to them (both or neither).
+    mesh_tls_ca: str = ""
+    mesh_tls_cert: str = ""
+    mesh_tls_key: str = ""
     # Empty: the embedded SQLite store under data_dir. A postgresql:// URL: a store shared
     # by every replica that names it (AURA_STORE_URL).
     store_url: str = ""
@@ -136,6 +142,12 @@ class Settings:
             raise SettingsError(
                 ["AURA_AUTH_ISSUER and AURA_AUTH_AUDIENCE: needed with AURA_AUTH_KEY_FILE"]
             )
+        if bool(settings.mesh_tls_cert) != bool(settings.mesh_tls_key):
+            raise SettingsError(["AURA_MESH_TLS_CERT and AURA_MESH_TLS_KEY: set both or neither"])
+        if settings.mesh_tls_cert and not settings.mesh_tls_ca:
+            raise SettingsError(
+                ["AURA_MESH_TLS_CERT: needs AURA_MESH_TLS_CA (the CA of the services' certs)"]
+            )
         return settings
 
     def describe(self) -> dict[str, object]:
@@ -176,6 +188,20 @@ VARIABLES: tuple[EnvVar, ...] = (
         TEXT,
         "PEM CA whose certificates callers must present (mTLS); empty: no client certificate",
     ),
+    EnvVar(
+        "AURA_MESH_TLS_CA",
+        ("mesh_tls_ca",),
+        TEXT,
+        "PEM CA of the backend services' certificates: set, every backend link uses TLS and "
+        "each service must prove its identity `<name>.aura`; empty: plaintext",
+    ),
+    EnvVar(
+        "AURA_MESH_TLS_CERT",
+        ("mesh_tls_cert",),
+        TEXT,
+        "PEM client certificate the orchestrator presents to the backend services (mTLS)",
+    ),
+    EnvVar("AURA_MESH_TLS_KEY", ("mesh_tls_key",), TEXT, "PEM private key of AURA_MESH_TLS_CERT"),
     EnvVar(
         "AURA_STORE_URL",
         ("store_url",),

@@ -31,7 +31,7 @@ from orchestrator.drain import DrainingHealthServicer
 from orchestrator.engine import DefinitionCatalog, Engine
 from orchestrator.errors import ERROR_DOMAIN
 from orchestrator.events import EventHub, RemoteEventFeed
-from orchestrator.mesh import BackendPool
+from orchestrator.mesh import BackendPool, MeshTlsFiles
 from orchestrator.resilience import ResponseCache
 from orchestrator.security import TokenVerifier, server_credentials
 from orchestrator.server_bus import BusSide
@@ -81,6 +81,9 @@ class OrchestratorServer:
             settings.service_addresses,
             policy_for=settings.policy_for,
             on_breaker_transition=self.analytics.observe_breaker,
+            tls=MeshTlsFiles.from_paths(
+                settings.mesh_tls_ca, settings.mesh_tls_cert, settings.mesh_tls_key
+            ),
         )
         self.pool.add_breaker_listener(self.metrics.observe_breaker)
         self.catalog = DefinitionCatalog(self.store, MethodRegistry.default())

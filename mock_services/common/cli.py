@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from mock_services.common.faults import FaultConfig, FaultSyntaxError, parse_status_code
 from mock_services.common.server import start_mock_server
+from mock_services.common.tls import MockTls
 from mock_services.registry import SERVICE_PORTS
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ async def serve_one(name: str, address: str, faults: FaultConfig, grace_s: float
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    server = await start_mock_server(name, address, faults)
+    server = await start_mock_server(name, address, faults, tls=MockTls.from_env())
     print(f"{name:<15} {server.service_name:<48} {server.address}", flush=True)
     try:
         await stop.wait()

@@ -3,8 +3,9 @@
 A branch that voted YES and has heard no decision for `AURA_MOCK_IN_DOUBT_AFTER_S`
 (default 2 s) is in doubt: the resolver asks the coordinator named in its Prepare
 (`OrchestratorService/GetTransactionOutcome`) with backoff (0.5 s doubling to 5 s) and
-applies the answer. UNSPECIFIED (not decided yet) or no answer: it asks again later. It
-never decides alone: a prepared branch stays prepared until the coordinator says.
+applies the answer (over TLS when AURA_TLS_CA is set, see `tls`). UNSPECIFIED (not
+decided yet) or no answer: it asks again later. It never decides alone: a prepared
+branch stays prepared until the coordinator says.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from mock_services.common.ledger import (
     RefusedChange,
     refusal,
 )
+from mock_services.common.tls import orchestrator_channel
 from mock_services.common.validation import Violations, abort_with, invalid_argument_status
 
 log = logging.getLogger(__name__)
@@ -151,7 +153,7 @@ class InDoubtResolver:
         try:
             channel = self._channels.get(coordinator)
             if channel is None:
-                channel = self._channels[coordinator] = grpc.aio.insecure_channel(coordinator)
+                channel = self._channels[coordinator] = orchestrator_channel(coordinator)
             stub = orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
             answer = await stub.GetTransactionOutcome(
                 orchestrator_pb2.GetTransactionOutcomeRequest(transaction_id=key.transaction_id),

@@ -26,6 +26,7 @@ from mock_services.common.ledger import Ledger
 from mock_services.common.participant import InDoubtResolver, ParticipantServicer
 from mock_services.common.participant import data_dir as participant_data_dir
 from mock_services.common.reflection import enable_reflection
+from mock_services.common.tls import MockTls
 from mock_services.common.tracing import server_interceptors
 from mock_services.common.validation import ERROR_DOMAIN
 from mock_services.registry import service_spec
@@ -47,9 +48,15 @@ class MockServer:
     """Handle of one running mock: where it listens, what it injects, what it has seen."""
 
     def __init__(
-        self, name: str, faults: FaultConfig | None = None, data_dir: Path | None = None
+        self,
+        name: str,
+        faults: FaultConfig | None = None,
+        data_dir: Path | None = None,
+        tls: MockTls | None = None,
     ) -> None:
         spec = service_spec(name)
+        self.tls = tls
+        """With it, the mock serves mTLS (its own certificate, clients' from `ca.crt`)."""
         self.name: str = spec.name
         self.service_name: str = spec.service_name
         self.address: str = ""
@@ -136,7 +143,11 @@ class MockServer:
     async def start(self, address: str = "127.0.0.1:0") -> MockServer:
         host = address.rsplit(":", 1)[0]
         try:
-            self.port = self._server.add_insecure_port(address)
+            if self.tls is None:
+                self.port = self._server.add_insecure_port(address)
+            else:
+                credentials = self.tls.server_credentials(self.name)
+                self.port = self._server.add_secure_port(address, credentials)
         except RuntimeError as error:
             raise OSError(f"mock {self.name}: cannot listen on {address}: {error}") from error
         if not self.port:
@@ -152,7 +163,13 @@ class MockServer:
             self._background.append(asyncio.create_task(self._finish_slow_start(faults)))
         if faults.health_flap_s > 0:
             self._background.append(asyncio.create_task(self._flap(faults.health_flap_s)))
-        log.info("mock %s (%s) listening on %s", self.name, self.service_name, self.address)
+        log.info(
+            "mock %s (%s) listening on %s%s",
+            self.name,
+            self.service_name,
+            self.address,
+            " (mTLS)" if self.tls is not None else "",
+        )
         return self
 
     async def _finish_slow_start(self, faults: FaultConfig) -> None:
@@ -209,8 +226,9 @@ async def start_mock_server(
     address: str = "127.0.0.1:0",
     faults: FaultConfig | None = None,
     data_dir: Path | None = None,
+    tls: MockTls | None = None,
 ) -> MockServer:
     """Starts one mock ("image", "nlu", "style", "combination" or "recommendation").
     `data_dir`: where a participating mock keeps its SQLite file (`<name>.db`); default
-    AURA_MOCK_DATA_DIR, or a new temporary directory."""
-    return await MockServer(name, faults, data_dir).start(address)
+    AURA_MOCK_DATA_DIR, or a new temporary directory. `tls`: serve mTLS (see `tls`)."""
+    return await MockServer(name, faults, data_dir, tls).start(address)

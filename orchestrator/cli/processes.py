@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -23,6 +25,7 @@ from orchestrator.cli.cluster_up import plan_replicas, run_replicas
 from orchestrator.cli.ports import split_address, taken_ports
 from orchestrator.config import Settings
 from orchestrator.envvars import redact_url
+from orchestrator.mesh import MeshTlsFiles
 from orchestrator.names import DEFAULT_SERVICES
 from orchestrator.security import client_channel
 from orchestrator.server import OrchestratorServer
@@ -52,7 +55,7 @@ async def wait_serving(
     channel_to: Callable[[str], grpc.aio.Channel] = client_channel,
 ) -> None:
     """Polls grpc.health.v1 Check until SERVING (over TLS when the client is configured for
-    it; the mock services, plaintext, pass `grpc.aio.insecure_channel`)."""
+    it; the mock services pass their channel, see `mesh_channels`)."""
     deadline = time.monotonic() + timeout_s
     async with channel_to(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -127,13 +130,45 @@ def ensure_ports_free(settings: Settings, telemetry: TelemetrySettings, *, mesh:
         )
 
 
+MOCK_TLS_DIR_ENV = "AURA_MOCK_TLS_DIR"
+
+
+def mesh_tls_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    """The mocks' environment: with mesh TLS on, AURA_MOCK_TLS_DIR (default: the directory
+    of AURA_MESH_TLS_CA, as `aura certs` lays it out); off, none (they serve plaintext)."""
+    env = dict(env)
+    if settings.mesh_tls_ca:
+        env.setdefault(MOCK_TLS_DIR_ENV, str(Path(settings.mesh_tls_ca).parent))
+    elif env.pop(MOCK_TLS_DIR_ENV, None):
+        log.warning(
+            "%s ignored: AURA_MESH_TLS_CA is not set, the mocks serve plaintext", MOCK_TLS_DIR_ENV
+        )
+    return env
+
+
+def mesh_channels(settings: Settings) -> Callable[[str, str], grpc.aio.Channel]:
+    """(mock name, address) -> a channel to it as the orchestrator opens one: mTLS checking
+    the mock's identity when mesh TLS is on, plaintext otherwise."""
+    files = MeshTlsFiles.from_paths(
+        settings.mesh_tls_ca, settings.mesh_tls_cert, settings.mesh_tls_key
+    )
+    if files is None:
+        return lambda name, address: grpc.aio.insecure_channel(address)
+    tls = files.load()
+    services = {short: service for service, (short, _) in DEFAULT_SERVICES.items()}
+    return lambda name, address: tls.channel(address, services[name])
+
+
 async def _with_mesh(
     settings: Settings, body: Callable[[], Awaitable[int]], mesh_env: dict[str, str] | None = None
 ) -> int:
     """Starts the five mock services in a child process, on the addresses the orchestrator
-    is configured with, runs `body`, stops them."""
-    env = {**os.environ, **(mesh_env or {})}
-    listen = [f"{name}={address}" for name, address in mesh_addresses(settings).items()]
+    is configured with (mTLS with mesh TLS on), waits until each serves over the kind of
+    channel the orchestrator will use, runs `body`, stops them."""
+    env = mesh_tls_env(settings, {**os.environ, **(mesh_env or {})})
+    channel_to = mesh_channels(settings)
+    addresses = mesh_addresses(settings)
+    listen = [f"{name}={address}" for name, address in addresses.items()]
     mesh = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mock_services.listen", *listen, env=env
     )
@@ -141,8 +176,8 @@ async def _with_mesh(
         serving = asyncio.ensure_future(
             asyncio.gather(
                 *(
-                    wait_serving(address.partition("=")[2], channel_to=grpc.aio.insecure_channel)
-                    for address in listen
+                    wait_serving(address, channel_to=functools.partial(channel_to, name))
+                    for name, address in addresses.items()
                 )
             )
         )

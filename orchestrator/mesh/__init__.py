@@ -2,6 +2,7 @@
 
 from orchestrator.mesh.backend_error import BackendCallError, code_of, status_of
 from orchestrator.mesh.backend_pool import BackendPool, breaker_outcome
+from orchestrator.mesh.mesh_tls import MeshTls, MeshTlsFiles, service_identity
 from orchestrator.mesh.service_state import Endpoint, ServiceState, ServiceStats
 from orchestrator.mesh.snapshot import EndpointSnapshot, ServiceSnapshot, ServingStatus
 
@@ -10,11 +11,14 @@ __all__ = [
     "BackendPool",
     "Endpoint",
     "EndpointSnapshot",
+    "MeshTls",
+    "MeshTlsFiles",
     "ServiceSnapshot",
     "ServiceState",
     "ServiceStats",
     "ServingStatus",
     "breaker_outcome",
     "code_of",
+    "service_identity",
     "status_of",
 ]

@@ -19,6 +19,10 @@ Channels reconnect quickly (`RECONNECT_BACKOFF_MAX_MS`): gRPC's default
 connection backoff grows to two minutes, so after a long outage a channel would
 stay down for many seconds after the backend is back, and with it the health
 stream whose SERVING closes the breaker.
+
+With `tls` (AURA_MESH_TLS_*), every channel is TLS and checks the backend's certificate
+against its service's identity (`mesh_tls`); the health stream shares that channel. A
+refused handshake fails calls UNAVAILABLE and counts as unreachable for the breaker.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from grpc_health.v1 import health_pb2
 from orchestrator.errors import Unavailable
 from orchestrator.mesh.backend_error import BackendCallError, status_from_aio_error
 from orchestrator.mesh.health_watch import HealthWatch
+from orchestrator.mesh.mesh_tls import MeshTls, MeshTlsFiles, service_identity
 from orchestrator.mesh.service_state import Endpoint, ServiceState, ServiceStats
 from orchestrator.mesh.snapshot import ServiceSnapshot, service_snapshot
 from orchestrator.resilience import (
@@ -111,6 +116,7 @@ class BackendPool:
         policy_for: Callable[[str], ServicePolicy] | None = None,
         on_breaker_transition: BreakerListener | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tls: MeshTlsFiles | None = None,
     ) -> None:
         self._addresses = {service: list(addrs) for service, addrs in addresses.items()}
         self._policy_for = policy_for or (lambda service: ServicePolicy())
@@ -118,6 +124,8 @@ class BackendPool:
             [on_breaker_transition] if on_breaker_transition else []
         )
         self._clock = clock
+        self._tls_files = tls
+        self._tls: MeshTls | None = None
         self._services: dict[str, ServiceState] = {}
         self._callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
 
@@ -125,6 +133,8 @@ class BackendPool:
         self._listeners.append(listener)
 
     async def start(self) -> None:
+        if self._tls_files is not None:
+            self._tls = self._tls_files.load()  # once: the files are not read again
         for service, addresses in self._addresses.items():
             policy = self._policy_for(service)
             state = ServiceState(
@@ -139,9 +149,14 @@ class BackendPool:
 
     def _endpoint(self, state: ServiceState, address: str) -> Endpoint:
         service = state.name
-        channel = grpc.aio.insecure_channel(
-            address, options=CHANNEL_OPTIONS, interceptors=grpc_client_interceptors()
-        )
+        if self._tls is None:
+            channel = grpc.aio.insecure_channel(
+                address, options=CHANNEL_OPTIONS, interceptors=grpc_client_interceptors()
+            )
+        else:
+            channel = self._tls.channel(
+                address, service, CHANNEL_OPTIONS, interceptors=grpc_client_interceptors()
+            )
         breaker = CircuitBreaker(state.policy.breaker, clock=self._clock)
 
         def transition(previous: CircuitState, to: CircuitState, reason: str) -> None:
@@ -309,6 +324,9 @@ class BackendPool:
             state.stats.error_count += 1
             endpoint.error_count += 1
             status = status_from_aio_error(error)
+            if outcome is Outcome.UNREACHABLE and self._tls is not None:
+                # A refused handshake looks like a refused connection: say what was expected.
+                status.message += f" (mTLS link, expected identity {service_identity(state.name)})"
             raise BackendCallError(
                 status,
                 service=state.name,

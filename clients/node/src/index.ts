@@ -1,4 +1,6 @@
 // A small typed client of aura.orchestrator.v1.OrchestratorService on @grpc/grpc-js.
+import { readFileSync } from "node:fs";
+
 import * as grpc from "@grpc/grpc-js";
 
 import type { Any__Output } from "./generated/google/protobuf/Any";
@@ -15,12 +17,38 @@ import { loadOrchestratorPackage, messageTypes } from "./protos";
 export type { RunEvent__Output as RunEvent, WorkflowRun__Output as WorkflowRun };
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-export function createClient(address: string): OrchestratorServiceClient {
-  const proto = loadOrchestratorPackage();
-  return new proto.aura.orchestrator.v1.OrchestratorService(
-    address,
-    grpc.credentials.createInsecure(),
+/** PEM files for TLS: the CA that signed the orchestrator's certificate and, for mTLS, the
+ * client certificate and key to present (both or neither). */
+export interface TlsFiles {
+  ca: string;
+  cert?: string;
+  key?: string;
+}
+
+/** TLS files from the variables the `aura` commands read (AURA_TLS_CA, AURA_TLS_CLIENT_CERT,
+ * AURA_TLS_CLIENT_KEY); undefined, plaintext, when AURA_TLS_CA is not set. */
+export function tlsFromEnv(env: NodeJS.ProcessEnv = process.env): TlsFiles | undefined {
+  if (!env.AURA_TLS_CA) return undefined;
+  return { ca: env.AURA_TLS_CA, cert: env.AURA_TLS_CLIENT_CERT, key: env.AURA_TLS_CLIENT_KEY };
+}
+
+/** Channel credentials: TLS verifying the server against `tls.ca` (presenting `cert`/`key`
+ * when given), plaintext without `tls`. */
+export function channelCredentials(tls?: TlsFiles): grpc.ChannelCredentials {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  if (Boolean(tls.cert) !== Boolean(tls.key)) {
+    throw new Error("TLS client certificate and key: give both or neither");
+  }
+  return grpc.credentials.createSsl(
+    readFileSync(tls.ca),
+    tls.key ? readFileSync(tls.key) : null,
+    tls.cert ? readFileSync(tls.cert) : null,
   );
+}
+
+export function createClient(address: string, tls?: TlsFiles): OrchestratorServiceClient {
+  const proto = loadOrchestratorPackage();
+  return new proto.aura.orchestrator.v1.OrchestratorService(address, channelCredentials(tls));
 }
 
 /** JSON object -> google.protobuf.Struct in proto-loader's object form (well-known types
@@ -77,8 +105,9 @@ function unary<Res>(invoke: (callback: grpc.requestCallback<Res>) => unknown): P
 export class Orchestrator {
   constructor(readonly client: OrchestratorServiceClient) {}
 
-  static connect(address: string): Orchestrator {
-    return new Orchestrator(createClient(address));
+  /** Plaintext, or TLS with `tls` (see `tlsFromEnv` for the AURA_TLS_* variables). */
+  static connect(address: string, tls?: TlsFiles): Orchestrator {
+    return new Orchestrator(createClient(address, tls));
   }
 
   close(): void {

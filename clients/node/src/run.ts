@@ -4,11 +4,14 @@
 //   node dist/run.js [--address 127.0.0.1:8006] [--json] DEFINITION '{"user_id": "ada", ...}'
 //
 // Progress goes to stderr, one line per event; with --json, stdout gets one JSON summary.
+// TLS: --ca FILE (or AURA_TLS_CA) connects with TLS, verifying the orchestrator against that
+// CA; --cert FILE --key FILE (or AURA_TLS_CLIENT_CERT/KEY) present a client certificate (mTLS).
 import type { RecommendItemsResponse__Output } from "./generated/aura/recommendation/v1/RecommendItemsResponse";
-import { type JsonValue, Orchestrator, type RunEvent, unpackAny } from "./index";
+import { type JsonValue, Orchestrator, type RunEvent, type TlsFiles, tlsFromEnv, unpackAny } from "./index";
 
 interface Args {
   address: string;
+  tls?: TlsFiles;
   json: boolean;
   definition: string;
   input: { [key: string]: JsonValue };
@@ -17,16 +20,24 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   let address = process.env.AURA_ADDRESS ?? "127.0.0.1:8006";
   let json = false;
+  let tls = tlsFromEnv();
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--address") address = argv[++i];
     else if (argv[i] === "--json") json = true;
+    else if (argv[i] === "--ca") tls = { ...tls, ca: argv[++i] };
+    else if (argv[i] === "--cert") tls = { ca: "", ...tls, cert: argv[++i] };
+    else if (argv[i] === "--key") tls = { ca: "", ...tls, key: argv[++i] };
     else positional.push(argv[i]);
   }
   if (positional.length < 1) {
-    throw new Error("usage: aura-node-run [--address HOST:PORT] [--json] DEFINITION [INPUT_JSON]");
+    throw new Error(
+      "usage: aura-node-run [--address HOST:PORT] [--ca FILE [--cert FILE --key FILE]] [--json] " +
+        "DEFINITION [INPUT_JSON]",
+    );
   }
-  return { address, json, definition: positional[0], input: JSON.parse(positional[1] ?? "{}") };
+  if (tls !== undefined && !tls.ca) throw new Error("--cert and --key need --ca (or AURA_TLS_CA)");
+  return { address, tls, json, definition: positional[0], input: JSON.parse(positional[1] ?? "{}") };
 }
 
 function describe(event: RunEvent): string {
@@ -40,7 +51,7 @@ function describe(event: RunEvent): string {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const orchestrator = Orchestrator.connect(args.address);
+  const orchestrator = Orchestrator.connect(args.address, args.tls);
   try {
     const name = await orchestrator.start(args.definition, args.input);
     process.stderr.write(`started ${name}\n`);

@@ -1,5 +1,6 @@
 """The Node.js client (clients/node, @grpc/grpc-js + types generated from protos/) against a
-real orchestrator and mock mesh: it starts a run, streams its progress, reads the typed result.
+real orchestrator and mock mesh: it starts a run, streams its progress, reads the typed result;
+over mTLS when given the CA and a client certificate (--ca/--cert/--key or AURA_TLS_*).
 
 Skips when node/npm are missing, unless AURA_REQUIRE_NODE=1 or AURA_REQUIRE_SERVICES=1 (CI).
 `npm ci` runs only when node_modules is older than package-lock.json.
@@ -8,17 +9,22 @@ Skips when node/npm are missing, unless AURA_REQUIRE_NODE=1 or AURA_REQUIRE_SERV
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mock_services.mesh import MockMesh
+from orchestrator.security import CertificateAuthority, client_channel
 from orchestrator.server import OrchestratorServer
 from tests.helpers import REPO_ROOT
-from tests.integration.orchestrator_helpers import STYLE_INPUT
+from tests.integration.orchestrator_helpers import STYLE_INPUT, settings_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -84,3 +90,96 @@ async def test_node_client_starts_streams_and_reads_typed_result(
     # The same run, read through the Python API, agrees.
     python_run = await orchestrator.engine.get_run(result["name"])
     assert python_run.last_event_seq == len(result["event_seqs"])
+
+
+@pytest.fixture(name="tls_orchestrator")
+async def tls_orchestrator_fixture(
+    mesh: MockMesh, tmp_path: Path
+) -> AsyncIterator[tuple[OrchestratorServer, dict[str, str]]]:
+    """An orchestrator serving mTLS, and the AURA_TLS_* client variables that reach it."""
+    authority = CertificateAuthority()
+    ca = authority.write(tmp_path / "ca.crt")
+    cert, key = authority.issue(tmp_path, "orchestrator")
+    client_cert, client_key = authority.issue(tmp_path, "client", ("aura-client",))
+    settings = dataclasses.replace(
+        settings_for(mesh, tmp_path / "data"),
+        tls_cert=str(cert),
+        tls_key=str(key),
+        tls_client_ca=str(ca),
+    )
+    server = await OrchestratorServer(settings).start()
+    try:
+        yield (
+            server,
+            {
+                "AURA_TLS_CA": str(ca),
+                "AURA_TLS_CLIENT_CERT": str(client_cert),
+                "AURA_TLS_CLIENT_KEY": str(client_key),
+            },
+        )
+    finally:
+        await server.stop(grace_s=0.5)
+
+
+def _by_name(server: OrchestratorServer) -> str:
+    """`localhost:port`: grpc-js sends the host as TLS server name, and Node warns (DEP0123)
+    when that is an IP address; the certificate covers both."""
+    return f"localhost:{server.port}"
+
+
+async def _node_run(
+    node_client: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(node_client),
+        *args,
+        "--json",
+        "complete_style_analysis",
+        json.dumps(STYLE_INPUT),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("AURA_")}, **(env or {})},
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_node_client_runs_a_workflow_over_mutual_tls_given_the_ca_and_its_certificate(
+    node_client: Path, tls_orchestrator: tuple[OrchestratorServer, dict[str, str]]
+) -> None:
+    server, tls = tls_orchestrator
+    address = _by_name(server)
+    code, stdout, stderr = await _node_run(
+        node_client,
+        "--address",
+        address,
+        "--ca",
+        tls["AURA_TLS_CA"],
+        "--cert",
+        tls["AURA_TLS_CLIENT_CERT"],
+        "--key",
+        tls["AURA_TLS_CLIENT_KEY"],
+    )
+    assert code == 0, stderr
+    assert json.loads(stdout.strip().splitlines()[-1])["state"] == "RUN_STATE_SUCCEEDED"
+    # The same from the AURA_TLS_* variables the aura commands read.
+    code, stdout, stderr = await _node_run(node_client, "--address", address, env=tls)
+    assert code == 0, stderr
+
+
+async def test_node_client_without_tls_or_without_a_client_certificate_is_refused(
+    node_client: Path, tls_orchestrator: tuple[OrchestratorServer, dict[str, str]]
+) -> None:
+    server, tls = tls_orchestrator
+    plaintext = await _node_run(node_client, "--address", _by_name(server))
+    no_certificate = await _node_run(
+        node_client, "--address", _by_name(server), "--ca", tls["AURA_TLS_CA"]
+    )
+    for code, _, stderr in (plaintext, no_certificate):
+        assert code == 1
+        assert stderr.startswith("aura-node-run: "), stderr
+    async with client_channel(server.address, tls) as channel:
+        health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    assert health.status == health_pb2.HealthCheckResponse.SERVING, "it keeps serving"

@@ -54,7 +54,7 @@ async def tls_orchestrator_fixture(
     exported = _exports(made.stdout)
     server = {k: v for k, v in exported.items() if k in {"AURA_TLS_CERT", "AURA_TLS_KEY"}}
     server["AURA_TLS_CLIENT_CA"] = exported["AURA_TLS_CLIENT_CA"]
-    client = {k: v for k, v in exported.items() if k not in server}
+    client = {k: v for k, v in exported.items() if k.startswith("AURA_TLS_") and k not in server}
     assert set(client) == {"AURA_TLS_CA", "AURA_TLS_CLIENT_CERT", "AURA_TLS_CLIENT_KEY"}
 
     process = OrchestratorProcess(mesh, tmp_path / "data", free_port())

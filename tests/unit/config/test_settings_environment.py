@@ -156,3 +156,32 @@ def test_a_tls_certificate_needs_its_key_and_a_client_ca_needs_both() -> None:
         Settings.from_env({"AURA_TLS_CLIENT_CA": "ca.crt"})
     both = Settings.from_env({"AURA_TLS_CERT": "server.crt", "AURA_TLS_KEY": "server.key"})
     assert (both.tls_cert, both.tls_key, both.tls_client_ca) == ("server.crt", "server.key", "")
+
+
+def test_a_mesh_client_certificate_needs_its_key_and_the_services_ca() -> None:
+    with pytest.raises(SettingsError, match="AURA_MESH_TLS_CERT and AURA_MESH_TLS_KEY"):
+        Settings.from_env({"AURA_MESH_TLS_CA": "ca.crt", "AURA_MESH_TLS_CERT": "client.crt"})
+    with pytest.raises(SettingsError, match="AURA_MESH_TLS_CERT and AURA_MESH_TLS_KEY"):
+        Settings.from_env({"AURA_MESH_TLS_CA": "ca.crt", "AURA_MESH_TLS_KEY": "client.key"})
+    with pytest.raises(SettingsError, match="AURA_MESH_TLS_CERT: needs AURA_MESH_TLS_CA"):
+        Settings.from_env({"AURA_MESH_TLS_CERT": "client.crt", "AURA_MESH_TLS_KEY": "client.key"})
+
+
+def test_mesh_tls_is_off_by_default_and_a_ca_alone_turns_it_on_without_a_client_certificate() -> (
+    None
+):
+    assert Settings.from_env({}).mesh_tls_ca == ""
+    ca_only = Settings.from_env({"AURA_MESH_TLS_CA": "ca.crt"})
+    assert (ca_only.mesh_tls_ca, ca_only.mesh_tls_cert, ca_only.mesh_tls_key) == ("ca.crt", "", "")
+    full = Settings.from_env(
+        {
+            "AURA_MESH_TLS_CA": "ca.crt",
+            "AURA_MESH_TLS_CERT": "client.crt",
+            "AURA_MESH_TLS_KEY": "client.key",
+        }
+    )
+    assert (full.mesh_tls_ca, full.mesh_tls_cert, full.mesh_tls_key) == (
+        "ca.crt",
+        "client.crt",
+        "client.key",
+    )
