@@ -158,6 +158,7 @@ class InDoubtResolver:
             answer = await stub.GetTransactionOutcome(
                 orchestrator_pb2.GetTransactionOutcomeRequest(transaction_id=key.transaction_id),
                 timeout=2.0,
+                metadata=_bearer_token(),
             )
             decision = answer.decision
         except grpc.aio.AioRpcError as error:
@@ -196,3 +197,10 @@ async def apply_direct(
     except RefusedChange as refused:
         await abort_with(context, rpc_status.to_status(refused.status))
     return response
+
+
+def _bearer_token() -> tuple[tuple[str, str], ...] | None:
+    """AURA_MOCK_ORCHESTRATOR_TOKEN, sent when the orchestrator asks callers for a token
+    (a token with the `read` permission suffices for GetTransactionOutcome)."""
+    token = os.environ.get("AURA_MOCK_ORCHESTRATOR_TOKEN", "").strip()
+    return (("authorization", f"Bearer {token}"),) if token else None
