@@ -8,6 +8,7 @@ from typing import Final
 
 __all__ = [
     "DEFAULT_SERVICES",
+    "DEFAULT_TENANT",
     "DEFINITION_ID_PATTERN",
     "DEFINITION_NAME_PATTERN",
     "DEFINITION_PREFIX",
@@ -17,6 +18,8 @@ __all__ = [
 ]
 
 RUN_PREFIX: Final = "workflowRuns/"
+#: The tenant of every run and caller when the orchestrator asks for no tokens.
+DEFAULT_TENANT: Final = "default"
 DEFINITION_PREFIX: Final = "workflowDefinitions/"
 #: A definition id: a lowercase letter, then up to 62 lowercase letters, digits or `_`.
 DEFINITION_ID_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]{0,62}")

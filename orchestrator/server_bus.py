@@ -20,6 +20,8 @@ from aura.orchestrator.v1 import run_pb2
 from orchestrator.bus import BusRuntime, EndpointState, EventBus, ServiceStateFeed, TriggeredRun
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
 from orchestrator.mesh import BackendPool
+from orchestrator.names import DEFAULT_TENANT
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import PostgresRunStore, SqliteRunStore, produces_entries
 
 
@@ -54,7 +56,8 @@ class BusSide:
             bus,
             replica_id=replica,
             outbox=store,
-            definitions=catalog.list,
+            # Triggers of every tenant's definitions listen; each run is its definition's.
+            definitions=lambda: catalog.list(scope=EVERY_TENANT),
             start_run=self.start_run,
         )
         self.feed = ServiceStateFeed(
@@ -74,8 +77,13 @@ class BusSide:
         """A trigger's run, through the engine; returns once its creation is committed."""
         run_input = struct_pb2.Struct()
         run_input.update(run.input)
+        owner = self._engine.definition(run.workflow_definition, scope=EVERY_TENANT)
         spec = RunSpec(
-            run.workflow_definition, input=run_input, labels=run.labels, request_id=run.request_id
+            run.workflow_definition,
+            input=run_input,
+            labels=run.labels,
+            request_id=run.request_id,
+            tenant=owner.definition.tenant or DEFAULT_TENANT,
         )
         workflow_run, _ = await self._engine.start_run(spec)
         return str(workflow_run.name)

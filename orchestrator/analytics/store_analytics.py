@@ -22,12 +22,14 @@ from orchestrator.analytics.figures import add_figures
 from orchestrator.analytics.recorder import AnalyticsRecorder
 from orchestrator.analytics.resilience import add_resilience
 from orchestrator.runs import (
+    EVERY_TENANT,
     Condition,
     CreateTimeCondition,
     DefinitionCondition,
     Operator,
     RunFilter,
     StateCondition,
+    TenantScope,
 )
 from orchestrator.store import RunRecord, RunStore
 from orchestrator.workflows import CompiledWorkflow
@@ -72,16 +74,17 @@ class StoreAnalytics:
     async def report(
         self,
         *,
+        scope: TenantScope,
         window_s: float | None = None,
         definition: str = "",
         open_now: frozenset[str] = frozenset(),
     ) -> orchestrator_pb2.GetAnalyticsResponse:
-        """Finished runs created within `window_s` before now (all when None), of
-        `definition` (full name; all when empty). `open_now`: services whose circuit is
-        open on this replica now."""
+        """Finished runs of `scope` created within `window_s` before now (all when None),
+        of `definition` (full name; all when empty). `open_now`: services whose circuit is
+        open on this replica now (the services are every tenant's)."""
         since = self._clock() - window_s if window_s else 0.0
         async with self._lock:
-            records, matched = await self._newest(since, definition)
+            records, matched = await self._newest(since, definition, scope)
             runs = await self._facts(records)
         workflows = {name: self._workflow_of(name) for name in {run.definition for run in runs}}
         live = LiveBreakers(self._recorder.trips_since(since), open_now)
@@ -93,7 +96,9 @@ class StoreAnalytics:
         response.max_counted_runs = self.max_counted_runs
         return response
 
-    async def _newest(self, since: float, definition: str) -> tuple[list[RunRecord], int]:
+    async def _newest(
+        self, since: float, definition: str, scope: TenantScope
+    ) -> tuple[list[RunRecord], int]:
         """The newest `max_analyzed_runs` matching runs, and how many match (counted up to
         `max_counted_runs`)."""
         conditions: list[Condition] = [StateCondition(Operator.NE, s) for s in _UNFINISHED]
@@ -107,7 +112,7 @@ class StoreAnalytics:
         token = ""
         while True:
             size = min(LIST_PAGE_SIZE, self.max_counted_runs - matched)
-            page, token = await self._store.list_runs(run_filter, size, token)
+            page, token = await self._store.list_runs(run_filter, size, token, scope=scope)
             matched += len(page)
             newest.extend(page[: max(0, self.max_analyzed_runs - len(newest))])
             if not token or matched >= self.max_counted_runs:
@@ -126,7 +131,7 @@ class StoreAnalytics:
         for start in range(0, len(missing), READ_CHUNK):
             chunk = missing[start : start + READ_CHUNK]
             histories = await asyncio.gather(
-                *(self._store.read_events(record.name) for record in chunk)
+                *(self._store.read_events(record.name, scope=EVERY_TENANT) for record in chunk)
             )
             for record, events in zip(chunk, histories, strict=True):
                 facts = run_facts(events, self._workflow_of(record.workflow_definition))

@@ -43,6 +43,7 @@ def run_from_record(record: RunRecord) -> run_pb2.WorkflowRun:
         labels=record.labels,
         request_id=record.request_id,
         last_event_seq=record.last_seq,
+        tenant=record.tenant,
     )
     run.create_time.FromMicroseconds(_microseconds(record.create_time))
     if record.end_time is not None:

@@ -39,9 +39,10 @@ from orchestrator.engine import (
 from orchestrator.errors import FieldViolation, InvalidArgument, NotFound
 from orchestrator.events import EventHub
 from orchestrator.mesh import BackendPool, ServingStatus
-from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
+from orchestrator.names import DEFAULT_TENANT, DEFINITION_PREFIX, RUN_PREFIX
 from orchestrator.resilience import CircuitState
-from orchestrator.runs import parse_run_filter
+from orchestrator.runs import EVERY_TENANT, TenantScope, parse_run_filter
+from orchestrator.security import current_caller
 from orchestrator.store import ReplicaInfo, replicated
 from orchestrator.workflows import CompiledWorkflow, duration_problem
 
@@ -84,6 +85,13 @@ def _required_name(value: str, field: str, prefix: str) -> str:
     return check_resource_name(value, field, prefix)
 
 
+def _scope() -> TenantScope:
+    """The caller's tenant (its token's), or the default tenant when no tokens are asked.
+    Every read and change of runs and definitions below goes through it."""
+    caller = current_caller.get()
+    return TenantScope.of(caller.tenant if caller is not None else DEFAULT_TENANT)
+
+
 def _spec(request: Any, context: Ctx | None = None) -> RunSpec:
     _required_name(request.workflow_definition, "workflow_definition", DEFINITION_PREFIX)
     timeout_s = None
@@ -108,6 +116,7 @@ def _spec(request: Any, context: Ctx | None = None) -> RunSpec:
         timeout_s=timeout_s,
         caller_deadline_s=caller_deadline_s,
         priority=request.priority,
+        tenant=_scope().tenant or DEFAULT_TENANT,
     )
 
 
@@ -135,7 +144,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     ) -> orchestrator_pb2.ListWorkflowDefinitionsResponse:
         size = _page_size(request.page_size)
         after = decode_definition_token(request.page_token)
-        compiled = [c for c in self._engine.definitions() if c.name > after]
+        compiled = [c for c in self._engine.definitions(scope=_scope()) if c.name > after]
         page = compiled[:size]
         response = orchestrator_pb2.ListWorkflowDefinitionsResponse(
             workflow_definitions=[c.definition for c in page]
@@ -148,7 +157,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.GetWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.GetWorkflowDefinitionResponse:
         name = _required_name(request.name, "name", DEFINITION_PREFIX)
-        compiled = self._engine.definition(name)
+        compiled = self._engine.definition(name, scope=_scope())
         return orchestrator_pb2.GetWorkflowDefinitionResponse(
             workflow_definition=compiled.definition
         )
@@ -162,7 +171,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                 violations=[FieldViolation("workflow_definition", "required")],
             )
         compiled = await self._engine.create_definition(
-            request.workflow_definition, validate_only=request.validate_only
+            request.workflow_definition, scope=_scope(), validate_only=request.validate_only
         )
         return orchestrator_pb2.CreateWorkflowDefinitionResponse(
             workflow_definition=compiled.definition
@@ -188,8 +197,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def StreamWorkflowRun(
         self, request: orchestrator_pb2.StreamWorkflowRunRequest, context: Ctx
     ) -> AsyncIterator[orchestrator_pb2.StreamWorkflowRunResponse]:
-        run, _ = await self._engine.start_run(_spec(request))
-        async for event in self._engine.watch_run(self._hub, run.name):
+        spec = _spec(request)
+        run, _ = await self._engine.start_run(spec)
+        async for event in self._engine.watch_run(self._hub, run.name, scope=spec.scope):
             yield orchestrator_pb2.StreamWorkflowRunResponse(event=event)
 
     async def WatchWorkflowRun(
@@ -201,7 +211,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                 "after_seq must not be negative",
                 violations=[FieldViolation("after_seq", "must be >= 0")],
             )
-        async for event in self._engine.watch_run(self._hub, name, request.after_seq):
+        watching = self._engine.watch_run(self._hub, name, request.after_seq, scope=_scope())
+        async for event in watching:
             yield orchestrator_pb2.WatchWorkflowRunResponse(event=event)
 
     async def GetWorkflowRun(
@@ -209,7 +220,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     ) -> orchestrator_pb2.GetWorkflowRunResponse:
         name = run_name(_required_name(request.name, "name", RUN_PREFIX))
         view = resolve_view(request.view, default=FULL)
-        run = await self._engine.get_run(name, include_outputs=view == FULL)
+        run = await self._engine.get_run(name, scope=_scope(), include_outputs=view == FULL)
         if view == BASIC:
             run = without_input_and_outputs(run)
         return orchestrator_pb2.GetWorkflowRunResponse(workflow_run=run)
@@ -225,7 +236,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                 violations=[FieldViolation("transaction_id", problem)],
             )
         run, _ = located
-        events = await self._engine.store.read_events(run)
+        # Every tenant's: participants ask with a service's token, not the run's tenant's.
+        # The answer is a decision only, for an id that is a random run id.
+        events = await self._engine.read_events(run, scope=EVERY_TENANT)
         decision, state = transaction_outcome(events, request.transaction_id)
         return orchestrator_pb2.GetTransactionOutcomeResponse(
             decision=decision,  # type: ignore[arg-type]
@@ -241,9 +254,16 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         if view == FULL:
             size = min(size, MAX_FULL_PAGE_SIZE)
         run_filter = parse_run_filter(request.filter)
-        records, next_token = await self._engine.list_runs(run_filter, size, request.page_token)
+        scope = _scope()
+        records, next_token = await self._engine.list_runs(
+            run_filter, size, request.page_token, scope=scope
+        )
         if view == FULL:
-            return await full_page(records, next_token, run_filter, self._engine.get_run)
+
+            async def get_run(name: str) -> run_pb2.WorkflowRun:
+                return await self._engine.get_run(name, scope=scope)
+
+            return await full_page(records, next_token, run_filter, get_run)
         return orchestrator_pb2.ListWorkflowRunsResponse(
             workflow_runs=[run_from_record(record) for record in records],
             next_page_token=next_token,
@@ -254,7 +274,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     ) -> orchestrator_pb2.CancelWorkflowRunResponse:
         name = run_name(_required_name(request.name, "name", RUN_PREFIX))
         check_length(request.reason, "reason", MAX_CANCEL_REASON_LENGTH)
-        run = await self._engine.cancel_run(name, request.reason)
+        run = await self._engine.cancel_run(name, request.reason, scope=_scope())
         return orchestrator_pb2.CancelWorkflowRunResponse(workflow_run=run)
 
     # Mesh and analytics ------------------------------------------------------
@@ -315,22 +335,23 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                 "window must be positive", violations=[FieldViolation("window", "must be > 0")]
             )
         definition = ""
+        scope = _scope()
         if request.workflow_definition:
             _required_name(request.workflow_definition, "workflow_definition", DEFINITION_PREFIX)
-            definition = self._engine.definition(request.workflow_definition).name
+            definition = self._engine.definition(request.workflow_definition, scope=scope).name
         open_now = frozenset(
             service.service
             for service in self._pool.snapshot()
             if service.circuit_state is CircuitState.OPEN
         )
         return await self._analytics.report(
-            window_s=window_s, definition=definition, open_now=open_now
+            scope=scope, window_s=window_s, definition=definition, open_now=open_now
         )
 
     def _known_definition(self, name: str) -> CompiledWorkflow | None:
         """The compiled definition for analytics; None for one deleted since its runs."""
         try:
-            return self._engine.definition(name)
+            return self._engine.definition(name, scope=EVERY_TENANT)
         except NotFound:
             return None
 
@@ -340,12 +361,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.DeleteWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.DeleteWorkflowRunResponse:
         name = run_name(_required_name(request.name, "name", RUN_PREFIX))
-        await self._engine.delete_run(name)
+        await self._engine.delete_run(name, scope=_scope())
         return orchestrator_pb2.DeleteWorkflowRunResponse()
 
     async def DeleteWorkflowDefinition(
         self, request: orchestrator_pb2.DeleteWorkflowDefinitionRequest, context: Ctx
     ) -> orchestrator_pb2.DeleteWorkflowDefinitionResponse:
         name = _required_name(request.name, "name", DEFINITION_PREFIX)
-        await self._engine.delete_definition(name)
+        await self._engine.delete_definition(name, scope=_scope())
         return orchestrator_pb2.DeleteWorkflowDefinitionResponse()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import run_not_found
 from orchestrator.events import EventHub, watch_run
-from orchestrator.runs import is_final_state
+from orchestrator.runs import EVERY_TENANT, is_final_state
 from orchestrator.store import ReplicatedRunStore, RunStore
 
 __all__ = ["HISTORY_READS_AT_ONCE", "RunFollower", "read_histories", "replicated"]
@@ -45,7 +45,7 @@ async def read_histories(
 
     async def read(name: str) -> list[run_pb2.RunEvent]:
         async with gate:
-            return await store.read_events(name)
+            return await store.read_events(name, scope=EVERY_TENANT)
 
     return await asyncio.gather(*(read(name) for name in names), return_exceptions=True)
 
@@ -59,20 +59,21 @@ class RunFollower:
 
     async def wait_finished(self, name: str) -> None:
         """Returns once the run is final; `NotFound` if there is no such run."""
-        record = await self.store.get_run_record(name)
+        record = await self.store.get_run_record(name, scope=EVERY_TENANT)
         if record is None:
             raise run_not_found(name)
         if is_final_state(record.state):
             return
         if self.hub is not None:
             # From its last event on: the watch ends when the final one commits.
-            async for event in watch_run(self.store, self.hub, name, record.last_seq):
+            watching = watch_run(self.store, self.hub, name, record.last_seq, scope=EVERY_TENANT)
+            async for event in watching:
                 if event.HasField("run_finished"):
                     return
             return
         while True:
             await asyncio.sleep(FOLLOW_POLL_S)
-            record = await self.store.get_run_record(name)
+            record = await self.store.get_run_record(name, scope=EVERY_TENANT)
             if record is None:
                 raise run_not_found(name)
             if is_final_state(record.state):

@@ -7,6 +7,10 @@ Replicas sharing a store learn each other's definitions: `ensure` reads the stor
 run names one this replica does not know yet (another replica just created it), and
 `refresh` (the replica coordinator's, once a tick) picks up the others' new ones for the
 listing. A definition deleted on another replica stays known here until a restart.
+
+Every look names its scope: a tenant sees the seeds (WorkflowDefinition.tenant empty,
+shared) and its own definitions; another tenant's reads as no definition at all. Names are
+one namespace: creating a name another tenant holds is ALREADY_EXISTS (DEFINITION_NAME_TAKEN).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from collections.abc import Iterable
 
 from aura.orchestrator.v1 import workflow_pb2
 from orchestrator.errors import AlreadyExists, FailedPrecondition, NotFound
-from orchestrator.names import definition_name
+from orchestrator.names import DEFAULT_TENANT, definition_name
+from orchestrator.runs import TenantScope
 from orchestrator.store import RunStore
 from orchestrator.workflows import (
     CompiledWorkflow,
@@ -76,10 +81,10 @@ class DefinitionCatalog:
                     "stored definition %s does not compile here: %s", definition.name, error
                 )
 
-    def get(self, name_or_id: str) -> CompiledWorkflow:
+    def get(self, name_or_id: str, *, scope: TenantScope) -> CompiledWorkflow:
         name = definition_name(name_or_id)
         compiled = self._compiled.get(name)
-        if compiled is None:
+        if compiled is None or not _visible(compiled, scope):
             raise NotFound(
                 f"workflow definition {name} not found",
                 reason="DEFINITION_NOT_FOUND",
@@ -88,14 +93,29 @@ class DefinitionCatalog:
             )
         return compiled
 
-    def list(self) -> list[CompiledWorkflow]:
-        return [self._compiled[name] for name in sorted(self._compiled)]
+    def list(self, *, scope: TenantScope) -> list[CompiledWorkflow]:
+        visible = (self._compiled[name] for name in sorted(self._compiled))
+        return [compiled for compiled in visible if _visible(compiled, scope)]
 
     async def create(
-        self, definition: workflow_pb2.WorkflowDefinition, *, validate_only: bool = False
+        self,
+        definition: workflow_pb2.WorkflowDefinition,
+        *,
+        scope: TenantScope,
+        validate_only: bool = False,
     ) -> CompiledWorkflow:
-        compiled = compile_workflow(definition, self.registry)
+        owned = workflow_pb2.WorkflowDefinition()
+        owned.CopyFrom(definition)
+        owned.tenant = scope.tenant or DEFAULT_TENANT
+        compiled = compile_workflow(owned, self.registry)
         existing = self._compiled.get(compiled.name)
+        if existing is not None and not _visible(existing, scope):
+            raise AlreadyExists(
+                f"workflow definition name {compiled.name} is taken",
+                reason="DEFINITION_NAME_TAKEN",
+                resource_type="aura.orchestrator.v1.WorkflowDefinition",
+                resource_name=compiled.name,
+            )
         if existing is not None:
             if existing.definition.SerializeToString(
                 deterministic=True
@@ -114,10 +134,10 @@ class DefinitionCatalog:
         self._deleted.discard(compiled.name)
         return compiled
 
-    async def delete(self, name_or_id: str) -> None:
+    async def delete(self, name_or_id: str, *, scope: TenantScope) -> None:
         """Deletes a user-defined definition; FAILED_PRECONDITION for a seed or while a
         run of it is unfinished. New runs of it are refused from the moment this starts."""
-        compiled = self.get(name_or_id)
+        compiled = self.get(name_or_id, scope=scope)
         name = compiled.name
         if name in self._seeds:
             raise FailedPrecondition(
@@ -136,3 +156,9 @@ class DefinitionCatalog:
             self._deleted.discard(name)
             self._compiled.setdefault(name, compiled)
             raise
+
+
+def _visible(compiled: CompiledWorkflow, scope: TenantScope) -> bool:
+    """Seeds (no tenant) are every tenant's; a created definition is its tenant's only."""
+    owner = compiled.definition.tenant
+    return not owner or scope.admits(owner)

@@ -35,7 +35,14 @@ from orchestrator.events import EventHub, watch_run
 from orchestrator.mesh import BackendPool
 from orchestrator.names import RUN_PREFIX, run_name
 from orchestrator.resilience import ResponseCache
-from orchestrator.runs import FINAL_RUN_STATES, RunFilter, RunFolder, fold_run
+from orchestrator.runs import (
+    EVERY_TENANT,
+    FINAL_RUN_STATES,
+    RunFilter,
+    RunFolder,
+    TenantScope,
+    fold_run,
+)
 from orchestrator.store import Claim, RunRecord, RunStore, StoreUnavailable
 from orchestrator.telemetry import traced_run
 from orchestrator.workflows import CompiledWorkflow
@@ -113,19 +120,19 @@ class Engine:
     async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
         """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
         await self.catalog.ensure([spec.workflow_definition])  # made on another replica?
-        workflow = self.catalog.get(spec.workflow_definition)
+        workflow = self.catalog.get(spec.workflow_definition, scope=spec.scope)
         timeout_s, run_input = validate_spec(spec, workflow.required_inputs, workflow.timeout_s)
         if self._must_queue(workflow):
             return await self._enqueue(spec, workflow, timeout_s)
         event = created_event(spec, workflow, timeout_s, queued=False, priority=spec.priority)
         name = event.run
         creation = self.store.create_run(
-            event, request_id=spec.request_id, fingerprint=spec.fingerprint()
+            event, request_id=spec.request_key, fingerprint=spec.fingerprint()
         )
         if spec.request_id:  # it may name an earlier run: launch only once that is known
             stored_name, is_new = await creation
             if not is_new:
-                return await self.get_run(stored_name), False
+                return await self.get_run(stored_name, scope=spec.scope), False
             self._launch_new(name, workflow, spec, run_input, timeout_s, admitted=None)
         else:
             # A new random id is a new run: prepare it while its creation commits; its
@@ -233,17 +240,25 @@ class Engine:
                 await self.follower.wait_finished(name)  # it goes on on another replica
         elif replicated(self.store) is not None:
             await self.follower.wait_finished(name)  # executing elsewhere, or queued
-        return await self.get_run(name)
+        return await self.get_run(name, scope=EVERY_TENANT)
 
-    async def get_run(self, name: str, *, include_outputs: bool = True) -> run_pb2.WorkflowRun:
+    async def get_run(
+        self, name: str, *, scope: TenantScope, include_outputs: bool = True
+    ) -> run_pb2.WorkflowRun:
+        """NOT_FOUND for a run that does not exist or is another tenant's than `scope`'s."""
         name = run_name(name)
-        events = await self.store.read_events(name)
+        events = await self.store.read_events(name, scope=scope)
         if not events:
             raise run_not_found(name)
         return fold_run(events, include_outputs=include_outputs)
 
-    async def cancel_run(self, name: str, reason: str) -> run_pb2.WorkflowRun:
+    async def cancel_run(
+        self, name: str, reason: str, *, scope: TenantScope
+    ) -> run_pb2.WorkflowRun:
+        """Another tenant's run than `scope`'s answers NOT_FOUND, untouched."""
         name = run_name(name)
+        if scope.tenant is not None and await self.store.get_run_record(name, scope=scope) is None:
+            raise run_not_found(name)
         active = self._active.get(name)
         if active is None:
             cancelled = await self._cancel_if_queued(name, reason)
@@ -254,7 +269,7 @@ class Engine:
         active.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(active.done)
-        return await self.get_run(name)
+        return await self.get_run(name, scope=EVERY_TENANT)
 
     # The run queue (see run_queue) -----------------------------------------
 
@@ -274,7 +289,7 @@ class Engine:
     def _queue_limits(self) -> dict[str, int]:
         return {
             compiled.name: compiled.definition.max_concurrent_runs
-            for compiled in self.catalog.list()
+            for compiled in self.catalog.list(scope=EVERY_TENANT)
             if compiled.definition.max_concurrent_runs > 0
         }
 
@@ -291,7 +306,7 @@ class Engine:
         try:
             stored_name, is_new = await self.store.create_run(
                 event,
-                request_id=spec.request_id,
+                request_id=spec.request_key,
                 fingerprint=spec.fingerprint(),
                 queued=True,
                 priority=spec.priority,
@@ -299,7 +314,7 @@ class Engine:
         finally:
             self._queuing -= 1
         if not is_new:
-            return await self.get_run(stored_name), False
+            return await self.get_run(stored_name, scope=spec.scope), False
         self.queue.queued()
         folder = RunFolder()
         folder.apply(event)
@@ -313,7 +328,8 @@ class Engine:
         that cannot start ends FAILED (reason RESUME_FAILED). Returns the runs launched."""
         claims = [claim for claim in claims if claim.run not in self._active]
         histories = await asyncio.gather(
-            *(self.store.read_events(claim.run) for claim in claims), return_exceptions=True
+            *(self.store.read_events(claim.run, scope=EVERY_TENANT) for claim in claims),
+            return_exceptions=True,
         )
         await self._learn_definitions(histories)
         launched = []
@@ -344,7 +360,7 @@ class Engine:
             self._resume(name, events, cancel_reason=claim.cancel_reason)
             return
         created = events[0].run_created
-        workflow = self.catalog.get(created.workflow_definition)
+        workflow = self.catalog.get(created.workflow_definition, scope=EVERY_TENANT)
         timeout_s, started = queued_run_start(events[0])
         recorder = RunRecorder(self.store, name, next_seq=2)
         if not claim.cancel_reason:
@@ -373,7 +389,7 @@ class Engine:
                     raise shutting_down(
                         f"the orchestrator is shutting down; run {name} stays queued", run=name
                     )
-                record = await self.store.get_run_record(name)
+                record = await self.store.get_run_record(name, scope=EVERY_TENANT)
                 # PENDING: claimed (here or elsewhere) but not started yet.
                 if record is None or record.state not in (
                     run_pb2.RUN_STATE_QUEUED,
@@ -391,53 +407,66 @@ class Engine:
     async def _cancel_if_queued(self, name: str, reason: str) -> run_pb2.WorkflowRun | None:
         """Cancels a run still in the queue (claims it, then ends it CANCELLED); None when
         it is not queued (any more), for the usual cancel path."""
-        record = await self.store.get_run_record(name)
+        record = await self.store.get_run_record(name, scope=EVERY_TENANT)
         if record is None or record.state != run_pb2.RUN_STATE_QUEUED:
             return None
         claim = await self.store.claim_queued_run(name)
         if claim is None:  # claimed meanwhile: cancel it where it starts
             await self.wait_dequeued(name)
-            return await self.cancel_run(name, reason)
+            return await self.cancel_run(name, reason, scope=EVERY_TENANT)
         cancel = Claim(name, claim.epoch, cancel_reason=reason or "cancelled by request")
         await self.start_queued([cancel])
         active = self._active.get(name)
         if active is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(active.done)
-        return await self.get_run(name)
+        return await self.get_run(name, scope=EVERY_TENANT)
 
-    # Definitions and stored runs, for the API ------------------------------
+    # Definitions and stored runs, for the API: each names its tenant scope --
 
-    def definitions(self) -> list[CompiledWorkflow]:
-        """Every definition, seeds included, sorted by name."""
-        return self.catalog.list()
+    def definitions(self, *, scope: TenantScope) -> list[CompiledWorkflow]:
+        """Every definition `scope` sees (seeds included), sorted by name."""
+        return self.catalog.list(scope=scope)
 
-    def definition(self, name_or_id: str) -> CompiledWorkflow:
-        """`NotFound` (reason DEFINITION_NOT_FOUND) for an unknown definition."""
-        return self.catalog.get(name_or_id)
+    def definition(self, name_or_id: str, *, scope: TenantScope) -> CompiledWorkflow:
+        """`NotFound` (reason DEFINITION_NOT_FOUND) for an unknown definition, or another
+        tenant's."""
+        return self.catalog.get(name_or_id, scope=scope)
 
     async def create_definition(
-        self, definition: workflow_pb2.WorkflowDefinition, *, validate_only: bool = False
+        self,
+        definition: workflow_pb2.WorkflowDefinition,
+        *,
+        scope: TenantScope,
+        validate_only: bool = False,
     ) -> CompiledWorkflow:
-        return await self.catalog.create(definition, validate_only=validate_only)
+        return await self.catalog.create(definition, scope=scope, validate_only=validate_only)
 
-    async def delete_definition(self, name_or_id: str) -> None:
-        await self.catalog.delete(name_or_id)
+    async def delete_definition(self, name_or_id: str, *, scope: TenantScope) -> None:
+        await self.catalog.delete(name_or_id, scope=scope)
 
     async def list_runs(
-        self, run_filter: RunFilter, page_size: int, page_token: str
+        self, run_filter: RunFilter, page_size: int, page_token: str, *, scope: TenantScope
     ) -> tuple[list[RunRecord], str]:
         """Runs matching the filter, newest first; the next token is "" on the last page."""
-        return await self.store.list_runs(run_filter, page_size, page_token)
+        return await self.store.list_runs(run_filter, page_size, page_token, scope=scope)
 
-    async def delete_run(self, name: str) -> None:
-        await self.store.delete_run(run_name(name))
+    async def read_events(self, name: str, *, scope: TenantScope) -> list[run_pb2.RunEvent]:
+        """The run's history; empty for an unknown run or another tenant's."""
+        return await self.store.read_events(run_name(name), scope=scope)
+
+    async def delete_run(self, name: str, *, scope: TenantScope) -> None:
+        name = run_name(name)
+        if scope.tenant is not None and await self.store.get_run_record(name, scope=scope) is None:
+            raise run_not_found(name)
+        await self.store.delete_run(name)
 
     def watch_run(
-        self, hub: EventHub, name: str, after_seq: int = 0
+        self, hub: EventHub, name: str, after_seq: int = 0, *, scope: TenantScope
     ) -> AsyncIterator[run_pb2.RunEvent]:
-        """The run's events after `after_seq`, history then live, gap-free (see events)."""
-        return watch_run(self.store, hub, run_name(name), after_seq)
+        """The run's events after `after_seq`, history then live, gap-free (see events);
+        NOT_FOUND for another tenant's run."""
+        return watch_run(self.store, hub, run_name(name), after_seq, scope=scope)
 
     async def resume_unfinished(
         self, on_history: Callable[[list[run_pb2.RunEvent]], None] | None = None
@@ -501,7 +530,7 @@ class Engine:
         the history cannot be taken up. A `cancel_reason` (a Cancel asked while nobody
         executed the run) cancels it at once, unless its history already ends it."""
         run = events[0].run_created
-        workflow = self.catalog.get(run.workflow_definition)
+        workflow = self.catalog.get(run.workflow_definition, scope=EVERY_TENANT)
         point = resume_point(events, workflow)
         run_input = json_format.MessageToDict(point.run.input)
         remaining_s = (point.run.expire_time.ToNanoseconds() - time.time_ns()) / 1e9
@@ -554,7 +583,7 @@ class Engine:
                     if step.state not in TERMINAL_STEP_STATES
                 ]
             else:
-                record = await self.store.get_run_record(name)
+                record = await self.store.get_run_record(name, scope=EVERY_TENANT)
                 if record is None:
                     return
                 next_seq, unfinished = record.last_seq + 1, []
@@ -650,7 +679,7 @@ class Engine:
         queue and ends CANCELLED here; one executing on another replica is asked to
         (through the store), and followed until it ends there."""
         for _ in range(3):  # a queued run may leave the queue while we look
-            record = await self.store.get_run_record(name)
+            record = await self.store.get_run_record(name, scope=EVERY_TENANT)
             if record is None:
                 raise run_not_found(name)
             if record.state in FINAL_RUN_STATES:
@@ -676,7 +705,7 @@ class Engine:
             )
         await store.request_cancel(name, reason)
         await self.follower.wait_finished(name)
-        return await self.get_run(name)
+        return await self.get_run(name, scope=EVERY_TENANT)
 
     async def stop(self) -> None:
         """Stops every executor without finishing its run: runs resume on the next start."""

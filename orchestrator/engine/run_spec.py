@@ -14,7 +14,8 @@ from google.protobuf import struct_pb2
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine.run_queue import MAX_PRIORITY, MIN_PRIORITY
 from orchestrator.errors import InvalidArgument, ViolationCollector
-from orchestrator.names import RUN_PREFIX
+from orchestrator.names import DEFAULT_TENANT, RUN_PREFIX
+from orchestrator.runs import TenantScope, request_key
 from orchestrator.workflows import CompiledWorkflow, run_input_as_json
 
 MAX_RUN_TIMEOUT_S = 24 * 3600.0
@@ -37,6 +38,17 @@ class RunSpec:
     caller_deadline_s: float | None = None
     # Queue priority (MIN_PRIORITY..MAX_PRIORITY): higher is claimed first.
     priority: int = 0
+    # Whose run it will be: the caller's tenant (DEFAULT_TENANT without authentication).
+    tenant: str = DEFAULT_TENANT
+
+    @property
+    def scope(self) -> TenantScope:
+        return TenantScope.of(self.tenant)
+
+    @property
+    def request_key(self) -> str:
+        """The request id as the store keeps it: per tenant."""
+        return request_key(self.tenant, self.request_id)
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -125,6 +137,7 @@ def created_event(
         ],
         queued=queued,
         priority=priority,
+        tenant=spec.tenant,
     )
     created.expire_time.FromNanoseconds(time.time_ns() + int(timeout_s * 1e9))
     event = run_pb2.RunEvent(run=name, seq=1, run_created=created)

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.events.hub import EventHub
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import RunStore
 
 __all__ = ["DEFAULT_POLL_S", "RemoteEventFeed"]
@@ -139,7 +140,7 @@ class RemoteEventFeed:
         after = self._published.get(run, 0)
         self._news_at[run] = self._clock()
         try:
-            events = await self._store.read_events(run, after_seq=after)
+            events = await self._store.read_events(run, after_seq=after, scope=EVERY_TENANT)
         except Exception:
             log.warning("cannot read events of %s for its watchers; retrying", run, exc_info=True)
             return

@@ -7,21 +7,22 @@ from collections.abc import AsyncIterator
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import SHUTDOWN_RETRY_AFTER_S, Unavailable, run_not_found, shutting_down
 from orchestrator.events.hub import EventHub, HubShutDown, SubscriptionLagged
-from orchestrator.runs import is_final_state
+from orchestrator.runs import TenantScope, is_final_state
 from orchestrator.store import RunStore
 
 __all__ = ["SHUTDOWN_RETRY_AFTER_S", "watch_run"]
 
 
 async def watch_run(
-    store: RunStore, hub: EventHub, run: str, after_seq: int = 0
+    store: RunStore, hub: EventHub, run: str, after_seq: int = 0, *, scope: TenantScope
 ) -> AsyncIterator[run_pb2.RunEvent]:
     """Every event of `run` with seq > `after_seq`, exactly once, in order, live.
 
     Ends after the `run_finished` event, or at once if the run is finished and
     `after_seq` is at or past its last event; a live run watched from at or past what
     will be its last event ends when that event commits (nothing is yielded).
-    `NotFound` if there is no such run; `Unavailable` (reason SHUTTING_DOWN, RetryInfo,
+    `NotFound` if there is no such run (or it is another tenant's than `scope`'s, which
+    the store never reads out); `Unavailable` (reason SHUTTING_DOWN, RetryInfo,
     `after_seq` in its metadata) if the hub shuts down before the run ends.
 
     Why there is no gap: the subscription opens BEFORE the store is read, and the hub
@@ -33,10 +34,10 @@ async def watch_run(
     last_seq = after_seq
     while True:
         with hub.subscribe(run) as subscription:
-            record = await store.get_run_record(run)
+            record = await store.get_run_record(run, scope=scope)
             if record is None:
                 raise run_not_found(run)
-            for event in await store.read_events(run, after_seq=last_seq):
+            for event in await store.read_events(run, after_seq=last_seq, scope=scope):
                 last_seq = event.seq
                 yield event
                 if event.HasField("run_finished"):

@@ -13,8 +13,17 @@ from orchestrator.runs.run_filter import (
     parse_run_filter,
 )
 from orchestrator.runs.states import FINAL_RUN_STATES, is_final_state
+from orchestrator.runs.tenancy import (
+    DEFAULT_TENANT,
+    EVERY_TENANT,
+    TenantScope,
+    request_id_of,
+    request_key,
+)
 
 __all__ = [
+    "DEFAULT_TENANT",
+    "EVERY_TENANT",
     "FINAL_RUN_STATES",
     "Condition",
     "CreateTimeCondition",
@@ -25,9 +34,12 @@ __all__ = [
     "RunFilter",
     "RunFolder",
     "StateCondition",
+    "TenantScope",
     "decode_page_token",
     "encode_page_token",
     "fold_run",
     "is_final_state",
     "parse_run_filter",
+    "request_id_of",
+    "request_key",
 ]

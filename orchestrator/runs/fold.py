@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from google.rpc import code_pb2, status_pb2
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.names import DEFAULT_TENANT
 from orchestrator.runs.transaction_fold import (
     COMPENSATION_EVENTS,
     TRANSACTION_EVENTS,
@@ -92,6 +93,7 @@ class RunFolder:
         if created.HasField("expire_time"):
             run.expire_time.CopyFrom(created.expire_time)
         run.priority = created.priority
+        run.tenant = created.tenant or DEFAULT_TENANT
         # A queued run stays QUEUED until its run_started (claimed by a replica with room).
         run.state = run_pb2.RUN_STATE_QUEUED if created.queued else run_pb2.RUN_STATE_PENDING
         for declared in created.steps:

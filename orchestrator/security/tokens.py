@@ -39,7 +39,6 @@ LEEWAY_S = 30.0
 #: What a bearer token may weigh: more is refused before any parsing.
 MAX_TOKEN_BYTES = 8192
 TENANT_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-DEFAULT_TENANT = "default"
 
 _RSA = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
 _PUBLIC_KEY_TYPES = (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)

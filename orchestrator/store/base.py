@@ -17,7 +17,8 @@ import grpc
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import AuraError
-from orchestrator.runs import RunFilter
+from orchestrator.names import DEFAULT_TENANT
+from orchestrator.runs import RunFilter, TenantScope, request_id_of
 
 #: "normal": a commit survives the orchestrator being killed; "fsync": also the machine
 #: (or the database server) losing power. AURA_DURABILITY.
@@ -46,13 +47,15 @@ class RunRecord:
     labels: dict[str, str] = field(hash=False)
     request_id: str
     last_seq: int
+    #: Whose run it is (WorkflowRun.tenant); reads are scoped by it.
+    tenant: str = DEFAULT_TENANT
 
 
 def record_from_row(row: Any) -> RunRecord:
     """A `RunRecord` from (name, workflow_definition, state, create_time_us, end_time_us,
-    labels as a JSON object or its text, request_id or None, last_seq): both stores'
-    projection rows, as their reads select them."""
-    name, definition, state, create_time_us, end_time_us, labels, request_id, last_seq = row
+    labels as a JSON object or its text, request_id or None, last_seq, tenant): both
+    stores' projection rows, as their reads select them."""
+    name, definition, state, create_time_us, end_time_us, labels, request_id, last_seq = row[:8]
     return RunRecord(
         name=name,
         workflow_definition=definition,
@@ -60,8 +63,9 @@ def record_from_row(row: Any) -> RunRecord:
         create_time=create_time_us / 1_000_000,
         end_time=None if end_time_us is None else end_time_us / 1_000_000,
         labels=labels if isinstance(labels, dict) else json.loads(labels),
-        request_id=request_id or "",
+        request_id=request_id_of(request_id or ""),
         last_seq=last_seq,
+        tenant=row[8] if len(row) > 8 else DEFAULT_TENANT,
     )
 
 
@@ -185,12 +189,17 @@ class RunStore(Protocol):
         """`listener` is called on the event loop after each commit, never before."""
         ...
 
-    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]: ...
+    # Reads of runs and events name their `scope` (no default): a client's call reads its
+    # tenant's runs only; another tenant's run reads as no run at all (empty, None).
 
-    async def get_run_record(self, run: str) -> RunRecord | None: ...
+    async def read_events(
+        self, run: str, after_seq: int = 0, *, scope: TenantScope
+    ) -> list[run_pb2.RunEvent]: ...
+
+    async def get_run_record(self, run: str, *, scope: TenantScope) -> RunRecord | None: ...
 
     async def list_runs(
-        self, run_filter: RunFilter, page_size: int, page_token: str
+        self, run_filter: RunFilter, page_size: int, page_token: str, *, scope: TenantScope
     ) -> tuple[list[RunRecord], str]:
         """Runs matching the filter, newest first; the next token is "" on the last page."""
         ...

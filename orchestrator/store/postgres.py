@@ -26,7 +26,7 @@ from typing import Self
 import asyncpg
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
-from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
+from orchestrator.runs import RunFilter, TenantScope, decode_page_token, encode_page_token
 from orchestrator.store import postgres_jobs as jobs
 from orchestrator.store import postgres_outbox
 from orchestrator.store import postgres_reads as reads
@@ -257,24 +257,32 @@ class PostgresRunStore(GroupCommitWriter):
 
     # --- reads --------------------------------------------------------------
 
-    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]:
+    async def read_events(
+        self, run: str, after_seq: int = 0, *, scope: TenantScope
+    ) -> list[run_pb2.RunEvent]:
         self._require_open()
-        cached = self._history.get(run, after_seq)
-        if cached is not None:
-            return cached
-        return await self._read(lambda db: reads.read_events(db, self.tenant, run, after_seq))
+        run_tenant = scope.tenant
+        if run_tenant is None:  # the cache knows no tenants: a client's read goes to SQL
+            cached = self._history.get(run, after_seq)
+            if cached is not None:
+                return cached
+        return await self._read(
+            lambda db: reads.read_events(db, self.tenant, run, after_seq, run_tenant)
+        )
 
-    async def get_run_record(self, run: str) -> RunRecord | None:
-        return await self._read(lambda db: reads.get_run_record(db, self.tenant, run))
+    async def get_run_record(self, run: str, *, scope: TenantScope) -> RunRecord | None:
+        run_tenant = scope.tenant
+        return await self._read(lambda db: reads.get_run_record(db, self.tenant, run, run_tenant))
 
     async def list_runs(
-        self, run_filter: RunFilter, page_size: int, page_token: str
+        self, run_filter: RunFilter, page_size: int, page_token: str, *, scope: TenantScope
     ) -> tuple[list[RunRecord], str]:
         """`page_size` <= 0 means 50; more than 1000 means 1000."""
         after = decode_page_token(page_token, run_filter)
         size = DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, MAX_PAGE_SIZE)
+        run_tenant = scope.tenant
         records, last = await self._read(
-            lambda db: reads.list_runs(db, self.tenant, run_filter, size, after)
+            lambda db: reads.list_runs(db, self.tenant, run_filter, size, after, run_tenant)
         )
         return records, "" if last is None else encode_page_token(last, run_filter)
 

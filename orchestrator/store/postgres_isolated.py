@@ -14,7 +14,8 @@ import asyncpg
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import AlreadyExists, AuraError
-from orchestrator.runs import FINAL_RUN_STATES
+from orchestrator.names import DEFAULT_TENANT
+from orchestrator.runs import FINAL_RUN_STATES, request_id_of
 from orchestrator.store.base import EventSequenceConflict, RunOwnershipLost
 from orchestrator.store.postgres_requests import (
     AppendRequest,
@@ -30,8 +31,8 @@ __all__ = ["IsolatedWriter", "reused_request_id"]
 
 _INSERT_RUN = """
 INSERT INTO runs (tenant, name, workflow_definition, state, create_time_us, labels,
-    request_id, fingerprint, last_seq, owner, epoch, priority)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, 1, $9, $10, $11)
+    request_id, fingerprint, last_seq, owner, epoch, priority, run_tenant)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, 1, $9, $10, $11, $12)
 RETURNING id
 """
 _INSERT_EVENTS = (
@@ -48,11 +49,11 @@ RETURNING id, epoch
 
 def reused_request_id(request: CreateRequest, existing_run: str) -> AlreadyExists:
     """As on SQLite: a request id already used for a request with another fingerprint."""
+    request_id = request_id_of(request.request_id)
     return AlreadyExists(
-        f"request_id {request.request_id!r} was already used for a different request "
-        f"(run {existing_run})",
+        f"request_id {request_id!r} was already used for a different request (run {existing_run})",
         reason="REQUEST_ID_REUSED",
-        metadata={"request_id": request.request_id, "run": existing_run},
+        metadata={"request_id": request_id, "run": existing_run},
         resource_type=RUN_RESOURCE,
         resource_name=existing_run,
     )
@@ -123,6 +124,7 @@ class IsolatedWriter:
                 None if request.queued else self._me,
                 0 if request.queued else 1,
                 request.priority,
+                event.run_created.tenant or DEFAULT_TENANT,
             )
             await db.execute(_INSERT_EVENTS, self._tenant, run_id, [1], [event.SerializeToString()])
         except asyncpg.UniqueViolationError:

@@ -15,27 +15,40 @@ from orchestrator.store.postgres_schema import UNFINISHED
 
 _RECORD_COLUMNS = (
     "name, workflow_definition, state, create_time_us, end_time_us, labels::text, request_id, "
-    "last_seq"
+    "last_seq, run_tenant"
 )
 
 
+def _of_tenant(run_tenant: str | None, params: list[SqlParam], column: str = "run_tenant") -> str:
+    """The condition scoping a query to one tenant's runs (its value appended to `params`),
+    or nothing for the engine's own reads of every tenant's (`run_tenant` None)."""
+    if run_tenant is None:
+        return ""
+    params.append(run_tenant)
+    return f" AND {column} = ${len(params)}"
+
+
 async def read_events(
-    db: asyncpg.Connection, tenant: str, run: str, after_seq: int
+    db: asyncpg.Connection, tenant: str, run: str, after_seq: int, run_tenant: str | None
 ) -> list[run_pb2.RunEvent]:
+    params: list[SqlParam] = [tenant, run, after_seq]
+    scoped = _of_tenant(run_tenant, params, "r.run_tenant")
     rows = await db.fetch(
         "SELECT e.body FROM runs r JOIN events e ON e.run_id = r.id "
-        "WHERE r.tenant = $1 AND r.name = $2 AND e.seq > $3 ORDER BY e.seq",
-        tenant,
-        run,
-        after_seq,
+        f"WHERE r.tenant = $1 AND r.name = $2 AND e.seq > $3{scoped} ORDER BY e.seq",
+        *params,
     )
     parse = run_pb2.RunEvent.FromString
     return [parse(row[0]) for row in rows]
 
 
-async def get_run_record(db: asyncpg.Connection, tenant: str, run: str) -> RunRecord | None:
+async def get_run_record(
+    db: asyncpg.Connection, tenant: str, run: str, run_tenant: str | None
+) -> RunRecord | None:
+    params: list[SqlParam] = [tenant, run]
+    scoped = _of_tenant(run_tenant, params)
     row = await db.fetchrow(
-        f"SELECT {_RECORD_COLUMNS} FROM runs WHERE tenant = $1 AND name = $2", tenant, run
+        f"SELECT {_RECORD_COLUMNS} FROM runs WHERE tenant = $1 AND name = $2{scoped}", *params
     )
     return None if row is None else record_from_row(row)
 
@@ -46,11 +59,14 @@ async def list_runs(
     run_filter: RunFilter,
     size: int,
     after: PageCursor | None,
+    run_tenant: str | None,
 ) -> tuple[list[RunRecord], PageCursor | None]:
-    """Up to `size` matching runs strictly after `after`, newest first (ties: name
-    descending), and the cursor of the last one if more follow."""
+    """Up to `size` matching runs of `run_tenant` (None: every tenant) strictly after
+    `after`, newest first (ties: name descending), and the cursor of the last one if more
+    follow."""
     condition, params = filter_to_sql(run_filter, 2)
     query_params: list[SqlParam] = [tenant, *params]
+    condition += _of_tenant(run_tenant, query_params)
     if after is not None:
         n = len(query_params)
         condition += f" AND (create_time_us, name) < (${n + 1}::bigint, ${n + 2})"

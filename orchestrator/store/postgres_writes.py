@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.names import DEFAULT_TENANT
 from orchestrator.store import postgres_outbox
 from orchestrator.store.outbox_entries import produces_entries
 from orchestrator.store.postgres_appends import append_at_once
@@ -47,15 +48,15 @@ from orchestrator.store.postgres_schema import UNFINISHED
 _INSERT_RUNS = """
 WITH new AS (
     INSERT INTO runs (tenant, name, workflow_definition, state, create_time_us, end_time_us,
-        labels, request_id, fingerprint, last_seq, owner, epoch, priority)
+        labels, request_id, fingerprint, last_seq, owner, epoch, priority, run_tenant)
     SELECT $1, v.name, v.definition, v.state, v.create_us, v.end_us, v.labels::jsonb,
         v.request_id, v.fingerprint, v.last_seq,
         CASE WHEN v.queued THEN NULL ELSE $2 END, CASE WHEN v.queued THEN 0 ELSE 1 END,
-        v.priority
+        v.priority, v.run_tenant
     FROM unnest($3::text[], $4::text[], $5::smallint[], $6::bigint[], $7::bigint[],
-        $8::text[], $9::text[], $10::text[], $11::int[], $12::bool[], $13::int[])
+        $8::text[], $9::text[], $10::text[], $11::int[], $12::bool[], $13::int[], $19::text[])
         AS v(name, definition, state, create_us, end_us, labels, request_id, fingerprint,
-            last_seq, queued, priority)
+            last_seq, queued, priority, run_tenant)
     ON CONFLICT DO NOTHING
     RETURNING id, name
 ), inserted AS (
@@ -317,19 +318,22 @@ class BatchWriter:
                     advance.last_seq,
                     request.queued,
                     request.priority,
+                    created.tenant or DEFAULT_TENANT,
                 )
             )
         events = [event for event in plan.created + plan.appended if event.run in plan.creations]
+        columns = _columns(rows, 12)
         row = await db.fetchrow(
             _INSERT_RUNS,
             self.tenant,
             self.replica_id,
-            *_columns(rows, 11),
+            *columns[:11],
             [event.run for event in events],
             [event.seq for event in events],
             [event.SerializeToString() for event in events],
             self.channel,
             list(payloads),
+            columns[11],  # run_tenant, $19
         )
         return set(row["names"] or []) if row is not None else set()
 

@@ -68,7 +68,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
-from orchestrator.runs import RunFilter, decode_page_token, encode_page_token
+from orchestrator.runs import RunFilter, TenantScope, decode_page_token, encode_page_token
 from orchestrator.store import sqlite_deletes, sqlite_outbox, sqlite_reads, sqlite_run_queue
 from orchestrator.store.base import (
     Claim,
@@ -585,28 +585,35 @@ class SqliteRunStore:
 
     # --- reads --------------------------------------------------------------
 
-    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]:
+    async def read_events(
+        self, run: str, after_seq: int = 0, *, scope: TenantScope
+    ) -> list[run_pb2.RunEvent]:
         cached = self._live.get(run)
         if cached is None:
             cached = self._recent.get(run)
         if cached is not None:
             self._require_open()
-            # seq 1, 2, 3... are at 0, 1, 2...
             parse = run_pb2.RunEvent.FromString
+            if scope.tenant is not None and not scope.admits(parse(cached[0]).run_created.tenant):
+                return []
+            # seq 1, 2, 3... are at 0, 1, 2...
             return [parse(body) for body in cached[max(0, after_seq) :]]
-        return await self._read(lambda db: sqlite_reads.read_events(db, run, after_seq))
+        tenant = scope.tenant
+        return await self._read(lambda db: sqlite_reads.read_events(db, run, after_seq, tenant))
 
-    async def get_run_record(self, run: str) -> RunRecord | None:
-        return await self._read(lambda db: sqlite_reads.get_run_record(db, run))
+    async def get_run_record(self, run: str, *, scope: TenantScope) -> RunRecord | None:
+        tenant = scope.tenant
+        return await self._read(lambda db: sqlite_reads.get_run_record(db, run, tenant))
 
     async def list_runs(
-        self, run_filter: RunFilter, page_size: int, page_token: str
+        self, run_filter: RunFilter, page_size: int, page_token: str, *, scope: TenantScope
     ) -> tuple[list[RunRecord], str]:
         """`page_size` <= 0 means 50; more than 1000 means 1000."""
         after = decode_page_token(page_token, run_filter)
         size = DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, MAX_PAGE_SIZE)
+        tenant = scope.tenant
         records, last = await self._read(
-            lambda db: sqlite_reads.list_runs(db, run_filter, size, after)
+            lambda db: sqlite_reads.list_runs(db, run_filter, size, after, tenant)
         )
         return records, "" if last is None else encode_page_token(last, run_filter)
 

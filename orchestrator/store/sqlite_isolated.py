@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from orchestrator.errors import AlreadyExists, AuraError
-from orchestrator.runs import FINAL_RUN_STATES
+from orchestrator.runs import FINAL_RUN_STATES, request_id_of
 from orchestrator.store.base import EventSequenceConflict
 from orchestrator.store.sqlite_requests import (
     RUN_RESOURCE,
@@ -23,7 +23,7 @@ from orchestrator.store.sqlite_schema import ACTIVE, QUEUED_STATE
 
 _INSERT_RUN = (
     "INSERT INTO runs (name, workflow_definition, state, create_time_us, labels, request_id, "
-    "fingerprint, priority, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
+    "fingerprint, priority, run_tenant, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
 )
 _INSERT_EVENT = "INSERT INTO events (run_id, seq, body) VALUES (?, ?, ?)"
 _ADVANCE_RUN = (
@@ -40,11 +40,11 @@ class _Rejected(Exception):
 
 
 def reused_request_id(request: CreateRequest, existing_run: str) -> AlreadyExists:
+    request_id = request_id_of(request.request_id)
     return AlreadyExists(
-        f"request_id {request.request_id!r} was already used for a different request "
-        f"(run {existing_run})",
+        f"request_id {request_id!r} was already used for a different request (run {existing_run})",
         reason="REQUEST_ID_REUSED",
-        metadata={"request_id": request.request_id, "run": existing_run},
+        metadata={"request_id": request_id, "run": existing_run},
         resource_type=RUN_RESOURCE,
         resource_name=existing_run,
     )

@@ -20,41 +20,61 @@ from orchestrator.store.sqlite_filter import SqlParam, filter_to_sql
 from orchestrator.store.sqlite_schema import ACTIVE
 
 _RECORD_COLUMNS = (
-    "name, workflow_definition, state, create_time_us, end_time_us, labels, request_id, last_seq"
+    "name, workflow_definition, state, create_time_us, end_time_us, labels, request_id, "
+    "last_seq, run_tenant"
 )
 _RECORD_AS_JSON = (
     "json_array(name, workflow_definition, state, create_time_us, end_time_us, json(labels), "
-    "request_id, last_seq)"
+    "request_id, last_seq, run_tenant)"
 )
+#: Appended to a query's condition on runs: one tenant's (its name the last parameter), or
+#: every tenant's for the engine's own reads (tenant None: nothing appended).
+_OF_TENANT = " AND run_tenant = ?"
+
+
+def _scoped(tenant: str | None) -> tuple[str, list[SqlParam]]:
+    return ("", []) if tenant is None else (_OF_TENANT, [tenant])
 
 
 def _fetch_json(db: sqlite3.Connection, sql: str, params: list[SqlParam]) -> Any:
     return json.loads(db.execute(sql, params).fetchone()[0])
 
 
-def read_events(db: sqlite3.Connection, run: str, after_seq: int) -> list[run_pb2.RunEvent]:
+def read_events(
+    db: sqlite3.Connection, run: str, after_seq: int, tenant: str | None
+) -> list[run_pb2.RunEvent]:
+    of_tenant, params = _scoped(tenant)
     found = _fetch_json(
         db,
         "SELECT json_group_array(json_array(seq, hex(body))) FROM events "
-        "WHERE run_id = (SELECT id FROM runs WHERE name = ?) AND seq > ?",
-        [run, after_seq],
+        f"WHERE run_id = (SELECT id FROM runs WHERE name = ?{of_tenant}) AND seq > ?",
+        [run, *params, after_seq],
     )
     found.sort()
     return [run_pb2.RunEvent.FromString(bytes.fromhex(body)) for _, body in found]
 
 
-def get_run_record(db: sqlite3.Connection, run: str) -> RunRecord | None:
-    row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM runs WHERE name = ?", (run,)).fetchone()
+def get_run_record(db: sqlite3.Connection, run: str, tenant: str | None) -> RunRecord | None:
+    of_tenant, params = _scoped(tenant)
+    row = db.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM runs WHERE name = ?{of_tenant}", (run, *params)
+    ).fetchone()
     return None if row is None else record_from_row(row)
 
 
 def list_runs(
-    db: sqlite3.Connection, run_filter: RunFilter, size: int, after: PageCursor | None
+    db: sqlite3.Connection,
+    run_filter: RunFilter,
+    size: int,
+    after: PageCursor | None,
+    tenant: str | None,
 ) -> tuple[list[RunRecord], PageCursor | None]:
-    """Up to `size` matching runs strictly after `after`, newest first (ties: name
-    descending), and the cursor of the last one if more follow."""
+    """Up to `size` matching runs of `tenant` (None: every tenant) strictly after `after`,
+    newest first (ties: name descending), and the cursor of the last one if more follow."""
     condition, params = filter_to_sql(run_filter)
-    query_params: list[SqlParam] = list(params)
+    of_tenant, tenant_params = _scoped(tenant)
+    condition += of_tenant
+    query_params: list[SqlParam] = [*params, *tenant_params]
     if after is not None:
         condition += " AND (create_time_us, name) < (?, ?)"
         query_params += [after.create_time_us, after.name]

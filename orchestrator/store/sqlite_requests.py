@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import RUN_RESOURCE, run_not_found
+from orchestrator.names import DEFAULT_TENANT
 from orchestrator.runs import FINAL_RUN_STATES
 from orchestrator.store.sqlite_multirow import Row
 
@@ -54,6 +55,7 @@ def new_run_row(request: CreateRequest) -> Row:
         request.request_id or None,
         request.fingerprint,
         request.priority,
+        created.tenant or DEFAULT_TENANT,
     )
 
 

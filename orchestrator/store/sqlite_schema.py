@@ -12,8 +12,9 @@ from orchestrator.store.base import Durability, StoreOpenError
 from orchestrator.store.sqlite_outbox import SCHEMA as OUTBOX_SCHEMA
 
 #: 1: runs, events, definitions. 2: runs.priority and the queue's indexes. 3: the outbox
-#: of the event bus (`sqlite_outbox`; empty unless the bus is on).
-SCHEMA_VERSION = 3
+#: of the event bus (`sqlite_outbox`; empty unless the bus is on). 4: runs.run_tenant, and
+#: request ids kept per tenant (`tenant/request_id`, see orchestrator.runs.request_key).
+SCHEMA_VERSION = 4
 
 QUEUED_STATE = run_pb2.RUN_STATE_QUEUED
 #: SQL condition for "the run is not finished"; the partial index uses the same text.
@@ -33,11 +34,18 @@ CREATE INDEX IF NOT EXISTS runs_queue
     ON runs (priority DESC, id, workflow_definition, name, state) WHERE {IN_QUEUE};
 CREATE INDEX IF NOT EXISTS runs_active ON runs (workflow_definition, create_time_us) WHERE {ACTIVE};
 """
+# Schema 4: a tenant's runs newest first (every list a client asks is one tenant's).
+_TENANT_INDEX = """
+CREATE INDEX IF NOT EXISTS runs_tenant_newest_first ON runs (run_tenant, create_time_us, name);
+"""
 # What takes a file of an older schema to this one, by the version it leads to. Each
 # runs in one transaction with the version bump; the file keeps every row.
 _MIGRATIONS = {
     2: "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;" + _QUEUE_INDEXES,
     3: OUTBOX_SCHEMA,
+    4: "ALTER TABLE runs ADD COLUMN run_tenant TEXT NOT NULL DEFAULT 'default';"
+    "UPDATE runs SET request_id = 'default/' || request_id WHERE request_id IS NOT NULL;"
+    + _TENANT_INDEX,
 }
 
 # Events live in a rowid table (appended at its end) with a small unique index on the
@@ -55,11 +63,13 @@ CREATE TABLE IF NOT EXISTS runs (
     request_id          TEXT,                          -- NULL when the run has none
     fingerprint         TEXT NOT NULL DEFAULT '',
     last_seq            INTEGER NOT NULL,
-    priority            INTEGER NOT NULL DEFAULT 0   -- schema 2: the run queue's order
+    priority            INTEGER NOT NULL DEFAULT 0,  -- schema 2: the run queue's order
+    run_tenant          TEXT NOT NULL DEFAULT 'default'  -- schema 4: whose run it is
 );
 CREATE UNIQUE INDEX IF NOT EXISTS runs_by_request_id
     ON runs (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_newest_first ON runs (create_time_us, name);
+{_TENANT_INDEX}
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (create_time_us) WHERE {UNFINISHED};
 -- Retention: finished runs, oldest end first (only a run's final event touches it).
 CREATE INDEX IF NOT EXISTS runs_finished ON runs (end_time_us) WHERE end_time_us IS NOT NULL;

@@ -91,10 +91,10 @@ class BatchWriter:
         self._ids: dict[str, int] = {}
         self._insert_runs = MultiRowStatement(
             "INSERT INTO runs (id, name, workflow_definition, state, create_time_us, labels, "
-            "request_id, fingerprint, priority, last_seq) "
+            "request_id, fingerprint, priority, run_tenant, last_seq) "
             "SELECT column1, column2, column3, column4, column5, column6, column7, column8, "
-            "column9, 1 FROM (VALUES {values}) WHERE column1 IS NOT NULL",
-            9,
+            "column9, column10, 1 FROM (VALUES {values}) WHERE column1 IS NOT NULL",
+            10,
             variable_limit=limit,
         )
         self._advance_runs = MultiRowStatement(

@@ -16,6 +16,7 @@ from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from mock_services.mesh import MockMesh
 from orchestrator.analytics import MAX_ANALYZED_RUNS, AnalyticsRecorder, StoreAnalytics
 from orchestrator.errors import NotFound
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.server import OrchestratorServer
 from orchestrator.workflows import CompiledWorkflow
 from tests.integration.cli_process import OrchestratorProcess, free_port
@@ -123,14 +124,14 @@ async def test_beyond_the_cap_the_newest_runs_are_analysed_and_the_response_says
 
     def workflow_of(name: str) -> CompiledWorkflow | None:
         try:
-            return orchestrator.engine.definition(name)
+            return orchestrator.engine.definition(name, scope=EVERY_TENANT)
         except NotFound:
             return None
 
     capped = StoreAnalytics(
         orchestrator.store, workflow_of, AnalyticsRecorder(), max_analyzed_runs=2
     )
-    newest = await capped.report()
+    newest = await capped.report(scope=EVERY_TENANT)
     assert (newest.runs_matched, newest.runs_analyzed, newest.max_analyzed_runs) == (4, 2, 2)
     assert newest.definitions[0].run_count == 2
     assert not advice_of(newest).retry_hot_spots  # the two retried runs are the oldest

@@ -21,6 +21,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mock_services.mesh import MockMesh
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.security import CertificateAuthority, client_channel
 from orchestrator.server import OrchestratorServer
 from tests.helpers import REPO_ROOT
@@ -88,7 +89,7 @@ async def test_node_client_starts_streams_and_reads_typed_result(
     assert all(r["name"] and r["price"].endswith("EUR") for r in result["recommendations"])
 
     # The same run, read through the Python API, agrees.
-    python_run = await orchestrator.engine.get_run(result["name"])
+    python_run = await orchestrator.engine.get_run(result["name"], scope=EVERY_TENANT)
     assert python_run.last_event_seq == len(result["event_seqs"])
 
 

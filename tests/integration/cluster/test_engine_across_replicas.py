@@ -17,6 +17,7 @@ from mock_services.mesh import MockMesh
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
 from orchestrator.events import EventHub, RemoteEventFeed
 from orchestrator.mesh import BackendPool
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import Claim, PostgresRunStore
 from orchestrator.workflows import MethodRegistry
 from tests.helpers import eventually
@@ -75,7 +76,7 @@ async def test_a_queued_run_is_cancelled_from_any_replica(
     replicas: tuple[Replica, Replica],
 ) -> None:
     a, b = replicas
-    workflow = a.engine.definition(DEFINITION)
+    workflow = a.engine.definition(DEFINITION, scope=EVERY_TENANT)
     name = "workflowRuns/queued0000000000000000000000000001"
     created = run_pb2.RunEvent(
         run=name,
@@ -93,11 +94,11 @@ async def test_a_queued_run_is_cancelled_from_any_replica(
     created.time.FromNanoseconds(time.time_ns())
     await a.store.create_run(created, queued=True)
 
-    run = await b.engine.cancel_run(name, "not wanted any more")
+    run = await b.engine.cancel_run(name, "not wanted any more", scope=EVERY_TENANT)
 
     assert run.state == run_pb2.RUN_STATE_CANCELLED
     assert "not wanted any more" in run.error.message
-    assert history_problems(await b.store.read_events(name)) == []
+    assert history_problems(await b.store.read_events(name, scope=EVERY_TENANT)) == []
     assert await b.store.claim_queued_run(name) is None
 
 
@@ -111,7 +112,7 @@ async def test_waiting_for_a_run_that_executes_on_another_replica(
     finished = await b.engine.wait_finished(run.name)
 
     assert finished.state == run_pb2.RUN_STATE_SUCCEEDED
-    assert history_problems(await b.store.read_events(run.name)) == []
+    assert history_problems(await b.store.read_events(run.name, scope=EVERY_TENANT)) == []
 
 
 async def test_a_takeover_carries_out_a_cancel_and_fences_off_the_first_owner(
@@ -139,7 +140,7 @@ async def test_a_takeover_carries_out_a_cancel_and_fences_off_the_first_owner(
 
     assert finished.state == run_pb2.RUN_STATE_CANCELLED
     assert "asked while a was away" in finished.error.message
-    events = await b.store.read_events(run.name)
+    events = await b.store.read_events(run.name, scope=EVERY_TENANT)
     assert history_problems(events) == []
     assert sum(1 for e in events if e.HasField("run_resumed")) == 1
     await eventually(lambda: not a.engine.is_active(run.name))

@@ -16,6 +16,7 @@ from mock_services.common.faults import FAULT_HEADER
 from mock_services.mesh import MockMesh
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
 from orchestrator.mesh import BackendPool
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import SqliteRunStore
 from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
 
@@ -59,7 +60,7 @@ async def uncrashed_history(
         engine = Engine(store, pool, catalog)
         run, _ = await engine.start_run(RunSpec(definition, struct(STYLE_INPUT)))
         await engine.wait_finished(run.name)
-        return await store.read_events(run.name)
+        return await store.read_events(run.name, scope=EVERY_TENANT)
 
 
 async def resume_prefix(
@@ -72,7 +73,7 @@ async def resume_prefix(
         engine = Engine(store, pool, catalog)
         assert await engine.resume_unfinished() == [prefix[0].run]
         run = await asyncio.wait_for(engine.wait_finished(prefix[0].run), timeout=20)
-        return run, await store.read_events(run.name)
+        return run, await store.read_events(run.name, scope=EVERY_TENANT)
 
 
 async def store_prefix(store: SqliteRunStore, prefix: Sequence[run_pb2.RunEvent]) -> None:

@@ -16,6 +16,7 @@ from aura.style.v1 import style_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
 from orchestrator.mesh import BackendPool
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import SqliteRunStore
 from tests.integration.orchestrator_helpers import (
     STYLE_INPUT,
@@ -200,7 +201,7 @@ async def resumed_from(
         engine = Engine(store, pool, catalog)
         assert await engine.resume_unfinished() == [prefix[0].run]
         run = await asyncio.wait_for(engine.wait_finished(prefix[0].run), timeout=20)
-        return run, await store.read_events(run.name)
+        return run, await store.read_events(run.name, scope=EVERY_TENANT)
 
 
 async def test_a_step_answered_by_its_fallback_keeps_that_answer_after_a_crash(
@@ -215,7 +216,7 @@ async def test_a_step_answered_by_its_fallback_keeps_that_answer_after_a_crash(
         engine = Engine(store, pool, catalog)
         run, _ = await engine.start_run(RunSpec("complete_style_analysis", struct(STYLE_INPUT)))
         await engine.wait_finished(run.name)
-        history = await store.read_events(run.name)
+        history = await store.read_events(run.name, scope=EVERY_TENANT)
     answered = next(
         k
         for k, e in enumerate(history)

@@ -18,7 +18,7 @@ from aura.orchestrator.v1 import run_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
 from orchestrator.resilience import ServicePolicy
-from orchestrator.runs import fold_run
+from orchestrator.runs import EVERY_TENANT, fold_run
 from orchestrator.store import SqliteRunStore
 from tests.helpers import eventually
 from tests.integration.engine.resume_helpers import StepFaultPool, resume_prefix, uncrashed_history
@@ -115,20 +115,22 @@ async def test_step_started_is_recorded_when_the_call_is_dispatched_not_while_it
             )
 
             async def second_run_waits_for_the_slot() -> bool:
-                events = await store.read_events(second.name)
+                events = await store.read_events(second.name, scope=EVERY_TENANT)
                 # Its other steps went out; its profile call waits for the slot.
                 return sum(e.HasField("step_succeeded") for e in events) >= 2
 
             await eventually(second_run_waits_for_the_slot, timeout_s=10)
             assert mesh["style"].in_flight == 1
-            assert "profile" not in _started(await store.read_events(second.name))
+            assert "profile" not in _started(
+                await store.read_events(second.name, scope=EVERY_TENANT)
+            )
 
             finished = await asyncio.gather(
                 engine.wait_finished(first.name), engine.wait_finished(second.name)
             )
             assert [run.state for run in finished] == [run_pb2.RUN_STATE_SUCCEEDED] * 2
-            first_events = await store.read_events(first.name)
-            second_events = await store.read_events(second.name)
+            first_events = await store.read_events(first.name, scope=EVERY_TENANT)
+            second_events = await store.read_events(second.name, scope=EVERY_TENANT)
     finally:
         await pool.stop()
 

@@ -19,6 +19,7 @@ from google.rpc import error_details_pb2
 from aura.image.v1 import image_pb2
 from aura.orchestrator.v1 import run_pb2
 from mock_services.mesh import MockMesh
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.server import OrchestratorServer
 from orchestrator.store import SqliteRunStore
 from orchestrator.workflows import seed_definitions
@@ -125,11 +126,11 @@ async def test_start_succeeds_bad_runs_end_resume_failed_and_the_others_finish(
             run = await server.engine.wait_finished(name)
             assert run.state == run_pb2.RUN_STATE_SUCCEEDED, (name, run.error)
         for name, cause in bad.items():
-            record = await server.store.get_run_record(name)
+            record = await server.store.get_run_record(name, scope=EVERY_TENANT)
             assert record is not None and record.state == run_pb2.RUN_STATE_FAILED, name
             if name == unreadable:
                 continue  # its history does not fold; its row says how it ended
-            run = await server.engine.get_run(name)
+            run = await server.engine.get_run(name, scope=EVERY_TENANT)
             info = _error_info(run)
             assert (info.reason, info.domain) == ("RESUME_FAILED", "orchestrator.aura")
             assert cause in run.error.message, run.error.message

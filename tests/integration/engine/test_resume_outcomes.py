@@ -25,7 +25,7 @@ import pytest
 from aura.orchestrator.v1 import run_pb2
 from mock_services.mesh import MockMesh
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
-from orchestrator.runs import fold_run
+from orchestrator.runs import EVERY_TENANT, fold_run
 from orchestrator.store import SqliteRunStore
 from orchestrator.workflows import seed_definitions
 from tests.helpers import eventually
@@ -81,7 +81,7 @@ async def test_a_run_resumed_from_any_prefix_of_its_history_ends_as_the_uncrashe
     pool.faults = {failing_step: FAILS_AT_ONCE}
     if not optional:
         ancestors = _ancestors(catalog, definition, failing_step)
-        for step_id in catalog.get(definition).steps:
+        for step_id in catalog.get(definition, scope=EVERY_TENANT).steps:
             if step_id != failing_step and step_id not in ancestors:
                 pool.faults[step_id] = OUTLASTS_THE_RUN
     history = await uncrashed_history(pool, catalog, tmp_path / "uncrashed.db", definition)
@@ -109,8 +109,8 @@ async def test_a_run_cancelled_by_request_still_ends_cancelled_when_resumed_mid_
         engine = Engine(store, pool, catalog)
         run, _ = await engine.start_run(RunSpec("complete_style_analysis", struct(STYLE_INPUT)))
         await _until(store, run.name, lambda e: e.HasField("step_succeeded"))
-        await engine.cancel_run(run.name, "user changed their mind")
-        history = await store.read_events(run.name)
+        await engine.cancel_run(run.name, "user changed their mind", scope=EVERY_TENANT)
+        history = await store.read_events(run.name, scope=EVERY_TENANT)
     expected = outcome(fold_run(history))
     assert expected[0] == "RUN_STATE_CANCELLED"
     first_cancel = next(k for k, e in enumerate(history) if e.HasField("step_cancelled"))
@@ -123,7 +123,7 @@ async def test_a_run_cancelled_by_request_still_ends_cancelled_when_resumed_mid_
 
 
 def _ancestors(catalog: DefinitionCatalog, definition: str, step_id: str) -> set[str]:
-    steps = catalog.get(definition).steps
+    steps = catalog.get(definition, scope=EVERY_TENANT).steps
     found: set[str] = set()
     todo = list(steps[step_id].deps)
     while todo:
@@ -138,6 +138,6 @@ async def _until(
     store: SqliteRunStore, name: str, seen: Callable[[run_pb2.RunEvent], bool]
 ) -> None:
     async def present() -> bool:
-        return any(seen(e) for e in await store.read_events(name))
+        return any(seen(e) for e in await store.read_events(name, scope=EVERY_TENANT))
 
     await eventually(present, timeout_s=10)

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import EventSequenceConflict, RunStore
 from tests.integration.queue.queue_helpers import StoreFactory
 
@@ -52,7 +53,7 @@ async def test_a_queued_run_is_stored_queued_and_counted(queue_store: RunStore) 
     await enqueue(queue_store, "q1")
     await queue_store.create_run(created("direct", queued=False))
 
-    record = await queue_store.get_run_record("workflowRuns/q1")
+    record = await queue_store.get_run_record("workflowRuns/q1", scope=EVERY_TENANT)
     assert record is not None and record.state == run_pb2.RUN_STATE_QUEUED
     assert await queue_store.queue_depth() == 1
     assert await queue_store.unfinished_runs() == names("direct"), "queued runs are not resumed"
@@ -79,12 +80,12 @@ async def test_a_claimed_run_is_pending_and_resumable_and_takes_events(
     await enqueue(queue_store, "q1")
 
     [claim] = await queue_store.claim_queued(1, {})
-    record = await queue_store.get_run_record(claim.run)
+    record = await queue_store.get_run_record(claim.run, scope=EVERY_TENANT)
     await queue_store.append([event("q1", 2, run_started={})])
 
     assert record is not None and record.state == run_pb2.RUN_STATE_PENDING
     assert await queue_store.unfinished_runs() == names("q1")
-    after = await queue_store.get_run_record(claim.run)
+    after = await queue_store.get_run_record(claim.run, scope=EVERY_TENANT)
     assert after is not None and after.state == run_pb2.RUN_STATE_RUNNING
 
 

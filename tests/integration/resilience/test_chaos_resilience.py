@@ -19,6 +19,7 @@ from mock_services import start_mock_server
 from mock_services.common.server import MockServer
 from mock_services.mesh import MockMesh
 from orchestrator.resilience import BreakerSettings, ServicePolicy
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.server import OrchestratorServer
 from tests.integration.orchestrator_helpers import STYLE_INPUT, collect_events, settings_for, struct
 
@@ -108,7 +109,7 @@ async def test_every_run_ends_defined_and_whole_while_backends_fail(
             assert set(states) <= FINAL, states
             for run in runs:
                 assert all(s.state in TERMINAL_STEPS for s in run.steps), run
-                stored = await server.store.read_events(run.name)
+                stored = await server.store.read_events(run.name, scope=EVERY_TENANT)
                 watched = await collect_events(stub, run.name)
                 assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
                 assert watched == stored

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.analytics import AnalyticsRecorder, StoreAnalytics
-from orchestrator.runs import RunFilter
+from orchestrator.runs import EVERY_TENANT, RunFilter, TenantScope
 from orchestrator.store import RunRecord, RunStore
 from tests.unit.analytics.histories import STYLE, style_run, style_workflow
 
@@ -37,7 +37,7 @@ class ListingStore:
         )
 
     async def list_runs(
-        self, run_filter: RunFilter, page_size: int, page_token: str
+        self, run_filter: RunFilter, page_size: int, page_token: str, *, scope: TenantScope
     ) -> tuple[list[RunRecord], str]:
         self.filters.append(run_filter)
         records = sorted(
@@ -51,7 +51,9 @@ class ListingStore:
         more = start + page_size < len(matching)
         return page, str(start + page_size) if more else ""
 
-    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]:
+    async def read_events(
+        self, run: str, after_seq: int = 0, *, scope: TenantScope
+    ) -> list[run_pb2.RunEvent]:
         self.reads.append(run)
         return self.histories[run]
 
@@ -72,7 +74,9 @@ def runs(count: int, *, start: float = NOW - 100) -> list[list[run_pb2.RunEvent]
 
 async def test_the_newest_runs_up_to_the_cap_are_analysed_and_all_matches_counted() -> None:
     store = ListingStore(runs(30))
-    response = await analytics(store, max_analyzed_runs=7, max_counted_runs=25).report()
+    response = await analytics(store, max_analyzed_runs=7, max_counted_runs=25).report(
+        scope=EVERY_TENANT
+    )
     assert (response.runs_matched, response.runs_analyzed) == (25, 7)
     assert (response.max_analyzed_runs, response.max_counted_runs) == (7, 25)
     assert sorted(store.reads) == [f"workflowRuns/r{n:03}" for n in range(23, 30)]
@@ -82,7 +86,7 @@ async def test_the_newest_runs_up_to_the_cap_are_analysed_and_all_matches_counte
 async def test_the_window_and_the_definition_go_into_the_store_filter() -> None:
     old = runs(3, start=NOW - 3600)
     store = ListingStore([*old, *runs(4)])
-    response = await analytics(store).report(window_s=600, definition=STYLE)
+    response = await analytics(store).report(window_s=600, definition=STYLE, scope=EVERY_TENANT)
     assert (response.runs_matched, response.runs_analyzed) == (4, 4)
     text = str(store.filters[0])
     assert "create_time >=" in text and f'workflow_definition = "{STYLE}"' in text
@@ -92,15 +96,15 @@ async def test_the_window_and_the_definition_go_into_the_store_filter() -> None:
 async def test_unfinished_runs_are_not_counted() -> None:
     running = style_run("workflowRuns/live")[:-1]
     store = ListingStore([*runs(2), running])
-    response = await analytics(store).report()
+    response = await analytics(store).report(scope=EVERY_TENANT)
     assert (response.runs_matched, response.runs_analyzed) == (2, 2)
 
 
 async def test_a_finished_run_is_read_once_for_every_later_request() -> None:
     store = ListingStore(runs(5))
     service = analytics(store)
-    first = await service.report()
-    second = await service.report()
+    first = await service.report(scope=EVERY_TENANT)
+    second = await service.report(scope=EVERY_TENANT)
     assert len(store.reads) == 5
     assert first == second
 
@@ -108,6 +112,6 @@ async def test_a_finished_run_is_read_once_for_every_later_request() -> None:
 async def test_the_fold_cache_is_bounded() -> None:
     store = ListingStore(runs(6))
     service = analytics(store, max_cached_runs=2)
-    await service.report()
-    await service.report()
+    await service.report(scope=EVERY_TENANT)
+    await service.report(scope=EVERY_TENANT)
     assert len(store.reads) == 6 + 4  # the two folds kept served the second request

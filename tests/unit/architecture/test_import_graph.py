@@ -28,8 +28,8 @@ import networkx as nx
 from tests.source_imports import all_imports, modules
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "envvars", "names", "security"),
-    ("resilience", "runs"),
+    ("errors", "envvars", "names"),
+    ("resilience", "runs", "security"),
     ("workflows", "store", "telemetry"),
     ("events", "mesh", "analytics", "config", "bus"),
     ("engine",),

@@ -11,6 +11,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.events import EventHub, RemoteEventFeed
+from orchestrator.runs import EVERY_TENANT, TenantScope
 from orchestrator.store import SqliteRunStore
 from tests.unit.events.watch_helpers import collect, commit, script
 
@@ -22,9 +23,11 @@ class CountingStore(SqliteRunStore):
 
     reads: list[str]
 
-    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]:
+    async def read_events(
+        self, run: str, after_seq: int = 0, *, scope: TenantScope
+    ) -> list[run_pb2.RunEvent]:
         self.reads.append(run)
-        return await super().read_events(run, after_seq)
+        return await super().read_events(run, after_seq, scope=scope)
 
 
 @pytest.fixture
@@ -59,7 +62,7 @@ async def test_hints_bring_another_replicas_commits_to_watchers_here(
 
 async def last_seqs_of(store: SqliteRunStore, runs: Sequence[str]) -> dict[str, int]:
     """What a replicated store answers in one query, here from the records."""
-    records = [await store.get_run_record(run) for run in runs]
+    records = [await store.get_run_record(run, scope=EVERY_TENANT) for run in runs]
     return {record.name: record.last_seq for record in records if record is not None}
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.events import EventHub, watch_run
+from orchestrator.runs import EVERY_TENANT, TenantScope
 from orchestrator.store import RunRecord, SqliteRunStore
 from tests.helpers import eventually
 from tests.unit.events.watch_helpers import collect, commit, script
@@ -70,15 +71,17 @@ class FinishingStore:
         self._store = store
         self._rest = list(rest)
 
-    async def get_run_record(self, run: str) -> RunRecord | None:
-        record = await self._store.get_run_record(run)
+    async def get_run_record(self, run: str, *, scope: TenantScope) -> RunRecord | None:
+        record = await self._store.get_run_record(run, scope=scope)
         if self._rest:
             await self._store.append(self._rest)
             self._rest = []
         return record
 
-    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]:
-        return await self._store.read_events(run, after_seq)
+    async def read_events(
+        self, run: str, after_seq: int = 0, *, scope: TenantScope
+    ) -> list[run_pb2.RunEvent]:
+        return await self._store.read_events(run, after_seq, scope=scope)
 
 
 @pytest.mark.parametrize("after_seq", [FINAL_SEQ, 1000])
@@ -100,7 +103,9 @@ async def test_a_watch_far_past_the_end_of_a_finished_run_ends_at_once(
 ) -> None:
     await commit(store, script("r1"))
 
-    watched = [event async for event in watch_run(store, hub, RUN, after_seq=10**9)]
+    watched = [
+        event async for event in watch_run(store, hub, RUN, after_seq=10**9, scope=EVERY_TENANT)
+    ]
 
     assert watched == []
     assert hub.subscriber_count() == 0

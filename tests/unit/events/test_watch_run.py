@@ -11,6 +11,7 @@ import pytest
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import NotFound
 from orchestrator.events import EventHub, watch_run
+from orchestrator.runs import EVERY_TENANT, TenantScope
 from orchestrator.store import RunRecord, SqliteRunStore
 from tests.helpers import eventually
 from tests.unit.events.watch_helpers import collect, commit, script
@@ -73,7 +74,7 @@ async def test_reconnecting_at_every_point_of_a_live_run_loses_and_repeats_nothi
 
         # First connection: take `cut` events, committed one by one as they are read.
         if cut:
-            async for event in watch_run(store, hub, name):
+            async for event in watch_run(store, hub, name, scope=EVERY_TENANT):
                 received.append(event)
                 if len(received) == cut:
                     break
@@ -107,7 +108,7 @@ async def test_reconnecting_after_each_event_of_a_live_run(
     received: list[run_pb2.RunEvent] = []
     while not received or not received[-1].HasField("run_finished"):
         after = received[-1].seq if received else 0
-        async for event in watch_run(store, hub, "workflowRuns/r1", after):
+        async for event in watch_run(store, hub, "workflowRuns/r1", after, scope=EVERY_TENANT):
             received.append(event)
             break
     await producer
@@ -133,15 +134,17 @@ class RacingStore:
         self._on_record = list(on_record)
         self._on_read = list(on_read)
 
-    async def get_run_record(self, run: str) -> RunRecord | None:
-        record = await self._store.get_run_record(run)
+    async def get_run_record(self, run: str, *, scope: TenantScope) -> RunRecord | None:
+        record = await self._store.get_run_record(run, scope=scope)
         if self._on_record:
             await self._store.append(self._on_record)
             self._on_record = []
         return record
 
-    async def read_events(self, run: str, after_seq: int = 0) -> list[run_pb2.RunEvent]:
-        events = await self._store.read_events(run, after_seq)
+    async def read_events(
+        self, run: str, after_seq: int = 0, *, scope: TenantScope
+    ) -> list[run_pb2.RunEvent]:
+        events = await self._store.read_events(run, after_seq, scope=scope)
         if self._on_read:
             await self._store.append(self._on_read)
             self._on_read = []
@@ -196,7 +199,7 @@ async def test_a_watcher_that_stops_reading_unsubscribes_when_closed(
     store: SqliteRunStore, hub: EventHub
 ) -> None:
     await commit(store, script("r1")[:3])
-    stream = watch_run(store, hub, "workflowRuns/r1")
+    stream = watch_run(store, hub, "workflowRuns/r1", scope=EVERY_TENANT)
     assert (await anext(stream)).seq == 1
     assert hub.subscriber_count() == 1
 
@@ -213,7 +216,7 @@ async def test_a_watcher_that_falls_behind_catches_up_from_the_store(
         store.add_commit_listener(hub.publish)
         events = script("r1")
         await commit(store, events[:1])
-        stream = watch_run(store, hub, "workflowRuns/r1")
+        stream = watch_run(store, hub, "workflowRuns/r1", scope=EVERY_TENANT)
         received = [await anext(stream)]
 
         for event in events[1:]:  # the watcher reads nothing meanwhile: it lags

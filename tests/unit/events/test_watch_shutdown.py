@@ -12,6 +12,7 @@ import pytest
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import Unavailable
 from orchestrator.events import SHUTDOWN_RETRY_AFTER_S, EventHub, HubShutDown, watch_run
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import SqliteRunStore
 from tests.helpers import eventually
 from tests.unit.events.watch_helpers import collect, commit, script
@@ -52,7 +53,7 @@ async def test_a_live_watch_reads_what_was_delivered_then_ends_shutting_down(
 ) -> None:
     events = script("r1")
     await commit(store, events[:1])
-    stream = watch_run(store, hub, RUN)
+    stream = watch_run(store, hub, RUN, scope=EVERY_TENANT)
     received = [await anext(stream)]
     await store.append(events[1:4])  # delivered to the subscription, not read yet
 
@@ -74,7 +75,8 @@ async def test_a_watch_opened_after_the_shutdown_gets_the_history_then_shutting_
 
     received: list[run_pb2.RunEvent] = []
     error = await asyncio.wait_for(
-        read_until_shut_down(watch_run(store, hub, RUN, after_seq=2), received), 5
+        read_until_shut_down(watch_run(store, hub, RUN, after_seq=2, scope=EVERY_TENANT), received),
+        5,
     )
 
     assert received == events[2:5]
@@ -101,7 +103,9 @@ async def test_the_reconnect_after_a_restart_gets_exactly_the_rest(
         store.add_commit_listener(first_hub.publish)
         await commit(store, events[:3])
         received: list[run_pb2.RunEvent] = []
-        cut = asyncio.create_task(read_until_shut_down(watch_run(store, first_hub, RUN), received))
+        cut = asyncio.create_task(
+            read_until_shut_down(watch_run(store, first_hub, RUN, scope=EVERY_TENANT), received)
+        )
         await eventually(lambda: len(received) == 3)
         first_hub.shut_down()
         error = await asyncio.wait_for(cut, 5)

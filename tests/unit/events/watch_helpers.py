@@ -7,6 +7,7 @@ from typing import Any
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.events import EventHub, watch_run
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import SqliteRunStore
 
 
@@ -42,4 +43,4 @@ async def commit(store: SqliteRunStore, events: Sequence[run_pb2.RunEvent]) -> N
 async def collect(
     store: SqliteRunStore, hub: EventHub, run: str, after_seq: int = 0
 ) -> list[run_pb2.RunEvent]:
-    return [event async for event in watch_run(store, hub, run, after_seq)]
+    return [event async for event in watch_run(store, hub, run, after_seq, scope=EVERY_TENANT)]

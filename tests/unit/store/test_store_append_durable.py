@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import SqliteRunStore
 
 RUN = "workflowRuns/r1"
@@ -26,7 +27,7 @@ async def test_a_durable_append_commits_and_counts_one_forced_sync(
         )
         await store.append_durable([run_pb2.RunEvent(run=RUN, seq=3, transaction_decided=decided)])
         assert store.forced_syncs == 1
-        events = await store.read_events(RUN)
+        events = await store.read_events(RUN, scope=EVERY_TENANT)
     assert [event.seq for event in events] == [1, 2, 3]
     assert events[-1].transaction_decided == decided
 

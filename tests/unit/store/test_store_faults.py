@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import EventSequenceConflict, SqliteRunStore, StoreUnavailable
 from tests.helpers import eventually
 from tests.unit.store.run_events import created, event, finished, started
@@ -58,7 +59,7 @@ async def test_events_of_acknowledged_runs_wait_while_the_store_is_full_then_com
     free(store)
     await asyncio.wait_for(asyncio.gather(*waiting, final), timeout=10)
 
-    events = await store.read_events("workflowRuns/r1")
+    events = await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)
     assert [e.seq for e in events] == list(range(1, 10))
     assert events[-1].run_finished.state == run_pb2.RUN_STATE_SUCCEEDED
 
@@ -116,7 +117,7 @@ async def test_a_creation_in_the_batch_that_hits_the_fault_fails_alone_and_unava
 
     free(store)
     await asyncio.wait_for(acknowledged, timeout=10)
-    assert await store.get_run_record("workflowRuns/r2") is None
+    assert await store.get_run_record("workflowRuns/r2", scope=EVERY_TENANT) is None
 
 
 async def test_the_store_notices_it_can_write_again_with_no_write_waiting(
@@ -146,7 +147,7 @@ async def test_a_bad_append_still_fails_alone_when_it_meets_a_full_store(
     await asyncio.wait_for(good, timeout=10)
     with pytest.raises(EventSequenceConflict):
         await asyncio.wait_for(bad, timeout=10)
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [1, 2]
 
 
 async def test_a_shutdown_stops_the_store_holding_writes_while_it_is_full(

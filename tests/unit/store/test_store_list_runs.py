@@ -10,7 +10,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import InvalidArgument
-from orchestrator.runs import RunFilter, parse_run_filter
+from orchestrator.runs import EVERY_TENANT, RunFilter, parse_run_filter
 from orchestrator.store import RunRecord, SqliteRunStore
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -74,7 +74,7 @@ async def list_all(
     records: list[RunRecord] = []
     token = ""
     while True:
-        page, token = await store.list_runs(run_filter, page_size, token)
+        page, token = await store.list_runs(run_filter, page_size, token, scope=EVERY_TENANT)
         assert len(page) <= page_size
         records += page
         if not token:
@@ -86,7 +86,7 @@ def ids(records: list[RunRecord]) -> list[str]:
 
 
 async def test_no_filter_lists_every_run_newest_first(store: SqliteRunStore) -> None:
-    page, token = await store.list_runs(RunFilter(), 100, "")
+    page, token = await store.list_runs(RunFilter(), 100, "", scope=EVERY_TENANT)
 
     assert ids(page) == ["h", "g", "f", "e", "d", "c", "b", "a"]
     assert token == ""
@@ -135,7 +135,7 @@ async def test_each_filter_kind_selects_in_sql(
 async def test_paging_with_a_filter_visits_every_match_once(store: SqliteRunStore) -> None:
     run_filter = parse_run_filter("labels.team = ml")
 
-    first, token = await store.list_runs(run_filter, 2, "")
+    first, token = await store.list_runs(run_filter, 2, "", scope=EVERY_TENANT)
     assert ids(first) == ["h", "g"]
     assert token
 
@@ -145,7 +145,7 @@ async def test_paging_with_a_filter_visits_every_match_once(store: SqliteRunStor
 
 
 async def test_the_last_full_page_has_no_next_token(store: SqliteRunStore) -> None:
-    page, token = await store.list_runs(RunFilter(), 8, "")
+    page, token = await store.list_runs(RunFilter(), 8, "", scope=EVERY_TENANT)
 
     assert len(page) == 8
     assert token == ""
@@ -155,7 +155,7 @@ async def test_page_size_zero_means_the_default(tmp_path: Path) -> None:
     async with SqliteRunStore(tmp_path / "runs.db") as store:
         await asyncio.gather(*(store.create_run(created(f"r{i:03}", T0 + i)) for i in range(60)))
 
-        page, token = await store.list_runs(RunFilter(), 0, "")
+        page, token = await store.list_runs(RunFilter(), 0, "", scope=EVERY_TENANT)
 
         assert len(page) == 50
         assert token
@@ -172,7 +172,7 @@ async def test_ties_on_create_time_are_broken_by_name(tmp_path: Path) -> None:
 async def test_paging_is_stable_while_runs_are_inserted(store: SqliteRunStore) -> None:
     run_filter = parse_run_filter("labels.team = ml")
     seen: list[RunRecord] = []
-    page, token = await store.list_runs(run_filter, 2, "")
+    page, token = await store.list_runs(run_filter, 2, "", scope=EVERY_TENANT)
     seen += page
     inserted = 0
     while token:
@@ -181,7 +181,7 @@ async def test_paging_is_stable_while_runs_are_inserted(store: SqliteRunStore) -
         await store.create_run(created(f"new{inserted}", T0 + 100 * HOUR, labels={"team": "ml"}))
         cursor_time = seen[-1].create_time
         await store.create_run(created(f"tie{inserted}", cursor_time, labels={"team": "ml"}))
-        page, token = await store.list_runs(run_filter, 2, token)
+        page, token = await store.list_runs(run_filter, 2, token, scope=EVERY_TENANT)
         seen += page
 
     originals = [name for name in ids(seen) if not name.startswith(("new", "tie"))]
@@ -190,10 +190,12 @@ async def test_paging_is_stable_while_runs_are_inserted(store: SqliteRunStore) -
 
 
 async def test_a_token_from_another_filter_is_rejected(store: SqliteRunStore) -> None:
-    _, token = await store.list_runs(parse_run_filter("labels.team = ml"), 2, "")
+    _, token = await store.list_runs(
+        parse_run_filter("labels.team = ml"), 2, "", scope=EVERY_TENANT
+    )
 
     with pytest.raises(InvalidArgument) as raised:
-        await store.list_runs(parse_run_filter("labels.team = ops"), 2, token)
+        await store.list_runs(parse_run_filter("labels.team = ops"), 2, token, scope=EVERY_TENANT)
 
     assert [v.field for v in raised.value.violations] == ["page_token"]
 
@@ -201,6 +203,6 @@ async def test_a_token_from_another_filter_is_rejected(store: SqliteRunStore) ->
 @pytest.mark.parametrize("token", ["garbage", "eyJ2IjoxfQ", "%%%"])
 async def test_a_malformed_token_is_rejected(store: SqliteRunStore, token: str) -> None:
     with pytest.raises(InvalidArgument) as raised:
-        await store.list_runs(RunFilter(), 2, token)
+        await store.list_runs(RunFilter(), 2, token, scope=EVERY_TENANT)
 
     assert [v.field for v in raised.value.violations] == ["page_token"]

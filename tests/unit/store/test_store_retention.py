@@ -12,6 +12,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import FailedPrecondition, NotFound
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import SqliteRunStore
 from tests.helpers import eventually
 from tests.unit.store.run_events import T0, created, event, finished, started
@@ -41,12 +42,12 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteRunStore]:
 async def test_a_deleted_run_is_gone_from_the_file_and_from_memory(store: SqliteRunStore) -> None:
     # Finished in this process: its history is also held in memory for quick reads.
     await finished_run(store, "r1", ended_at=NOW)
-    assert len(await store.read_events("workflowRuns/r1")) == 7
+    assert len(await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)) == 7
 
     await store.delete_run("workflowRuns/r1")
 
-    assert await store.read_events("workflowRuns/r1") == []
-    assert await store.get_run_record("workflowRuns/r1") is None
+    assert await store.read_events("workflowRuns/r1", scope=EVERY_TENANT) == []
+    assert await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT) is None
     with pytest.raises(NotFound):
         await store.delete_run("workflowRuns/r1")
 
@@ -59,7 +60,7 @@ async def test_an_unfinished_run_cannot_be_deleted(store: SqliteRunStore) -> Non
         await store.delete_run("workflowRuns/r1")
 
     assert refused.value.reason == "RUN_NOT_FINISHED"
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [1, 2]
 
 
 async def test_a_request_id_is_free_again_once_its_run_is_deleted(store: SqliteRunStore) -> None:
@@ -105,13 +106,13 @@ async def test_runs_that_ended_longer_ago_than_the_retention_are_deleted_in_smal
         commits_before = store.commit_count
 
         async def old_ones_gone() -> bool:
-            return await store.get_run_record("workflowRuns/old249") is None
+            return await store.get_run_record("workflowRuns/old249", scope=EVERY_TENANT) is None
 
         await eventually(old_ones_gone, timeout_s=20, message="expired runs were not deleted")
         for index in (0, 99, 100, 249):
-            assert await store.read_events(f"workflowRuns/old{index}") == []
-        assert await store.get_run_record("workflowRuns/recent") is not None
-        assert await store.get_run_record("workflowRuns/unfinished") is not None
+            assert await store.read_events(f"workflowRuns/old{index}", scope=EVERY_TENANT) == []
+        assert await store.get_run_record("workflowRuns/recent", scope=EVERY_TENANT) is not None
+        assert await store.get_run_record("workflowRuns/unfinished", scope=EVERY_TENANT) is not None
         assert store.commit_count - commits_before >= 3, "250 runs deleted in one transaction"
 
 
@@ -129,11 +130,11 @@ async def test_writes_go_on_while_expired_runs_are_deleted(tmp_path: Path) -> No
         await eventually(
             lambda: _gone(store, "workflowRuns/old299"), timeout_s=20, message="purge stalled"
         )
-        assert len(await store.read_events("workflowRuns/live")) == 39
+        assert len(await store.read_events("workflowRuns/live", scope=EVERY_TENANT)) == 39
 
 
 async def _gone(store: SqliteRunStore, run: str) -> bool:
-    return await store.get_run_record(run) is None
+    return await store.get_run_record(run, scope=EVERY_TENANT) is None
 
 
 def page_count(path: Path) -> int:

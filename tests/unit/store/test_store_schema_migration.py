@@ -1,5 +1,6 @@
-"""A SQLite file of schema version 1 (before the run queue) opens, is migrated to
-version 2 in place and keeps every run, event and definition."""
+"""A SQLite file of schema version 1 (before the run queue) opens, is migrated to the
+current version in place and keeps every run, event and definition; its runs become the
+default tenant's, their request ids still recognised."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import sqlite3
 from pathlib import Path
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
+from orchestrator.names import DEFAULT_TENANT
+from orchestrator.runs import EVERY_TENANT, request_key
 from orchestrator.store import SqliteRunStore
+from orchestrator.store.sqlite_schema import SCHEMA_VERSION
 from tests.unit.store.run_events import T0, created, finished, started
 
 # The schema as version 1 of the store wrote it (UNFINISHED: state NOT IN (3, 4, 5, 6)).
@@ -88,8 +92,8 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_runs(tmp_path: Path) -
 
     async with SqliteRunStore(path) as store:
         for name, events in histories.items():
-            assert await store.read_events(name) == events
-        done = await store.get_run_record("workflowRuns/done")
+            assert await store.read_events(name, scope=EVERY_TENANT) == events
+        done = await store.get_run_record("workflowRuns/done", scope=EVERY_TENANT)
         assert done is not None and done.state == run_pb2.RUN_STATE_SUCCEEDED
         assert done.request_id == "req-1" and done.end_time == T0
         assert await store.unfinished_runs() == ["workflowRuns/open"]
@@ -100,11 +104,22 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_runs(tmp_path: Path) -
         queued.run_created.queued = True
         await store.create_run(queued, queued=True, priority=3)
         [claim] = await store.claim_queued(10, {})
+        assert done.tenant == DEFAULT_TENANT
+        retried = await store.create_run(
+            created("retried"), request_id=request_key(DEFAULT_TENANT, "req-1")
+        )
+        assert retried == ("workflowRuns/done", False), "the old request id still names its run"
 
     version, columns, indexes = schema_of(path)
-    assert version == 3
-    assert "priority" in columns
-    assert {"runs_queue", "runs_active", "outbox_pending", "outbox_confirmed"} <= indexes
+    assert version == SCHEMA_VERSION == 4
+    assert {"priority", "run_tenant"} <= columns
+    assert {
+        "runs_queue",
+        "runs_active",
+        "outbox_pending",
+        "outbox_confirmed",
+        "runs_tenant_newest_first",
+    } <= indexes
     assert claim.run == "workflowRuns/new"
 
 
@@ -115,8 +130,11 @@ async def test_a_migrated_file_opens_again_unchanged(tmp_path: Path) -> None:
         pass
 
     async with SqliteRunStore(path) as store:
-        assert await store.read_events("workflowRuns/open") == histories["workflowRuns/open"]
-    assert schema_of(path)[0] == 3
+        assert (
+            await store.read_events("workflowRuns/open", scope=EVERY_TENANT)
+            == histories["workflowRuns/open"]
+        )
+    assert schema_of(path)[0] == SCHEMA_VERSION
 
 
 async def test_a_version_2_file_gets_the_outbox_and_keeps_its_runs(tmp_path: Path) -> None:
@@ -128,8 +146,11 @@ async def test_a_version_2_file_gets_the_outbox_and_keeps_its_runs(tmp_path: Pat
     )
     db.close()
     async with SqliteRunStore(path, outbox=True) as store:
-        assert await store.read_events("workflowRuns/open") == histories["workflowRuns/open"]
+        assert (
+            await store.read_events("workflowRuns/open", scope=EVERY_TENANT)
+            == histories["workflowRuns/open"]
+        )
         await store.append([finished("open", 3)])
         [entry] = await store.pending(10)
     assert entry.event_id == "run-finished:open"
-    assert schema_of(path)[0] == 3
+    assert schema_of(path)[0] == SCHEMA_VERSION

@@ -13,6 +13,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import AlreadyExists, NotFound
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import EventSequenceConflict, SqliteRunStore, StoreClosed
 from tests.unit.store.run_events import T0, created, event, finished, scheduled, started
 
@@ -28,8 +29,8 @@ async def test_created_run_reads_back_with_its_first_event(store: SqliteRunStore
 
     assert await store.create_run(first) == ("workflowRuns/r1", True)
 
-    assert await store.read_events("workflowRuns/r1") == [first]
-    record = await store.get_run_record("workflowRuns/r1")
+    assert await store.read_events("workflowRuns/r1", scope=EVERY_TENANT) == [first]
+    record = await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
     assert record is not None
     assert record.name == "workflowRuns/r1"
     assert record.workflow_definition == "workflowDefinitions/demo"
@@ -48,13 +49,13 @@ async def test_appended_events_read_back_in_order_and_after_a_seq(store: SqliteR
     await store.append(later[:1])
     await store.append(later[1:])
 
-    events = await store.read_events("workflowRuns/r1")
+    events = await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)
     assert [e.seq for e in events] == [1, 2, 3, 4]
     assert events[1:] == later
-    assert await store.read_events("workflowRuns/r1", after_seq=2) == later[1:]
-    assert await store.read_events("workflowRuns/r1", after_seq=4) == []
-    assert await store.read_events("workflowRuns/unknown") == []
-    assert await store.get_run_record("workflowRuns/unknown") is None
+    assert await store.read_events("workflowRuns/r1", after_seq=2, scope=EVERY_TENANT) == later[1:]
+    assert await store.read_events("workflowRuns/r1", after_seq=4, scope=EVERY_TENANT) == []
+    assert await store.read_events("workflowRuns/unknown", scope=EVERY_TENANT) == []
+    assert await store.get_run_record("workflowRuns/unknown", scope=EVERY_TENANT) is None
 
 
 async def test_appends_are_group_committed(store: SqliteRunStore) -> None:
@@ -71,7 +72,9 @@ async def test_appends_are_group_committed(store: SqliteRunStore) -> None:
     commits = store.commit_count - commits_before
     assert 1 <= commits <= 10, f"1000 appends took {commits} transactions"
     for name in names:
-        assert [e.seq for e in await store.read_events(f"workflowRuns/{name}")] == [
+        assert [
+            e.seq for e in await store.read_events(f"workflowRuns/{name}", scope=EVERY_TENANT)
+        ] == [
             1,
             2,
             3,
@@ -98,7 +101,7 @@ async def test_batches_are_capped_by_max_batch(tmp_path: Path) -> None:
         await asyncio.gather(*(store.append([scheduled("r1", seq)]) for seq in range(2, 102)))
 
         assert store.commit_count - commits_before >= 10
-        assert len(await store.read_events("workflowRuns/r1")) == 101
+        assert len(await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)) == 101
 
 
 async def test_commit_listener_sees_only_committed_events_in_order(
@@ -164,7 +167,7 @@ async def test_duplicate_seq_fails_loudly_and_keeps_the_original(store: SqliteRu
     with pytest.raises(EventSequenceConflict, match="last seq is 2"):
         await store.append([scheduled("r1", 2)])
 
-    assert (await store.read_events("workflowRuns/r1"))[1] == original
+    assert (await store.read_events("workflowRuns/r1", scope=EVERY_TENANT))[1] == original
 
 
 async def test_a_bad_append_fails_alone_within_its_batch(store: SqliteRunStore) -> None:
@@ -179,8 +182,12 @@ async def test_a_bad_append_fails_alone_within_its_batch(store: SqliteRunStore) 
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], EventSequenceConflict)
     assert isinstance(results[3], EventSequenceConflict)
-    assert [e.seq for e in await store.read_events("workflowRuns/a")] == [1, 2]
-    assert [e.seq for e in await store.read_events("workflowRuns/b")] == [1, 2, 3]
+    assert [e.seq for e in await store.read_events("workflowRuns/a", scope=EVERY_TENANT)] == [1, 2]
+    assert [e.seq for e in await store.read_events("workflowRuns/b", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
 
 
 async def test_gaps_unknown_runs_and_events_after_the_end_are_rejected(
@@ -201,7 +208,11 @@ async def test_gaps_unknown_runs_and_events_after_the_end_are_rejected(
         await store.append([scheduled("r1", 4)])
     with pytest.raises(EventSequenceConflict, match="follows run_finished"):
         await store.append([finished("r1", 4), scheduled("r1", 5)])
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
 
 
 async def test_run_finished_needs_a_final_state(store: SqliteRunStore) -> None:
@@ -221,8 +232,8 @@ async def test_create_run_is_idempotent_on_request_id(store: SqliteRunStore) -> 
 
     assert first == ("workflowRuns/r1", True)
     assert again == ("workflowRuns/r1", False)
-    assert await store.get_run_record("workflowRuns/r2") is None
-    record = await store.get_run_record("workflowRuns/r1")
+    assert await store.get_run_record("workflowRuns/r2", scope=EVERY_TENANT) is None
+    record = await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
     assert record is not None and record.request_id == "req-1"
 
 
@@ -236,7 +247,7 @@ async def test_request_id_reused_for_a_different_request_is_already_exists(
 
     assert raised.value.reason == "REQUEST_ID_REUSED"
     assert raised.value.resource_name == "workflowRuns/r1"
-    assert await store.get_run_record("workflowRuns/r2") is None
+    assert await store.get_run_record("workflowRuns/r2", scope=EVERY_TENANT) is None
 
 
 async def test_concurrent_creates_with_one_request_id_make_one_run(store: SqliteRunStore) -> None:
@@ -274,7 +285,7 @@ async def test_two_creates_of_one_name_in_one_batch_make_one_run(store: SqliteRu
 
     assert results[0] == ("workflowRuns/r1", True)
     assert isinstance(results[1], AlreadyExists)
-    assert len(await store.read_events("workflowRuns/r1")) == 1
+    assert len(await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)) == 1
 
 
 async def test_create_run_takes_only_a_run_created_event_with_seq_1(store: SqliteRunStore) -> None:
@@ -297,7 +308,7 @@ async def test_projection_follows_the_run_lifecycle(
     store: SqliteRunStore, final_state: int
 ) -> None:
     async def record_of() -> tuple[int, float | None, int]:
-        record = await store.get_run_record("workflowRuns/r1")
+        record = await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
         assert record is not None
         return record.state, record.end_time, record.last_seq
 
@@ -331,11 +342,11 @@ async def test_a_new_store_on_the_same_file_reads_what_the_first_wrote(tmp_path:
         await first.create_run(created("r1"), request_id="req-1", fingerprint="fp")
         await first.append([started("r1"), finished("r1", 3)])
         await first.put_definition(workflow_pb2.WorkflowDefinition(name="workflowDefinitions/a"))
-        written = await first.read_events("workflowRuns/r1")
+        written = await first.read_events("workflowRuns/r1", scope=EVERY_TENANT)
 
     async with SqliteRunStore(path) as second:
-        assert await second.read_events("workflowRuns/r1") == written
-        record = await second.get_run_record("workflowRuns/r1")
+        assert await second.read_events("workflowRuns/r1", scope=EVERY_TENANT) == written
+        record = await second.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
         assert record is not None and record.state == run_pb2.RUN_STATE_SUCCEEDED
         assert await second.create_run(created("r9"), request_id="req-1", fingerprint="fp") == (
             "workflowRuns/r1",
@@ -348,6 +359,7 @@ KILLED_WRITER = """
 import asyncio, os, signal, sys
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.store import SqliteRunStore
+from orchestrator.runs import EVERY_TENANT
 
 async def main():
     store = SqliteRunStore(sys.argv[1])
@@ -367,8 +379,10 @@ async def test_a_committed_append_survives_the_process_being_killed(tmp_path: Pa
     assert await asyncio.wait_for(process.wait(), 30) == -signal.SIGKILL
 
     async with SqliteRunStore(path) as reopened:
-        assert [e.seq for e in await reopened.read_events("workflowRuns/r1")] == [1, 2]
-        record = await reopened.get_run_record("workflowRuns/r1")
+        assert [
+            e.seq for e in await reopened.read_events("workflowRuns/r1", scope=EVERY_TENANT)
+        ] == [1, 2]
+        record = await reopened.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
         assert record is not None and record.state == run_pb2.RUN_STATE_RUNNING
 
 
@@ -384,7 +398,7 @@ async def test_close_commits_appends_still_queued(tmp_path: Path) -> None:
 
     assert all(future.done() and future.exception() is None for future in pending)
     async with SqliteRunStore(path) as reopened:
-        assert len(await reopened.read_events("workflowRuns/r1")) == 51
+        assert len(await reopened.read_events("workflowRuns/r1", scope=EVERY_TENANT)) == 51
 
 
 async def test_a_closed_store_refuses_work(tmp_path: Path) -> None:
@@ -395,7 +409,7 @@ async def test_a_closed_store_refuses_work(tmp_path: Path) -> None:
     with pytest.raises(StoreClosed):
         await store.append([started("r1")])
     with pytest.raises(StoreClosed):
-        await store.read_events("workflowRuns/r1")
+        await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)
     with pytest.raises(StoreClosed):
         await store.create_run(created("r1"))
 
@@ -455,7 +469,11 @@ async def test_a_final_event_takes_the_lingering_ones_along_in_one_commit(
         await store.append([finished("a", 3)])
         assert progress.done()
         assert store.commit_count == commits + 1
-        assert [e.seq for e in await store.read_events("workflowRuns/a")] == [1, 2, 3]
+        assert [e.seq for e in await store.read_events("workflowRuns/a", scope=EVERY_TENANT)] == [
+            1,
+            2,
+            3,
+        ]
 
 
 async def test_the_write_ahead_log_is_checkpointed_as_events_accumulate(

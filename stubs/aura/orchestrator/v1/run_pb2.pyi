@@ -392,6 +392,7 @@ class WorkflowRun(_message.Message):
     LAST_EVENT_SEQ_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     TRANSACTIONS_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, "workflowRuns/{run_id}"."""
     workflow_definition: _builtins.str
@@ -404,6 +405,11 @@ class WorkflowRun(_message.Message):
     priority: _builtins.int
     """The run's place in the queue, as given at start (see
     StartWorkflowRunRequest.priority): higher is claimed first.
+    """
+    tenant: _builtins.str
+    """Output only. The tenant the run belongs to: the one named by the token of
+    the call that started it ("default" when the orchestrator asks for no
+    tokens). Only callers of that tenant can see, watch, cancel or delete it.
     """
     @_builtins.property
     def input(self) -> _struct_pb2.Struct:
@@ -458,10 +464,11 @@ class WorkflowRun(_message.Message):
         last_event_seq: _builtins.int = ...,
         priority: _builtins.int = ...,
         transactions: _abc.Iterable[Global___TransactionRun] | None = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "labels", b"labels", "last_event_seq", b"last_event_seq", "name", b"name", "priority", b"priority", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "steps", b"steps", "transactions", b"transactions", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "input", b"input", "labels", b"labels", "last_event_seq", b"last_event_seq", "name", b"name", "priority", b"priority", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "steps", b"steps", "tenant", b"tenant", "transactions", b"transactions", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -686,6 +693,7 @@ class RunCreated(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     QUEUED_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     workflow_definition: _builtins.str
     request_id: _builtins.str
     queued: _builtins.bool
@@ -697,6 +705,8 @@ class RunCreated(_message.Message):
     """
     priority: _builtins.int
     """The priority the run was started with (StartWorkflowRunRequest.priority)."""
+    tenant: _builtins.str
+    """The tenant of the caller that started the run (WorkflowRun.tenant)."""
     @_builtins.property
     def input(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -718,10 +728,11 @@ class RunCreated(_message.Message):
         steps: _abc.Iterable[Global___StepRun] | None = ...,
         queued: _builtins.bool = ...,
         priority: _builtins.int = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "input", b"input"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "input", b"input", "labels", b"labels", "priority", b"priority", "queued", b"queued", "request_id", b"request_id", "steps", b"steps", "workflow_definition", b"workflow_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "input", b"input", "labels", b"labels", "priority", b"priority", "queued", b"queued", "request_id", b"request_id", "steps", b"steps", "tenant", b"tenant", "workflow_definition", b"workflow_definition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

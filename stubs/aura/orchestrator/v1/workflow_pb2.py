@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.rpc import code_pb2 as google_dot_rpc_dot_code__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#aura/orchestrator/v1/workflow.proto\x12\x14\x61ura.orchestrator.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15google/rpc/code.proto\"\xbb\x02\n\x12WorkflowDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x31\n\x05steps\x18\x03 \x03(\x0b\x32\".aura.orchestrator.v1.WorkflowStep\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0frequired_inputs\x18\x05 \x03(\t\x12\x1b\n\x13max_concurrent_runs\x18\x06 \x01(\x05\x12/\n\x08triggers\x18\x07 \x03(\x0b\x32\x1d.aura.orchestrator.v1.Trigger\x12<\n\x0ctransactions\x18\x08 \x03(\x0b\x32&.aura.orchestrator.v1.TransactionGroup\"\xb0\x01\n\x07Trigger\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x13\n\x0bkey_pattern\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x37\n\x05input\x18\x05 \x03(\x0b\x32(.aura.orchestrator.v1.Trigger.InputEntry\x1a,\n\nInputEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"v\n\x10TransactionGroup\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05steps\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x32\n\x0fprepare_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xdc\x01\n\x0c\x43ompensation\x12\x0e\n\x06method\x18\x01 \x01(\t\x12>\n\x06inputs\x18\x02 \x03(\x0b\x32..aura.orchestrator.v1.Compensation.InputsEntry\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x1aP\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.aura.orchestrator.v1.FieldSource:\x02\x38\x01\"\xa2\x04\n\x0cWorkflowStep\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12>\n\x06inputs\x18\x03 \x03(\x0b\x32..aura.orchestrator.v1.WorkflowStep.InputsEntry\x12\x12\n\ndepends_on\x18\x04 \x03(\t\x12*\n\x07timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\x05retry\x18\x06 \x01(\x0b\x32!.aura.orchestrator.v1.RetryPolicy\x12\x10\n\x08optional\x18\x07 \x01(\x08\x12-\n\x04when\x18\x08 \x01(\x0b\x32\x1f.aura.orchestrator.v1.Condition\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12\x30\n\x05\x63\x61\x63he\x18\n \x01(\x0b\x32!.aura.orchestrator.v1.CachePolicy\x12\x30\n\x08\x66\x61llback\x18\x0b \x01(\x0b\x32\x1e.aura.orchestrator.v1.Fallback\x12\x38\n\x0c\x63ompensation\x18\x0c \x01(\x0b\x32\".aura.orchestrator.v1.Compensation\x1aP\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.aura.orchestrator.v1.FieldSource:\x02\x38\x01\"\x94\x02\n\x08\x46\x61llback\x12\x0e\n\x06method\x18\x01 \x01(\t\x12:\n\x06inputs\x18\x02 \x03(\x0b\x32*.aura.orchestrator.v1.Fallback.InputsEntry\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12>\n\x10last_good_answer\x18\x04 \x01(\x0b\x32$.aura.orchestrator.v1.LastGoodAnswer\x1aP\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.aura.orchestrator.v1.FieldSource:\x02\x38\x01\"<\n\x0eLastGoodAnswer\x12*\n\x07max_age\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"5\n\x0b\x43\x61\x63hePolicy\x12&\n\x03ttl\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x90\x01\n\x0b\x46ieldSource\x12\r\n\x03ref\x18\x01 \x01(\tH\x00\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\x10\n\x08optional\x18\x03 \x01(\x08\x12-\n\rdefault_value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.ValueB\x08\n\x06source\"\xd5\x01\n\x0bRetryPolicy\x12\x14\n\x0cmax_attempts\x18\x01 \x01(\x05\x12\x32\n\x0finitial_backoff\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bmax_backoff\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12\x62\x61\x63koff_multiplier\x18\x04 \x01(\x01\x12\x30\n\x16retryable_status_codes\x18\x05 \x03(\x0e\x32\x10.google.rpc.Code\"\xab\x02\n\tCondition\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x34\n\x02op\x18\x02 \x01(\x0e\x32(.aura.orchestrator.v1.Condition.Operator\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\xb3\x01\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x13\n\x0fOPERATOR_EQUALS\x10\x01\x12\x17\n\x13OPERATOR_NOT_EQUALS\x10\x02\x12\x13\n\x0fOPERATOR_IS_SET\x10\x03\x12\x17\n\x13OPERATOR_IS_NOT_SET\x10\x04\x12\x19\n\x15OPERATOR_GREATER_THAN\x10\x05\x12\x16\n\x12OPERATOR_LESS_THAN\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#aura/orchestrator/v1/workflow.proto\x12\x14\x61ura.orchestrator.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15google/rpc/code.proto\"\xcb\x02\n\x12WorkflowDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x31\n\x05steps\x18\x03 \x03(\x0b\x32\".aura.orchestrator.v1.WorkflowStep\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0frequired_inputs\x18\x05 \x03(\t\x12\x1b\n\x13max_concurrent_runs\x18\x06 \x01(\x05\x12/\n\x08triggers\x18\x07 \x03(\x0b\x32\x1d.aura.orchestrator.v1.Trigger\x12<\n\x0ctransactions\x18\x08 \x03(\x0b\x32&.aura.orchestrator.v1.TransactionGroup\x12\x0e\n\x06tenant\x18\t \x01(\t\"\xb0\x01\n\x07Trigger\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x13\n\x0bkey_pattern\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x37\n\x05input\x18\x05 \x03(\x0b\x32(.aura.orchestrator.v1.Trigger.InputEntry\x1a,\n\nInputEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"v\n\x10TransactionGroup\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05steps\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x32\n\x0fprepare_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xdc\x01\n\x0c\x43ompensation\x12\x0e\n\x06method\x18\x01 \x01(\t\x12>\n\x06inputs\x18\x02 \x03(\x0b\x32..aura.orchestrator.v1.Compensation.InputsEntry\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x1aP\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.aura.orchestrator.v1.FieldSource:\x02\x38\x01\"\xa2\x04\n\x0cWorkflowStep\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12>\n\x06inputs\x18\x03 \x03(\x0b\x32..aura.orchestrator.v1.WorkflowStep.InputsEntry\x12\x12\n\ndepends_on\x18\x04 \x03(\t\x12*\n\x07timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\x05retry\x18\x06 \x01(\x0b\x32!.aura.orchestrator.v1.RetryPolicy\x12\x10\n\x08optional\x18\x07 \x01(\x08\x12-\n\x04when\x18\x08 \x01(\x0b\x32\x1f.aura.orchestrator.v1.Condition\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12\x30\n\x05\x63\x61\x63he\x18\n \x01(\x0b\x32!.aura.orchestrator.v1.CachePolicy\x12\x30\n\x08\x66\x61llback\x18\x0b \x01(\x0b\x32\x1e.aura.orchestrator.v1.Fallback\x12\x38\n\x0c\x63ompensation\x18\x0c \x01(\x0b\x32\".aura.orchestrator.v1.Compensation\x1aP\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.aura.orchestrator.v1.FieldSource:\x02\x38\x01\"\x94\x02\n\x08\x46\x61llback\x12\x0e\n\x06method\x18\x01 \x01(\t\x12:\n\x06inputs\x18\x02 \x03(\x0b\x32*.aura.orchestrator.v1.Fallback.InputsEntry\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12>\n\x10last_good_answer\x18\x04 \x01(\x0b\x32$.aura.orchestrator.v1.LastGoodAnswer\x1aP\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.aura.orchestrator.v1.FieldSource:\x02\x38\x01\"<\n\x0eLastGoodAnswer\x12*\n\x07max_age\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"5\n\x0b\x43\x61\x63hePolicy\x12&\n\x03ttl\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x90\x01\n\x0b\x46ieldSource\x12\r\n\x03ref\x18\x01 \x01(\tH\x00\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\x10\n\x08optional\x18\x03 \x01(\x08\x12-\n\rdefault_value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.ValueB\x08\n\x06source\"\xd5\x01\n\x0bRetryPolicy\x12\x14\n\x0cmax_attempts\x18\x01 \x01(\x05\x12\x32\n\x0finitial_backoff\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bmax_backoff\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12\x62\x61\x63koff_multiplier\x18\x04 \x01(\x01\x12\x30\n\x16retryable_status_codes\x18\x05 \x03(\x0e\x32\x10.google.rpc.Code\"\xab\x02\n\tCondition\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x34\n\x02op\x18\x02 \x01(\x0e\x32(.aura.orchestrator.v1.Condition.Operator\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\xb3\x01\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x13\n\x0fOPERATOR_EQUALS\x10\x01\x12\x17\n\x13OPERATOR_NOT_EQUALS\x10\x02\x12\x13\n\x0fOPERATOR_IS_SET\x10\x03\x12\x17\n\x13OPERATOR_IS_NOT_SET\x10\x04\x12\x19\n\x15OPERATOR_GREATER_THAN\x10\x05\x12\x16\n\x12OPERATOR_LESS_THAN\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,35 +43,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FALLBACK_INPUTSENTRY']._loaded_options = None
   _globals['_FALLBACK_INPUTSENTRY']._serialized_options = b'8\001'
   _globals['_WORKFLOWDEFINITION']._serialized_start=147
-  _globals['_WORKFLOWDEFINITION']._serialized_end=462
-  _globals['_TRIGGER']._serialized_start=465
-  _globals['_TRIGGER']._serialized_end=641
-  _globals['_TRIGGER_INPUTENTRY']._serialized_start=597
-  _globals['_TRIGGER_INPUTENTRY']._serialized_end=641
-  _globals['_TRANSACTIONGROUP']._serialized_start=643
-  _globals['_TRANSACTIONGROUP']._serialized_end=761
-  _globals['_COMPENSATION']._serialized_start=764
-  _globals['_COMPENSATION']._serialized_end=984
-  _globals['_COMPENSATION_INPUTSENTRY']._serialized_start=904
-  _globals['_COMPENSATION_INPUTSENTRY']._serialized_end=984
-  _globals['_WORKFLOWSTEP']._serialized_start=987
-  _globals['_WORKFLOWSTEP']._serialized_end=1533
-  _globals['_WORKFLOWSTEP_INPUTSENTRY']._serialized_start=904
-  _globals['_WORKFLOWSTEP_INPUTSENTRY']._serialized_end=984
-  _globals['_FALLBACK']._serialized_start=1536
-  _globals['_FALLBACK']._serialized_end=1812
-  _globals['_FALLBACK_INPUTSENTRY']._serialized_start=904
-  _globals['_FALLBACK_INPUTSENTRY']._serialized_end=984
-  _globals['_LASTGOODANSWER']._serialized_start=1814
-  _globals['_LASTGOODANSWER']._serialized_end=1874
-  _globals['_CACHEPOLICY']._serialized_start=1876
-  _globals['_CACHEPOLICY']._serialized_end=1929
-  _globals['_FIELDSOURCE']._serialized_start=1932
-  _globals['_FIELDSOURCE']._serialized_end=2076
-  _globals['_RETRYPOLICY']._serialized_start=2079
-  _globals['_RETRYPOLICY']._serialized_end=2292
-  _globals['_CONDITION']._serialized_start=2295
-  _globals['_CONDITION']._serialized_end=2594
-  _globals['_CONDITION_OPERATOR']._serialized_start=2415
-  _globals['_CONDITION_OPERATOR']._serialized_end=2594
+  _globals['_WORKFLOWDEFINITION']._serialized_end=478
+  _globals['_TRIGGER']._serialized_start=481
+  _globals['_TRIGGER']._serialized_end=657
+  _globals['_TRIGGER_INPUTENTRY']._serialized_start=613
+  _globals['_TRIGGER_INPUTENTRY']._serialized_end=657
+  _globals['_TRANSACTIONGROUP']._serialized_start=659
+  _globals['_TRANSACTIONGROUP']._serialized_end=777
+  _globals['_COMPENSATION']._serialized_start=780
+  _globals['_COMPENSATION']._serialized_end=1000
+  _globals['_COMPENSATION_INPUTSENTRY']._serialized_start=920
+  _globals['_COMPENSATION_INPUTSENTRY']._serialized_end=1000
+  _globals['_WORKFLOWSTEP']._serialized_start=1003
+  _globals['_WORKFLOWSTEP']._serialized_end=1549
+  _globals['_WORKFLOWSTEP_INPUTSENTRY']._serialized_start=920
+  _globals['_WORKFLOWSTEP_INPUTSENTRY']._serialized_end=1000
+  _globals['_FALLBACK']._serialized_start=1552
+  _globals['_FALLBACK']._serialized_end=1828
+  _globals['_FALLBACK_INPUTSENTRY']._serialized_start=920
+  _globals['_FALLBACK_INPUTSENTRY']._serialized_end=1000
+  _globals['_LASTGOODANSWER']._serialized_start=1830
+  _globals['_LASTGOODANSWER']._serialized_end=1890
+  _globals['_CACHEPOLICY']._serialized_start=1892
+  _globals['_CACHEPOLICY']._serialized_end=1945
+  _globals['_FIELDSOURCE']._serialized_start=1948
+  _globals['_FIELDSOURCE']._serialized_end=2092
+  _globals['_RETRYPOLICY']._serialized_start=2095
+  _globals['_RETRYPOLICY']._serialized_end=2308
+  _globals['_CONDITION']._serialized_start=2311
+  _globals['_CONDITION']._serialized_end=2610
+  _globals['_CONDITION_OPERATOR']._serialized_start=2431
+  _globals['_CONDITION_OPERATOR']._serialized_end=2610
 # @@protoc_insertion_point(module_scope)

@@ -38,6 +38,7 @@ class WorkflowDefinition(_message.Message):
     MAX_CONCURRENT_RUNS_FIELD_NUMBER: _builtins.int
     TRIGGERS_FIELD_NUMBER: _builtins.int
     TRANSACTIONS_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, "workflowDefinitions/{definition_id}". The id matches
     [a-z][a-z0-9_]{0,62}.
@@ -50,6 +51,13 @@ class WorkflowDefinition(_message.Message):
     no limit. Runs of a limited definition always go through the run queue:
     they are RUN_STATE_QUEUED until a slot frees, then claimed in queue order
     (highest priority first, oldest first within a priority).
+    """
+    tenant: _builtins.str
+    """Output only (ignored in CreateWorkflowDefinition). The tenant of the token
+    that created the definition; empty for the definitions the orchestrator
+    ships, which every tenant can read and run. A created definition is seen,
+    run and deleted by its tenant only. Names are one namespace across tenants:
+    a name another tenant holds answers ALREADY_EXISTS.
     """
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkflowStep]:
@@ -91,10 +99,11 @@ class WorkflowDefinition(_message.Message):
         max_concurrent_runs: _builtins.int = ...,
         triggers: _abc.Iterable[Global___Trigger] | None = ...,
         transactions: _abc.Iterable[Global___TransactionGroup] | None = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "required_inputs", b"required_inputs", "steps", b"steps", "timeout", b"timeout", "transactions", b"transactions", "triggers", b"triggers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "required_inputs", b"required_inputs", "steps", b"steps", "tenant", b"tenant", "timeout", b"timeout", "transactions", b"transactions", "triggers", b"triggers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import EventSequenceConflict, RunStore
 from tests.unit.store.run_events import created, event, started
 
@@ -22,7 +23,7 @@ async def test_a_durable_append_commits_in_order_with_the_appends_before_it(
     )
     await store.append_durable([event("r1", 3, transaction_decided=decided)])
 
-    events = await store.read_events("workflowRuns/r1")
+    events = await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)
     assert [e.seq for e in events] == [1, 2, 3]
     assert events[-1].transaction_decided == decided
     assert store.forced_syncs == 1  # type: ignore[attr-defined]
@@ -32,4 +33,4 @@ async def test_a_durable_append_out_of_sequence_fails_and_stores_nothing(store: 
     await store.create_run(created("r1"))
     with pytest.raises(EventSequenceConflict):
         await store.append_durable([event("r1", 7, run_started={})])
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [1]

@@ -9,6 +9,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2, workflow_pb2
 from orchestrator.errors import AlreadyExists, FailedPrecondition, NotFound
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import RunStore
 from tests.helpers import eventually
 from tests.integration.store.contract.store_opener import StoreOpener
@@ -53,12 +54,14 @@ async def test_definitions_are_stored_once_and_listed_by_name(store: RunStore) -
 
 async def test_a_deleted_run_is_gone_with_its_events(store: RunStore) -> None:
     await finished_run(store, "r1", ended_at=time.time())
-    assert len(await store.read_events("workflowRuns/r1")) == 4  # also kept in memory
+    assert (
+        len(await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)) == 4
+    )  # also kept in memory
 
     await store.delete_run("workflowRuns/r1")
 
-    assert await store.read_events("workflowRuns/r1") == []
-    assert await store.get_run_record("workflowRuns/r1") is None
+    assert await store.read_events("workflowRuns/r1", scope=EVERY_TENANT) == []
+    assert await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT) is None
     with pytest.raises(NotFound):
         await store.delete_run("workflowRuns/r1")
 
@@ -71,7 +74,7 @@ async def test_an_unfinished_run_cannot_be_deleted(store: RunStore) -> None:
         await store.delete_run("workflowRuns/r1")
 
     assert refused.value.reason == "RUN_NOT_FINISHED"
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [1, 2]
 
 
 async def test_a_request_id_is_free_again_once_its_run_is_deleted(store: RunStore) -> None:
@@ -112,12 +115,12 @@ async def test_runs_that_ended_longer_ago_than_the_retention_are_deleted(
     store = await open_store(retention_s=DAY_S, purge_interval_s=0.05)
 
     async def old_ones_gone() -> bool:
-        return await store.get_run_record("workflowRuns/old129") is None
+        return await store.get_run_record("workflowRuns/old129", scope=EVERY_TENANT) is None
 
     await eventually(old_ones_gone, timeout_s=20, message="expired runs were not deleted")
     for index in (0, 99, 100, 129):
-        assert await store.read_events(f"workflowRuns/old{index}") == []
-    assert await store.get_run_record("workflowRuns/recent") is not None
-    assert await store.get_run_record("workflowRuns/unfinished") is not None
-    final = await store.get_run_record("workflowRuns/recent")
+        assert await store.read_events(f"workflowRuns/old{index}", scope=EVERY_TENANT) == []
+    assert await store.get_run_record("workflowRuns/recent", scope=EVERY_TENANT) is not None
+    assert await store.get_run_record("workflowRuns/unfinished", scope=EVERY_TENANT) is not None
+    final = await store.get_run_record("workflowRuns/recent", scope=EVERY_TENANT)
     assert final is not None and final.state == run_pb2.RUN_STATE_SUCCEEDED

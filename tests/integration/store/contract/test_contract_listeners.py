@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import RunStore
 from tests.unit.store.run_events import created, event, started
 
@@ -47,7 +48,9 @@ async def test_a_listener_sees_only_events_already_readable(store: RunStore) -> 
     checks: list[asyncio.Task[None]] = []
 
     async def check(committed: run_pb2.RunEvent) -> None:
-        stored = await store.read_events(committed.run, after_seq=committed.seq - 1)
+        stored = await store.read_events(
+            committed.run, after_seq=committed.seq - 1, scope=EVERY_TENANT
+        )
         if not stored or stored[0] != committed:
             unreadable.append(committed.seq)
 

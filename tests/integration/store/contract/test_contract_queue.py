@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import RunStore
 from tests.unit.store.run_events import T0, created, started
 
@@ -32,7 +33,7 @@ async def test_a_queued_run_waits_unowned_and_is_counted(store: RunStore) -> Non
     await queue(store, "q1")
     await store.create_run(created("r1"))
 
-    record = await store.get_run_record("workflowRuns/q1")
+    record = await store.get_run_record("workflowRuns/q1", scope=EVERY_TENANT)
     assert record is not None and record.state == run_pb2.RUN_STATE_QUEUED
     assert await store.queue_depth() == 1
     assert await store.unfinished_runs() == ["workflowRuns/r1"]  # not the queued one
@@ -52,7 +53,7 @@ async def test_claims_take_the_highest_priority_first_then_the_oldest(store: Run
         "workflowRuns/low-old",
     ]
     assert await store.queue_depth() == 1
-    record = await store.get_run_record("workflowRuns/high-old")
+    record = await store.get_run_record("workflowRuns/high-old", scope=EVERY_TENANT)
     assert record is not None and record.state == run_pb2.RUN_STATE_PENDING
     assert set(await store.unfinished_runs()) == {claim.run for claim in claims}
     assert [claim.run for claim in await store.claim_queued(10, {})] == ["workflowRuns/low-new"]
@@ -65,7 +66,7 @@ async def test_a_claimed_run_takes_its_events(store: RunStore) -> None:
 
     await store.append([started("q1")])
 
-    record = await store.get_run_record(claim.run)
+    record = await store.get_run_record(claim.run, scope=EVERY_TENANT)
     assert record is not None and (record.state, record.last_seq) == (run_pb2.RUN_STATE_RUNNING, 2)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import InvalidArgument
-from orchestrator.runs import RunFilter, parse_run_filter
+from orchestrator.runs import EVERY_TENANT, RunFilter, parse_run_filter
 from orchestrator.store import RunRecord, RunStore
 from tests.unit.store.run_events import T0, created, finished, started
 
@@ -53,7 +53,7 @@ async def list_all(
     records: list[RunRecord] = []
     token = ""
     while True:
-        page, token = await store.list_runs(run_filter, page_size, token)
+        page, token = await store.list_runs(run_filter, page_size, token, scope=EVERY_TENANT)
         assert len(page) <= page_size
         records += page
         if not token:
@@ -65,7 +65,7 @@ def ids(records: list[RunRecord]) -> list[str]:
 
 
 async def test_no_filter_lists_every_run_newest_first(fleet: RunStore) -> None:
-    page, token = await fleet.list_runs(RunFilter(), 100, "")
+    page, token = await fleet.list_runs(RunFilter(), 100, "", scope=EVERY_TENANT)
 
     assert ids(page) == ["h", "g", "f", "e", "d", "c", "b", "a"]
     assert token == ""
@@ -105,11 +105,11 @@ async def test_each_filter_kind_selects_in_the_query(
 async def test_paging_with_a_filter_visits_every_match_once(fleet: RunStore) -> None:
     run_filter = parse_run_filter("labels.team = ml")
 
-    first, token = await fleet.list_runs(run_filter, 2, "")
+    first, token = await fleet.list_runs(run_filter, 2, "", scope=EVERY_TENANT)
     assert ids(first) == ["h", "g"] and token
     for size in (1, 2, 5):
         assert ids(await list_all(fleet, run_filter, page_size=size)) == ["h", "g", "f", "c", "a"]
-    page, token = await fleet.list_runs(RunFilter(), 8, "")
+    page, token = await fleet.list_runs(RunFilter(), 8, "", scope=EVERY_TENANT)
     assert len(page) == 8 and token == ""  # the last full page has no next token
 
 
@@ -118,7 +118,7 @@ async def test_page_size_zero_means_the_default_and_ties_go_by_name(store: RunSt
     for run_id in ["m", "z", "a", "q"]:
         await store.create_run(created(run_id, at=T0 - 1))
 
-    page, token = await store.list_runs(RunFilter(), 0, "")
+    page, token = await store.list_runs(RunFilter(), 0, "", scope=EVERY_TENANT)
     assert len(page) == 50 and token
     oldest = (await list_all(store, RunFilter(), page_size=1))[-4:]
     assert ids(oldest) == ["z", "q", "m", "a"]
@@ -127,7 +127,7 @@ async def test_page_size_zero_means_the_default_and_ties_go_by_name(store: RunSt
 async def test_paging_is_stable_while_runs_are_inserted(fleet: RunStore) -> None:
     run_filter = parse_run_filter("labels.team = ml")
     seen: list[RunRecord] = []
-    page, token = await fleet.list_runs(run_filter, 2, "")
+    page, token = await fleet.list_runs(run_filter, 2, "", scope=EVERY_TENANT)
     seen += page
     inserted = 0
     while token:
@@ -136,7 +136,7 @@ async def test_paging_is_stable_while_runs_are_inserted(fleet: RunStore) -> None
         await fleet.create_run(
             created(f"tie{inserted}", at=seen[-1].create_time, labels={"team": "ml"})
         )
-        page, token = await fleet.list_runs(run_filter, 2, token)
+        page, token = await fleet.list_runs(run_filter, 2, token, scope=EVERY_TENANT)
         seen += page
 
     originals = [name for name in ids(seen) if not name.startswith(("new", "tie"))]
@@ -147,9 +147,11 @@ async def test_paging_is_stable_while_runs_are_inserted(fleet: RunStore) -> None
 @pytest.mark.parametrize("token", ["garbage", "eyJ2IjoxfQ", "other-filter"])
 async def test_a_bad_token_is_rejected(fleet: RunStore, token: str) -> None:
     if token == "other-filter":
-        _, token = await fleet.list_runs(parse_run_filter("labels.team = ml"), 2, "")
+        _, token = await fleet.list_runs(
+            parse_run_filter("labels.team = ml"), 2, "", scope=EVERY_TENANT
+        )
     with pytest.raises(InvalidArgument) as raised:
-        await fleet.list_runs(parse_run_filter("labels.team = ops"), 2, token)
+        await fleet.list_runs(parse_run_filter("labels.team = ops"), 2, token, scope=EVERY_TENANT)
 
     assert [v.field for v in raised.value.violations] == ["page_token"]
 

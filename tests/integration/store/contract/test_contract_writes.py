@@ -9,6 +9,7 @@ import pytest
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.errors import AlreadyExists, NotFound
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import EventSequenceConflict, RunStore, StoreClosed
 from tests.integration.store.contract.store_opener import StoreOpener
 from tests.unit.store.run_events import T0, created, event, finished, scheduled, started
@@ -21,8 +22,8 @@ async def test_a_created_run_reads_back_with_its_projection(store: RunStore) -> 
 
     assert await store.create_run(first) == ("workflowRuns/r1", True)
 
-    assert await store.read_events("workflowRuns/r1") == [first]
-    record = await store.get_run_record("workflowRuns/r1")
+    assert await store.read_events("workflowRuns/r1", scope=EVERY_TENANT) == [first]
+    record = await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
     assert record is not None
     assert (record.name, record.workflow_definition) == (
         "workflowRuns/r1",
@@ -42,12 +43,12 @@ async def test_creation_is_idempotent_on_request_id(store: RunStore) -> None:
 
     assert first == ("workflowRuns/r1", True)
     assert again == ("workflowRuns/r1", False)
-    assert await store.get_run_record("workflowRuns/r2") is None
+    assert await store.get_run_record("workflowRuns/r2", scope=EVERY_TENANT) is None
     with pytest.raises(AlreadyExists) as raised:
         await store.create_run(created("r3"), request_id="req-1", fingerprint="fp-b")
     assert raised.value.reason == "REQUEST_ID_REUSED"
     assert raised.value.resource_name == "workflowRuns/r1"
-    assert await store.get_run_record("workflowRuns/r3") is None
+    assert await store.get_run_record("workflowRuns/r3", scope=EVERY_TENANT) is None
 
 
 async def test_concurrent_creations_with_one_request_id_make_one_run(store: RunStore) -> None:
@@ -72,7 +73,7 @@ async def test_an_existing_run_name_is_already_exists_even_within_one_batch(
     with pytest.raises(AlreadyExists) as raised:
         await store.create_run(created("r1"))
     assert raised.value.reason == "RUN_EXISTS"
-    assert len(await store.read_events("workflowRuns/r1")) == 1
+    assert len(await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)) == 1
 
 
 async def test_create_run_takes_only_a_run_created_event_with_seq_1(store: RunStore) -> None:
@@ -89,13 +90,13 @@ async def test_appended_events_read_back_in_order_and_after_a_seq(store: RunStor
     await store.append(later[:1])
     await store.append(later[1:])
 
-    events = await store.read_events("workflowRuns/r1")
+    events = await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)
     assert [e.seq for e in events] == [1, 2, 3, 4]
     assert events[1:] == later
-    assert await store.read_events("workflowRuns/r1", after_seq=2) == later[1:]
-    assert await store.read_events("workflowRuns/r1", after_seq=4) == []
-    assert await store.read_events("workflowRuns/unknown") == []
-    assert await store.get_run_record("workflowRuns/unknown") is None
+    assert await store.read_events("workflowRuns/r1", after_seq=2, scope=EVERY_TENANT) == later[1:]
+    assert await store.read_events("workflowRuns/r1", after_seq=4, scope=EVERY_TENANT) == []
+    assert await store.read_events("workflowRuns/unknown", scope=EVERY_TENANT) == []
+    assert await store.get_run_record("workflowRuns/unknown", scope=EVERY_TENANT) is None
 
 
 async def test_events_appended_with_the_creation_commit_with_it(store: RunStore) -> None:
@@ -105,8 +106,12 @@ async def test_events_appended_with_the_creation_commit_with_it(store: RunStore)
     assert await creation == ("workflowRuns/r1", True)
     await asyncio.gather(*progress)
 
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
-    record = await store.get_run_record("workflowRuns/r1")
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
+    record = await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
     assert record is not None and (record.state, record.last_seq) == (run_pb2.RUN_STATE_RUNNING, 3)
 
 
@@ -129,7 +134,11 @@ async def test_gaps_unknown_runs_and_events_after_the_end_are_rejected(store: Ru
     with pytest.raises(EventSequenceConflict, match="not final"):
         await store.create_run(created("r2"))
         await store.append([finished("r2", 2, run_pb2.RUN_STATE_RUNNING)])
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
 
 
 async def test_a_duplicate_seq_fails_and_keeps_the_original(store: RunStore) -> None:
@@ -140,7 +149,7 @@ async def test_a_duplicate_seq_fails_and_keeps_the_original(store: RunStore) -> 
     with pytest.raises(EventSequenceConflict, match="last seq is 2"):
         await store.append([scheduled("r1", 2)])
 
-    assert (await store.read_events("workflowRuns/r1"))[1] == original
+    assert (await store.read_events("workflowRuns/r1", scope=EVERY_TENANT))[1] == original
 
 
 async def test_a_bad_append_fails_alone_within_its_batch(store: RunStore) -> None:
@@ -157,8 +166,12 @@ async def test_a_bad_append_fails_alone_within_its_batch(store: RunStore) -> Non
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], EventSequenceConflict)
     assert isinstance(results[3], EventSequenceConflict)
-    assert [e.seq for e in await store.read_events("workflowRuns/a")] == [1, 2]
-    assert [e.seq for e in await store.read_events("workflowRuns/b")] == [1, 2, 3]
+    assert [e.seq for e in await store.read_events("workflowRuns/a", scope=EVERY_TENANT)] == [1, 2]
+    assert [e.seq for e in await store.read_events("workflowRuns/b", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
 
 
 async def test_an_empty_append_resolves(store: RunStore) -> None:
@@ -171,7 +184,7 @@ async def test_an_empty_append_resolves(store: RunStore) -> None:
 )
 async def test_the_projection_follows_the_run_lifecycle(store: RunStore, final_state: int) -> None:
     async def record_of() -> tuple[int, float | None, int]:
-        record = await store.get_run_record("workflowRuns/r1")
+        record = await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
         assert record is not None
         return record.state, record.end_time, record.last_seq
 
@@ -198,7 +211,9 @@ async def test_appends_are_group_committed(store: RunStore) -> None:
     commits = store.commit_count - commits_before  # type: ignore[attr-defined]
     assert 1 <= commits <= 10, f"1000 appends took {commits} transactions"
     for name in names[::37]:
-        assert [e.seq for e in await store.read_events(f"workflowRuns/{name}")] == [
+        assert [
+            e.seq for e in await store.read_events(f"workflowRuns/{name}", scope=EVERY_TENANT)
+        ] == [
             1,
             2,
             3,
@@ -216,8 +231,12 @@ async def test_a_reopened_store_reads_what_the_first_wrote(open_store: StoreOpen
 
     reopened = await open_store()
 
-    assert [e.seq for e in await reopened.read_events("workflowRuns/r1")] == [1, 2, 3]
-    record = await reopened.get_run_record("workflowRuns/r1")
+    assert [e.seq for e in await reopened.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
+    record = await reopened.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
     assert record is not None and record.state == run_pb2.RUN_STATE_SUCCEEDED
 
 
@@ -231,7 +250,7 @@ async def test_close_commits_appends_still_queued(open_store: StoreOpener) -> No
 
     assert all(future.done() and future.exception() is None for future in pending)
     reopened = await open_store()
-    assert len(await reopened.read_events("workflowRuns/r1")) == 51
+    assert len(await reopened.read_events("workflowRuns/r1", scope=EVERY_TENANT)) == 51
 
 
 async def test_a_closed_store_refuses_work(open_store: StoreOpener) -> None:
@@ -241,6 +260,6 @@ async def test_a_closed_store_refuses_work(open_store: StoreOpener) -> None:
     with pytest.raises(StoreClosed):
         await store.append([started("r1")])
     with pytest.raises(StoreClosed):
-        await store.read_events("workflowRuns/r1")
+        await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)
     with pytest.raises(StoreClosed):
         await store.create_run(created("r1"))

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import PostgresRunStore, StoreUnavailable, postgres_writes
 from orchestrator.store.postgres_doubt import resolve_in_doubt
 from orchestrator.store.postgres_requests import AppendRequest, CreateRequest, Queued
@@ -78,7 +79,10 @@ async def test_cut_connections_are_replaced_without_a_fault(
         await store.append([started("r1")])
         await store.create_run(created("r2"))
 
-        assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2]
+        assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+            1,
+            2,
+        ]
         assert changes == []
 
 
@@ -105,7 +109,12 @@ async def test_writes_wait_while_the_server_refuses_and_creations_are_unavailabl
         await asyncio.wait_for(asyncio.gather(waiting, later), timeout=15)
 
         assert store.writable and changes == [False, True]
-        assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3, 4]
+        assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+            1,
+            2,
+            3,
+            4,
+        ]
         assert await store.create_run(created("r2")) == ("workflowRuns/r2", True)
 
 
@@ -119,14 +128,16 @@ async def test_reads_are_unavailable_and_a_shutdown_stops_holding_writes(
         await eventually(lambda: not store.writable, message="the outage went unnoticed")
 
         with pytest.raises(StoreUnavailable):
-            await store.get_run_record("workflowRuns/r1")
+            await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
         store.stop_holding_writes()
 
         with pytest.raises(StoreUnavailable):
             await waiting
         await role.let_in()  # the close below commits nothing more
     async with PostgresRunStore(role.url, replica_id="a") as reopened:
-        assert [e.seq for e in await reopened.read_events("workflowRuns/r1")] == [1]
+        assert [
+            e.seq for e in await reopened.read_events("workflowRuns/r1", scope=EVERY_TENANT)
+        ] == [1]
 
 
 async def test_a_batch_in_doubt_is_acknowledged_or_undone_by_what_landed(
@@ -151,7 +162,7 @@ async def test_a_batch_in_doubt_is_acknowledged_or_undone_by_what_landed(
 
         assert landed.acknowledged == [doubtful[1]]
         assert landed.undone == ["workflowRuns/ghost"]
-        assert await store.get_run_record("workflowRuns/ghost") is None
+        assert await store.get_run_record("workflowRuns/ghost", scope=EVERY_TENANT) is None
 
 
 def lose_the_connection_after(monkeypatch: pytest.MonkeyPatch, target: object, name: str) -> None:
@@ -180,7 +191,11 @@ async def test_an_append_whose_commit_answer_was_lost_is_acknowledged_once(
         await asyncio.wait_for(store.append([started("r1")]), timeout=10)
         await store.append([scheduled("r1", 3)])
 
-        assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
+        assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+            1,
+            2,
+            3,
+        ]
         assert store.writable
 
 
@@ -194,7 +209,10 @@ async def test_a_creation_whose_commit_answer_was_lost_is_refused_and_undone(
             await store.create_run(created("ghost"))
 
         async def undone() -> bool:
-            return store.writable and await store.get_run_record("workflowRuns/ghost") is None
+            return (
+                store.writable
+                and await store.get_run_record("workflowRuns/ghost", scope=EVERY_TENANT) is None
+            )
 
         await eventually(undone, message="the creation that landed was not undone")
         assert await store.create_run(created("ghost")) == ("workflowRuns/ghost", True)

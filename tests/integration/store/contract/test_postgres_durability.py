@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import PostgresRunStore
 from tests.postgres_fixtures import PostgresSchema
 from tests.unit.store.run_events import created, event
@@ -35,5 +36,5 @@ async def test_a_durable_append_under_normal_durability_waits_for_a_flushed_comm
             transaction_id="r1/adopt", decision=run_pb2.TRANSACTION_DECISION_COMMIT
         )
         await store.append_durable([event("r1", 2, transaction_decided=decided)])
-        events = await store.read_events("workflowRuns/r1")
+        events = await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)
     assert [e.seq for e in events] == [1, 2] and store.forced_syncs == 1

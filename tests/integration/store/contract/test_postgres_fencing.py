@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from aura.orchestrator.v1 import workflow_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import PostgresRunStore, RunOwnershipLost
 from tests.helpers import eventually
 from tests.postgres_fixtures import PostgresSchema
@@ -38,7 +39,10 @@ async def test_a_run_taken_over_refuses_the_old_owners_writes(
     await a.create_run(created("r1"))
     await a.create_run(created("other"))
     await a.append([started("r1")])
-    assert [event.seq for event in await a.read_events("workflowRuns/r1")] == [1, 2]
+    assert [event.seq for event in await a.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+    ]
 
     await b.heartbeat()  # a never heartbeat: its runs are orphans to b
     claims = await b.claim_orphans(10)
@@ -55,10 +59,14 @@ async def test_a_run_taken_over_refuses_the_old_owners_writes(
         await a.append([scheduled("r1", 3)])
 
     await b.append([scheduled("r1", 3)])
-    record = await b.get_run_record("workflowRuns/r1")
+    record = await b.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
     assert record is not None and record.last_seq == 3
     # a no longer serves r1 from memory: it reads what b wrote.
-    assert [event.seq for event in await a.read_events("workflowRuns/r1")] == [1, 2, 3]
+    assert [event.seq for event in await a.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
     assert await a.unfinished_runs() == []
     assert sorted(await b.unfinished_runs()) == ["workflowRuns/other", "workflowRuns/r1"]
 
@@ -82,8 +90,8 @@ async def test_a_lost_run_fails_alone_in_a_batch(replicas: list[PostgresRunStore
     )
 
     assert isinstance(results[0], RunOwnershipLost) and results[1] is None
-    assert [e.seq for e in await b.read_events("workflowRuns/lost")] == [1]
-    assert [e.seq for e in await b.read_events("workflowRuns/kept")] == [1, 2]
+    assert [e.seq for e in await b.read_events("workflowRuns/lost", scope=EVERY_TENANT)] == [1]
+    assert [e.seq for e in await b.read_events("workflowRuns/kept", scope=EVERY_TENANT)] == [1, 2]
 
 
 async def test_live_replicas_keep_their_runs(replicas: list[PostgresRunStore]) -> None:
@@ -146,7 +154,10 @@ async def test_runs_dropped_after_a_lost_lease_are_held_again_while_still_owned(
 
     assert await a.unfinished_runs() == ["workflowRuns/r1"]  # nobody took it meanwhile
     await a.append([started("r1")])
-    assert [event.seq for event in await a.read_events("workflowRuns/r1")] == [1, 2]
+    assert [event.seq for event in await a.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+    ]
 
 
 async def test_replicas_creating_with_one_request_id_at_once_make_one_run(
@@ -189,11 +200,13 @@ async def test_a_run_deleted_by_one_replica_leaves_the_others_memory(
     a, b = replicas
     await b.create_run(created("r1"))
     await b.append([started("r1"), finished("r1", 3)])
-    assert len(await b.read_events("workflowRuns/r1")) == 3  # kept in b's memory
+    assert (
+        len(await b.read_events("workflowRuns/r1", scope=EVERY_TENANT)) == 3
+    )  # kept in b's memory
 
     await a.delete_run("workflowRuns/r1")
 
     async def gone_from_b() -> bool:
-        return await b.read_events("workflowRuns/r1") == []
+        return await b.read_events("workflowRuns/r1", scope=EVERY_TENANT) == []
 
     await eventually(gone_from_b, message="b still serves a deleted run's history")

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import PostgresRunStore, StoreOpenError
 from orchestrator.store.postgres_schema import migrations, schema_version
 from tests.postgres_fixtures import PostgresSchema, with_params
@@ -80,11 +81,11 @@ async def test_a_schema_1_database_keeps_its_data_and_is_migrated(
         await connection.close()
 
     async with PostgresRunStore(postgres_schema.url, replica_id="a") as store:
-        assert await store.read_events("workflowRuns/old-running") == [
+        assert await store.read_events("workflowRuns/old-running", scope=EVERY_TENANT) == [
             created("old-running"),
             started("old-running"),
         ]
-        record = await store.get_run_record("workflowRuns/old-done")
+        record = await store.get_run_record("workflowRuns/old-done", scope=EVERY_TENANT)
         assert record is not None and (record.state, record.labels) == (3, {"k": "v"})
         assert await store.unfinished_runs() == []  # owned by nobody before schema 2
         claims = await store.claim_orphans(10)  # ... so any live replica takes it over
