@@ -8,7 +8,8 @@ public gRPC API.
   reconnect's Last-Event-ID becomes the request's after_seq, so a cut stream resumes
   without loss or duplicates; `event: end` when the stream finished, `event: rpc-error`
   (the Status) when it failed after it began.
-- `/console/layout/{definition}`: a definition's DAG laid out in layers (layout.py).
+- `/console/layout/{definition}`: a definition's DAG laid out in layers (layout.py);
+  `/console/yaml/{definition}`: the definition as YAML, as its files are written.
 - `/`: the console, static files (static/).
 
 The gateway holds one grpc.aio channel to the orchestrator's address and nothing else, so
@@ -26,11 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -168,6 +176,23 @@ def create_app(
         assert isinstance(response, orchestrator_pb2.GetWorkflowDefinitionResponse)
         return JSONResponse(layout(response.workflow_definition))
 
+    async def definition_yaml(request: Request) -> Response:
+        route, _ = _route_named(gateway, "GetWorkflowDefinition")
+        try:
+            response = await gateway.unary(
+                route,
+                orchestrator_pb2.GetWorkflowDefinitionRequest(name=request.path_params["name"]),
+                (),
+            )
+        except grpc.aio.AioRpcError as error:
+            return rpc_error_response(error)
+        assert isinstance(response, orchestrator_pb2.GetWorkflowDefinitionResponse)
+        document = json_format.MessageToDict(
+            response.workflow_definition, preserving_proto_field_name=True
+        )
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+        return PlainTextResponse(text, media_type="application/yaml")
+
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
@@ -182,6 +207,7 @@ def create_app(
         routes=[
             Route("/", index),
             Route("/console/layout/{name:path}", definition_layout),
+            Route("/console/yaml/{name:path}", definition_yaml),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             Route("/v1/{rest:path}", api, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ],
