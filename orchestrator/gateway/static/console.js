@@ -26,12 +26,12 @@ async function api(path, options = {}) {
       headers: options.body ? { "Content-Type": "application/json" } : {},
     });
   } catch (error) {
-    showBanner("The console's server cannot be reached; retrying…", true);
+    showBanner("Lost the connection to the console's server; reconnecting…", true);
     throw new ApiError(0, { message: "the console's server cannot be reached" });
   }
   const body = await response.json().catch(() => ({}));
   if (response.status === 503) {
-    showBanner(`The orchestrator is unavailable: ${body.message || "no answer"}. Retrying…`, true);
+    showBanner(`The orchestrator is unavailable (${body.message || "no answer"}); retrying…`, true);
   } else {
     hideBanner("connection");
   }
@@ -72,6 +72,7 @@ const defId = (name) => (name || "").replace(/^workflowDefinitions\//, "");
 const badge = (state) => h("span", { class: `badge s-${state}`, "data-state": state }, state);
 const seconds = (duration) => (duration ? parseFloat(duration) : 0);
 const time = (stamp) => (stamp ? new Date(stamp).toLocaleString() : "");
+const clock = (stamp) => (stamp ? new Date(stamp).toLocaleTimeString([], { hour12: false }) + "." + String(new Date(stamp).getMilliseconds()).padStart(3, "0") : "");
 const pct = (x) => `${((x || 0) * 100).toFixed(1)}%`;
 
 function ms(value) {
@@ -327,11 +328,16 @@ function runPage(id) {
         s.error ? h("div", { class: "error-box" }, s.error.message) : null,
         s.skipReason ? h("span", { class: "muted" }, s.skipReason) : null,
         s.output ? h("details", {}, h("summary", {}, "output"), h("pre", {}, JSON.stringify(s.output, null, 2))) : null)));
-    details.replaceChildren(h("div", { class: "grid2" },
-      h("div", {}, h("h2", {}, "Input"), h("div", { class: "card" }, h("pre", { id: "input" }, JSON.stringify(run.input || {}, null, 2)))),
-      h("div", {}, h("h2", {}, "Steps"), h("div", { class: "card" }, table(["Step", "State", "Attempts#", "Took#", "Method", "Output / error"], rows)))));
+    details.replaceChildren(
+      h("h2", {}, "Steps"), h("div", { class: "card" }, table(["Step", "State", "Attempts#", "Took#", "Method", "Output / error"], rows)),
+      h("h2", {}, "Input"), h("div", { class: "card" }, h("pre", { id: "input" }, JSON.stringify(run.input || {}, null, 2))));
   }
 
+  const problem = h("div", { id: "problem" });
+  view.prepend(problem);
+
+  // The run as GetWorkflowRun has it; false when it cannot be read (then it says why and,
+  // unless the run is unknown, tries again by itself).
   async function load() {
     try {
       run = (await api(`/v1/${name}`)).workflowRun;
@@ -342,10 +348,12 @@ function runPage(id) {
             " (it may have been deleted after its retention). ", h("a", { href: "#/runs" }, "All runs")));
         return false;
       }
-      view.replaceChildren(h("h1", {}, "Run ", h("span", { class: "mono" }, id)), errorBox(error));
-      if (!closed) reconnect = setTimeout(() => { if (!closed) render(); }, SLOW_POLL_MS);
+      if (!run) problem.replaceChildren(h("h1", {}, "Run ", h("span", { class: "mono" }, id)), errorBox(error));
+      clearTimeout(reconnect);
+      if (!closed) reconnect = setTimeout(() => { if (!closed) (dag.querySelector("svg") ? load() : render()); }, SLOW_POLL_MS);
       return false;
     }
+    problem.replaceChildren();
     renderHead();
     renderDetails();
     for (const s of run.steps || []) paintStep(s.stepId, short(s.state, "STEP_STATE_"));
@@ -369,7 +377,7 @@ function runPage(id) {
     if (closed) return;
     const query = lastSeq ? `?afterSeq=${lastSeq}` : "";
     source = new EventSource(`/v1/${name}:watch${query}`);
-    source.onopen = () => hideBanner("stream");
+    source.onopen = () => { hideBanner("stream"); hideBanner("connection"); };
     source.onmessage = (message) => {
       const event = JSON.parse(message.data).event;
       const seq = parseInt(event.seq, 10);
@@ -383,7 +391,7 @@ function runPage(id) {
         head.querySelector("#run-state").replaceChildren(badge("RUNNING"));
       }
       addRow(h("tr", { "data-seq": seq },
-        h("td", { class: "num" }, seq), h("td", { class: "muted" }, time(event.time)),
+        h("td", { class: "num" }, seq), h("td", { class: "muted mono" }, clock(event.time)),
         h("td", {}, kind), h("td", { class: "mono" }, body.stepId || ""),
         h("td", {}, eventSummary(kind, body))));
       if (kind === "runFinished") { finish(); load(); }

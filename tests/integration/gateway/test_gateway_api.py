@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from aura.orchestrator.v1 import orchestrator_pb2
 from mock_services.mesh import MockMesh
@@ -276,3 +277,12 @@ async def test_a_stream_of_an_unknown_run_is_a_plain_404(http: httpx.AsyncClient
     response = await asyncio.wait_for(http.get("/v1/workflowRuns/nope:watch"), timeout=5)
     assert response.status_code == 404
     assert response.json()["status"] == "NOT_FOUND"
+
+
+async def test_a_definition_is_served_as_yaml_like_its_file(http: httpx.AsyncClient) -> None:
+    response = await http.get("/console/yaml/complete_style_analysis")
+    assert response.headers["content-type"].startswith("application/yaml")
+    document = yaml.safe_load(response.text)
+    assert document["name"] == "workflowDefinitions/complete_style_analysis"
+    assert document["required_inputs"] == ["user_id", "image_uri", "text"]
+    assert document["steps"][0]["inputs"]["image_uri"] == {"ref": "input.image_uri"}
