@@ -64,6 +64,18 @@ FIRST_MESSAGE_WAIT_S = 0.5
 RECONNECT_MS = 500
 # The resume convention: Last-Event-ID -> this request field.
 RESUME_FIELD = "after_seq"
+# A long-lived channel to a server that may restart: reconnect within 2 s of its return,
+# not after gRPC's default backoff of up to two minutes.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
+
+def gateway_channel(target: str) -> grpc.aio.Channel:
+    """The channel to the orchestrator: TLS as the client commands have it (AURA_TLS_CA...)."""
+    return client_channel(target, options=CHANNEL_OPTIONS)
 
 
 class Gateway:
@@ -71,7 +83,7 @@ class Gateway:
     the serving event loop."""
 
     def __init__(
-        self, target: str, channel_to: Callable[[str], grpc.aio.Channel] = client_channel
+        self, target: str, channel_to: Callable[[str], grpc.aio.Channel] = gateway_channel
     ) -> None:
         self.target = target
         self.routes = routes_of(SERVICE)
@@ -127,7 +139,7 @@ Metadata = tuple[tuple[str, str], ...]
 
 
 def create_app(
-    target: str, channel_to: Callable[[str], grpc.aio.Channel] = client_channel
+    target: str, channel_to: Callable[[str], grpc.aio.Channel] = gateway_channel
 ) -> Starlette:
     """The gateway and console for the orchestrator at `target` ("host:port")."""
     gateway = Gateway(target, channel_to)

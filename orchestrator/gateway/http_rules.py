@@ -134,11 +134,16 @@ def _route(method: MethodDescriptor, rule: http_pb2.HttpRule) -> HttpRoute:
 
 
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_.]*)(?:=([^}]*))?\}")
+# One path segment, and any number of them; neither takes the ":verb" of a custom method, so
+# `{name=workflowRuns/*}` does not match `workflowRuns/x:cancel`.
+_SEGMENT = "[^/:]+"
+_SEGMENTS = "[^:]+"
 
 
 def compile_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
     """A path template (google/api/http.proto's syntax) as a regular expression with one
-    group per variable: `*` is one segment, `**` any number of them."""
+    group per variable: `*` is one segment, `**` any number of them (the custom verb
+    after a ":" never belongs to a variable)."""
     parts: list[str] = []
     variables: list[str] = []
     position = 0
@@ -146,7 +151,7 @@ def compile_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
         parts.append(_literal(template[position : found.start()]))
         segments = found.group(2) or "*"
         inner = "/".join(
-            "[^/]+" if s == "*" else ".+" if s == "**" else re.escape(s)
+            _SEGMENT if s == "*" else _SEGMENTS if s == "**" else re.escape(s)
             for s in segments.split("/")
         )
         parts.append(f"(?P<v{len(variables)}>{inner})")
@@ -157,7 +162,7 @@ def compile_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
 
 
 def _literal(text: str) -> str:
-    return re.escape(text).replace(r"\*\*", ".+").replace(r"\*", "[^/]+")
+    return re.escape(text).replace(r"\*\*", _SEGMENTS).replace(r"\*", _SEGMENT)
 
 
 def _parse_body(body: bytes) -> Any:

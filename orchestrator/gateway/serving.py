@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterator
 import grpc
 import uvicorn
 
-from orchestrator.gateway.app import create_app
-from orchestrator.security import client_channel
+from orchestrator.gateway.app import create_app, gateway_channel
 
 # Open event streams are closed this long after a stop at the latest.
 GRACEFUL_STOP_S = 1
@@ -44,7 +43,7 @@ class ConsoleServer:
         host: str,
         port: int,
         target: str,
-        channel_to: Callable[[str], grpc.aio.Channel] = client_channel,
+        channel_to: Callable[[str], grpc.aio.Channel] = gateway_channel,
     ) -> None:
         self.host = host
         self.port = port

@@ -262,7 +262,7 @@ async def test_an_orchestrator_that_is_down_is_said_and_the_page_recovers(
 
     back = await OrchestratorServer(dataclasses.replace(orchestrator.settings, port=port)).start()
     try:
-        await page.wait_for_selector(f'#runs tr[data-run="{run_id}"]', timeout=15000)
+        await page.wait_for_selector(f'#runs tr[data-run="{run_id}"]', timeout=5000)
         await page.wait_for_selector("#banner", state="hidden", timeout=3000)
     finally:
         await back.stop(grace_s=0.1)

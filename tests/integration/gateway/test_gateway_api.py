@@ -217,6 +217,9 @@ async def test_a_path_without_a_method_is_404_and_a_wrong_verb_405(
     wrong = await http.put("/v1/workflowRuns/abc")
     assert wrong.status_code == 405
     assert set(wrong.headers["allow"].split(", ")) == {"GET", "DELETE"}
+    custom = await http.get("/v1/workflowRuns/abc:cancel")  # not GetWorkflowRun of "abc:cancel"
+    assert custom.status_code == 405
+    assert custom.headers["allow"] == "POST"
 
 
 async def test_a_quota_refusal_is_429_with_retry_info(mesh: MockMesh, tmp_path: Any) -> None:
