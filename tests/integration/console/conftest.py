@@ -27,11 +27,17 @@ SCREENSHOTS = REPO_ROOT / "docs" / "console"
 
 
 def chromium_path() -> str:
+    """The browser to drive: AURA_TEST_CHROMIUM when set (and only it), else Debian's."""
     chosen = os.environ.get("AURA_TEST_CHROMIUM", "")
-    for candidate in (chosen, *CHROMIUM_CANDIDATES, shutil.which("chromium") or ""):
+    candidates = [chosen] if chosen else [*CHROMIUM_CANDIDATES, shutil.which("chromium") or ""]
+    for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
-    why = "no chromium binary (apt-get install chromium, or set AURA_TEST_CHROMIUM)"
+    why = (
+        f"no chromium binary at {chosen}"
+        if chosen
+        else "no chromium binary (apt-get install chromium, or set AURA_TEST_CHROMIUM)"
+    )
     if os.environ.get("AURA_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{why}; AURA_REQUIRE_SERVICES=1 requires it")
     pytest.skip(why)
