@@ -394,9 +394,13 @@ function runPage(id) {
         h("td", { class: "num" }, seq), h("td", { class: "muted mono" }, clock(event.time)),
         h("td", {}, kind), h("td", { class: "mono" }, body.stepId || ""),
         h("td", {}, eventSummary(kind, body))));
-      if (kind === "runFinished") { finish(); load(); }
+      if (kind === "runFinished") {
+        head.querySelector("#run-state").replaceChildren(badge(short(body.state, "RUN_STATE_")));
+        finish();
+        load(); // outputs, errors and timings as GetWorkflowRun has them
+      }
     };
-    source.addEventListener("end", finish);
+    source.addEventListener("end", () => { finish(); if (!FINISHED.has(runState(run))) load(); });
     source.addEventListener("rpc-error", (message) => {
       const status = JSON.parse(message.data);
       finish();

@@ -276,10 +276,15 @@ async def test_the_console_page_is_served(http: httpx.AsyncClient) -> None:
     assert script.status_code == 200
 
 
-async def test_a_stream_of_an_unknown_run_is_a_plain_404(http: httpx.AsyncClient) -> None:
+async def test_a_stream_that_fails_at_once_is_a_plain_http_error(http: httpx.AsyncClient) -> None:
     response = await asyncio.wait_for(http.get("/v1/workflowRuns/nope:watch"), timeout=5)
     assert response.status_code == 404
     assert response.json()["status"] == "NOT_FOUND"
+    started = await http.post(
+        "/v1/workflowRuns:stream", json={"workflowDefinition": "nothing", "input": {}}
+    )
+    assert started.status_code == 404
+    assert detail(started.json(), ERROR_INFO)["reason"] == "DEFINITION_NOT_FOUND"
 
 
 async def test_a_definition_is_served_as_yaml_like_its_file(http: httpx.AsyncClient) -> None:
