@@ -266,3 +266,48 @@ async def test_an_orchestrator_that_is_down_is_said_and_the_page_recovers(
         await page.wait_for_selector("#banner", state="hidden", timeout=3000)
     finally:
         await back.stop(grace_s=0.1)
+
+
+async def test_the_runs_page_filters_by_definition_and_state_pages_and_finds_a_run(
+    page: Page, stub: Stub
+) -> None:
+    echo = workflow_pb2.WorkflowDefinition(name="workflowDefinitions/echo")
+    step = echo.steps.add(id="nlu", method="aura.nlu.v1.NluService/AnalyzeText")
+    step.inputs["text"].ref = "input.text"
+    await stub.CreateWorkflowDefinition(
+        orchestrator_pb2.CreateWorkflowDefinitionRequest(workflow_definition=echo)
+    )
+    await asyncio.gather(
+        *(
+            stub.ExecuteWorkflowRun(
+                orchestrator_pb2.ExecuteWorkflowRunRequest(
+                    workflow_definition="echo", input=struct({"text": f"run {index}"})
+                ),
+                timeout=20,
+            )
+            for index in range(26)
+        )
+    )
+    other = await start(stub)
+
+    await page.goto("/#/runs")
+    await page.wait_for_selector(f'#runs tr[data-run="{other}"]')
+    await page.wait_for_selector(
+        'select[name=definition] option[value="workflowDefinitions/echo"]', state="attached"
+    )
+    await page.select_option("select[name=definition]", "workflowDefinitions/echo")
+    await page.wait_for_selector(f'#runs tr[data-run="{other}"]', state="detached")
+    assert await page.locator("#runs tbody tr").count() == 25
+    await page.click("text=Older →")
+    await page.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 1")
+    await page.click("text=← Newer")
+    await page.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 25")
+
+    await page.select_option("select[name=state]", "FAILED")
+    await page.wait_for_selector("#runs .empty")
+    assert "No runs match" in await page.inner_text("#runs")
+
+    await page.fill("input[name=search]", other)
+    await page.click("text=Find run")
+    await page.wait_for_selector('#run-state .badge[data-state="SUCCEEDED"]')
+    assert other in await page.inner_text("h1")
