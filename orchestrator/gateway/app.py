@@ -62,6 +62,8 @@ KEEPALIVE_S = 15.0
 FIRST_MESSAGE_WAIT_S = 0.5
 # The browser's wait before it reconnects a cut stream (the SSE `retry:` field).
 RECONNECT_MS = 500
+# Methods that must say their body is JSON (even an empty one).
+BODY_VERBS = frozenset({"POST", "PUT", "PATCH"})
 # The resume convention: Last-Event-ID -> this request field.
 RESUME_FIELD = "after_seq"
 # A long-lived channel to a server that may restart: reconnect within 2 s of its return,
@@ -159,6 +161,15 @@ def create_app(
                 grpc.StatusCode.NOT_FOUND, f"no API method at {request.url.path}", http=404
             )
         route, bound = found
+        if route.verb in BODY_VERBS and not _is_json(request.headers.get("content-type", "")):
+            # Also what keeps other web pages out: a cross-site form or no-cors fetch
+            # cannot send application/json without a CORS preflight, which is never granted.
+            return error_response(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{route.verb} {request.url.path} takes a JSON body: send it with "
+                "Content-Type: application/json",
+                http=415,
+            )
         try:
             message = route.build_request(
                 bound, request.query_params.multi_items(), await request.body()
@@ -227,6 +238,10 @@ def create_app(
     )
     app.state.gateway = gateway
     return app
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "application/json"
 
 
 def _route_named(gateway: Gateway, method: str) -> tuple[HttpRoute, None]:

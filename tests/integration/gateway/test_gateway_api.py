@@ -201,13 +201,26 @@ async def test_an_invalid_definition_is_400_with_its_field_violations(
 async def test_input_that_is_not_the_request_is_400_before_any_call(
     http: httpx.AsyncClient,
 ) -> None:
-    not_json = await http.post("/v1/workflowRuns", content=b"{not json")
+    json_type = {"Content-Type": "application/json"}
+    not_json = await http.post("/v1/workflowRuns", content=b"{not json", headers=json_type)
     unknown_field = await http.post("/v1/workflowRuns", json={"workflowDefinitio": "x"})
     bad_number = await http.get("/v1/workflowRuns", params={"pageSize": "many"})
     for response in (not_json, unknown_field, bad_number):
         assert response.status_code == 400, response.text
         assert response.json()["status"] == "INVALID_ARGUMENT"
     assert "workflowDefinitio" in unknown_field.json()["message"]
+
+
+async def test_a_body_not_declared_json_is_415_so_other_sites_cannot_post(
+    http: httpx.AsyncClient,
+) -> None:
+    body = b'{"workflowDefinition": "complete_style_analysis"}'
+    for headers in ({"Content-Type": "text/plain"}, {}):
+        response = await http.post("/v1/workflowRuns", content=body, headers=headers)
+        assert response.status_code == 415
+        assert "application/json" in response.json()["message"]
+    listed = await http.get("/v1/workflowRuns")
+    assert listed.json() == {}  # nothing was started
 
 
 async def test_a_path_without_a_method_is_404_and_a_wrong_verb_405(
