@@ -4,7 +4,7 @@
 
 const view = document.getElementById("view");
 const banner = document.getElementById("banner");
-const RUN_POLL_MS = 250;
+const RUN_POLL_MS = 200;
 const SLOW_POLL_MS = 2000;
 const FINISHED = new Set(["SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED"]);
 
@@ -203,6 +203,8 @@ function runsPage(params) {
     if (def) parts.push(`workflow_definition = "${def}"`);
     return parts.join(" AND ");
   }
+  let lastSeen = "";
+  let lastDrawn = 0;
   const restart = () => { tokens.length = 1; page = 0; refresh(); };
   state.addEventListener("change", restart);
   definition.addEventListener("change", restart);
@@ -214,10 +216,16 @@ function runsPage(params) {
     try {
       response = await api(`/v1/workflowRuns?${query}`);
     } catch (error) {
+      lastSeen = ""; // the error replaced the table: draw the next answer whatever it is
       body.replaceChildren(errorBox(error));
       throw error;
     }
     tokens[page + 1] = response.nextPageToken || "";
+    // Durations of unfinished runs grow: redraw when anything changed, or every second.
+    const seen = JSON.stringify(response) + page;
+    if (seen === lastSeen && Date.now() - lastDrawn < 1000) return;
+    lastSeen = seen;
+    lastDrawn = Date.now();
     const rows = (response.workflowRuns || []).map((run) => h("tr", { "data-run": runId(run.name) },
       h("td", { class: "mono" }, h("a", { href: `#/runs/${runId(run.name)}` }, runId(run.name))),
       h("td", {}, h("a", { href: `#/definitions/${defId(run.workflowDefinition)}` }, defId(run.workflowDefinition))),
