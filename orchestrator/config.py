@@ -20,6 +20,7 @@ from orchestrator.envvars import (
     STORE_URL,
     TEXT,
     EnvVar,
+    Kind,
     SettingsError,
     choice,
     integer,
@@ -116,6 +117,9 @@ class Settings:
     default_service_policy: ServicePolicy = field(default_factory=ServicePolicy)
     # ...unless overridden here, by full service name.
     service_policies: dict[str, ServicePolicy] = field(default_factory=dict)
+    # The web console and HTTP/JSON gateway (orchestrator/gateway), "host:port"; "" (off):
+    # none. `aura up` and `aura demo` serve it, `aura serve --console` too.
+    console_address: str = "127.0.0.1:8080"
 
     def policy_for(self, service: str) -> ServicePolicy:
         return self.service_policies.get(service, self.default_service_policy)
@@ -166,11 +170,26 @@ def environment_defaults() -> Settings:
 _BREAKER = ("default_service_policy", "breaker")
 _THROTTLE = ("default_service_policy", "retry_throttle")
 
+
 # Every AURA_* variable the orchestrator reads: name, the Settings attribute it sets, its
 # kind and meaning. A new setting is a Settings field plus one entry here, e.g.
 #     EnvVar("AURA_RUN_RETENTION_S", ("run_retention_s",), number(), "how long ... kept"),
 # the parsing, the unknown-name warning, `aura config` and the README table
 # (`aura config --markdown`, kept in sync by a test) follow from this list.
+def _console_address(text: str) -> str:
+    """ "host:port", or "" for off."""
+    value = text.strip()
+    if value.lower() in ("", "off", "none", "0", "false", "no"):
+        return ""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError
+    return value
+
+
+CONSOLE_ADDRESS = Kind("host:port, or off", _console_address, lambda v: str(v) or "off")
+
+
 VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("AURA_HOST", ("host",), TEXT, "interface the orchestrator listens on"),
     EnvVar("AURA_PORT", ("port",), PORT, "the orchestrator's gRPC port"),
@@ -344,6 +363,13 @@ VARIABLES: tuple[EnvVar, ...] = (
         "the longest it stays open after repeated trips",
     ),
     *(var.nested("telemetry") for var in TELEMETRY_VARIABLES),
+    EnvVar(
+        "AURA_CONSOLE_ADDRESS",
+        ("console_address",),
+        CONSOLE_ADDRESS,
+        "host:port of the web console and HTTP/JSON API (`aura up`, `aura demo`, "
+        "`aura serve --console`); off: none",
+    ),
 )
 
 # AURA_* names read by other parts, so not reported as unknown.

@@ -55,6 +55,8 @@ def plan_replicas(
             "AURA_METRICS_PORT": (
                 "off" if telemetry.metrics_port is None else str(telemetry.metrics_port + index)
             ),
+            # The parent serves the one console of the cluster.
+            "AURA_CONSOLE_ADDRESS": "off",
         }
         plans.append(
             ReplicaPlan(env["AURA_REPLICA_ID"], f"{settings.host}:{env['AURA_PORT']}", env)

@@ -46,8 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "demo", help="start everything, run complete_style_analysis with live progress, stop"
     )
-    sub.add_parser(
+    serve = sub.add_parser(
         "serve", help="start the orchestrator only (services from AURA_SERVICE_*_ADDRESSES)"
+    )
+    serve.add_argument(
+        "--console",
+        action="store_true",
+        help="also serve the web console and HTTP API on AURA_CONSOLE_ADDRESS",
     )
     mesh = sub.add_parser("mesh", help="start the five mock services until Ctrl-C")
     mesh.add_argument(
@@ -208,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return asyncio.run(processes.demo(settings, telemetry))
         if args.command == "serve":
-            return asyncio.run(processes.serve(settings, telemetry))
+            return asyncio.run(processes.serve(settings, telemetry, console=args.console))
         return asyncio.run(CLIENT_COMMANDS[args.command](args))
     except grpc.aio.AioRpcError as error:
         print(client.describe_rpc_error(error, getattr(args, "address", "")), file=sys.stderr)

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -25,8 +25,9 @@ from orchestrator.cli.cluster_up import plan_replicas, run_replicas
 from orchestrator.cli.ports import split_address, taken_ports
 from orchestrator.config import Settings
 from orchestrator.envvars import redact_url
+from orchestrator.gateway import ConsoleServer, parse_console_address
 from orchestrator.mesh import MeshTlsFiles
-from orchestrator.names import DEFAULT_SERVICES
+from orchestrator.names import DEFAULT_SERVICES, RUN_PREFIX
 from orchestrator.security import client_channel
 from orchestrator.server import OrchestratorServer
 from orchestrator.telemetry import TelemetrySettings, configure_tracing, shutdown_tracing
@@ -110,13 +111,17 @@ def mesh_addresses(settings: Settings) -> dict[str, str]:
     }
 
 
-def ensure_ports_free(settings: Settings, telemetry: TelemetrySettings, *, mesh: bool) -> None:
+def ensure_ports_free(
+    settings: Settings, telemetry: TelemetrySettings, *, mesh: bool, console: bool = False
+) -> None:
     """Fails at once, naming the port and who holds it, instead of a bind error in a child's log."""
     wanted = [(settings.host, settings.port, "the orchestrator, AURA_PORT")]
     if telemetry.metrics_port:
         wanted.append(
             (telemetry.metrics_host, telemetry.metrics_port, "metrics, AURA_METRICS_PORT")
         )
+    if console and (console_at := console_host_port(settings)) is not None:
+        wanted.append((*console_at, "the console, AURA_CONSOLE_ADDRESS"))
     if mesh:
         for short, address in mesh_addresses(settings).items():
             if (host_port := split_address(address)) is not None:
@@ -157,6 +162,26 @@ def mesh_channels(settings: Settings) -> Callable[[str, str], grpc.aio.Channel]:
     tls = files.load()
     services = {short: service for service, (short, _) in DEFAULT_SERVICES.items()}
     return lambda name, address: tls.channel(address, services[name])
+
+
+def console_host_port(settings: Settings) -> tuple[str, int] | None:
+    """Where the console listens, or None when AURA_CONSOLE_ADDRESS is off."""
+    return parse_console_address(settings.console_address)
+
+
+@contextlib.asynccontextmanager
+async def console_for(address: str, target: str) -> AsyncIterator[ConsoleServer | None]:
+    """The web console and HTTP API on `address` (AURA_CONSOLE_ADDRESS) in front of the
+    orchestrator at `target`, while the block runs; None when the address is off."""
+    at = parse_console_address(address)
+    if at is None:
+        yield None
+        return
+    console = await ConsoleServer(*at, target).start()
+    try:
+        yield console
+    finally:
+        await console.stop()
 
 
 async def _with_mesh(
@@ -213,7 +238,9 @@ def store_description(server: OrchestratorServer) -> str:
 EXIT_MARGIN_S = 2.0
 
 
-async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) -> int:
+async def serve(
+    settings: Settings, telemetry: TelemetrySettings | None = None, *, console: bool = False
+) -> int:
     """Until SIGTERM/SIGINT; then the drain of `OrchestratorServer.stop`: NOT_SERVING while
     calls are still accepted for AURA_SHUTDOWN_DELAY_S, streams end with SHUTTING_DOWN,
     the process exits once no call is left (at the latest after AURA_SHUTDOWN_GRACE_S);
@@ -227,7 +254,10 @@ async def serve(settings: Settings, telemetry: TelemetrySettings | None = None) 
     Console(stderr=True).print(
         f"orchestrator serving on {server.address} ({store_description(server)}{metrics}{health})"
     )
-    await stop.wait()
+    async with console_for(settings.console_address if console else "", server.address) as web:
+        if web is not None:
+            Console(stderr=True).print(f"console and HTTP API on {web.url}/")
+        await stop.wait()
     log.info(
         "stopping: NOT_SERVING for %.1fs, then draining calls for up to %.1fs",
         settings.shutdown_delay_s,
@@ -252,10 +282,10 @@ async def up(
     processes on one shared store (see cluster_up)."""
     telemetry = telemetry or settings.telemetry
     if replicas == 1:
-        ensure_ports_free(settings, telemetry, mesh=True)
+        ensure_ports_free(settings, telemetry, mesh=True, console=True)
 
         async def body() -> int:
-            return await serve(settings, telemetry)
+            return await serve(settings, telemetry, console=True)
 
         return await _with_mesh(settings, body)
     plans = plan_replicas(settings, telemetry, replicas)
@@ -264,11 +294,15 @@ async def up(
         metrics = None if telemetry.metrics_port is None else telemetry.metrics_port + index
         replica_settings = dataclasses.replace(settings, port=port)
         replica_telemetry = dataclasses.replace(telemetry, metrics_port=metrics)
-        ensure_ports_free(replica_settings, replica_telemetry, mesh=index == 0)
+        ensure_ports_free(replica_settings, replica_telemetry, mesh=index == 0, console=index == 0)
         log.debug("replica %s will listen on %s", plan.replica_id, plan.address)
 
     async def cluster() -> int:
-        return await run_replicas(settings, plans, _stop_signal(), wait_serving)
+        # One console, in front of the first replica (any replica answers for all of them).
+        async with console_for(settings.console_address, plans[0].address) as web:
+            if web is not None:
+                Console(stderr=True).print(f"console and HTTP API on {web.url}/")
+            return await run_replicas(settings, plans, _stop_signal(), wait_serving)
 
     return await _with_mesh(settings, cluster)
 
@@ -279,7 +313,7 @@ async def demo(settings: Settings, telemetry: TelemetrySettings | None = None) -
 
     console = Console()
     telemetry = telemetry or TelemetrySettings.from_env()
-    ensure_ports_free(settings, telemetry, mesh=True)
+    ensure_ports_free(settings, telemetry, mesh=True, console=True)
     configure_tracing(telemetry)
     # The live progress display shows the run; its per-event log lines would only interleave.
     logging.getLogger("aura.runs").setLevel(logging.WARNING)
@@ -287,19 +321,27 @@ async def demo(settings: Settings, telemetry: TelemetrySettings | None = None) -
     async def body() -> int:
         server = await OrchestratorServer(settings, telemetry).start()
         try:
-            console.print(
-                f"[bold]mesh up[/bold]: 5 services, orchestrator on {server.address}, "
-                f"data in {settings.data_dir}"
-            )
-            run = await stream_run(
-                server.address,
-                "complete_style_analysis",
-                parse_input(json.dumps(DEMO_INPUT)),
-                labels={"source": "demo"},
-                console=console,
-            )
-            print_demo_summary(console, run)
-            return 0 if run.state == run_pb2.RUN_STATE_SUCCEEDED else 2
+            async with console_for(settings.console_address, server.address) as web:
+                console.print(
+                    f"[bold]mesh up[/bold]: 5 services, orchestrator on {server.address}, "
+                    f"data in {settings.data_dir}"
+                    + (f", console on {web.url}/ while the run lasts" if web else "")
+                )
+                run = await stream_run(
+                    server.address,
+                    "complete_style_analysis",
+                    parse_input(json.dumps(DEMO_INPUT)),
+                    labels={"source": "demo"},
+                    console=console,
+                )
+                print_demo_summary(console, run)
+                if web is not None:
+                    run_id = run.name.removeprefix(RUN_PREFIX)
+                    console.print(
+                        f"With `.venv/bin/aura up` running, the console shows it: "
+                        f"{web.url}/#/runs/{run_id}"
+                    )
+                return 0 if run.state == run_pb2.RUN_STATE_SUCCEEDED else 2
         finally:
             with contextlib.suppress(Exception):
                 await server.stop()

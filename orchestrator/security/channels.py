@@ -5,7 +5,7 @@ AURA_TOKEN, every call carries it as `authorization: Bearer <token>`."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,11 @@ import grpc
 from orchestrator.security.tls import channel_credentials
 
 
-def client_channel(address: str, env: Mapping[str, str] | None = None) -> grpc.aio.Channel:
+def client_channel(
+    address: str,
+    env: Mapping[str, str] | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.aio.Channel:
     env = os.environ if env is None else env
     token = env.get("AURA_TOKEN", "").strip()
     # One instance per call shape: grpc.aio files each interceptor under its first shape.
@@ -23,12 +27,12 @@ def client_channel(address: str, env: Mapping[str, str] | None = None) -> grpc.a
     )
     ca = env.get("AURA_TLS_CA", "")
     if not ca:
-        return grpc.aio.insecure_channel(address, interceptors=interceptors)
+        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
     cert, key = env.get("AURA_TLS_CLIENT_CERT", ""), env.get("AURA_TLS_CLIENT_KEY", "")
     credentials = channel_credentials(
         Path(ca), Path(cert) if cert else None, Path(key) if key else None
     )
-    return grpc.aio.secure_channel(address, credentials, interceptors=interceptors)
+    return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
 
 
 class _BearerToken:

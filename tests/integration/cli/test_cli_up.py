@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from orchestrator.config import DEFAULT_SERVICES
@@ -20,10 +21,11 @@ pytestmark = pytest.mark.integration
 
 
 def up_env(data_dir: Path, **ports: int) -> dict[str, str]:
-    """Every port `aura up` listens on moved off the defaults (8001-8006, 9464)."""
+    """Every port `aura up` listens on moved off the defaults (8001-8006, 9464, 8080)."""
     env = clean_env(
         AURA_PORT=str(ports.get("orchestrator") or free_port()),
         AURA_METRICS_PORT=str(ports.get("metrics") or free_port()),
+        AURA_CONSOLE_ADDRESS=f"127.0.0.1:{ports.get('console') or free_port()}",
         AURA_DATA_DIR=str(data_dir),
         AURA_SHUTDOWN_GRACE_S="1",
     )
@@ -48,6 +50,7 @@ def taken_port() -> Iterator[int]:
         ("style", "the style mock service, AURA_SERVICE_STYLE_ADDRESSES"),
         ("orchestrator", "the orchestrator, AURA_PORT"),
         ("metrics", "metrics, AURA_METRICS_PORT"),
+        ("console", "the console, AURA_CONSOLE_ADDRESS"),
     ],
 )
 async def test_a_taken_port_is_named_at_once_with_its_process_and_setting(
@@ -64,7 +67,9 @@ async def test_a_taken_port_is_named_at_once_with_its_process_and_setting(
     assert "8001" not in result.stderr, "no other port is blamed"
 
 
-async def test_up_serves_the_mesh_and_orchestrator_on_the_configured_ports(tmp_path: Path) -> None:
+async def test_up_serves_the_mesh_orchestrator_and_console_on_the_configured_ports(
+    tmp_path: Path,
+) -> None:
     env = up_env(tmp_path)
     address = f"127.0.0.1:{env['AURA_PORT']}"
     process = await asyncio.create_subprocess_exec(
@@ -77,8 +82,14 @@ async def test_up_serves_the_mesh_and_orchestrator_on_the_configured_ports(tmp_p
             return result.code == 0
 
         await eventually(doctor_passes, timeout_s=40, interval_s=0.5, message="aura doctor passes")
+        console = f"http://{env['AURA_CONSOLE_ADDRESS']}"
+        async with httpx.AsyncClient(base_url=console, timeout=10) as http:
+            assert "<title>Aura console</title>" in (await http.get("/")).text
+            services = (await http.get("/v1/services")).json()["services"]
+        assert len(services) == len(DEFAULT_SERVICES)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.communicate(), timeout=30)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0
+    assert f"console and HTTP API on {console}/" in stderr.decode()

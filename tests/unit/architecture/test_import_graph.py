@@ -13,8 +13,9 @@ so packages of one layer know nothing of each other):
     5  cluster                     replicas on a shared store: heartbeats, takeover, cross-talk
     6  api                         gRPC servicers: proto <-> domain
     7  drain, server_bus           graceful shutdown of the API; the server's event bus side
+       gateway                     HTTP/JSON and the web console over the public gRPC API
     8  server                      the process: wires everything and owns the lifecycle
-    9  cli                         `aura`, on top
+    9  cli                         `aura`, on top (and the console it serves)
 
 `mock_services/` is a separate program: it imports nothing from the product, and the
 product imports nothing from it (the CLI starts it as `python -m mock_services...`).
@@ -35,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("cluster",),
     ("api",),
-    ("drain", "server_bus"),
+    ("drain", "server_bus", "gateway"),
     ("server",),
     ("cli",),
 )

@@ -28,6 +28,11 @@ def test_metrics_stay_off_for_every_replica_when_off() -> None:
     assert {plan.env["AURA_METRICS_PORT"] for plan in plans} == {"off"}
 
 
+def test_the_replicas_serve_no_console_of_their_own() -> None:
+    plans = plan_replicas(Settings(store_url=STORE), TelemetrySettings(), 2)
+    assert {plan.env["AURA_CONSOLE_ADDRESS"] for plan in plans} == {"off"}
+
+
 def test_several_replicas_on_sqlite_are_refused_with_the_way_out() -> None:
     with pytest.raises(RuntimeError, match="--store postgresql://"):
         plan_replicas(Settings(), TelemetrySettings(), 2)

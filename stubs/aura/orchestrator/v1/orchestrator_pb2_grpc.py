@@ -31,6 +31,10 @@ class OrchestratorServiceStub:
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus
     BadRequest for invalid input. Responses wrap resources in *Response messages
     so that buf's STANDARD lint applies without exceptions.
+
+    Every RPC also has a google.api.http rule (AIP-127, custom methods as in
+    AIP-136), served as JSON by the orchestrator's HTTP gateway; the streaming
+    ones answer with Server-Sent Events.
     """
 
     def __init__(self, channel):
@@ -122,6 +126,10 @@ class OrchestratorServiceServicer:
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus
     BadRequest for invalid input. Responses wrap resources in *Response messages
     so that buf's STANDARD lint applies without exceptions.
+
+    Every RPC also has a google.api.http rule (AIP-127, custom methods as in
+    AIP-136), served as JSON by the orchestrator's HTTP gateway; the streaming
+    ones answer with Server-Sent Events.
     """
 
     def ListWorkflowDefinitions(self, request, context):
@@ -358,6 +366,10 @@ class OrchestratorService:
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus
     BadRequest for invalid input. Responses wrap resources in *Response messages
     so that buf's STANDARD lint applies without exceptions.
+
+    Every RPC also has a google.api.http rule (AIP-127, custom methods as in
+    AIP-136), served as JSON by the orchestrator's HTTP gateway; the streaming
+    ones answer with Server-Sent Events.
     """
 
     @staticmethod

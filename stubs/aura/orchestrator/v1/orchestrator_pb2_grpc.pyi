@@ -32,6 +32,10 @@ class OrchestratorServiceStub:
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus
     BadRequest for invalid input. Responses wrap resources in *Response messages
     so that buf's STANDARD lint applies without exceptions.
+
+    Every RPC also has a google.api.http rule (AIP-127, custom methods as in
+    AIP-136), served as JSON by the orchestrator's HTTP gateway; the streaming
+    ones answer with Server-Sent Events.
     """
 
     @_typing.overload
@@ -126,6 +130,10 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus
     BadRequest for invalid input. Responses wrap resources in *Response messages
     so that buf's STANDARD lint applies without exceptions.
+
+    Every RPC also has a google.api.http rule (AIP-127, custom methods as in
+    AIP-136), served as JSON by the orchestrator's HTTP gateway; the streaming
+    ones answer with Server-Sent Events.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -216,6 +224,10 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus
     BadRequest for invalid input. Responses wrap resources in *Response messages
     so that buf's STANDARD lint applies without exceptions.
+
+    Every RPC also has a google.api.http rule (AIP-127, custom methods as in
+    AIP-136), served as JSON by the orchestrator's HTTP gateway; the streaming
+    ones answer with Server-Sent Events.
     """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,88 @@
+"""The console in front of an orchestrator that asks for tokens: the page asks for one,
+keeps it in its session (an HttpOnly cookie the page's scripts cannot read), and then
+shows the runs of that token's tenant only, live updates included."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from playwright.async_api import Page
+
+from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from mock_services.mesh import MockMesh
+from orchestrator.security import Permission, issue_token, make_signing_key
+from orchestrator.server import OrchestratorServer
+from tests.integration.orchestrator_helpers import STYLE_INPUT, settings_for, struct
+
+pytestmark = pytest.mark.integration
+
+
+def _token(private: Path, tenant: str) -> str:
+    return issue_token(
+        private,
+        tenant=tenant,
+        permissions=[Permission.WRITE],
+        issuer="aura",
+        audience="aura-orchestrator",
+    )
+
+
+@pytest.fixture(name="keys")
+def keys_fixture(tmp_path: Path) -> tuple[Path, Path]:
+    return make_signing_key(tmp_path / "keys")
+
+
+@pytest.fixture
+async def orchestrator(
+    mesh: MockMesh, tmp_path: Path, keys: tuple[Path, Path]
+) -> AsyncIterator[OrchestratorServer]:
+    """This module's orchestrator (the console's fixtures use it): tokens required."""
+    settings = dataclasses.replace(
+        settings_for(mesh, tmp_path / "data"), auth_key_file=str(keys[1])
+    )
+    server = await OrchestratorServer(settings).start()
+    try:
+        yield server
+    finally:
+        await server.stop(0.5)
+
+
+async def _start(orchestrator: OrchestratorServer, token: str) -> str:
+    async with grpc.aio.insecure_channel(orchestrator.address) as channel:
+        answer = await orchestrator_pb2_grpc.OrchestratorServiceStub(channel).ExecuteWorkflowRun(
+            orchestrator_pb2.ExecuteWorkflowRunRequest(
+                workflow_definition="workflowDefinitions/complete_style_analysis",
+                input=struct(STYLE_INPUT),
+            ),
+            metadata=(("authorization", f"Bearer {token}"),),
+            timeout=20,
+        )
+    return answer.workflow_run.name.removeprefix("workflowRuns/")
+
+
+async def test_the_console_asks_for_a_token_then_shows_that_tenants_runs_only(
+    page: Page, orchestrator: OrchestratorServer, keys: tuple[Path, Path]
+) -> None:
+    ours = await _start(orchestrator, _token(keys[0], "acme"))
+    theirs = await _start(orchestrator, _token(keys[0], "globex"))
+
+    await page.goto("/#/runs")
+    await page.wait_for_selector("#sign-in input[name=token]")
+    await page.fill("#sign-in input[name=token]", "not-a-token")
+    await page.click("#sign-in button")
+    await page.wait_for_selector("#sign-in >> text=not a JWT")
+
+    await page.fill("#sign-in input[name=token]", _token(keys[0], "acme"))
+    await page.click("#sign-in button")
+    await page.wait_for_selector(f'#runs tr[data-run="{ours}"]')
+    assert await page.query_selector("#sign-in") is None
+    assert await page.query_selector(f'#runs tr[data-run="{theirs}"]') is None
+    readable = await page.evaluate("document.cookie")
+    assert "aura_session" not in readable, "the session cookie is HttpOnly"
+
+    await page.goto(f"/#/runs/{ours}")
+    await page.wait_for_selector('#run-state .badge[data-state="SUCCEEDED"]')
