@@ -4,7 +4,6 @@ shows the runs of that token's tenant only, live updates included."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,21 +13,16 @@ from playwright.async_api import Page
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from mock_services.mesh import MockMesh
-from orchestrator.security import Permission, issue_token, make_signing_key
+from orchestrator.security import Permission, make_signing_key
 from orchestrator.server import OrchestratorServer
-from tests.integration.orchestrator_helpers import STYLE_INPUT, settings_for, struct
+from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
+from tests.integration.security.secured_settings import tenant_token, token_settings
 
 pytestmark = pytest.mark.integration
 
 
 def _token(private: Path, tenant: str) -> str:
-    return issue_token(
-        private,
-        tenant=tenant,
-        permissions=[Permission.WRITE],
-        issuer="aura",
-        audience="aura-orchestrator",
-    )
+    return tenant_token(private, tenant, Permission.WRITE)
 
 
 @pytest.fixture(name="keys")
@@ -41,10 +35,7 @@ async def orchestrator(
     mesh: MockMesh, tmp_path: Path, keys: tuple[Path, Path]
 ) -> AsyncIterator[OrchestratorServer]:
     """This module's orchestrator (the console's fixtures use it): tokens required."""
-    settings = dataclasses.replace(
-        settings_for(mesh, tmp_path / "data"), auth_key_file=str(keys[1])
-    )
-    server = await OrchestratorServer(settings).start()
+    server = await OrchestratorServer(token_settings(mesh, tmp_path / "data", keys[1])).start()
     try:
         yield server
     finally:

@@ -5,7 +5,6 @@ UNAUTHENTICATED as 401, PERMISSION_DENIED as 403, another tenant's run as 404.""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +14,11 @@ import pytest
 
 from mock_services.mesh import MockMesh
 from orchestrator.gateway import ConsoleServer
-from orchestrator.security import Permission, issue_token, make_signing_key
+from orchestrator.security import Permission, make_signing_key
 from orchestrator.server import OrchestratorServer
 from tests.integration.gateway.sse import read_events
-from tests.integration.orchestrator_helpers import STYLE_INPUT, settings_for
+from tests.integration.orchestrator_helpers import STYLE_INPUT
+from tests.integration.security.secured_settings import tenant_token, token_settings
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +31,7 @@ class Guarded:
     private_key: Path
 
     def token(self, tenant: str, *permissions: Permission) -> str:
-        return issue_token(
-            self.private_key,
-            tenant=tenant,
-            permissions=permissions,
-            issuer="aura",
-            audience="aura-orchestrator",
-        )
+        return tenant_token(self.private_key, tenant, *permissions)
 
 
 @pytest.fixture(name="guarded")
@@ -45,8 +39,7 @@ async def guarded_fixture(
     mesh: MockMesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Guarded]:
     private, public = make_signing_key(tmp_path / "keys")
-    settings = dataclasses.replace(settings_for(mesh, tmp_path / "data"), auth_key_file=str(public))
-    orchestrator = await OrchestratorServer(settings).start()
+    orchestrator = await OrchestratorServer(token_settings(mesh, tmp_path / "data", public)).start()
     guarded = Guarded("", private)
     # A token in the gateway's own environment must not speak for its callers.
     monkeypatch.setenv("AURA_TOKEN", guarded.token("acme", Permission.ADMIN))
@@ -98,13 +91,7 @@ async def test_a_session_is_kept_only_for_a_token_the_orchestrator_accepts(
     guarded: Guarded, tmp_path: Path
 ) -> None:
     stranger, _ = make_signing_key(tmp_path / "stranger")
-    forged = issue_token(
-        stranger,
-        tenant="acme",
-        permissions=[Permission.ADMIN],
-        issuer="aura",
-        audience="aura-orchestrator",
-    )
+    forged = tenant_token(stranger, "acme", Permission.ADMIN)
     async with httpx.AsyncClient(base_url=guarded.url) as client:
         refused = await client.post("/console/session", json={"token": forged})
         assert refused.status_code == 401 and _reason(refused) == "TOKEN_BAD_SIGNATURE"

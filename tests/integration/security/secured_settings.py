@@ -1,4 +1,5 @@
-"""An orchestrator's settings with everything on: mTLS on its port and bearer tokens."""
+"""An orchestrator's settings with bearer tokens required (and mTLS on its port), and the
+tokens to call it with."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import grpc
 
 from mock_services.mesh import MockMesh
 from orchestrator.config import Settings
-from orchestrator.security import CertificateAuthority, channel_credentials
+from orchestrator.security import CertificateAuthority, Permission, channel_credentials, issue_token
 from tests.integration.orchestrator_helpers import settings_for
 
 
@@ -36,3 +37,19 @@ def secured_settings(mesh: MockMesh, directory: Path, token_key: Path, **more: o
         **more,  # type: ignore[arg-type]
     )
     return Secured(settings, channel_credentials(ca, client_cert, client_key))
+
+
+def token_settings(mesh: MockMesh, data_dir: Path, token_key: Path) -> Settings:
+    """Plaintext, tokens verified with `token_key` (public)."""
+    return dataclasses.replace(settings_for(mesh, data_dir), auth_key_file=str(token_key))
+
+
+def tenant_token(private_key: Path, tenant: str, *permissions: Permission) -> str:
+    """A token of `tenant` with `permissions`, for the default issuer and audience."""
+    return issue_token(
+        private_key,
+        tenant=tenant,
+        permissions=permissions,
+        issuer="aura",
+        audience="aura-orchestrator",
+    )

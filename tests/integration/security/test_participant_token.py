@@ -4,7 +4,6 @@ and stays prepared, asking again, never deciding alone."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,10 +11,10 @@ import pytest
 
 from mock_services.common.ledger import ABORTED, PREPARED
 from mock_services.mesh import MockMesh
-from orchestrator.security import Permission, issue_token, make_signing_key
+from orchestrator.security import Permission, make_signing_key
 from orchestrator.server import OrchestratorServer
 from tests.helpers import eventually
-from tests.integration.orchestrator_helpers import settings_for
+from tests.integration.security.secured_settings import tenant_token, token_settings
 from tests.integration.security.test_mesh_tls import prepare_in_doubt
 
 pytestmark = pytest.mark.integration
@@ -30,10 +29,7 @@ def keys_fixture(tmp_path: Path) -> tuple[Path, Path]:
 async def guarded_fixture(
     mesh: MockMesh, tmp_path: Path, keys: tuple[Path, Path]
 ) -> AsyncIterator[OrchestratorServer]:
-    settings = dataclasses.replace(
-        settings_for(mesh, tmp_path / "data"), auth_key_file=str(keys[1])
-    )
-    server = await OrchestratorServer(settings).start()
+    server = await OrchestratorServer(token_settings(mesh, tmp_path / "data", keys[1])).start()
     try:
         yield server
     finally:
@@ -46,13 +42,7 @@ async def test_with_a_read_token_the_participant_hears_the_presumed_abort(
     keys: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    token = issue_token(
-        keys[0],
-        tenant="default",
-        permissions=[Permission.READ],
-        issuer="aura",
-        audience="aura-orchestrator",
-    )
+    token = tenant_token(keys[0], "default", Permission.READ)
     monkeypatch.setenv("AURA_MOCK_ORCHESTRATOR_TOKEN", token)
     key = prepare_in_doubt(mesh, guarded.address)
     ledger = mesh["style"].ledger

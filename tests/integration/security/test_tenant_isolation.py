@@ -16,11 +16,11 @@ from google.protobuf import json_format
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, run_pb2
 from mock_services.mesh import MockMesh
-from orchestrator.security import Permission, issue_token, make_signing_key
+from orchestrator.security import Permission, make_signing_key
 from orchestrator.server import OrchestratorServer
 from tests.helpers import REPO_ROOT
 from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
-from tests.integration.security.secured_settings import secured_settings
+from tests.integration.security.secured_settings import secured_settings, tenant_token
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +51,7 @@ async def tenants_fixture(mesh: MockMesh, tmp_path: Path) -> AsyncIterator[Tenan
     server = await OrchestratorServer(secured.settings).start()
 
     def stub(tenant: str) -> tuple[grpc.aio.Channel, Stub]:
-        token = issue_token(
-            private,
-            tenant=tenant,
-            permissions=[Permission.ADMIN],
-            issuer="aura",
-            audience="aura-orchestrator",
-        )
+        token = tenant_token(private, tenant, Permission.ADMIN)
         channel = grpc.aio.secure_channel(
             server.address,
             grpc.composite_channel_credentials(
