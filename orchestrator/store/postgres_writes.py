@@ -109,8 +109,9 @@ class BatchWriter:
         """Writes `requests`, all or (when one is bad) all the good ones. `held`: epochs of
         the runs held here; `lost`: runs known lost (their appends fail at once).
 
-        A batch of appends only, or of creations only, is one statement committed on its
-        own (one round trip instead of three); any other is one transaction.
+        A batch of appends only, or of creations with only their own runs' events, is one
+        statement committed on its own (one round trip instead of three); any other is one
+        transaction.
         """
         try:
             if self.outbox and _produces_entries(requests):
