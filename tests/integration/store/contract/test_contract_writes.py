@@ -115,6 +115,41 @@ async def test_events_appended_with_the_creation_commit_with_it(store: RunStore)
     assert record is not None and (record.state, record.last_seq) == (run_pb2.RUN_STATE_RUNNING, 3)
 
 
+async def test_a_creation_and_the_events_queued_behind_it_are_one_commit(store: RunStore) -> None:
+    commits_before = store.commit_count  # type: ignore[attr-defined]
+
+    creation = store.create_run(created("r1"))
+    progress = store.append([started("r1"), scheduled("r1", 3)])
+    assert await creation == ("workflowRuns/r1", True)
+    await progress
+
+    assert store.commit_count - commits_before == 1  # type: ignore[attr-defined]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
+    record = await store.get_run_record("workflowRuns/r1")
+    assert record is not None and (record.state, record.last_seq) == (run_pb2.RUN_STATE_RUNNING, 3)
+
+
+async def test_a_creation_meeting_a_taken_name_fails_with_its_events_and_not_the_others(
+    store: RunStore,
+) -> None:
+    await store.create_run(created("r1"))
+    await store.append([started("r1"), scheduled("r1", 3)])
+
+    results = await asyncio.gather(
+        store.create_run(created("r1")),
+        store.append([started("r1")]),
+        store.create_run(created("r2")),
+        store.append([started("r2")]),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], AlreadyExists) and results[0].reason == "RUN_EXISTS"
+    assert isinstance(results[1], EventSequenceConflict)
+    assert results[2:] == [("workflowRuns/r2", True), None]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
+    assert [e.seq for e in await store.read_events("workflowRuns/r2")] == [1, 2]
+
+
 async def test_gaps_unknown_runs_and_events_after_the_end_are_rejected(store: RunStore) -> None:
     await store.create_run(created("r1"))
 
