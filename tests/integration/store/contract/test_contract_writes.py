@@ -124,8 +124,12 @@ async def test_a_creation_and_the_events_queued_behind_it_are_one_commit(store: 
     await progress
 
     assert store.commit_count - commits_before == 1  # type: ignore[attr-defined]
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
-    record = await store.get_run_record("workflowRuns/r1")
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
+    record = await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
     assert record is not None and (record.state, record.last_seq) == (run_pb2.RUN_STATE_RUNNING, 3)
 
 
@@ -146,8 +150,12 @@ async def test_a_creation_meeting_a_taken_name_fails_with_its_events_and_not_the
     assert isinstance(results[0], AlreadyExists) and results[0].reason == "RUN_EXISTS"
     assert isinstance(results[1], EventSequenceConflict)
     assert results[2:] == [("workflowRuns/r2", True), None]
-    assert [e.seq for e in await store.read_events("workflowRuns/r1")] == [1, 2, 3]
-    assert [e.seq for e in await store.read_events("workflowRuns/r2")] == [1, 2]
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+        1,
+        2,
+        3,
+    ]
+    assert [e.seq for e in await store.read_events("workflowRuns/r2", scope=EVERY_TENANT)] == [1, 2]
 
 
 async def test_gaps_unknown_runs_and_events_after_the_end_are_rejected(store: RunStore) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
+from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import PostgresRunStore
 from tests.helpers import eventually
 from tests.postgres_fixtures import PostgresSchema
@@ -47,4 +48,8 @@ async def test_a_new_run_and_the_events_queued_behind_its_creation_are_one_round
         assert len(sent) == 1, sent
         # The other replicas hear the commit up to its last event (the NOTIFY went with it).
         await eventually(lambda: ("workflowRuns/r1", 3) in heard_by_b, message="b heard nothing")
-        assert [e.seq for e in await b.read_events("workflowRuns/r1")] == [1, 2, 3]
+        assert [e.seq for e in await b.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [
+            1,
+            2,
+            3,
+        ]
