@@ -106,6 +106,7 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
         check_topic(request.topic)
         events = aiter(bus.subscribe(request.topic, check_cursor(request.cursor), _tenant()))
         ending = asyncio.ensure_future(self._shutting_down.wait())
+        following: asyncio.Future[Any] | None = None
         try:
             while True:
                 following = asyncio.ensure_future(anext(events))
@@ -122,6 +123,12 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
                 yield events_pb2.SubscribeEventsResponse(event=event_message(event))
         finally:
             ending.cancel()
+            if following is not None and not following.done():
+                # The call was cancelled (the client went away) while waiting: the read
+                # must not outlive it (its later failure would never be retrieved).
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await following
             closing = getattr(events, "aclose", None)
             if closing is not None:
                 with contextlib.suppress(Exception):

@@ -56,7 +56,7 @@ class Event(_message.Message):
         """The event's data: a JSON object (google.protobuf.Struct, so grpcurl and
         any language can write it without a type registry). Topic
         "run.finished" carries {run, workflow_definition, state, input, labels,
-        error_code, error_message} (see the README's event model).
+        error_code, error_message, tenant} (see the README's event model).
         """
 
     @_builtins.property
