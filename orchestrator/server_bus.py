@@ -56,7 +56,8 @@ class BusSide:
             bus,
             replica_id=replica,
             outbox=store,
-            # Triggers of every tenant's definitions listen; each run is its definition's.
+            # Triggers of every tenant's definitions listen, each to its own tenant's
+            # events (a shared seed's: every tenant's); each run is the event's tenant's.
             definitions=lambda: catalog.list(scope=EVERY_TENANT),
             start_run=self.start_run,
         )
@@ -74,16 +75,19 @@ class BusSide:
             self.runtime.notify_commit()
 
     async def start_run(self, run: TriggeredRun) -> str:
-        """A trigger's run, through the engine; returns once its creation is committed."""
+        """A trigger's run, through the engine, in the event's tenant (the definition's,
+        or any tenant for a shared one; the engine looks the definition up in that
+        tenant's scope, so another tenant's answers NOT_FOUND, never a run); returns
+        once its creation is committed."""
         run_input = struct_pb2.Struct()
         run_input.update(run.input)
-        owner = self._engine.definition(run.workflow_definition, scope=EVERY_TENANT)
+        tenant = run.tenant or DEFAULT_TENANT
         spec = RunSpec(
             run.workflow_definition,
             input=run_input,
             labels=run.labels,
             request_id=run.request_id,
-            tenant=owner.definition.tenant or DEFAULT_TENANT,
+            tenant=tenant,
         )
         workflow_run, _ = await self._engine.start_run(spec)
         return str(workflow_run.name)

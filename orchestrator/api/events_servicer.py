@@ -21,6 +21,8 @@ from orchestrator.bus import (
     page_size,
 )
 from orchestrator.errors import FailedPrecondition, FieldViolation, InvalidArgument, shutting_down
+from orchestrator.names import DEFAULT_TENANT
+from orchestrator.security import current_caller
 
 Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
@@ -41,6 +43,7 @@ def event_message(event: BusEvent) -> events_pb2.Event:
         payload=payload,
         cursor=event.cursor,
         publish_time=_timestamp(event.publish_time_ms),
+        tenant=event.tenant or DEFAULT_TENANT,
     )
 
 
@@ -53,6 +56,13 @@ def dead_letter_message(letter: DeadLetterEntry) -> events_pb2.DeadLetter:
         reason=letter.reason,
         dead_letter_time=_timestamp(letter.dead_letter_time_ms),
     )
+
+
+def _tenant() -> str:
+    """The caller's tenant (its token's; the default tenant when no tokens are asked):
+    every call below publishes, reads and replays that tenant's streams only."""
+    caller = current_caller.get()
+    return caller.tenant if caller is not None else DEFAULT_TENANT
 
 
 def _entry_id(value: str, field: str) -> str:
@@ -82,7 +92,9 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
         bus = self._require()
         event_id = check_event(request.topic, request.key, request.event_id, request.payload)
         payload = json_format.MessageToDict(request.payload)
-        published = await bus.publish(BusEvent(request.topic, request.key, event_id, payload))
+        published = await bus.publish(
+            BusEvent(request.topic, request.key, event_id, payload, tenant=_tenant())
+        )
         return events_pb2.PublishEventResponse(
             event=event_message(published.event), duplicate=published.duplicate
         )
@@ -92,8 +104,9 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
     ) -> AsyncIterator[events_pb2.SubscribeEventsResponse]:
         bus = self._require()
         check_topic(request.topic)
-        events = aiter(bus.subscribe(request.topic, check_cursor(request.cursor)))
+        events = aiter(bus.subscribe(request.topic, check_cursor(request.cursor), _tenant()))
         ending = asyncio.ensure_future(self._shutting_down.wait())
+        following: asyncio.Future[Any] | None = None
         try:
             while True:
                 following = asyncio.ensure_future(anext(events))
@@ -110,6 +123,12 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
                 yield events_pb2.SubscribeEventsResponse(event=event_message(event))
         finally:
             ending.cancel()
+            if following is not None and not following.done():
+                # The call was cancelled (the client went away) while waiting: the read
+                # must not outlive it (its later failure would never be retrieved).
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await following
             closing = getattr(events, "aclose", None)
             if closing is not None:
                 with contextlib.suppress(Exception):
@@ -122,7 +141,7 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
         check_topic(request.topic)
         size = page_size(request.page_size)
         before = _entry_id(request.page_token, "page_token")
-        events, token = await bus.recent(request.topic, size, before)
+        events, token = await bus.recent(request.topic, size, before, _tenant())
         return events_pb2.ListEventsResponse(
             events=[event_message(e) for e in events], next_page_token=token
         )
@@ -134,7 +153,7 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
         check_topic(request.topic)
         size = page_size(request.page_size)
         before = _entry_id(request.page_token, "page_token")
-        letters, token = await bus.dead_letters(request.topic, size, before)
+        letters, token = await bus.dead_letters(request.topic, size, before, _tenant())
         return events_pb2.ListDeadLettersResponse(
             dead_letters=[dead_letter_message(d) for d in letters], next_page_token=token
         )
@@ -148,5 +167,5 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
             raise InvalidArgument(
                 "id is required", violations=[FieldViolation("id", "a DeadLetter.id")]
             )
-        event = await bus.replay(request.topic, _entry_id(request.id, "id"))
+        event = await bus.replay(request.topic, _entry_id(request.id, "id"), _tenant())
         return events_pb2.ReplayDeadLetterResponse(event=event_message(event))

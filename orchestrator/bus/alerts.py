@@ -1,9 +1,11 @@
 """`alert.*` events the bus publishes itself (Redis is up when they happen, so straight to
 the stream, idempotent on their event_id; a failed alert is logged, never raised):
 
-- `alert.dead_letter`: a consumer group dead-lettered an event (key: its topic).
+- `alert.dead_letter`: a consumer group dead-lettered an event (key: its topic); it is
+  the event's tenant's (it tells that tenant's event id and reason).
 - `alert.relay_lag`: the outbox relay published entries older than `RELAY_LAG_ALERT_S`
-  (it had fallen behind, e.g. through a Redis outage); at most one per `RELAY_LAG_EVERY_S`.
+  (it had fallen behind, e.g. through a Redis outage); at most one per `RELAY_LAG_EVERY_S`;
+  the default tenant's, like every event about the orchestrator itself.
 
 `alert.breaker_open` comes from the service state feed, through the store's outbox.
 Payload: severity, summary, details. Events of `alert.*` topics never raise alerts.
@@ -16,6 +18,7 @@ from typing import Any, Final
 
 from orchestrator.bus.model import BusEvent
 from orchestrator.bus.publisher import EventPublisher
+from orchestrator.names import DEFAULT_TENANT
 from orchestrator.store import ALERT_PREFIX
 
 log = logging.getLogger(__name__)
@@ -27,10 +30,20 @@ RELAY_LAG_EVERY_S = 300.0
 
 
 def alert(
-    topic: str, key: str, event_id: str, severity: str, summary: str, details: dict[str, Any]
+    topic: str,
+    key: str,
+    event_id: str,
+    severity: str,
+    summary: str,
+    details: dict[str, Any],
+    tenant: str = DEFAULT_TENANT,
 ) -> BusEvent:
     return BusEvent(
-        topic, key, event_id, {"severity": severity, "summary": summary, "details": details}
+        topic,
+        key,
+        event_id,
+        {"severity": severity, "summary": summary, "details": details},
+        tenant=tenant,
     )
 
 
@@ -49,6 +62,7 @@ def dead_letter_alert(event: BusEvent, group: str, deliveries: int, reason: str)
             "deliveries": deliveries,
             "reason": reason[:1024],
         },
+        tenant=event.tenant,
     )
 
 

@@ -1,5 +1,10 @@
 """A consumer of a Redis consumer group over one or more topics.
 
+- What it reads: `topics()`, each a topic name (the default tenant's stream of it) or a
+  (tenant, topic) pair; tenant EVERY_TENANT_OF_TOPIC is the topic's stream of every
+  tenant that published on it (its tenants set, read at each step). Each tenant's
+  stream of a topic has its own group, pending entries, failures and dead letters; a
+  handled event carries its stream's tenant.
 - New entries: XREADGROUP ... BLOCK on the blocking connection (its socket timeout
   exceeds the block time), `batch_size` at a time, handled concurrently.
 - An entry is acknowledged (XACK) only after its handler returned.
@@ -29,14 +34,17 @@ from orchestrator.bus.alerts import dead_letter_alert, raise_alert
 from orchestrator.bus.connection import BusConnection, redis_errors
 from orchestrator.bus.dead_letters import DeadLetters
 from orchestrator.bus.metrics import BusMetrics
-from orchestrator.bus.model import BusEvent
+from orchestrator.bus.model import EVERY_TENANT_OF_TOPIC, BusEvent
 from orchestrator.bus.publisher import EventPublisher
 from orchestrator.errors import Unavailable
+from orchestrator.names import DEFAULT_TENANT
 
 log = logging.getLogger(__name__)
 
 #: handler(event, deliveries): deliveries is 1 on the first delivery.
 Handler = Callable[[BusEvent, int], Awaitable[None]]
+#: (tenant, topic): one stream.
+Source = tuple[str, str]
 #: Pause after Redis was unreachable, before the next try.
 ERROR_PAUSE_S = 0.5
 
@@ -52,7 +60,7 @@ class GroupConsumer:
         *,
         group: str,
         consumer: str,
-        topics: Callable[[], Iterable[str]],
+        topics: Callable[[], Iterable[str | Source]],
         handler: Handler,
         metrics: BusMetrics | None = None,
     ) -> None:
@@ -66,7 +74,7 @@ class GroupConsumer:
         self._dead_letters = DeadLetters(connection)
         self._alerts = EventPublisher(connection)
         self._ready: set[str] = set()
-        self._in_flight: dict[str, set[str]] = {}
+        self._in_flight: dict[Source, set[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -120,18 +128,30 @@ class GroupConsumer:
 
     # -- one step each --------------------------------------------------------------------
 
-    async def _streams(self) -> dict[str, str]:
-        """stream -> topic of every topic to read, its group ensured."""
+    async def _sources(self) -> list[Source]:
+        wanted: set[Source] = set()
+        for item in self._topics():
+            tenant, topic = (DEFAULT_TENANT, item) if isinstance(item, str) else item
+            if tenant != EVERY_TENANT_OF_TOPIC:
+                wanted.add((tenant or DEFAULT_TENANT, topic))
+                continue
+            wanted.add((DEFAULT_TENANT, topic))
+            members: Any = await self._connection.commands.smembers(self._settings.tenants(topic))
+            wanted.update((str(member), topic) for member in members)
+        return sorted(wanted)
+
+    async def _streams(self) -> dict[str, Source]:
+        """stream -> (tenant, topic) of every stream to read, its group ensured."""
         streams = {}
-        for topic in sorted(set(self._topics())):
-            stream = self._settings.stream(topic)
-            if topic not in self._ready:
+        for source in await self._sources():
+            stream = self._settings.stream(source[1], source[0])
+            if stream not in self._ready:
                 with contextlib.suppress(redis.exceptions.ResponseError):  # BUSYGROUP
                     await self._connection.commands.xgroup_create(
                         stream, self.group, id="0", mkstream=True
                     )
-                self._ready.add(topic)
-            streams[stream] = topic
+                self._ready.add(stream)
+            streams[stream] = source
         return streams
 
     async def read_once(self) -> int:
@@ -156,10 +176,9 @@ class GroupConsumer:
                 return 0
             count = 0
             for stream, entries in answer or []:
-                topic = streams[stream]
                 batch = [(str(i), f, 1) for i, f in entries if f]
                 count += len(batch)
-                await self._handle_batch(topic, batch)
+                await self._handle_batch(streams[stream], batch)
             return count
 
     async def reclaim_once(self) -> int:
@@ -170,8 +189,8 @@ class GroupConsumer:
         total = 0
         async with redis_errors():
             streams = await self._streams()
-            for stream, topic in streams.items():
-                await self._touch(stream, topic)
+            for stream, source in streams.items():
+                await self._touch(stream, source)
                 start = "0-0"
                 for _ in range(16):  # at most 16 pages per tick
                     try:
@@ -186,26 +205,26 @@ class GroupConsumer:
                     except redis.exceptions.ResponseError as error:
                         if "NOGROUP" not in str(error):
                             raise
-                        self._ready.discard(topic)
+                        self._ready.discard(stream)
                         break
                     start, entries = str(answer[0]), answer[1]
                     claimed = [
                         (str(i), f)
                         for i, f in entries
-                        if f and str(i) not in self._in_flight.get(topic, set())
+                        if f and str(i) not in self._in_flight.get(source, set())
                     ]
                     if claimed:
                         total += len(claimed)
                         await self._handle_batch(
-                            topic, await self._with_deliveries(stream, claimed)
+                            source, await self._with_deliveries(stream, claimed)
                         )
                     if start == "0-0":
                         break
-                await self._sample(stream, topic)
+                await self._sample(stream, source[1])
         return total
 
-    async def _touch(self, stream: str, topic: str) -> None:
-        ids: list[Any] = sorted(self._in_flight.get(topic, ()))
+    async def _touch(self, stream: str, source: Source) -> None:
+        ids: list[Any] = sorted(self._in_flight.get(source, ()))
         if ids:
             await self._connection.commands.xclaim(
                 stream, self.group, self.consumer, 0, ids, justid=True
@@ -233,34 +252,36 @@ class GroupConsumer:
 
     # -- handling --------------------------------------------------------------------------
 
-    async def _handle_batch(self, topic: str, batch: list[tuple[str, Any, int]]) -> None:
+    async def _handle_batch(self, source: Source, batch: list[tuple[str, Any, int]]) -> None:
         if not batch:
             return
-        flight = self._in_flight.setdefault(topic, set())
+        tenant, topic = source
+        flight = self._in_flight.setdefault(source, set())
         flight.update(entry_id for entry_id, _, _ in batch)
         try:
             done = await asyncio.gather(
-                *(self._handle(topic, i, f, deliveries) for i, f, deliveries in batch)
+                *(self._handle(source, i, f, deliveries) for i, f, deliveries in batch)
             )
             acked = [b[0] for b, ok in zip(batch, done, strict=True) if ok]
             if acked:
-                stream = self._settings.stream(topic)
+                stream = self._settings.stream(topic, tenant)
+                failures = self._settings.failures(topic, tenant)
                 pipe = self._connection.commands.pipeline(transaction=True)
                 pipe.xack(stream, self.group, *acked)
-                pipe.hdel(self._settings.failures(topic), *(f"{self.group} {i}" for i in acked))
+                pipe.hdel(failures, *(f"{self.group} {i}" for i in acked))
                 await pipe.execute()
         finally:
             flight.difference_update(entry_id for entry_id, _, _ in batch)
 
-    async def _handle(self, topic: str, entry_id: str, fields: Any, deliveries: int) -> bool:
+    async def _handle(self, source: Source, entry_id: str, fields: Any, deliveries: int) -> bool:
         """True when the entry is to be acknowledged (handled)."""
-        event = BusEvent.from_entry(topic, entry_id, fields)
+        tenant, topic = source
+        failures = self._settings.failures(topic, tenant)
+        event = BusEvent.from_entry(topic, entry_id, fields, tenant)
         if deliveries > 1:
             self._metrics.redeliveries.labels(topic, self.group).inc()
         if deliveries > self._settings.max_deliveries:
-            reason: Any = await self._connection.commands.hget(
-                self._settings.failures(topic), f"{self.group} {entry_id}"
-            )
+            reason: Any = await self._connection.commands.hget(failures, f"{self.group} {entry_id}")
             await self._bury(event, deliveries, reason or "delivered without acknowledgement")
             return False
         try:
@@ -278,7 +299,7 @@ class GroupConsumer:
                 await self._bury(event, deliveries, reason)
             else:
                 await self._connection.commands.hset(
-                    self._settings.failures(topic), f"{self.group} {entry_id}", reason[:1024]
+                    failures, f"{self.group} {entry_id}", reason[:1024]
                 )
             return False
         return True

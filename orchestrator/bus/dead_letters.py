@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.bus.connection import BusConnection, redis_errors
 from orchestrator.bus.model import BusEvent, DeadLetterEntry
 from orchestrator.errors import NotFound
+from orchestrator.names import DEFAULT_TENANT
 
 MOVE_SCRIPT = """
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 4))
@@ -41,10 +42,10 @@ return {id, event}
 """
 
 
-def _entry(topic: str, entry_id: str, fields: Mapping[str, str]) -> DeadLetterEntry:
+def _entry(topic: str, entry_id: str, fields: Mapping[str, str], tenant: str) -> DeadLetterEntry:
     return DeadLetterEntry(
         id=entry_id,
-        event=BusEvent.from_entry(topic, fields.get("cursor", ""), fields),
+        event=BusEvent.from_entry(topic, fields.get("cursor", ""), fields, tenant),
         group=fields.get("group", ""),
         deliveries=int(fields.get("deliveries", "0")),
         reason=fields.get("reason", ""),
@@ -69,27 +70,32 @@ class DeadLetters:
             "reason": reason[:1024],
         }
         flat = [part for pair in fields.items() for part in pair]
-        keys = [s.stream(event.topic), s.dead_letters(event.topic), s.failures(event.topic)]
+        topic, tenant = event.topic, event.tenant
+        keys = [s.stream(topic, tenant), s.dead_letters(topic, tenant), s.failures(topic, tenant)]
         async with redis_errors():
             await self._move(keys=keys, args=[s.max_dead_letters, group, event.cursor, *flat])
 
     async def page(
-        self, topic: str, limit: int, before: str = ""
+        self, topic: str, limit: int, before: str = "", tenant: str = DEFAULT_TENANT
     ) -> tuple[list[DeadLetterEntry], str]:
+        """`tenant`'s dead letters of `topic`, newest first."""
         upper = f"({before}" if before else "+"
         async with redis_errors():
             entries: Any = await self._connection.commands.xrevrange(
-                self._settings.dead_letters(topic), max=upper, min="-", count=limit + 1
+                self._settings.dead_letters(topic, tenant), max=upper, min="-", count=limit + 1
             )
-        found = [_entry(topic, str(i), f) for i, f in entries[:limit]]
+        found = [_entry(topic, str(i), f, tenant) for i, f in entries[:limit]]
         return found, (found[-1].id if len(entries) > limit and found else "")
 
-    async def replay(self, topic: str, dead_letter_id: str) -> BusEvent:
-        """Puts the dead letter's event back on the topic's stream; NotFound when gone."""
+    async def replay(
+        self, topic: str, dead_letter_id: str, tenant: str = DEFAULT_TENANT
+    ) -> BusEvent:
+        """Puts `tenant`'s dead letter's event back on the tenant's stream of the topic;
+        NotFound when gone (or another tenant's: it is not on this tenant's stream)."""
         s = self._settings
         async with redis_errors():
             answer = await self._replay(
-                keys=[s.stream(topic), s.dead_letters(topic)],
+                keys=[s.stream(topic, tenant), s.dead_letters(topic, tenant)],
                 args=[dead_letter_id, s.max_stream_length],
             )
         if not answer:
@@ -101,4 +107,4 @@ class DeadLetters:
             )
         new_id, flat = answer
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        return BusEvent.from_entry(topic, str(new_id), fields)
+        return BusEvent.from_entry(topic, str(new_id), fields, tenant)

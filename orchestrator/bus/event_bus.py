@@ -16,6 +16,7 @@ from orchestrator.bus.reader import TopicReader
 from orchestrator.bus.relay import OutboxRelay
 from orchestrator.bus.service_board import ServiceStateBoard
 from orchestrator.bus.trigger_consumer import StartRun, TriggerConsumer
+from orchestrator.names import DEFAULT_TENANT
 from orchestrator.workflows import CompiledWorkflow
 
 
@@ -40,24 +41,32 @@ class EventBus:
         return self.connection.settings
 
     async def publish(self, event: BusEvent) -> Published:
+        """On the stream of `event.tenant`."""
         published = await self._publisher.publish(event)
         if not published.duplicate:
             self.metrics.published.labels(event.topic).inc()
         return published
 
-    def subscribe(self, topic: str, cursor: str = "") -> AsyncIterator[BusEvent]:
-        return self._reader.subscribe(topic, cursor)
+    def subscribe(
+        self, topic: str, cursor: str = "", tenant: str = DEFAULT_TENANT
+    ) -> AsyncIterator[BusEvent]:
+        """`tenant`'s events of `topic` (every read below is one tenant's)."""
+        return self._reader.subscribe(topic, cursor, tenant)
 
-    async def recent(self, topic: str, limit: int, before: str = "") -> tuple[list[BusEvent], str]:
-        return await self._reader.recent(topic, limit, before)
+    async def recent(
+        self, topic: str, limit: int, before: str = "", tenant: str = DEFAULT_TENANT
+    ) -> tuple[list[BusEvent], str]:
+        return await self._reader.recent(topic, limit, before, tenant)
 
     async def dead_letters(
-        self, topic: str, limit: int, before: str = ""
+        self, topic: str, limit: int, before: str = "", tenant: str = DEFAULT_TENANT
     ) -> tuple[list[DeadLetterEntry], str]:
-        return await self._dead.page(topic, limit, before)
+        return await self._dead.page(topic, limit, before, tenant)
 
-    async def replay(self, topic: str, dead_letter_id: str) -> BusEvent:
-        return await self._dead.replay(topic, dead_letter_id)
+    async def replay(
+        self, topic: str, dead_letter_id: str, tenant: str = DEFAULT_TENANT
+    ) -> BusEvent:
+        return await self._dead.replay(topic, dead_letter_id, tenant)
 
     def relay(self, outbox: Outbox) -> OutboxRelay:
         """The relay of the store's outbox (start() it; stop() on shutdown)."""

@@ -8,8 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from orchestrator.names import DEFAULT_TENANT
+
 #: Consumer group of the orchestrator's triggers.
 TRIGGER_GROUP: Final = "triggers"
+#: In a consumer's (tenant, topic) source: the topic of every tenant that has published
+#: on it (the tenants set of the topic), the default tenant included. Tenant names are
+#: [a-z0-9-] (orchestrator.security), so it names none.
+EVERY_TENANT_OF_TOPIC: Final = "*"
 
 
 @dataclass(frozen=True)
@@ -39,27 +45,41 @@ class BusSettings:
     batch_size: int = 64
     max_dead_letters: int = 10_000
 
-    def stream(self, topic: str) -> str:
+    def _space(self, tenant: str) -> str:
+        """Where a tenant's keys live: the default tenant keeps the keys the bus had before
+        tenants (so its streams, groups and cursors carry over), any other one is under
+        `<prefix><tenant>/`. Tenant names never hold a "/" or a brace."""
+        if not tenant or tenant == DEFAULT_TENANT:
+            return self.prefix
+        return f"{self.prefix}{tenant}/"
+
+    def stream(self, topic: str, tenant: str = DEFAULT_TENANT) -> str:
         # The hash tag {topic} keeps a topic's keys in one Redis Cluster slot, so the
-        # publish script (stream + dedupe key) is one atomic call there too.
-        return f"{self.prefix}{{{topic}}}:events"
+        # publish script (stream + dedupe key + tenants set) is one atomic call there too.
+        return f"{self._space(tenant)}{{{topic}}}:events"
 
-    def dedupe(self, topic: str, event_id: str) -> str:
-        return f"{self.prefix}{{{topic}}}:dedupe:{event_id}"
+    def dedupe(self, topic: str, event_id: str, tenant: str = DEFAULT_TENANT) -> str:
+        return f"{self._space(tenant)}{{{topic}}}:dedupe:{event_id}"
 
-    def dead_letters(self, topic: str) -> str:
-        return f"{self.prefix}{{{topic}}}:dead"
+    def dead_letters(self, topic: str, tenant: str = DEFAULT_TENANT) -> str:
+        return f"{self._space(tenant)}{{{topic}}}:dead"
 
-    def failures(self, topic: str) -> str:
+    def failures(self, topic: str, tenant: str = DEFAULT_TENANT) -> str:
         """Hash "<group> <entry id>" -> the last failure reported for a pending entry."""
-        return f"{self.prefix}{{{topic}}}:failures"
+        return f"{self._space(tenant)}{{{topic}}}:failures"
+
+    def tenants(self, topic: str) -> str:
+        """Set of the tenants other than the default one that published on `topic`
+        (what a shared definition's trigger listens to)."""
+        return f"{self.prefix}{{{topic}}}:tenants"
 
     def relay_epoch(self) -> str:
         """Set by the outbox relay; gone means Redis was emptied or restarted."""
         return f"{self.prefix}relay:epoch"
 
     def topic_of(self, stream: str) -> str:
-        return stream[len(self.prefix) + 1 : stream.index("}", len(self.prefix))]
+        start = stream.index("{", len(self.prefix)) + 1
+        return stream[start : stream.index("}", start)]
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,8 @@ class BusEvent:
     payload: Mapping[str, Any] = field(default_factory=dict)
     #: The stream entry id ("1733107200000-0"); empty before it is published.
     cursor: str = ""
+    #: Whose event it is: its stream is that tenant's (BusSettings.stream).
+    tenant: str = DEFAULT_TENANT
 
     @property
     def publish_time_ms(self) -> int:
@@ -86,13 +108,16 @@ class BusEvent:
         }
 
     @classmethod
-    def from_entry(cls, topic: str, cursor: str, fields: Mapping[str, str]) -> BusEvent:
+    def from_entry(
+        cls, topic: str, cursor: str, fields: Mapping[str, str], tenant: str = DEFAULT_TENANT
+    ) -> BusEvent:
         return cls(
             topic=topic,
             key=fields.get("key", ""),
             event_id=fields.get("event_id", ""),
             payload=json.loads(fields.get("payload") or "{}"),
             cursor=cursor,
+            tenant=tenant or DEFAULT_TENANT,
         )
 
 

@@ -29,10 +29,19 @@ from typing import Any, Protocol, runtime_checkable
 
 from orchestrator.bus.model import BusEvent
 from orchestrator.store import OutboxEntry as OutboxEntry
+from orchestrator.store import tenant_of
 
 
 def event_of(entry: OutboxEntry) -> BusEvent:
-    return BusEvent(entry.topic, entry.key, entry.event_id, entry.payload)
+    """The event of an outbox entry, on its tenant's stream (a run's event: the run's
+    tenant; the orchestrator's own: the default tenant's)."""
+    return BusEvent(
+        entry.topic,
+        entry.key,
+        entry.event_id,
+        entry.payload,
+        tenant=tenant_of(entry.topic, entry.payload),
+    )
 
 
 @runtime_checkable

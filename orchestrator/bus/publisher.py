@@ -1,12 +1,15 @@
 """Publishing: one Lua script makes dedupe, append and trimming one atomic step.
 
-KEYS: the topic's stream and the event's dedupe key. When the dedupe key exists the
+KEYS: the topic's stream of the event's tenant, the event's dedupe key (also the
+tenant's) and the topic's tenants set. When the dedupe key exists the
 event was published before: its stream id is returned and nothing is appended.
 Otherwise the entry is appended with XADD MAXLEN ~ (length bound), entries older than
 the age bound are trimmed with XTRIM MINID ~ (Redis server time), and the dedupe key
-is set to the new id with a TTL. Answers once Redis has executed it: the entry is then
-visible to every reader. (Redis here keeps nothing on disk: across a Redis restart
-the outbox relay, not Redis, is what keeps orchestrator events.)
+is set to the new id with a TTL; a tenant other than the default one is added to the
+topic's tenants set (what a shared definition's trigger reads). Answers once Redis has
+executed it: the entry is then visible to every reader. (Redis here keeps nothing on
+disk: across a Redis restart the outbox relay, not Redis, is what keeps orchestrator
+events.)
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import redis.asyncio as aioredis
 
 from orchestrator.bus.connection import BusConnection, redis_errors
 from orchestrator.bus.model import BusEvent
+from orchestrator.names import DEFAULT_TENANT
 
 PUBLISH_SCRIPT = """
 local existing = redis.call('GET', KEYS[2])
 if existing then return {existing, 1} end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 4))
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 5))
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[3], ARGV[4]) end
 local age_ms = tonumber(ARGV[2])
 if age_ms > 0 then
   local now = redis.call('TIME')
@@ -54,12 +59,19 @@ class EventPublisher:
             s.max_stream_length,
             int(s.max_event_age_s * 1000),
             int(s.dedupe_ttl_s * 1000),
+            "" if event.tenant in ("", DEFAULT_TENANT) else event.tenant,
             *fields,
         ]
-        return [s.stream(event.topic), s.dedupe(event.topic, event.event_id)], args
+        keys = [
+            s.stream(event.topic, event.tenant),
+            s.dedupe(event.topic, event.event_id, event.tenant),
+            s.tenants(event.topic),
+        ]
+        return keys, args
 
     async def publish(self, event: BusEvent) -> Published:
-        """Appends `event` unless its (topic, event_id) was published within the dedupe TTL."""
+        """Appends `event` to its tenant's stream unless its (tenant, topic, event_id) was
+        published within the dedupe TTL."""
         keys, args = self._call(event)
         async with redis_errors():
             cursor, duplicate = await self._script(keys=keys, args=args)

@@ -12,6 +12,7 @@ import redis.exceptions
 from orchestrator.bus.connection import BusConnection, redis_errors
 from orchestrator.bus.model import BusEvent
 from orchestrator.errors import AuraError, FieldViolation
+from orchestrator.names import DEFAULT_TENANT
 
 #: Entries read per XREAD of a subscription.
 SUBSCRIBE_BATCH = 256
@@ -51,18 +52,22 @@ class TopicReader:
         if first and trimmed and _id_key(cursor) < _id_key(str(first[0])):
             raise cursor_trimmed(cursor)
 
-    async def latest_cursor(self, topic: str) -> str:
+    async def latest_cursor(self, topic: str, tenant: str = DEFAULT_TENANT) -> str:
         """The cursor of the topic's last event, "0-0" for an empty topic."""
         async with redis_errors():
-            last = await self._connection.commands.xrevrange(self._settings.stream(topic), count=1)
+            last = await self._connection.commands.xrevrange(
+                self._settings.stream(topic, tenant), count=1
+            )
         return str(last[0][0]) if last else "0-0"
 
-    async def subscribe(self, topic: str, cursor: str = "") -> AsyncIterator[BusEvent]:
-        """The events after `cursor` ("" = from now, "0" = the oldest retained), then
-        live ones, forever. Each XREAD blocks at most BusSettings.block_s."""
-        stream = self._settings.stream(topic)
+    async def subscribe(
+        self, topic: str, cursor: str = "", tenant: str = DEFAULT_TENANT
+    ) -> AsyncIterator[BusEvent]:
+        """The events of `tenant` after `cursor` ("" = from now, "0" = the oldest
+        retained), then live ones, forever. Each XREAD blocks at most BusSettings.block_s."""
+        stream = self._settings.stream(topic, tenant)
         if not cursor:
-            cursor = await self.latest_cursor(topic)
+            cursor = await self.latest_cursor(topic, tenant)
         elif cursor != "0":
             async with redis_errors():
                 await self._check_not_trimmed(stream, cursor)
@@ -75,20 +80,22 @@ class TopicReader:
             for _, entries in answer:
                 for entry_id, fields in entries:
                     cursor = str(entry_id)
-                    yield BusEvent.from_entry(topic, cursor, fields)
+                    yield BusEvent.from_entry(topic, cursor, fields, tenant)
 
-    async def recent(self, topic: str, limit: int, before: str = "") -> tuple[list[BusEvent], str]:
+    async def recent(
+        self, topic: str, limit: int, before: str = "", tenant: str = DEFAULT_TENANT
+    ) -> tuple[list[BusEvent], str]:
         """Up to `limit` events, newest first, older than cursor `before` (all when
         empty), and the token of the next page ("" on the last)."""
         upper = f"({before}" if before else "+"
         async with redis_errors():
             entries: Any = await self._connection.commands.xrevrange(
-                self._settings.stream(topic), max=upper, min="-", count=limit + 1
+                self._settings.stream(topic, tenant), max=upper, min="-", count=limit + 1
             )
-        events = [BusEvent.from_entry(topic, str(i), f) for i, f in entries[:limit]]
+        events = [BusEvent.from_entry(topic, str(i), f, tenant) for i, f in entries[:limit]]
         more = len(entries) > limit
         return events, (events[-1].cursor if more and events else "")
 
-    async def length(self, topic: str) -> int:
+    async def length(self, topic: str, tenant: str = DEFAULT_TENANT) -> int:
         async with redis_errors():
-            return int(await self._connection.commands.xlen(self._settings.stream(topic)))
+            return int(await self._connection.commands.xlen(self._settings.stream(topic, tenant)))

@@ -12,6 +12,13 @@ run) dead-letters the event at once; ALREADY_EXISTS (that request_id started a r
 with other parameters, e.g. before the definition changed) counts as started; any
 other failure is retried by redelivery, up to BusSettings.max_deliveries.
 
+Tenants: a created definition (WorkflowDefinition.tenant set) listens to its own
+tenant's stream of each trigger topic only, and its runs are that tenant's; a shared
+definition (the seeds the orchestrator ships, tenant empty) listens to every tenant's
+stream of the topic, and each run it starts is the event's tenant's. The request_id
+is derived as before: request ids are per tenant, so the same event_id in two tenants
+makes two runs.
+
 `run.finished` events (published by the store's outbox) have the finished run's
 definition name as key and this payload: {"run": "workflowRuns/<id>",
 "workflow_definition": "workflowDefinitions/<id>", "state": "SUCCEEDED" | "FAILED" |
@@ -33,8 +40,9 @@ import grpc
 from orchestrator.bus.connection import BusConnection
 from orchestrator.bus.consumer_group import GroupConsumer, PermanentFailure
 from orchestrator.bus.metrics import BusMetrics
-from orchestrator.bus.model import TRIGGER_GROUP, BusEvent
+from orchestrator.bus.model import EVERY_TENANT_OF_TOPIC, TRIGGER_GROUP, BusEvent
 from orchestrator.errors import AuraError
+from orchestrator.names import DEFAULT_TENANT
 from orchestrator.workflows import CompiledTrigger, CompiledWorkflow, EventView
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,8 @@ class TriggeredRun:
     labels: dict[str, str] = field(default_factory=dict)
     trigger: str = ""
     event: BusEvent | None = None
+    #: The run's tenant: the event's (which is its definition's, or any for a shared one).
+    tenant: str = DEFAULT_TENANT
 
 
 StartRun = Callable[[TriggeredRun], Awaitable[object]]
@@ -73,15 +83,29 @@ def triggered_run(trigger: CompiledTrigger, event: BusEvent) -> TriggeredRun:
         labels={TRIGGER_LABEL: trigger.id, TOPIC_LABEL: event.topic},
         trigger=trigger.id,
         event=event,
+        tenant=event.tenant or DEFAULT_TENANT,
     )
 
 
+def listens_to(workflow: CompiledWorkflow) -> str:
+    """Whose events a definition's triggers see: its tenant's, or (a shared definition)
+    EVERY_TENANT_OF_TOPIC."""
+    return workflow.definition.tenant or EVERY_TENANT_OF_TOPIC
+
+
+def hears(workflow: CompiledWorkflow, event: BusEvent) -> bool:
+    owner = listens_to(workflow)
+    return owner == EVERY_TENANT_OF_TOPIC or owner == (event.tenant or DEFAULT_TENANT)
+
+
 def matching_runs(workflows: Iterable[CompiledWorkflow], event: BusEvent) -> list[TriggeredRun]:
-    """The runs `event` starts: one per matching trigger."""
+    """The runs `event` starts: one per matching trigger of a definition that hears the
+    event's tenant."""
     view = EventView(event.topic, event.key, event.event_id, event.payload)
     return [
         triggered_run(trigger, event)
         for workflow in workflows
+        if hears(workflow, event)
         for trigger in workflow.triggers
         if trigger.matches(view)
     ]
@@ -110,8 +134,13 @@ class TriggerConsumer:
             metrics=self._metrics,
         )
 
-    def topics(self) -> set[str]:
-        return {t.topic for workflow in self._definitions() for t in workflow.triggers}
+    def topics(self) -> set[tuple[str, str]]:
+        """(tenant, topic) of every stream a trigger listens to."""
+        return {
+            (listens_to(workflow), t.topic)
+            for workflow in self._definitions()
+            for t in workflow.triggers
+        }
 
     async def handle(self, event: BusEvent, deliveries: int) -> None:
         for run in matching_runs(self._definitions(), event):

@@ -32,6 +32,7 @@ from orchestrator.store.outbox_topics import (
     run_finished,
     service_state,
     step_failed,
+    tenant_of,
 )
 from orchestrator.store.postgres import PostgresRunStore
 from orchestrator.store.sqlite import SqliteRunStore
@@ -67,4 +68,5 @@ __all__ = [
     "run_finished",
     "service_state",
     "step_failed",
+    "tenant_of",
 ]

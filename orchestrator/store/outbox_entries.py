@@ -79,6 +79,7 @@ def topic_events(
                     _input(created),
                     created.labels,
                     created.request_id,
+                    created.tenant,
                 )
             )
             continue
@@ -98,6 +99,7 @@ def topic_events(
                     origin.labels,
                     code_name(finished.error.code) if finished.HasField("error") else "",
                     finished.error.message,
+                    origin.tenant,
                 )
             )
         else:
@@ -114,6 +116,7 @@ def topic_events(
                     failed.attempt,
                     code_name(failed.error.code),
                     failed.error.message,
+                    origin.tenant,
                 )
             )
     return entries

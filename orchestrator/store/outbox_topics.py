@@ -4,11 +4,15 @@ their payloads: one builder each, so the stores, the consumers and the docs agre
 write them in their commits); `orchestrator.bus` re-exports them.
 
 - `run.created`: key the definition name, event_id `run-created:<run id>`; payload
-  run, workflow_definition, input, labels, request_id.
+  run, workflow_definition, input, labels, request_id, tenant.
 - `run.finished`: key the definition name, event_id `run-finished:<run id>`; payload
-  run, workflow_definition, state, input, labels, error_code, error_message.
+  run, workflow_definition, state, input, labels, error_code, error_message, tenant.
 - `step.failed`: key the definition name, event_id `step-failed:<run id>:<step>:<attempt>`;
-  payload run, workflow_definition, step, method, attempt, error_code, error_message.
+  payload run, workflow_definition, step, method, attempt, error_code, error_message, tenant.
+
+The three run topics carry the run's tenant (its `run_created.tenant`, "default" when
+empty) in their payload: the outbox keeps (topic, key, event_id, payload), and the relay
+publishes each such entry on that tenant's stream (`tenant_of`).
 - `service.state`: key the service name, event_id `service-state:<replica>:<endpoint>:<seq>`;
   payload replica, service, endpoint, breaker, serving.
 - `alert.<name>`: key what it is about; payload severity, summary, details.
@@ -22,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from orchestrator.names import DEFAULT_TENANT
 
 RUN_CREATED: Final = "run.created"
 RUN_FINISHED: Final = "run.finished"
@@ -57,12 +63,26 @@ def _bare(run: str) -> str:
     return run.rpartition("/")[2]
 
 
+_RUN_TOPICS: Final = (RUN_CREATED, RUN_FINISHED, STEP_FAILED)
+
+
+def tenant_of(topic: str, payload: Mapping[str, Any]) -> str:
+    """Whose stream an outbox entry goes to: a run topic's run's tenant; every other
+    topic (service.state, alert.*: about the orchestrator itself) is the default tenant's."""
+    if topic in _RUN_TOPICS:
+        tenant = payload.get("tenant")
+        if isinstance(tenant, str) and tenant:
+            return tenant
+    return DEFAULT_TENANT
+
+
 def run_created(
     run: str,
     definition: str,
     run_input: Mapping[str, Any],
     labels: Mapping[str, str],
     request_id: str = "",
+    tenant: str = "",
 ) -> TopicEvent:
     return TopicEvent(
         RUN_CREATED,
@@ -74,6 +94,7 @@ def run_created(
             "input": dict(run_input),
             "labels": dict(labels),
             "request_id": request_id,
+            "tenant": tenant or DEFAULT_TENANT,
         },
     )
 
@@ -86,6 +107,7 @@ def run_finished(
     labels: Mapping[str, str],
     error_code: str = "",
     error_message: str = "",
+    tenant: str = "",
 ) -> TopicEvent:
     """The event of a run that reached `state` (SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED,
     CANCELLED); what triggers of topic run.finished match."""
@@ -101,6 +123,7 @@ def run_finished(
             "labels": dict(labels),
             "error_code": error_code,
             "error_message": error_message,
+            "tenant": tenant or DEFAULT_TENANT,
         },
     )
 
@@ -113,6 +136,7 @@ def step_failed(
     attempt: int,
     error_code: str,
     error_message: str,
+    tenant: str = "",
 ) -> TopicEvent:
     return TopicEvent(
         STEP_FAILED,
@@ -126,6 +150,7 @@ def step_failed(
             "attempt": attempt,
             "error_code": error_code,
             "error_message": error_message,
+            "tenant": tenant or DEFAULT_TENANT,
         },
     )
 

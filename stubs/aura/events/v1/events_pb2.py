@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61ura/events/v1/events.proto\x12\x0e\x61ura.events.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x05\x45vent\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12(\n\x07payload\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06\x63ursor\x18\x05 \x01(\t\x12\x30\n\x0cpublish_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x13PublishEventRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12(\n\x07payload\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"O\n\x14PublishEventResponse\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.aura.events.v1.Event\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"7\n\x16SubscribeEventsRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\"?\n\x17SubscribeEventsResponse\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.aura.events.v1.Event\"I\n\x11ListEventsRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x12ListEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.aura.events.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa7\x01\n\nDeadLetter\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x15.aura.events.v1.Event\x12\r\n\x05group\x18\x03 \x01(\t\x12\x12\n\ndeliveries\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x34\n\x10\x64\x65\x61\x64_letter_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x16ListDeadLettersRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"d\n\x17ListDeadLettersResponse\x12\x30\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1a.aura.events.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x17ReplayDeadLetterRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"@\n\x18ReplayDeadLetterResponse\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.aura.events.v1.Event2\xef\x03\n\x0c\x45ventService\x12Y\n\x0cPublishEvent\x12#.aura.events.v1.PublishEventRequest\x1a$.aura.events.v1.PublishEventResponse\x12\x64\n\x0fSubscribeEvents\x12&.aura.events.v1.SubscribeEventsRequest\x1a\'.aura.events.v1.SubscribeEventsResponse0\x01\x12S\n\nListEvents\x12!.aura.events.v1.ListEventsRequest\x1a\".aura.events.v1.ListEventsResponse\x12\x62\n\x0fListDeadLetters\x12&.aura.events.v1.ListDeadLettersRequest\x1a\'.aura.events.v1.ListDeadLettersResponse\x12\x65\n\x10ReplayDeadLetter\x12\'.aura.events.v1.ReplayDeadLetterRequest\x1a(.aura.events.v1.ReplayDeadLetterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61ura/events/v1/events.proto\x12\x0e\x61ura.events.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n\x05\x45vent\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12(\n\x07payload\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06\x63ursor\x18\x05 \x01(\t\x12\x30\n\x0cpublish_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\x07 \x01(\t\"m\n\x13PublishEventRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12(\n\x07payload\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"O\n\x14PublishEventResponse\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.aura.events.v1.Event\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"7\n\x16SubscribeEventsRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\"?\n\x17SubscribeEventsResponse\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.aura.events.v1.Event\"I\n\x11ListEventsRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x12ListEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.aura.events.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa7\x01\n\nDeadLetter\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x15.aura.events.v1.Event\x12\r\n\x05group\x18\x03 \x01(\t\x12\x12\n\ndeliveries\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x34\n\x10\x64\x65\x61\x64_letter_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x16ListDeadLettersRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"d\n\x17ListDeadLettersResponse\x12\x30\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1a.aura.events.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x17ReplayDeadLetterRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"@\n\x18ReplayDeadLetterResponse\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.aura.events.v1.Event2\xef\x03\n\x0c\x45ventService\x12Y\n\x0cPublishEvent\x12#.aura.events.v1.PublishEventRequest\x1a$.aura.events.v1.PublishEventResponse\x12\x64\n\x0fSubscribeEvents\x12&.aura.events.v1.SubscribeEventsRequest\x1a\'.aura.events.v1.SubscribeEventsResponse0\x01\x12S\n\nListEvents\x12!.aura.events.v1.ListEventsRequest\x1a\".aura.events.v1.ListEventsResponse\x12\x62\n\x0fListDeadLetters\x12&.aura.events.v1.ListDeadLettersRequest\x1a\'.aura.events.v1.ListDeadLettersResponse\x12\x65\n\x10ReplayDeadLetter\x12\'.aura.events.v1.ReplayDeadLetterRequest\x1a(.aura.events.v1.ReplayDeadLetterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,29 +34,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aura.events.v1.events_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVENT']._serialized_start=111
-  _globals['_EVENT']._serialized_end=272
-  _globals['_PUBLISHEVENTREQUEST']._serialized_start=274
-  _globals['_PUBLISHEVENTREQUEST']._serialized_end=383
-  _globals['_PUBLISHEVENTRESPONSE']._serialized_start=385
-  _globals['_PUBLISHEVENTRESPONSE']._serialized_end=464
-  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_start=466
-  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_end=521
-  _globals['_SUBSCRIBEEVENTSRESPONSE']._serialized_start=523
-  _globals['_SUBSCRIBEEVENTSRESPONSE']._serialized_end=586
-  _globals['_LISTEVENTSREQUEST']._serialized_start=588
-  _globals['_LISTEVENTSREQUEST']._serialized_end=661
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=663
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=747
-  _globals['_DEADLETTER']._serialized_start=750
-  _globals['_DEADLETTER']._serialized_end=917
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=919
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=997
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=999
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1099
-  _globals['_REPLAYDEADLETTERREQUEST']._serialized_start=1101
-  _globals['_REPLAYDEADLETTERREQUEST']._serialized_end=1153
-  _globals['_REPLAYDEADLETTERRESPONSE']._serialized_start=1155
-  _globals['_REPLAYDEADLETTERRESPONSE']._serialized_end=1219
-  _globals['_EVENTSERVICE']._serialized_start=1222
-  _globals['_EVENTSERVICE']._serialized_end=1717
+  _globals['_EVENT']._serialized_end=288
+  _globals['_PUBLISHEVENTREQUEST']._serialized_start=290
+  _globals['_PUBLISHEVENTREQUEST']._serialized_end=399
+  _globals['_PUBLISHEVENTRESPONSE']._serialized_start=401
+  _globals['_PUBLISHEVENTRESPONSE']._serialized_end=480
+  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_start=482
+  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_end=537
+  _globals['_SUBSCRIBEEVENTSRESPONSE']._serialized_start=539
+  _globals['_SUBSCRIBEEVENTSRESPONSE']._serialized_end=602
+  _globals['_LISTEVENTSREQUEST']._serialized_start=604
+  _globals['_LISTEVENTSREQUEST']._serialized_end=677
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=679
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=763
+  _globals['_DEADLETTER']._serialized_start=766
+  _globals['_DEADLETTER']._serialized_end=933
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=935
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1013
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1015
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1115
+  _globals['_REPLAYDEADLETTERREQUEST']._serialized_start=1117
+  _globals['_REPLAYDEADLETTERREQUEST']._serialized_end=1169
+  _globals['_REPLAYDEADLETTERRESPONSE']._serialized_start=1171
+  _globals['_REPLAYDEADLETTERRESPONSE']._serialized_end=1235
+  _globals['_EVENTSERVICE']._serialized_start=1238
+  _globals['_EVENTSERVICE']._serialized_end=1733
 # @@protoc_insertion_point(module_scope)

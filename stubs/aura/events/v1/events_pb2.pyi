@@ -32,6 +32,7 @@ class Event(_message.Message):
     PAYLOAD_FIELD_NUMBER: _builtins.int
     CURSOR_FIELD_NUMBER: _builtins.int
     PUBLISH_TIME_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     topic: _builtins.str
     """The topic (the stream it is on), e.g. "run.finished"."""
     key: _builtins.str
@@ -44,12 +45,18 @@ class Event(_message.Message):
     """Its position on the stream: the Redis stream entry id ("1733107200000-0").
     Pass it as SubscribeEventsRequest.cursor to resume after this event.
     """
+    tenant: _builtins.str
+    """Output only: the tenant the event belongs to. Set by the orchestrator, never
+    by the publisher: a PublishEvent's event is its caller's tenant's (the
+    tenant of its token; "default" when no tokens are asked), an event of a run
+    is the run's tenant's. A caller sees its own tenant's events only.
+    """
     @_builtins.property
     def payload(self) -> _struct_pb2.Struct:
         """The event's data: a JSON object (google.protobuf.Struct, so grpcurl and
         any language can write it without a type registry). Topic
         "run.finished" carries {run, workflow_definition, state, input, labels,
-        error_code, error_message} (see the README's event model).
+        error_code, error_message, tenant} (see the README's event model).
         """
 
     @_builtins.property
@@ -65,10 +72,11 @@ class Event(_message.Message):
         payload: _struct_pb2.Struct | None = ...,
         cursor: _builtins.str = ...,
         publish_time: _timestamp_pb2.Timestamp | None = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload", "publish_time", b"publish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "event_id", b"event_id", "key", b"key", "payload", b"payload", "publish_time", b"publish_time", "topic", b"topic"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "event_id", b"event_id", "key", b"key", "payload", b"payload", "publish_time", b"publish_time", "tenant", b"tenant", "topic", b"topic"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
