@@ -6,10 +6,13 @@ A trial of a kill -9 row is one crash instant: on one mock process and one orche
 data directory, the trial starts its own PER_CRASH adopt_outfit runs, waits until they are
 in the row's window, lets `offset` more pass (a different instant in the window each
 trial, from 0 to OFFSET_SHARE of the recommendation mock's latency), kills the process
-with SIGKILL, checks from the durable state that the kill did land in the window (a trial
-that missed it fails, it never passes vacuously), restarts the process, and checks its
-transactions in every service's durable state and the runs, plus the cumulative state
-of every trial before it (exactly-once counts). Each row runs CRASHES trials.
+with SIGKILL, checks from the durable state that the kill did land in the window,
+restarts the process, and checks its transactions in every service's durable state and
+the runs, plus the cumulative state of every trial before it (exactly-once counts). Each
+row needs CRASHES trials that landed in the window. A trial that missed it (a loaded
+machine can stall a sleep or a kill past the window's end) never counts: its outcome is
+still checked (atomic, exactly once), it is run again at the same offset, and more than
+MAX_MISSES misses fail the row, naming each miss.
 
 The recommendation mock answers every call (Prepare, Commit, Abort) after its latency,
 which holds the window open: its Prepare in flight (before the decision) or its Commit in
@@ -55,9 +58,12 @@ pytestmark = pytest.mark.integration
 CRASHES = 20
 PER_CRASH = 2
 # The crash rows' recommendation latency (the window's length); a trial's crash comes
-# from 0 to OFFSET_SHARE of it after the window opened, spread evenly over the trials.
-CRASH_LATENCY_MS = 300
-OFFSET_SHARE = 0.5
+# from 0 to OFFSET_SHARE of it after the window was seen open, spread evenly over the
+# trials. The rest is margin: seeing the window open lags its opening, the transactions of
+# a trial start a little apart, and on a loaded machine a sleep and a kill overshoot (a
+# kill meant 142 ms in landed 219 ms in, past a 300 ms window's end).
+CRASH_LATENCY_MS = 400
+OFFSET_SHARE = 0.3
 CRASH_ROW_TIMEOUT_S = 150
 # The unreachable row: TRIALS transactions in flight while the participants are frozen.
 TRIALS = 20
@@ -173,14 +179,24 @@ async def _all_committed(world: World, adoptions: list[Adoption]) -> None:
     assert decisions == {run_pb2.TRANSACTION_DECISION_COMMIT}
 
 
-async def _all_final(world: World, names: list[str], state: int) -> list[run_pb2.WorkflowRun]:
-    """Until every run is finished; each must have finished in `state`."""
+async def _finished(
+    world: World, names: list[str], timeout_s: float = 20
+) -> list[run_pb2.WorkflowRun]:
+    """Until every run is finished."""
 
     async def check() -> list[run_pb2.WorkflowRun] | None:
         runs = await _runs(world, names)
         return runs if all(run.state in FINAL_RUN_STATES for run in runs) else None
 
-    found = await eventually(check, timeout_s=20, interval_s=0.05)
+    found: list[run_pb2.WorkflowRun] = await eventually(check, timeout_s=timeout_s, interval_s=0.05)
+    return found
+
+
+async def _all_final(
+    world: World, names: list[str], state: int, timeout_s: float = 20
+) -> list[run_pb2.WorkflowRun]:
+    """Until every run is finished; each must have finished in `state`."""
+    found = await _finished(world, names, timeout_s)
     assert [run_pb2.RunState.Name(run.state) for run in found] == [
         run_pb2.RunState.Name(state)
     ] * len(names)
@@ -214,44 +230,81 @@ def _committed_exactly_once(world: World, adoptions: list[Adoption]) -> None:
     assert units == 2 * len(adoptions)  # two items held per adoption, once each
 
 
-def _aborted_everywhere(world: World, adoptions: list[Adoption]) -> None:
-    """Every adoption so far aborted in every service: nothing applied, nothing held."""
+def _aborted_everywhere(world: World, aborted: list[Adoption], committed: list[Adoption]) -> None:
+    """Every adoption of `aborted` aborted in every service (nothing applied, nothing
+    held), every one of `committed` committed once."""
     for service, state in all_states(world.mocks.data_dir).items():
-        assert state.applied == {}, service
-        for adoption in adoptions:
+        assert state.applied == {a.outfit: 1 for a in committed}, service
+        for adoption in aborted:
             txn = adoption.txn
             assert state.branches[(txn, BRANCH[service])] == ABORTED, (service, txn)
             assert state.count(txn, "commit") == 0, (service, txn)
             assert state.count(txn, "abort") + state.count(txn, "null_abort") == 1
-    assert durable_state(world.mocks.data_dir, "recommendation").held_units == 0
+    units = durable_state(world.mocks.data_dir, "recommendation").held_units
+    assert units == 2 * len(committed)
 
 
-Trial = Callable[[World, int, list[Adoption], float], Awaitable[None]]
+Trial = Callable[[World, int, list[Adoption], float], Awaitable[str | None]]
+"""One trial: (world, crash, its adoptions just started, offset) -> None when the crash
+landed in the row's window, else how it missed."""
+
+MAX_MISSES = 5
 
 
 async def _trials(
     world: World, trial: Trial, crashes: int = CRASHES, per_crash: int = PER_CRASH
-) -> list[Adoption]:
-    """`crashes` trials of one row, one after the other on the same processes. `trial(world,
-    crash, adoptions, offset_s)` gets its `per_crash` runs just started, and crashes
-    `offset_s` into its window; the offsets are spread evenly over the trials."""
-    done: list[Adoption] = []
-    for crash in range(crashes):
-        outfits = [f"outfit-{crash}-{k}" for k in range(per_crash)]
-        adoptions = await _start_adoptions(world, outfits)
+) -> tuple[list[Adoption], list[Adoption]]:
+    """(adoptions of the trials that hit the window, of those that missed it): `crashes`
+    trials of one row, one after the other on the same processes, each with `per_crash`
+    runs of its own and crashing `offset_s` into its window, the offsets spread evenly.
+    A trial whose crash missed the window (a loaded machine stalls a sleep or a kill past
+    it) has its outcome checked all the same but does not count: it is run again at the
+    same offset, and more than MAX_MISSES misses fail the row."""
+    hit: list[Adoption] = []
+    missed: list[Adoption] = []
+    misses: list[str] = []
+    while len(hit) < crashes * per_crash:
+        crash = len(hit) // per_crash
+        attempt = crash + len(misses)
+        adoptions = await _start_adoptions(
+            world, [f"outfit-{attempt}-{k}" for k in range(per_crash)]
+        )
         offset_s = crash / max(1, crashes - 1) * OFFSET_SHARE * CRASH_LATENCY_MS / 1000
-        await trial(world, crash, adoptions, offset_s)
-        done.extend(adoptions)
-    return done
+        miss = await trial(world, crash, adoptions, offset_s)
+        if miss is None:
+            hit.extend(adoptions)
+            continue
+        missed.extend(adoptions)
+        misses.append(miss)
+        assert len(misses) <= MAX_MISSES, f"{len(misses)} crashes missed the window: {misses}"
+    return hit, missed
 
 
 def _into(crash: int, opened: float) -> str:
     return f"crash {crash}, {1000 * (time.monotonic() - opened):.0f} ms into the window"
 
 
+async def _settled_atomically(world: World, adoptions: list[Adoption]) -> list[Adoption]:
+    """Each transaction committed in every service or aborted in every one, as its run
+    says; returns those that committed."""
+    if not adoptions:
+        return []
+    runs = await _finished(world, [a.run for a in adoptions])
+    states = all_states(world.mocks.data_dir)
+    committed = []
+    for adoption, run in zip(adoptions, runs, strict=True):
+        branches = {states[n].branches.get((adoption.txn, b)) for n, b in BRANCH.items()}
+        if run.state == run_pb2.RUN_STATE_SUCCEEDED:
+            assert branches == {COMMITTED}, adoption
+            committed.append(adoption)
+        else:
+            assert branches == {ABORTED}, adoption
+    return committed
+
+
 async def _kill_orchestrator_before_the_decision(
     world: World, crash: int, adoptions: list[Adoption], offset_s: float
-) -> None:
+) -> str | None:
     data, txns = world.mocks.data_dir, [a.txn for a in adoptions]
 
     # The window: style and combination prepared; recommendation's Prepare, held by its
@@ -267,7 +320,10 @@ async def _kill_orchestrator_before_the_decision(
     into = _into(crash, opened)
     states = all_states(data)
     late = [t for t in txns if (t, BRANCH["recommendation"]) in states["recommendation"].branches]
-    assert not late, f"{into}: missed the window, recommendation had prepared {late}"
+    if late:
+        await world.orchestrator.start()
+        await _settled_atomically(world, adoptions)
+        return f"{into}: recommendation had prepared {late}"
     assert not {COMMITTED} & {
         s.branches.get((t, BRANCH[n])) for n, s in states.items() for t in txns
     }
@@ -303,16 +359,22 @@ async def _kill_orchestrator_before_the_decision(
     )
     assert {answer.vote for answer in answers} == {tx.VOTE_NO}, into
     assert durable_state(data, "recommendation").held_units == 0, into
+    return None
+
+
+async def _aborted_before_the_decision(world: World, crashes: int, per_crash: int) -> None:
+    hit, missed = await _trials(world, _kill_orchestrator_before_the_decision, crashes, per_crash)
+
+    assert len(hit) == crashes * per_crash
+    committed = await _settled_atomically(world, missed)
+    _aborted_everywhere(world, [*hit, *(a for a in missed if a not in committed)], committed)
 
 
 @pytest.mark.timeout(CRASH_ROW_TIMEOUT_S)
 async def test_orchestrator_killed_before_the_decision_every_participant_aborts(
     crash_world: World,
 ) -> None:
-    adoptions = await _trials(crash_world, _kill_orchestrator_before_the_decision)
-
-    assert len(adoptions) == CRASHES * PER_CRASH
-    _aborted_everywhere(crash_world, adoptions)
+    await _aborted_before_the_decision(crash_world, CRASHES, PER_CRASH)
 
 
 async def test_orchestrator_killed_before_its_events_are_committed_never_prepares_again(
@@ -325,30 +387,7 @@ async def test_orchestrator_killed_before_its_events_are_committed_never_prepare
     stagger the transactions of several."""
     linger = {"AURA_STORE_LINGER_MS": "500"}
     async with _world(tmp_path, CRASH_LATENCY_MS, **linger) as world:
-        trial = _kill_orchestrator_before_the_decision
-        adoptions = await _trials(world, trial, crashes=2, per_crash=1)
-
-        _aborted_everywhere(world, adoptions)
-
-
-async def _kill_orchestrator_after_the_decision(
-    world: World, crash: int, adoptions: list[Adoption], offset_s: float
-) -> None:
-    txns = [a.txn for a in adoptions]
-    # The window: the COMMIT on record; recommendation's Commit, held by its latency, not
-    # answered yet.
-    await _all_committed(world, adoptions)
-    opened = time.monotonic()
-    await asyncio.sleep(offset_s)
-    await world.orchestrator.kill()
-    into = _into(crash, opened)
-    answered = [t for t in txns if _branch(world, "recommendation", t) != PREPARED]
-    assert not answered, f"{into}: missed the window, recommendation had committed {answered}"
-
-    await world.orchestrator.start()
-    runs = await _all_final(world, [a.run for a in adoptions], run_pb2.RUN_STATE_SUCCEEDED)
-    states = {run.transactions[0].state for run in runs}
-    assert states == {run_pb2.TRANSACTION_STATE_COMMITTED}, into
+        await _aborted_before_the_decision(world, crashes=2, per_crash=1)
 
 
 @pytest.mark.timeout(CRASH_ROW_TIMEOUT_S)
@@ -357,14 +396,31 @@ async def test_orchestrator_killed_after_the_decision_every_participant_commits_
 ) -> None:
     done: list[Adoption] = []
 
-    async def trial(world: World, crash: int, adoptions: list[Adoption], offset_s: float) -> None:
-        await _kill_orchestrator_after_the_decision(world, crash, adoptions, offset_s)
+    async def trial(
+        world: World, crash: int, adoptions: list[Adoption], offset_s: float
+    ) -> str | None:
+        txns = [a.txn for a in adoptions]
+        # The window: the COMMIT on record; recommendation's Commit, held by its latency,
+        # not answered yet.
+        await _all_committed(world, adoptions)
+        opened = time.monotonic()
+        await asyncio.sleep(offset_s)
+        await world.orchestrator.kill()
+        into = _into(crash, opened)
+        answered = [t for t in txns if _branch(world, "recommendation", t) != PREPARED]
+
+        await world.orchestrator.start()
+        runs = await _all_final(world, [a.run for a in adoptions], run_pb2.RUN_STATE_SUCCEEDED)
+        states = {run.transactions[0].state for run in runs}
+        assert states == {run_pb2.TRANSACTION_STATE_COMMITTED}, into
         done.extend(adoptions)
         _committed_exactly_once(world, done)  # this trial's and every one's before it
+        return f"{into}: recommendation had committed {answered}" if answered else None
 
-    adoptions = await _trials(crash_world, trial)
+    hit, missed = await _trials(crash_world, trial)
 
-    assert adoptions == done and len(done) == CRASHES * PER_CRASH
+    assert len(hit) == CRASHES * PER_CRASH
+    assert set(done) == {*hit, *missed}
 
 
 @pytest.mark.timeout(CRASH_ROW_TIMEOUT_S)
@@ -373,7 +429,9 @@ async def test_participant_killed_after_voting_yes_stays_prepared_and_commits(
 ) -> None:
     done: list[Adoption] = []
 
-    async def trial(world: World, crash: int, adoptions: list[Adoption], offset_s: float) -> None:
+    async def trial(
+        world: World, crash: int, adoptions: list[Adoption], offset_s: float
+    ) -> str | None:
         txns = [a.txn for a in adoptions]
         # The window: every YES vote in and the COMMIT on record; recommendation's Commit,
         # held by its latency, not applied yet.
@@ -384,7 +442,6 @@ async def test_participant_killed_after_voting_yes_stays_prepared_and_commits(
         into = _into(crash, opened)
         prepared = _prepared(world, txns)
         missed = [t for t in txns if ("recommendation", t) not in prepared]
-        assert not missed, f"{into}: missed the window, recommendation had committed {missed}"
         world.freeze_orchestrator()  # so phase two cannot reach them before we look
         try:
             await world.mocks.start()
@@ -394,10 +451,12 @@ async def test_participant_killed_after_voting_yes_stays_prepared_and_commits(
         await _all_final(world, [a.run for a in adoptions], run_pb2.RUN_STATE_SUCCEEDED)
         done.extend(adoptions)
         _committed_exactly_once(world, done)  # this trial's and every one's before it
+        return f"{into}: recommendation had committed {missed}" if missed else None
 
-    adoptions = await _trials(crash_world, trial)
+    hit, missed = await _trials(crash_world, trial)
 
-    assert adoptions == done and len(done) == CRASHES * PER_CRASH
+    assert len(hit) == CRASHES * PER_CRASH
+    assert set(done) == {*hit, *missed}
 
 
 @pytest.mark.timeout(UNREACHABLE_S + 60)
@@ -417,5 +476,8 @@ async def test_a_participant_unreachable_after_the_decision_converges_and_nobody
         assert {_branch(world, "recommendation", t) for t in txns} == {PREPARED}
     finally:
         world.mocks.thaw()
-    await _all_final(world, names, run_pb2.RUN_STATE_SUCCEEDED)
+    # The participants learn the COMMIT at once (they ask), the runs once the orchestrator's
+    # Commit gets through: its circuit breaker, tripped by the calls that hung, opens for up
+    # to 30 s (x1.2 jitter) at a time, so its next probe may come that long after the thaw.
+    await _all_final(world, names, run_pb2.RUN_STATE_SUCCEEDED, timeout_s=45)
     _committed_exactly_once(world, started)
