@@ -3,7 +3,9 @@
 Each step of the group is a branch. Its step task `join`s the coordinator with its built
 request; once every branch has joined, the protocol runs once for all of them:
 
-1. `transaction_started`, a `step_started` per branch, then every Prepare in parallel
+1. `transaction_started` and a `step_started` per branch, committed to the store before
+   any Prepare goes out (so a restart finds the transaction and aborts it rather than
+   preparing it anew), then every Prepare in parallel
    (`aura.transaction.v1.ParticipantService/Prepare` on the step's service, carrying the
    step's method and request, the run's idempotency key, and this orchestrator's address
    for in-doubt questions). Each answer is a `transaction_voted`; an error or a timeout is
@@ -179,6 +181,9 @@ class TransactionCoordinator:
                     step_id=step_id, attempt=1, timeout=_duration(slot.timeout_s)
                 )
             )
+        # On record before the first Prepare: a crash from here on is a restart that finds
+        # the transaction undecided and aborts it, never one that prepares it again.
+        await ctx.recorder.flush()
         votes = await asyncio.gather(
             *(self._prepare(self._branches[s], slot.timeout_s) for s in self.group.steps)
         )

@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,7 @@ class OrchestratorProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "orchestrator.cli", "serve", env=self.env, cwd=REPO_ROOT
         )
-        serving = asyncio.create_task(wait_serving(self.address, timeout_s=30))
+        serving = asyncio.create_task(self._wait_serving(timeout_s=30))
         exited = asyncio.create_task(self.process.wait())
         await asyncio.wait({serving, exited}, return_when=asyncio.FIRST_COMPLETED)
         if not serving.done():
@@ -92,6 +93,25 @@ class OrchestratorProcess:
             raise AssertionError(f"aura serve exited with {self.process.returncode} before serving")
         exited.cancel()
         serving.result()
+
+    async def _wait_serving(self, timeout_s: float) -> None:
+        """Until the port takes connections (polled every 20 ms), then until SERVING. A
+        health probe's channel that met a closed port would wait out gRPC's reconnect
+        backoff (1 s, then 1.6 s...) before trying again, which a restart would pay."""
+        host, port = self.address.rsplit(":", 1)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(host, int(port))
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            break
+        await wait_serving(self.address, timeout_s=max(1.0, deadline - time.monotonic()))
 
     async def kill(self) -> None:
         assert self.process is not None
