@@ -41,7 +41,10 @@ class RunRecorder:
         self.last_commit = self._store.append_durable([record])
         return self.last_commit
 
-    async def flush(self) -> None:
-        """Waits until every event emitted so far is committed."""
+    async def flush(self, *, urgent: bool = False) -> None:
+        """Waits until every event emitted so far is committed; `urgent`: now, without the
+        store's linger (someone waits on it)."""
         if self.last_commit is not None:
+            if urgent and not self.last_commit.done():
+                self._store.commit_soon()
             await asyncio.shield(self.last_commit)

@@ -183,7 +183,7 @@ class TransactionCoordinator:
             )
         # On record before the first Prepare: a crash from here on is a restart that finds
         # the transaction undecided and aborts it, never one that prepares it again.
-        await ctx.recorder.flush()
+        await ctx.recorder.flush(urgent=True)
         votes = await asyncio.gather(
             *(self._prepare(self._branches[s], slot.timeout_s) for s in self.group.steps)
         )

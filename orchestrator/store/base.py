@@ -185,6 +185,11 @@ class RunStore(Protocol):
         decision, which must be durable before any Commit is sent."""
         ...
 
+    def commit_soon(self) -> None:
+        """Commits what is queued now, without waiting out the linger: someone waits on it
+        (a transaction's start must be on record before its first Prepare)."""
+        ...
+
     def add_commit_listener(self, listener: CommitListener) -> None:
         """`listener` is called on the event loop after each commit, never before."""
         ...

@@ -149,6 +149,11 @@ class GroupCommitWriter(ReplicaSide):
     def add_commit_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
 
+    def commit_soon(self) -> None:
+        """Commits what is queued now, without waiting out the linger."""
+        if self._queue:
+            self._wakeup.set()
+
     def _enqueue(self, request: WriteRequest, size: int, *, urgent: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()

@@ -274,6 +274,10 @@ class SqliteRunStore:
             creation.add_done_callback(self._count_queued)
         return creation
 
+    def commit_soon(self) -> None:
+        if self._queue:
+            self._wakeup.set()
+
     def _count_queued(self, creation: asyncio.Future[tuple[str, bool]]) -> None:
         if not creation.cancelled() and creation.exception() is None and creation.result()[1]:
             self._queued_runs += 1
