@@ -10,6 +10,11 @@ public gRPC API.
   (the Status) when it failed after it began.
 - `/console/layout/{definition}`: a definition's DAG laid out in layers (layout.py);
   `/console/yaml/{definition}`: the definition as YAML, as its files are written.
+- `/console/events/{run}?afterSeq=N`: one answer, not a stream: the run as
+  GetWorkflowRun has it and its events after seq N up to the run's last_event_seq then,
+  as the `data:` messages of the event stream carry them. A tab of the console that holds
+  no event stream polls it (a browser opens at most six HTTP/1.1 connections to one host
+  for all its tabs, so every tab cannot hold a stream).
 - `/console/session`: POST {"token": ...} keeps a caller's bearer token in an HttpOnly,
   SameSite=Strict cookie once the orchestrator accepts it (EventSource cannot send an
   Authorization header); DELETE ends the session. Every call carries the caller's
@@ -299,6 +304,9 @@ def create_app(
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
         return PlainTextResponse(text, media_type="application/yaml")
 
+    async def run_events(request: Request) -> Response:
+        return await events_since(gateway, request)
+
     async def open_session(request: Request) -> Response:
         return await start_session(gateway, request)
 
@@ -322,6 +330,7 @@ def create_app(
             Route("/", index),
             Route("/console/layout/{name:path}", definition_layout),
             Route("/console/yaml/{name:path}", definition_yaml),
+            Route("/console/events/{name:path}", run_events),
             Route("/console/session", open_session, methods=["POST"]),
             Route("/console/session", close_session, methods=["DELETE"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -331,6 +340,47 @@ def create_app(
     )
     app.state.gateway = gateway
     return app
+
+
+async def events_since(gateway: Gateway, request: Request) -> Response:
+    """GET /console/events/{run}?afterSeq=N: {"workflowRun": <GetWorkflowRun's>, "events":
+    [<WatchWorkflowRunResponse>...]} with the events of seq N+1..last_event_seq."""
+    name = request.path_params["name"]
+    text = request.query_params.get("afterSeq", "0")
+    try:
+        after_seq = int(text)
+    except ValueError:
+        return error_response(grpc.StatusCode.INVALID_ARGUMENT, f"afterSeq {text!r} is not a seq")
+    metadata = caller_metadata(request)
+    get, _ = _route_named(gateway, "GetWorkflowRun")
+    watch, _ = _route_named(gateway, "WatchWorkflowRun")
+    try:
+        got = await gateway.unary(get, orchestrator_pb2.GetWorkflowRunRequest(name=name), metadata)
+        assert isinstance(got, orchestrator_pb2.GetWorkflowRunResponse)
+        last_seq = got.workflow_run.last_event_seq
+        events: list[dict[str, Any]] = []
+        if last_seq > after_seq:
+            call = gateway.stream(
+                watch,
+                orchestrator_pb2.WatchWorkflowRunRequest(name=name, after_seq=after_seq),
+                metadata,
+            )
+            try:
+                async for response in call:
+                    assert isinstance(response, orchestrator_pb2.WatchWorkflowRunResponse)
+                    if response.event.seq > last_seq:
+                        break
+                    events.append(json_format.MessageToDict(response))
+                    if response.event.seq == last_seq:
+                        break
+            finally:
+                call.cancel()
+    except grpc.aio.AioRpcError as error:
+        return rpc_error_response(error)
+    return JSONResponse(
+        {"workflowRun": json_format.MessageToDict(got.workflow_run), "events": events},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _is_json(content_type: str) -> bool:

@@ -6,6 +6,11 @@ const view = document.getElementById("view");
 const banner = document.getElementById("banner");
 const RUN_POLL_MS = 200;
 const SLOW_POLL_MS = 2000;
+// A run page without an event stream asks for new events this often.
+const POLL_MS = 500;
+// Event streams the tabs of one browser profile hold at once: Chromium and Firefox open at
+// most six HTTP/1.1 connections to a host, and the pages' own calls need some of them.
+const STREAM_SLOTS = 4;
 const FINISHED = new Set(["SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED"]);
 
 // ---------------------------------------------------------------- helpers
@@ -144,6 +149,25 @@ function every(intervalMs, work) {
   };
   tick();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+// One of the profile's STREAM_SLOTS (Web Locks are shared by all its tabs of this
+// origin): a function that gives it back, or null when all are taken. Without Web Locks
+// (not a secure context) every visible tab streams.
+async function takeStreamSlot() {
+  if (!navigator.locks) return () => {};
+  for (let slot = 0; slot < STREAM_SLOTS; slot += 1) {
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    const got = await new Promise((answer) => {
+      navigator.locks.request(`aura-console-stream-${slot}`, { ifAvailable: true }, (lock) => {
+        answer(lock !== null);
+        return lock ? held : undefined;
+      }).catch(() => answer(false));
+    });
+    if (got) return release;
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------- DAG
@@ -408,59 +432,101 @@ function runPage(id) {
     }
     dag.replaceChildren(dagSvg(layout));
     for (const s of run.steps || []) paintStep(s.stepId, stepState[s.stepId] || short(s.state, "STEP_STATE_"));
-    watch(); // the whole history, then live events until the final one
+    follow(); // the whole history, then live events until the final one
   }
+
+  // Applies one run event (a WatchWorkflowRunResponse's `event`), once, in seq order.
+  function apply(event) {
+    const seq = parseInt(event.seq, 10);
+    if (seq <= lastSeq) return;
+    lastSeq = seq;
+    const kind = eventKind(event);
+    const body = event[kind] || {};
+    if (body.stepId && EVENT_STEP_STATE[kind]) paintStep(body.stepId, EVENT_STEP_STATE[kind]);
+    if (kind === "runStarted" && run && !FINISHED.has(runState(run))) {
+      run.state = "RUN_STATE_RUNNING";
+      head.querySelector("#run-state").replaceChildren(badge("RUNNING"));
+    }
+    addRow(h("tr", { "data-seq": seq },
+      h("td", { class: "num" }, seq), h("td", { class: "muted mono" }, clock(event.time)),
+      h("td", {}, kind), h("td", { class: "mono" }, body.stepId || ""),
+      h("td", {}, eventSummary(kind, body))));
+    if (kind === "runFinished") {
+      run.state = body.state;
+      head.querySelector("#run-state").replaceChildren(badge(short(body.state, "RUN_STATE_")));
+      finish();
+      load(); // outputs, errors and timings as GetWorkflowRun has them
+    }
+  }
+
+  // The tab follows its run with an event stream when it holds one of the profile's
+  // stream slots, else by polling /console/events: all tabs of a browser profile share
+  // six HTTP/1.1 connections to the console's host, and each open stream keeps one.
+  const followed = () => FINISHED.has(runState(run)) && lastSeq >= parseInt(run.lastEventSeq || 0, 10);
+  function follow() {
+    if (closed || followed()) return;
+    clearTimeout(reconnect);
+    if (document.visibilityState !== "visible") { poll(); return; }
+    takeStreamSlot().then((release) => {
+      if (closed || followed()) { if (release) release(); return; }
+      if (release) { releaseSlot = release; watch(); } else poll();
+    });
+  }
+
+  async function poll() {
+    if (closed) return;
+    try {
+      const answer = await api(`/console/events/${name}?afterSeq=${lastSeq}`);
+      if (closed) return;
+      for (const response of answer.events || []) apply(response.event);
+      if (FINISHED.has(runState(answer.workflowRun)) && !FINISHED.has(runState(run))) {
+        run = answer.workflowRun;
+        renderHead();
+        renderDetails();
+      }
+    } catch (error) { /* said by the banner; tried again */ }
+    if (!closed && !followed()) reconnect = setTimeout(follow, POLL_MS);
+  }
+
+  function onVisibility() {
+    // A hidden tab gives its stream slot up to the one the person looks at.
+    if (document.visibilityState !== "visible" && source) { finish(); follow(); }
+    else if (document.visibilityState === "visible" && !source) follow();
+  }
+  document.addEventListener("visibilitychange", onVisibility);
 
   function watch() {
     if (closed) return;
     const query = lastSeq ? `?afterSeq=${lastSeq}` : "";
     source = new EventSource(`/v1/${name}:watch${query}`);
     source.onopen = () => { hideBanner("stream"); hideBanner("connection"); };
-    source.onmessage = (message) => {
-      const event = JSON.parse(message.data).event;
-      const seq = parseInt(event.seq, 10);
-      if (seq <= lastSeq) return;
-      lastSeq = seq;
-      const kind = eventKind(event);
-      const body = event[kind] || {};
-      if (body.stepId && EVENT_STEP_STATE[kind]) paintStep(body.stepId, EVENT_STEP_STATE[kind]);
-      if (kind === "runStarted" && run && !FINISHED.has(runState(run))) {
-        run.state = "RUN_STATE_RUNNING";
-        head.querySelector("#run-state").replaceChildren(badge("RUNNING"));
-      }
-      addRow(h("tr", { "data-seq": seq },
-        h("td", { class: "num" }, seq), h("td", { class: "muted mono" }, clock(event.time)),
-        h("td", {}, kind), h("td", { class: "mono" }, body.stepId || ""),
-        h("td", {}, eventSummary(kind, body))));
-      if (kind === "runFinished") {
-        head.querySelector("#run-state").replaceChildren(badge(short(body.state, "RUN_STATE_")));
-        finish();
-        load(); // outputs, errors and timings as GetWorkflowRun has them
-      }
-    };
+    source.onmessage = (message) => apply(JSON.parse(message.data).event);
     source.addEventListener("end", () => { finish(); if (!FINISHED.has(runState(run))) load(); });
     source.addEventListener("rpc-error", (message) => {
       const status = JSON.parse(message.data);
       finish();
       showBanner(`The event stream stopped: ${status.message}`, true, "stream");
-      reconnect = setTimeout(() => { if (!closed) { hideBanner("stream"); watch(); } }, SLOW_POLL_MS);
+      reconnect = setTimeout(() => { if (!closed) { hideBanner("stream"); follow(); } }, SLOW_POLL_MS);
     });
     source.onerror = () => {
       if (closed || !source) return;
       if (source.readyState === EventSource.CLOSED) {
         // An HTTP error (e.g. the orchestrator is down): try again on our own.
         showBanner("Lost the run's event stream; reconnecting…", true, "stream");
-        source = null;
-        reconnect = setTimeout(watch, SLOW_POLL_MS);
+        finish(false);
+        reconnect = setTimeout(follow, SLOW_POLL_MS);
       } else {
         showBanner("Connection lost; reconnecting…", true, "stream");
       }
     };
   }
-  function finish() {
+  let releaseSlot = null;
+  function finish(quiet = true) {
     if (source) source.close();
     source = null;
-    hideBanner("stream");
+    if (releaseSlot) releaseSlot();
+    releaseSlot = null;
+    if (quiet) hideBanner("stream");
   }
 
   async function cancel() {
@@ -488,6 +554,7 @@ function runPage(id) {
   render();
   return () => {
     closed = true;
+    document.removeEventListener("visibilitychange", onVisibility);
     finish();
     clearTimeout(reconnect);
     if (frame) cancelAnimationFrame(frame);

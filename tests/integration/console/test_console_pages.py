@@ -311,3 +311,73 @@ async def test_the_runs_page_filters_by_definition_and_state_pages_and_finds_a_r
     await page.click("text=Find run")
     await page.wait_for_selector('#run-state .badge[data-state="SUCCEEDED"]')
     assert other in await page.inner_text("h1")
+
+
+TABS = 50
+
+
+async def create_live_definition(stub: Stub) -> str:
+    """One image step that may take two minutes: with the image service hanging, its
+    runs stay live until they are cancelled."""
+    live = workflow_pb2.WorkflowDefinition(name="workflowDefinitions/live_image")
+    live.timeout.FromSeconds(120)
+    step = live.steps.add(id="image", method="aura.image.v1.ImageProcessingService/AnalyzeImage")
+    step.inputs["image_uri"].ref = "input.image_uri"
+    step.inputs["user_id"].ref = "input.user_id"
+    step.timeout.FromSeconds(120)
+    await stub.CreateWorkflowDefinition(
+        orchestrator_pb2.CreateWorkflowDefinitionRequest(workflow_definition=live)
+    )
+    return "live_image"
+
+
+async def test_fifty_tabs_in_one_browser_each_follow_their_live_run_to_its_end(
+    page: Page, stub: Stub, mesh: MockMesh
+) -> None:
+    # One profile, as a person's browser is: its tabs share the HTTP/1.1 limit of six
+    # connections to the console's host, so fifty event streams cannot all be open.
+    mesh["image"].faults.hang = True
+    definition = await create_live_definition(stub)
+    run_ids = list(await asyncio.gather(*(start(stub, definition) for _ in range(TABS))))
+    errors: list[str] = []
+    tabs = [page, *[await page.context.new_page() for _ in range(TABS - 1)]]
+    for tab in tabs[1:]:
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+    began = time.monotonic()
+    await asyncio.gather(
+        *(tab.goto(f"/#/runs/{rid}") for tab, rid in zip(tabs, run_ids, strict=True))
+    )
+    await asyncio.gather(*(wait_fill(tab, "image", RUNNING_FILL, 30000) for tab in tabs))
+    live_s = time.monotonic() - began
+    for rid in run_ids:
+        await stub.CancelWorkflowRun(orchestrator_pb2.CancelWorkflowRunRequest(name=rid))
+    cancelled = time.monotonic()
+    await asyncio.gather(
+        *(
+            tab.wait_for_selector('#run-state .badge[data-state="CANCELLED"]', timeout=20000)
+            for tab in tabs
+        )
+    )
+    ended_s = time.monotonic() - cancelled
+    for tab, rid in zip(tabs, run_ids, strict=True):
+        run = (
+            await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=rid))
+        ).workflow_run
+        assert await page_run_state(tab) == run_pb2.RunState.Name(run.state).removeprefix(
+            "RUN_STATE_"
+        )
+        for step in run.steps:
+            shown = await tab.get_attribute(f'g.node[data-step="{step.step_id}"]', "data-state")
+            assert shown == run_pb2.StepState.Name(step.state).removeprefix("STEP_STATE_")
+        await tab.wait_for_function(
+            f"() => document.querySelectorAll('#events tbody tr').length === {run.last_event_seq}"
+        )
+        shown_seqs = await tab.eval_on_selector_all(
+            "#events tbody tr", "rows => rows.map(r => Number(r.dataset.seq))"
+        )
+        assert shown_seqs == list(range(1, run.last_event_seq + 1)), rid
+    assert errors == [], "the console's scripts raised"
+    print(f"fifty tabs: live in all after {live_s:.1f}s, CANCELLED in all {ended_s:.2f}s after")
+    assert live_s < 30 and ended_s < 5, (
+        f"live in all tabs after {live_s:.1f}s, ended {ended_s:.1f}s"
+    )
