@@ -75,6 +75,8 @@ KEEPALIVE_S = 15.0
 FIRST_MESSAGE_WAIT_S = 0.5
 # The browser's wait before it reconnects a cut stream (the SSE `retry:` field).
 RECONNECT_MS = 500
+# At most this many ready messages go out in one write of an event stream.
+MAX_BATCH = 256
 # Methods that must say their body is JSON (even an empty one).
 BODY_VERBS = frozenset({"POST", "PUT", "PATCH"})
 # The resume convention: Last-Event-ID -> this request field.
@@ -455,8 +457,17 @@ async def event_stream(
                 except grpc.aio.AioRpcError as error:
                     yield f"event: rpc-error\ndata: {json.dumps(status_json(status_of(error)))}\n\n"
                     return
-                yield sse_message(response)
+                # Messages already at hand (a run's history) go out in one write.
+                batch = [sse_message(response)]
                 pending = asyncio.ensure_future(anext(messages))
+                while len(batch) < MAX_BATCH:
+                    if not pending.done():
+                        await asyncio.sleep(0)
+                    if not pending.done() or pending.exception() is not None:
+                        break
+                    batch.append(sse_message(pending.result()))
+                    pending = asyncio.ensure_future(anext(messages))
+                yield "".join(batch)
         finally:
             pending.cancel()
             call.cancel()

@@ -76,7 +76,7 @@ async def test_a_run_started_through_the_api_appears_in_the_runs_page_within_hal
     await page.screenshot(path=screenshots / "runs.png")
 
 
-async def test_a_steps_colour_changes_when_its_event_commits(
+async def test_a_steps_colour_changes_within_0_3_s_of_its_events_commit(
     page: Page, stub: Stub, mesh: MockMesh
 ) -> None:
     mesh["image"].faults.latency_ms = 2000  # long enough to see it running first
@@ -102,7 +102,8 @@ async def test_a_steps_colour_changes_when_its_event_commits(
     finally:
         watcher.cancel()
     lag_s = painted_at - succeeded_at[0]
-    assert lag_s < 0.5, f"the page painted the step {lag_s:.2f}s after its event"
+    print(f"step colour: painted {lag_s * 1000:.0f} ms after its event")
+    assert lag_s < 0.3, f"the page painted the step {lag_s:.2f}s after its event"
 
 
 async def test_the_final_state_on_the_page_is_get_workflow_runs(
@@ -181,11 +182,16 @@ async def test_rerun_starts_a_new_run_with_the_same_input(page: Page, stub: Stub
     await page.wait_for_selector('#run-state .badge[data-state="SUCCEEDED"]')
 
 
-async def test_a_run_page_with_many_events_renders_quickly(page: Page, stub: Stub) -> None:
+LEAVES = 500  # each leaf's scheduled, started and succeeded events: over 1,000 in all
+
+
+async def test_a_run_page_with_a_thousand_events_renders_in_under_a_second(
+    page: Page, stub: Stub
+) -> None:
     fan = workflow_pb2.WorkflowDefinition(name="workflowDefinitions/wide_fan")
     root = fan.steps.add(id="root", method="aura.nlu.v1.NluService/AnalyzeText")
     root.inputs["text"].ref = "input.text"
-    for index in range(300):
+    for index in range(LEAVES):
         step = fan.steps.add(id=f"leaf{index}", method="aura.nlu.v1.NluService/AnalyzeText")
         step.inputs["text"].ref = "input.text"
         step.depends_on.append("root")
@@ -199,16 +205,20 @@ async def test_a_run_page_with_many_events_renders_quickly(page: Page, stub: Stu
         timeout=30,
     )
     run = done.workflow_run
-    assert run.last_event_seq > 600
-    opened = time.monotonic()
+    assert run.last_event_seq >= 1000
     await page.goto(f"/#/runs/{run.name.removeprefix('workflowRuns/')}")
-    await page.wait_for_function(
-        f"() => document.querySelectorAll('#events tbody tr').length === {run.last_event_seq}"
-        " && document.querySelectorAll('g.node[data-state=SUCCEEDED]').length === 301",
+    # The page's own clock: milliseconds since its navigation began, read in the first
+    # animation frame in which every row and every node is there.
+    shown = await page.wait_for_function(
+        f"""() => document.querySelectorAll('#events tbody tr').length === {run.last_event_seq}
+            && document.querySelectorAll('g.node[data-state=SUCCEEDED]').length === {LEAVES + 1}
+            && performance.now()""",
         timeout=10000,
+        polling="raf",
     )
-    took_s = time.monotonic() - opened
-    assert took_s < 2.0, f"{run.last_event_seq} events took {took_s:.2f}s to show"
+    took_ms = float(await shown.json_value())
+    print(f"{run.last_event_seq} events: shown {took_ms:.0f} ms after navigation")
+    assert took_ms < 1000, f"{run.last_event_seq} events took {took_ms:.0f} ms to show"
 
 
 async def test_an_unknown_run_says_so(page: Page) -> None:
