@@ -7,10 +7,10 @@ const banner = document.getElementById("banner");
 const RUN_POLL_MS = 200;
 const SLOW_POLL_MS = 2000;
 // A run page without an event stream asks for new events this often.
-const POLL_MS = 500;
+const POLL_MS = 1000;
 // Event streams the tabs of one browser profile hold at once: Chromium and Firefox open at
 // most six HTTP/1.1 connections to a host, and the pages' own calls need some of them.
-const STREAM_SLOTS = 4;
+const STREAM_SLOTS = 3;
 const FINISHED = new Set(["SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED"]);
 
 // ---------------------------------------------------------------- helpers
