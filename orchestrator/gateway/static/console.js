@@ -109,7 +109,13 @@ const defId = (name) => (name || "").replace(/^workflowDefinitions\//, "");
 const badge = (state) => h("span", { class: `badge s-${state}`, "data-state": state }, state);
 const seconds = (duration) => (duration ? parseFloat(duration) : 0);
 const time = (stamp) => (stamp ? new Date(stamp).toLocaleString() : "");
-const clock = (stamp) => (stamp ? new Date(stamp).toLocaleTimeString([], { hour12: false }) + "." + String(new Date(stamp).getMilliseconds()).padStart(3, "0") : "");
+// One formatter for every event row: toLocaleTimeString builds a new one per call.
+const CLOCK = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+const clock = (stamp) => {
+  if (!stamp) return "";
+  const at = new Date(stamp);
+  return `${CLOCK.format(at)}.${String(at.getMilliseconds()).padStart(3, "0")}`;
+};
 const pct = (x) => `${((x || 0) * 100).toFixed(1)}%`;
 
 function ms(value) {
