@@ -440,35 +440,45 @@ async def event_stream(
         assert isinstance(error, grpc.aio.AioRpcError)
         return rpc_error_response(error)
 
+    # One task reads the call into a queue; the body writes whatever the queue holds at
+    # once (a run's history goes out in a few writes, not one per event).
+    queue: asyncio.Queue[object] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            queue.put_nowait(await pending)
+            while True:
+                queue.put_nowait(await anext(messages))
+        except (StopAsyncIteration, grpc.aio.AioRpcError) as ended:
+            queue.put_nowait(ended)
+
     async def body() -> AsyncIterator[str]:
-        nonlocal pending
+        pumping = asyncio.ensure_future(pump())
         try:
             yield f"retry: {RECONNECT_MS}\n\n"
             while True:
-                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_S)
-                if not done:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
                     yield ": keepalive\n\n"
                     continue
-                try:
-                    response = pending.result()
-                except StopAsyncIteration:
-                    yield "event: end\ndata: {}\n\n"
-                    return
-                except grpc.aio.AioRpcError as error:
-                    yield f"event: rpc-error\ndata: {json.dumps(status_json(status_of(error)))}\n\n"
-                    return
-                # Messages already at hand (a run's history) go out in one write.
-                batch = [sse_message(response)]
-                pending = asyncio.ensure_future(anext(messages))
-                while len(batch) < MAX_BATCH:
-                    if not pending.done():
-                        await asyncio.sleep(0)
-                    if not pending.done() or pending.exception() is not None:
+                batch: list[str] = []
+                while True:
+                    if isinstance(item, StopAsyncIteration):
+                        yield "".join([*batch, "event: end\ndata: {}\n\n"])
+                        return
+                    if isinstance(item, grpc.aio.AioRpcError):
+                        status = json.dumps(status_json(status_of(item)))
+                        yield "".join([*batch, f"event: rpc-error\ndata: {status}\n\n"])
+                        return
+                    assert isinstance(item, Message)
+                    batch.append(sse_message(item))
+                    if queue.empty() or len(batch) >= MAX_BATCH:
                         break
-                    batch.append(sse_message(pending.result()))
-                    pending = asyncio.ensure_future(anext(messages))
+                    item = queue.get_nowait()
                 yield "".join(batch)
         finally:
+            pumping.cancel()
             pending.cancel()
             call.cancel()
 
