@@ -10,6 +10,11 @@ public gRPC API.
   (the Status) when it failed after it began.
 - `/console/layout/{definition}`: a definition's DAG laid out in layers (layout.py);
   `/console/yaml/{definition}`: the definition as YAML, as its files are written.
+- `/console/events/{run}?afterSeq=N`: one answer, not a stream: the run as
+  GetWorkflowRun has it and its events after seq N up to the run's last_event_seq then,
+  as the `data:` messages of the event stream carry them. A tab of the console that holds
+  no event stream polls it (a browser opens at most six HTTP/1.1 connections to one host
+  for all its tabs, so every tab cannot hold a stream).
 - `/console/session`: POST {"token": ...} keeps a caller's bearer token in an HttpOnly,
   SameSite=Strict cookie once the orchestrator accepts it (EventSource cannot send an
   Authorization header); DELETE ends the session. Every call carries the caller's
@@ -70,6 +75,8 @@ KEEPALIVE_S = 15.0
 FIRST_MESSAGE_WAIT_S = 0.5
 # The browser's wait before it reconnects a cut stream (the SSE `retry:` field).
 RECONNECT_MS = 500
+# At most this many ready messages go out in one write of an event stream.
+MAX_BATCH = 256
 # Methods that must say their body is JSON (even an empty one).
 BODY_VERBS = frozenset({"POST", "PUT", "PATCH"})
 # The resume convention: Last-Event-ID -> this request field.
@@ -299,6 +306,9 @@ def create_app(
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
         return PlainTextResponse(text, media_type="application/yaml")
 
+    async def run_events(request: Request) -> Response:
+        return await events_since(gateway, request)
+
     async def open_session(request: Request) -> Response:
         return await start_session(gateway, request)
 
@@ -322,6 +332,7 @@ def create_app(
             Route("/", index),
             Route("/console/layout/{name:path}", definition_layout),
             Route("/console/yaml/{name:path}", definition_yaml),
+            Route("/console/events/{name:path}", run_events),
             Route("/console/session", open_session, methods=["POST"]),
             Route("/console/session", close_session, methods=["DELETE"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -331,6 +342,47 @@ def create_app(
     )
     app.state.gateway = gateway
     return app
+
+
+async def events_since(gateway: Gateway, request: Request) -> Response:
+    """GET /console/events/{run}?afterSeq=N: {"workflowRun": <GetWorkflowRun's>, "events":
+    [<WatchWorkflowRunResponse>...]} with the events of seq N+1..last_event_seq."""
+    name = request.path_params["name"]
+    text = request.query_params.get("afterSeq", "0")
+    try:
+        after_seq = int(text)
+    except ValueError:
+        return error_response(grpc.StatusCode.INVALID_ARGUMENT, f"afterSeq {text!r} is not a seq")
+    metadata = caller_metadata(request)
+    get, _ = _route_named(gateway, "GetWorkflowRun")
+    watch, _ = _route_named(gateway, "WatchWorkflowRun")
+    try:
+        got = await gateway.unary(get, orchestrator_pb2.GetWorkflowRunRequest(name=name), metadata)
+        assert isinstance(got, orchestrator_pb2.GetWorkflowRunResponse)
+        last_seq = got.workflow_run.last_event_seq
+        events: list[dict[str, Any]] = []
+        if last_seq > after_seq:
+            call = gateway.stream(
+                watch,
+                orchestrator_pb2.WatchWorkflowRunRequest(name=name, after_seq=after_seq),
+                metadata,
+            )
+            try:
+                async for response in call:
+                    assert isinstance(response, orchestrator_pb2.WatchWorkflowRunResponse)
+                    if response.event.seq > last_seq:
+                        break
+                    events.append(json_format.MessageToDict(response))
+                    if response.event.seq == last_seq:
+                        break
+            finally:
+                call.cancel()
+    except grpc.aio.AioRpcError as error:
+        return rpc_error_response(error)
+    return JSONResponse(
+        {"workflowRun": json_format.MessageToDict(got.workflow_run), "events": events},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _is_json(content_type: str) -> bool:
@@ -388,26 +440,45 @@ async def event_stream(
         assert isinstance(error, grpc.aio.AioRpcError)
         return rpc_error_response(error)
 
+    # One task reads the call into a queue; the body writes whatever the queue holds at
+    # once (a run's history goes out in a few writes, not one per event).
+    queue: asyncio.Queue[object] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            queue.put_nowait(await pending)
+            while True:
+                queue.put_nowait(await anext(messages))
+        except (StopAsyncIteration, grpc.aio.AioRpcError) as ended:
+            queue.put_nowait(ended)
+
     async def body() -> AsyncIterator[str]:
-        nonlocal pending
+        pumping = asyncio.ensure_future(pump())
         try:
             yield f"retry: {RECONNECT_MS}\n\n"
             while True:
-                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_S)
-                if not done:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
                     yield ": keepalive\n\n"
                     continue
-                try:
-                    response = pending.result()
-                except StopAsyncIteration:
-                    yield "event: end\ndata: {}\n\n"
-                    return
-                except grpc.aio.AioRpcError as error:
-                    yield f"event: rpc-error\ndata: {json.dumps(status_json(status_of(error)))}\n\n"
-                    return
-                yield sse_message(response)
-                pending = asyncio.ensure_future(anext(messages))
+                batch: list[str] = []
+                while True:
+                    if isinstance(item, StopAsyncIteration):
+                        yield "".join([*batch, "event: end\ndata: {}\n\n"])
+                        return
+                    if isinstance(item, grpc.aio.AioRpcError):
+                        status = json.dumps(status_json(status_of(item)))
+                        yield "".join([*batch, f"event: rpc-error\ndata: {status}\n\n"])
+                        return
+                    assert isinstance(item, Message)
+                    batch.append(sse_message(item))
+                    if queue.empty() or len(batch) >= MAX_BATCH:
+                        break
+                    item = queue.get_nowait()
+                yield "".join(batch)
         finally:
+            pumping.cancel()
             pending.cancel()
             call.cancel()
 

@@ -6,6 +6,11 @@ const view = document.getElementById("view");
 const banner = document.getElementById("banner");
 const RUN_POLL_MS = 200;
 const SLOW_POLL_MS = 2000;
+// A run page without an event stream asks for new events this often.
+const POLL_MS = 1000;
+// Event streams the tabs of one browser profile hold at once: Chromium and Firefox open at
+// most six HTTP/1.1 connections to a host, and the pages' own calls need some of them.
+const STREAM_SLOTS = 3;
 const FINISHED = new Set(["SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED"]);
 
 // ---------------------------------------------------------------- helpers
@@ -95,6 +100,8 @@ function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 const short = (enumName, prefix) => (enumName || "").replace(prefix, "") || "UNSPECIFIED";
 const runState = (run) => short(run.state, "RUN_STATE_");
 const runId = (name) => (name || "").replace(/^workflowRuns\//, "");
@@ -102,7 +109,13 @@ const defId = (name) => (name || "").replace(/^workflowDefinitions\//, "");
 const badge = (state) => h("span", { class: `badge s-${state}`, "data-state": state }, state);
 const seconds = (duration) => (duration ? parseFloat(duration) : 0);
 const time = (stamp) => (stamp ? new Date(stamp).toLocaleString() : "");
-const clock = (stamp) => (stamp ? new Date(stamp).toLocaleTimeString([], { hour12: false }) + "." + String(new Date(stamp).getMilliseconds()).padStart(3, "0") : "");
+// One formatter for every event row: toLocaleTimeString builds a new one per call.
+const CLOCK = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+const clock = (stamp) => {
+  if (!stamp) return "";
+  const at = new Date(stamp);
+  return `${CLOCK.format(at)}.${String(at.getMilliseconds()).padStart(3, "0")}`;
+};
 const pct = (x) => `${((x || 0) * 100).toFixed(1)}%`;
 
 function ms(value) {
@@ -146,48 +159,58 @@ function every(intervalMs, work) {
   return () => { stopped = true; clearTimeout(timer); };
 }
 
+// One of the profile's STREAM_SLOTS (Web Locks are shared by all its tabs of this
+// origin): a function that gives it back, or null when all are taken. Without Web Locks
+// (not a secure context) every visible tab streams.
+async function takeStreamSlot() {
+  if (!navigator.locks) return () => {};
+  for (let slot = 0; slot < STREAM_SLOTS; slot += 1) {
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    const got = await new Promise((answer) => {
+      navigator.locks.request(`aura-console-stream-${slot}`, { ifAvailable: true }, (lock) => {
+        answer(lock !== null);
+        return lock ? held : undefined;
+      }).catch(() => answer(false));
+    });
+    if (got) return release;
+  }
+  return null;
+}
+
 // ---------------------------------------------------------------- DAG
 
 const NODE_W = 170, NODE_H = 40, GAP_X = 60, GAP_Y = 18, PAD = 10;
 
+// The DAG as one SVG parse (hundreds of steps draw in one pass, not node by node).
 function dagSvg(layout) {
-  const ns = "http://www.w3.org/2000/svg";
-  const el = (tag, attrs) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    return node;
-  };
   const width = PAD * 2 + layout.layers * NODE_W + Math.max(0, layout.layers - 1) * GAP_X;
   const height = PAD * 2 + layout.rows * NODE_H + Math.max(0, layout.rows - 1) * GAP_Y;
-  const svg = el("svg", { class: "dag", width, height, viewBox: `0 0 ${width} ${height}` });
-  const marker = el("marker", { id: "arrow", viewBox: "0 0 8 8", refX: 8, refY: 4, markerWidth: 7, markerHeight: 7, orient: "auto" });
-  marker.append(el("path", { d: "M0,0 L8,4 L0,8 z", fill: "#9ca3af" }));
-  const defs = el("defs", {});
-  defs.append(marker);
-  svg.append(defs);
   const at = {};
   for (const node of layout.nodes) {
     at[node.id] = { x: PAD + node.layer * (NODE_W + GAP_X), y: PAD + node.row * (NODE_H + GAP_Y) };
   }
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" class="dag" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto">',
+    '<path d="M0,0 L8,4 L0,8 z" fill="#9ca3af"></path></marker></defs>'];
   for (const edge of layout.edges) {
     const a = at[edge.from], b = at[edge.to];
     if (!a || !b) continue;
     const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2, mid = (x1 + x2) / 2;
-    svg.append(el("path", { class: "edge", "marker-end": "url(#arrow)", d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}` }));
+    parts.push(`<path class="edge" marker-end="url(#arrow)" d="M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}"></path>`);
   }
   for (const node of layout.nodes) {
-    const g = el("g", { class: "node", "data-step": node.id, "data-state": "PENDING", transform: `translate(${at[node.id].x},${at[node.id].y})` });
-    g.append(el("rect", { width: NODE_W, height: NODE_H }));
-    const title = el("text", { x: 8, y: 16 });
-    title.textContent = node.id + (node.optional ? " (optional)" : "");
-    const method = el("text", { x: 8, y: 31, class: "method" });
-    method.textContent = (node.method.split("/")[1] || node.method).slice(0, 26);
-    const tip = el("title", {});
-    tip.textContent = node.method;
-    g.append(title, method, tip);
-    svg.append(g);
+    const method = node.method || "";
+    parts.push(`<g class="node" data-step="${escapeHtml(node.id)}" data-state="PENDING" transform="translate(${at[node.id].x},${at[node.id].y})">`,
+      `<rect width="${NODE_W}" height="${NODE_H}"></rect>`,
+      `<text x="8" y="16">${escapeHtml(node.id + (node.optional ? " (optional)" : ""))}</text>`,
+      `<text x="8" y="31" class="method">${escapeHtml((method.split("/")[1] || method).slice(0, 26))}</text>`,
+      `<title>${escapeHtml(method)}</title></g>`);
   }
-  return svg;
+  parts.push("</svg>");
+  const holder = document.createElement("div");
+  holder.innerHTML = parts.join("");
+  return holder.firstElementChild;
 }
 
 // A layout when the definition cannot be read: the run's steps in one column.
@@ -300,6 +323,9 @@ function runPage(id) {
   let closed = false;
   let source = null;
   let reconnect = null;
+  let retryLoad = null;
+  let layoutAsked = null;
+  let finalSeq = 0; // the runFinished event's seq when it came before the first load
   let run = null;
   let lastSeq = 0;
   const stepState = {};
@@ -313,24 +339,27 @@ function runPage(id) {
     h("div", { class: "card events" }, h("table", { id: "events" },
       h("thead", {}, h("tr", {}, ["Seq", "Time", "Event", "Step", "Detail"].map((x) => h("th", {}, x)))), events)));
 
-  // Events arrive faster than frames: rows are added once per frame.
+  // Events arrive faster than frames: rows are added once per frame, parsed as one piece of
+  // HTML (a thousand rows of a finished run's history take one layout pass).
   let pendingRows = [];
   let frame = 0;
-  function addRow(row) {
-    pendingRows.push(row);
+  let shownRows = 0;
+  function addRow(cells) {
+    pendingRows.push(`<tr data-seq="${cells[0]}"><td class="num">${cells[0]}</td><td class="muted mono">${escapeHtml(cells[1])}</td>`
+      + `<td>${escapeHtml(cells[2])}</td><td class="mono">${escapeHtml(cells[3])}</td><td>${escapeHtml(cells[4])}</td></tr>`);
     if (!frame) frame = requestAnimationFrame(() => {
       frame = 0;
-      const batch = document.createDocumentFragment();
-      batch.append(...pendingRows);
+      events.insertAdjacentHTML("beforeend", pendingRows.join(""));
+      shownRows += pendingRows.length;
       pendingRows = [];
-      events.append(batch);
-      eventCount.textContent = `(${events.childElementCount})`;
+      eventCount.textContent = `(${shownRows})`;
     });
   }
 
+  let nodes = {}; // step id -> its g.node in the DAG
   function paintStep(stepId, state) {
     stepState[stepId] = state;
-    const node = dag.querySelector(`g.node[data-step="${CSS.escape(stepId)}"]`);
+    const node = nodes[stepId];
     if (node) node.setAttribute("data-state", state);
   }
 
@@ -376,91 +405,152 @@ function runPage(id) {
 
   // The run as GetWorkflowRun has it; false when it cannot be read (then it says why and,
   // unless the run is unknown, tries again by itself).
-  async function load() {
+  async function load(first = false) {
     try {
-      run = (await api(`/v1/${name}`)).workflowRun;
+      const got = (await api(`/v1/${name}`)).workflowRun;
+      if (closed) return false;
+      // An answer older than one already shown (two loads crossed) changes nothing.
+      if (run && parseInt(run.lastEventSeq || 0, 10) > parseInt(got.lastEventSeq || 0, 10)) return true;
+      run = got;
+      // Asked before the page draws the run, so the answer is on its way meanwhile.
+      if (first) layoutAsked = api(`/console/layout/${encodeURIComponent(run.workflowDefinition)}`);
+      if (finalSeq && !(FINISHED.has(runState(run)) && parseInt(run.lastEventSeq || 0, 10) >= finalSeq)) {
+        finalSeq = 0;
+        load(); // an answer from before the run's final event
+      }
     } catch (error) {
       if (error.status === 404) {
+        closed = true; // nothing to follow
+        finish();
+        clearTimeout(reconnect);
         view.replaceChildren(h("h1", {}, "Unknown run"),
           h("div", { class: "card", id: "unknown-run" }, "There is no run ", h("code", {}, id),
             " (it may have been deleted after its retention). ", h("a", { href: "#/runs" }, "All runs")));
         return false;
       }
       if (!run) problem.replaceChildren(h("h1", {}, "Run ", h("span", { class: "mono" }, id)), errorBox(error));
-      clearTimeout(reconnect);
-      if (!closed) reconnect = setTimeout(() => { if (!closed) (dag.querySelector("svg") ? load() : render()); }, SLOW_POLL_MS);
+      clearTimeout(retryLoad);
+      if (!closed) retryLoad = setTimeout(() => { if (!closed) (dag.querySelector("svg") ? load() : render()); }, SLOW_POLL_MS);
       return false;
     }
     problem.replaceChildren();
     renderHead();
     renderDetails();
-    for (const s of run.steps || []) paintStep(s.stepId, short(s.state, "STEP_STATE_"));
+    // The first answer may be older than events the stream already painted.
+    for (const s of run.steps || []) if (!first || !(s.stepId in stepState)) paintStep(s.stepId, short(s.state, "STEP_STATE_"));
     return true;
   }
 
   async function render() {
-    if (!(await load())) return;
+    follow(); // the whole history, then live events until the final one; meanwhile the page draws
+    if (!(await load(true))) return;
     let layout;
     try {
-      layout = await api(`/console/layout/${encodeURIComponent(run.workflowDefinition)}`);
+      layout = await layoutAsked;
     } catch (error) {
       layout = columnLayout(run.steps || []);
     }
-    dag.replaceChildren(dagSvg(layout));
-    for (const s of run.steps || []) paintStep(s.stepId, stepState[s.stepId] || short(s.state, "STEP_STATE_"));
-    watch(); // the whole history, then live events until the final one
+    const svg = dagSvg(layout);
+    nodes = {};
+    for (const node of svg.querySelectorAll("g.node")) nodes[node.dataset.step] = node;
+    for (const [stepId, state] of Object.entries(stepState)) paintStep(stepId, state);
+    dag.replaceChildren(svg);
   }
+
+  // Applies one run event (a WatchWorkflowRunResponse's `event`), once, in seq order.
+  function apply(event) {
+    const seq = parseInt(event.seq, 10);
+    if (seq <= lastSeq) return;
+    lastSeq = seq;
+    const kind = eventKind(event);
+    const body = event[kind] || {};
+    if (body.stepId && EVENT_STEP_STATE[kind]) paintStep(body.stepId, EVENT_STEP_STATE[kind]);
+    if (kind === "runStarted" && run && !FINISHED.has(runState(run))) {
+      run.state = "RUN_STATE_RUNNING";
+      head.querySelector("#run-state").replaceChildren(badge("RUNNING"));
+    }
+    addRow([seq, clock(event.time), kind, body.stepId || "", eventSummary(kind, body)]);
+    if (kind === "runFinished") {
+      // Outputs, errors and timings as GetWorkflowRun has them, unless it had them already.
+      const loadedFinal = run !== null && FINISHED.has(runState(run)) && parseInt(run.lastEventSeq || 0, 10) >= seq;
+      if (run) {
+        run.state = body.state;
+        head.querySelector("#run-state").replaceChildren(badge(short(body.state, "RUN_STATE_")));
+      }
+      finish();
+      if (run === null) finalSeq = seq; // the first load, still on its way, decides
+      else if (!loadedFinal) load();
+    }
+  }
+
+  // The tab follows its run with an event stream when it holds one of the profile's
+  // stream slots, else by polling /console/events: all tabs of a browser profile share
+  // six HTTP/1.1 connections to the console's host, and each open stream keeps one.
+  const followed = () => run !== null && FINISHED.has(runState(run)) && lastSeq >= parseInt(run.lastEventSeq || 0, 10);
+  function follow() {
+    if (closed || source || followed()) return;
+    clearTimeout(reconnect);
+    if (document.visibilityState !== "visible") { poll(); return; }
+    takeStreamSlot().then((release) => {
+      if (closed || followed()) { if (release) release(); return; }
+      if (release) { releaseSlot = release; watch(); } else poll();
+    });
+  }
+
+  async function poll() {
+    if (closed) return;
+    try {
+      const answer = await api(`/console/events/${name}?afterSeq=${lastSeq}`);
+      if (closed) return;
+      for (const response of answer.events || []) apply(response.event);
+      if (FINISHED.has(runState(answer.workflowRun)) && (!run || !FINISHED.has(runState(run)))) {
+        run = answer.workflowRun;
+        renderHead();
+        renderDetails();
+      }
+    } catch (error) { /* said by the banner; tried again */ }
+    if (!closed && !followed()) reconnect = setTimeout(follow, POLL_MS);
+  }
+
+  function onVisibility() {
+    // A hidden tab gives its stream slot up to the one the person looks at.
+    if (document.visibilityState !== "visible" && source) { finish(); follow(); }
+    else if (document.visibilityState === "visible" && !source) follow();
+  }
+  document.addEventListener("visibilitychange", onVisibility);
 
   function watch() {
     if (closed) return;
     const query = lastSeq ? `?afterSeq=${lastSeq}` : "";
     source = new EventSource(`/v1/${name}:watch${query}`);
     source.onopen = () => { hideBanner("stream"); hideBanner("connection"); };
-    source.onmessage = (message) => {
-      const event = JSON.parse(message.data).event;
-      const seq = parseInt(event.seq, 10);
-      if (seq <= lastSeq) return;
-      lastSeq = seq;
-      const kind = eventKind(event);
-      const body = event[kind] || {};
-      if (body.stepId && EVENT_STEP_STATE[kind]) paintStep(body.stepId, EVENT_STEP_STATE[kind]);
-      if (kind === "runStarted" && run && !FINISHED.has(runState(run))) {
-        run.state = "RUN_STATE_RUNNING";
-        head.querySelector("#run-state").replaceChildren(badge("RUNNING"));
-      }
-      addRow(h("tr", { "data-seq": seq },
-        h("td", { class: "num" }, seq), h("td", { class: "muted mono" }, clock(event.time)),
-        h("td", {}, kind), h("td", { class: "mono" }, body.stepId || ""),
-        h("td", {}, eventSummary(kind, body))));
-      if (kind === "runFinished") {
-        head.querySelector("#run-state").replaceChildren(badge(short(body.state, "RUN_STATE_")));
-        finish();
-        load(); // outputs, errors and timings as GetWorkflowRun has them
-      }
-    };
+    source.onmessage = (message) => apply(JSON.parse(message.data).event);
     source.addEventListener("end", () => { finish(); if (!FINISHED.has(runState(run))) load(); });
     source.addEventListener("rpc-error", (message) => {
       const status = JSON.parse(message.data);
       finish();
       showBanner(`The event stream stopped: ${status.message}`, true, "stream");
-      reconnect = setTimeout(() => { if (!closed) { hideBanner("stream"); watch(); } }, SLOW_POLL_MS);
+      reconnect = setTimeout(() => { if (!closed) { hideBanner("stream"); follow(); } }, SLOW_POLL_MS);
     });
     source.onerror = () => {
       if (closed || !source) return;
       if (source.readyState === EventSource.CLOSED) {
         // An HTTP error (e.g. the orchestrator is down): try again on our own.
         showBanner("Lost the run's event stream; reconnecting…", true, "stream");
-        source = null;
-        reconnect = setTimeout(watch, SLOW_POLL_MS);
+        finish(false);
+        reconnect = setTimeout(follow, SLOW_POLL_MS);
       } else {
         showBanner("Connection lost; reconnecting…", true, "stream");
       }
     };
   }
-  function finish() {
+  let releaseSlot = null;
+  function finish(quiet = true) {
     if (source) source.close();
     source = null;
-    hideBanner("stream");
+    if (releaseSlot) releaseSlot();
+    releaseSlot = null;
+    if (quiet) hideBanner("stream");
   }
 
   async function cancel() {
@@ -488,8 +578,10 @@ function runPage(id) {
   render();
   return () => {
     closed = true;
+    document.removeEventListener("visibilitychange", onVisibility);
     finish();
     clearTimeout(reconnect);
+    clearTimeout(retryLoad);
     if (frame) cancelAnimationFrame(frame);
   };
 }

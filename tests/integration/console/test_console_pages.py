@@ -76,7 +76,7 @@ async def test_a_run_started_through_the_api_appears_in_the_runs_page_within_hal
     await page.screenshot(path=screenshots / "runs.png")
 
 
-async def test_a_steps_colour_changes_when_its_event_commits(
+async def test_a_steps_colour_changes_within_0_3_s_of_its_events_commit(
     page: Page, stub: Stub, mesh: MockMesh
 ) -> None:
     mesh["image"].faults.latency_ms = 2000  # long enough to see it running first
@@ -102,7 +102,8 @@ async def test_a_steps_colour_changes_when_its_event_commits(
     finally:
         watcher.cancel()
     lag_s = painted_at - succeeded_at[0]
-    assert lag_s < 0.5, f"the page painted the step {lag_s:.2f}s after its event"
+    print(f"step colour: painted {lag_s * 1000:.0f} ms after its event")
+    assert lag_s < 0.3, f"the page painted the step {lag_s:.2f}s after its event"
 
 
 async def test_the_final_state_on_the_page_is_get_workflow_runs(
@@ -181,11 +182,16 @@ async def test_rerun_starts_a_new_run_with_the_same_input(page: Page, stub: Stub
     await page.wait_for_selector('#run-state .badge[data-state="SUCCEEDED"]')
 
 
-async def test_a_run_page_with_many_events_renders_quickly(page: Page, stub: Stub) -> None:
+LEAVES = 500  # each leaf's scheduled, started and succeeded events: over 1,000 in all
+
+
+async def test_a_run_page_with_a_thousand_events_renders_in_under_a_second(
+    page: Page, stub: Stub
+) -> None:
     fan = workflow_pb2.WorkflowDefinition(name="workflowDefinitions/wide_fan")
     root = fan.steps.add(id="root", method="aura.nlu.v1.NluService/AnalyzeText")
     root.inputs["text"].ref = "input.text"
-    for index in range(300):
+    for index in range(LEAVES):
         step = fan.steps.add(id=f"leaf{index}", method="aura.nlu.v1.NluService/AnalyzeText")
         step.inputs["text"].ref = "input.text"
         step.depends_on.append("root")
@@ -199,16 +205,20 @@ async def test_a_run_page_with_many_events_renders_quickly(page: Page, stub: Stu
         timeout=30,
     )
     run = done.workflow_run
-    assert run.last_event_seq > 600
-    opened = time.monotonic()
+    assert run.last_event_seq >= 1000
     await page.goto(f"/#/runs/{run.name.removeprefix('workflowRuns/')}")
-    await page.wait_for_function(
-        f"() => document.querySelectorAll('#events tbody tr').length === {run.last_event_seq}"
-        " && document.querySelectorAll('g.node[data-state=SUCCEEDED]').length === 301",
+    # The page's own clock: milliseconds since its navigation began, read in the first
+    # animation frame in which every row and every node is there.
+    shown = await page.wait_for_function(
+        f"""() => document.querySelectorAll('#events tbody tr').length === {run.last_event_seq}
+            && document.querySelectorAll('g.node[data-state=SUCCEEDED]').length === {LEAVES + 1}
+            && performance.now()""",
         timeout=10000,
+        polling="raf",
     )
-    took_s = time.monotonic() - opened
-    assert took_s < 2.0, f"{run.last_event_seq} events took {took_s:.2f}s to show"
+    took_ms = float(await shown.json_value())
+    print(f"{run.last_event_seq} events: shown {took_ms:.0f} ms after navigation")
+    assert took_ms < 1000, f"{run.last_event_seq} events took {took_ms:.0f} ms to show"
 
 
 async def test_an_unknown_run_says_so(page: Page) -> None:
@@ -311,3 +321,75 @@ async def test_the_runs_page_filters_by_definition_and_state_pages_and_finds_a_r
     await page.click("text=Find run")
     await page.wait_for_selector('#run-state .badge[data-state="SUCCEEDED"]')
     assert other in await page.inner_text("h1")
+
+
+TABS = 50
+
+
+async def create_live_definition(stub: Stub) -> str:
+    """One image step that may take two minutes: with the image service hanging, its
+    runs stay live until they are cancelled."""
+    live = workflow_pb2.WorkflowDefinition(name="workflowDefinitions/live_image")
+    live.timeout.FromSeconds(120)
+    step = live.steps.add(id="image", method="aura.image.v1.ImageProcessingService/AnalyzeImage")
+    step.inputs["image_uri"].ref = "input.image_uri"
+    step.inputs["user_id"].ref = "input.user_id"
+    step.timeout.FromSeconds(120)
+    await stub.CreateWorkflowDefinition(
+        orchestrator_pb2.CreateWorkflowDefinitionRequest(workflow_definition=live)
+    )
+    return "live_image"
+
+
+async def test_fifty_tabs_in_one_browser_each_follow_their_live_run_to_its_end(
+    page: Page, stub: Stub, mesh: MockMesh
+) -> None:
+    # One profile, as a person's browser is: its tabs share the HTTP/1.1 limit of six
+    # connections to the console's host, so fifty event streams cannot all be open.
+    mesh["image"].faults.hang = True
+    definition = await create_live_definition(stub)
+    run_ids = list(await asyncio.gather(*(start(stub, definition) for _ in range(TABS))))
+    errors: list[str] = []
+    tabs = [page, *await asyncio.gather(*(page.context.new_page() for _ in range(TABS - 1)))]
+    for tab in tabs[1:]:
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+    began = time.monotonic()
+    await asyncio.gather(
+        *(tab.goto(f"/#/runs/{rid}") for tab, rid in zip(tabs, run_ids, strict=True))
+    )
+    await asyncio.gather(*(wait_fill(tab, "image", RUNNING_FILL, 30000) for tab in tabs))
+    live_s = time.monotonic() - began
+    for rid in run_ids:
+        await stub.CancelWorkflowRun(orchestrator_pb2.CancelWorkflowRunRequest(name=rid))
+    cancelled = time.monotonic()
+    await asyncio.gather(
+        *(
+            tab.wait_for_selector('#run-state .badge[data-state="CANCELLED"]', timeout=20000)
+            for tab in tabs
+        )
+    )
+    ended_s = time.monotonic() - cancelled
+    for tab, rid in zip(tabs, run_ids, strict=True):
+        run = (
+            await stub.GetWorkflowRun(orchestrator_pb2.GetWorkflowRunRequest(name=rid))
+        ).workflow_run
+        assert await page_run_state(tab) == run_pb2.RunState.Name(run.state).removeprefix(
+            "RUN_STATE_"
+        )
+        for step in run.steps:
+            shown = await tab.get_attribute(f'g.node[data-step="{step.step_id}"]', "data-state")
+            assert shown == run_pb2.StepState.Name(step.state).removeprefix("STEP_STATE_")
+        await tab.wait_for_function(
+            f"() => document.querySelectorAll('#events tbody tr').length === {run.last_event_seq}"
+        )
+        shown_seqs = await tab.eval_on_selector_all(
+            "#events tbody tr", "rows => rows.map(r => Number(r.dataset.seq))"
+        )
+        assert shown_seqs == list(range(1, run.last_event_seq + 1)), rid
+    assert errors == [], "the console's scripts raised"
+    print(f"fifty tabs: live in all after {live_s:.1f}s, CANCELLED in all {ended_s:.2f}s after")
+    # Tabs without an event stream ask each second; fifty pages load through the
+    # connections the streams leave free.
+    assert live_s < 30 and ended_s < 8, (
+        f"live in all tabs after {live_s:.1f}s, ended {ended_s:.1f}s"
+    )

@@ -3,6 +3,8 @@ that reconnects with Last-Event-ID after a cut gets the rest, none lost and none
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -74,3 +76,34 @@ async def test_a_last_event_id_that_is_not_a_seq_is_400(http: httpx.AsyncClient)
     response = await http.get("/v1/workflowRuns/x:watch", headers={"Last-Event-ID": "abc"})
     assert response.status_code == 400
     assert response.json()["status"] == "INVALID_ARGUMENT"
+
+
+async def test_fifty_watch_streams_are_served_at_once(
+    http: httpx.AsyncClient, mesh: MockMesh
+) -> None:
+    mesh["image"].faults.hang = True  # the runs stay live while they are watched
+    names = []
+    for _ in range(50):
+        started = await http.post(
+            "/v1/workflowRuns",
+            json={"workflowDefinition": "complete_style_analysis", "input": STYLE_INPUT},
+        )
+        names.append(started.json()["workflowRun"]["name"])
+    open_streams = 0
+    all_open = asyncio.Event()
+
+    async def first_event_then_hold(name: str) -> str:
+        nonlocal open_streams
+        async with http.stream("GET", f"/v1/{name}:watch") as response:
+            assert response.status_code == 200
+            async for event in read_events(response):
+                open_streams += 1
+                if open_streams == len(names):
+                    all_open.set()
+                await all_open.wait()  # a gateway that served one stream at a time stops here
+                return event.id
+
+    ids = await asyncio.wait_for(
+        asyncio.gather(*(first_event_then_hold(name) for name in names)), timeout=20
+    )
+    assert ids == ["1"] * len(names)
