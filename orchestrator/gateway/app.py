@@ -345,8 +345,8 @@ def create_app(
 
 
 async def events_since(gateway: Gateway, request: Request) -> Response:
-    """GET /console/events/{run}?afterSeq=N: {"workflowRun": <GetWorkflowRun's>, "events":
-    [<WatchWorkflowRunResponse>...]} with the events of seq N+1..last_event_seq."""
+    """GET /console/events/{run}?afterSeq=N[&view=basic]: {"workflowRun": <GetWorkflowRun's>,
+    "events": [<WatchWorkflowRunResponse>...]} with the events of seq N+1..last_event_seq."""
     name = request.path_params["name"]
     text = request.query_params.get("afterSeq", "0")
     try:
@@ -357,7 +357,16 @@ async def events_since(gateway: Gateway, request: Request) -> Response:
     get, _ = _route_named(gateway, "GetWorkflowRun")
     watch, _ = _route_named(gateway, "WatchWorkflowRun")
     try:
-        got = await gateway.unary(get, orchestrator_pb2.GetWorkflowRunRequest(name=name), metadata)
+        # view=basic: the run without its input and outputs (a page that reads those
+        # itself wants only the history here, sooner).
+        view = (
+            orchestrator_pb2.WORKFLOW_RUN_VIEW_BASIC
+            if request.query_params.get("view") == "basic"
+            else orchestrator_pb2.WORKFLOW_RUN_VIEW_FULL
+        )
+        got = await gateway.unary(
+            get, orchestrator_pb2.GetWorkflowRunRequest(name=name, view=view), metadata
+        )
         assert isinstance(got, orchestrator_pb2.GetWorkflowRunResponse)
         last_seq = got.workflow_run.last_event_seq
         events: list[dict[str, Any]] = []

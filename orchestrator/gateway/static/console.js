@@ -442,8 +442,16 @@ function runPage(id) {
   }
 
   async function render() {
-    follow(); // the whole history, then live events until the final one; meanwhile the page draws
-    if (!(await load(true))) return;
+    // The history so far in one answer (a thousand events parse as one JSON document, not
+    // a thousand stream messages), then live events from its end until the final one.
+    const loaded = load(true);
+    try {
+      const answer = await api(`/console/events/${name}?afterSeq=0&view=basic`);
+      if (closed) return;
+      for (const response of answer.events || []) apply(response.event);
+    } catch (error) { /* the load says why, or the stream catches up */ }
+    follow();
+    if (!(await loaded)) return;
     let layout;
     try {
       layout = await layoutAsked;
