@@ -18,6 +18,8 @@ from pathlib import Path
 
 import grpc
 
+from grpc_guard import reloading_server_credentials
+
 TLS_DIR_ENV = "AURA_MOCK_TLS_DIR"
 CLIENT_CA_FILE = "ca.crt"
 IDENTITY_DOMAIN = "aura"
@@ -57,13 +59,10 @@ class MockTls:
         return files
 
     def server_credentials(self, name: str) -> grpc.ServerCredentials:
-        """TLS with mock `name`'s certificate; clients must present one `ca.crt` signed."""
+        """TLS with mock `name`'s certificate, re-read when its files change (as the
+        orchestrator's); clients must present one `ca.crt` signed."""
         cert, key, client_ca = self.files(name)
-        return grpc.ssl_server_credentials(
-            [(key.read_bytes(), cert.read_bytes())],
-            root_certificates=client_ca.read_bytes(),
-            require_client_auth=True,
-        )
+        return reloading_server_credentials(cert, key, client_ca)
 
 
 def orchestrator_channel(address: str, env: Mapping[str, str] | None = None) -> grpc.aio.Channel:

@@ -16,35 +16,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-
-def _mtimes(*paths: Path) -> tuple[int, ...]:
-    return tuple(path.stat().st_mtime_ns for path in paths)
+from grpc_guard import reloading_server_credentials
 
 
 def server_credentials(
     cert: Path, key: Path, client_ca: Path | None = None
 ) -> grpc.ServerCredentials:
-    """TLS with `cert`/`key`; with `client_ca`, clients must present a certificate it signed."""
-    files = (cert, key) if client_ca is None else (cert, key, client_ca)
-
-    def configuration() -> grpc.ServerCertificateConfiguration:
-        root = client_ca.read_bytes() if client_ca is not None else None
-        return grpc.ssl_server_certificate_configuration(
-            [(key.read_bytes(), cert.read_bytes())], root_certificates=root
-        )
-
-    seen = [_mtimes(*files)]
-
-    def fetch() -> grpc.ServerCertificateConfiguration | None:
-        now = _mtimes(*files)
-        if now == seen[0]:
-            return None
-        seen[0] = now
-        return configuration()
-
-    return grpc.dynamic_ssl_server_credentials(
-        configuration(), fetch, require_client_authentication=client_ca is not None
-    )
+    """TLS with `cert`/`key`, re-read when the files change; with `client_ca`, clients must
+    present a certificate it signed."""
+    return reloading_server_credentials(cert, key, client_ca)
 
 
 def channel_credentials(
