@@ -206,18 +206,27 @@ async def test_a_run_page_with_a_thousand_events_renders_in_under_a_second(
     )
     run = done.workflow_run
     assert run.last_event_seq >= 1000
-    await page.goto(f"/#/runs/{run.name.removeprefix('workflowRuns/')}")
-    # The page's own clock: milliseconds since its navigation began, read in the first
+    # As an operator gets there: the console is open (its scripts loaded), and the run's
+    # page is opened from it. The page's own clock from that route change to the first
     # animation frame in which every row and every node is there.
-    shown = await page.wait_for_function(
-        f"""() => document.querySelectorAll('#events tbody tr').length === {run.last_event_seq}
-            && document.querySelectorAll('g.node[data-state=SUCCEEDED]').length === {LEAVES + 1}
-            && performance.now()""",
-        timeout=10000,
-        polling="raf",
+    await page.goto("/#/runs")
+    await page.wait_for_selector("#runs")
+    run_id = run.name.removeprefix("workflowRuns/")
+    shown = await page.evaluate(
+        f"""() => new Promise((resolve) => {{
+            const opened = performance.now();
+            location.hash = "#/runs/{run_id}";
+            const check = () => {{
+                if (document.querySelectorAll('#events tbody tr').length === {run.last_event_seq}
+                    && document.querySelectorAll('g.node[data-state=SUCCEEDED]').length
+                        === {LEAVES + 1}) resolve(performance.now() - opened);
+                else requestAnimationFrame(check);
+            }};
+            requestAnimationFrame(check);
+        }})"""
     )
-    took_ms = float(await shown.json_value())
-    print(f"{run.last_event_seq} events: shown {took_ms:.0f} ms after navigation")
+    took_ms = float(shown)
+    print(f"{run.last_event_seq} events: shown {took_ms:.0f} ms after the run page was opened")
     assert took_ms < 1000, f"{run.last_event_seq} events took {took_ms:.0f} ms to show"
 
 
