@@ -22,7 +22,7 @@ from typing import Any
 
 import grpc
 
-from orchestrator.api.error_interceptor import Context, HandlerLookup
+from orchestrator.api.error_interceptor import Context, HandlerLookup, with_behaviours
 from orchestrator.api.permissions import is_open, permission_for
 from orchestrator.api.status import abort_with
 from orchestrator.errors import PermissionDenied, Unauthenticated
@@ -31,7 +31,6 @@ from orchestrator.security import Caller, Permission, TokenRejected, TokenVerifi
 log = logging.getLogger(__name__)
 
 MAX_CACHED_METHODS = 1024
-_BEHAVIOURS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 _SCHEME = "bearer "
 
 
@@ -57,12 +56,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _guard(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         needed = permission_for(method)
-        behaviours = {
-            name: self._guarded_behaviour(behaviour, method, needed)
-            for name in _BEHAVIOURS
-            if (behaviour := getattr(handler, name)) is not None
-        }
-        return handler._replace(**behaviours)
+        return with_behaviours(
+            handler, lambda behaviour: self._guarded_behaviour(behaviour, method, needed)
+        )
 
     def _guarded_behaviour(
         self, behaviour: Callable[..., Any], method: str, needed: Permission

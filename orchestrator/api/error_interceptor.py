@@ -51,13 +51,20 @@ class ErrorStatusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return guarded
 
 
-def _guarded_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def with_behaviours(
+    handler: grpc.RpcMethodHandler, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> grpc.RpcMethodHandler:
+    """`handler` with each of its behaviours (whichever call shape it has) wrapped."""
     behaviours = {
-        name: _guarded(behaviour)
+        name: wrap(behaviour)
         for name in _BEHAVIOURS
         if (behaviour := getattr(handler, name)) is not None
     }
     return handler._replace(**behaviours)
+
+
+def _guarded_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    return with_behaviours(handler, _guarded)
 
 
 def _guarded(behaviour: Callable[..., Any]) -> Callable[..., Any]:

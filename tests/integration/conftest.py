@@ -12,6 +12,8 @@ import pytest
 
 from aura.orchestrator.v1 import orchestrator_pb2_grpc
 from mock_services.mesh import MockMesh
+from orchestrator.gateway import ConsoleServer
+from orchestrator.security import make_signing_key
 from orchestrator.server import OrchestratorServer
 from tests.integration.orchestrator_helpers import Stub, settings_for
 
@@ -43,3 +45,19 @@ async def stub(orchestrator: OrchestratorServer) -> AsyncIterator[Stub]:
     """A client of `orchestrator` over a real channel."""
     async with grpc.aio.insecure_channel(orchestrator.address) as channel:
         yield orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+
+
+@pytest.fixture
+async def console(orchestrator: OrchestratorServer) -> AsyncIterator[ConsoleServer]:
+    """The gateway and web console on a free port, in front of `orchestrator`."""
+    server = await ConsoleServer("127.0.0.1", 0, orchestrator.address).start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def token_keys(tmp_path: Path) -> tuple[Path, Path]:
+    """A token signing key pair: (private, public)."""
+    return make_signing_key(tmp_path / "keys")

@@ -17,7 +17,6 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from orchestrator.gateway import ConsoleServer
-from orchestrator.server import OrchestratorServer
 from tests.helpers import REPO_ROOT
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -54,15 +53,6 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
-
-
-@pytest.fixture
-async def console(orchestrator: OrchestratorServer) -> AsyncIterator[ConsoleServer]:
-    server = await ConsoleServer("127.0.0.1", 0, orchestrator.address).start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from playwright.async_api import Page
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from mock_services.mesh import MockMesh
-from orchestrator.security import Permission, make_signing_key
+from orchestrator.security import Permission
 from orchestrator.server import OrchestratorServer
 from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
 from tests.integration.security.secured_settings import tenant_token, token_settings
@@ -25,17 +25,14 @@ def _token(private: Path, tenant: str) -> str:
     return tenant_token(private, tenant, Permission.WRITE)
 
 
-@pytest.fixture(name="keys")
-def keys_fixture(tmp_path: Path) -> tuple[Path, Path]:
-    return make_signing_key(tmp_path / "keys")
-
-
 @pytest.fixture
 async def orchestrator(
-    mesh: MockMesh, tmp_path: Path, keys: tuple[Path, Path]
+    mesh: MockMesh, tmp_path: Path, token_keys: tuple[Path, Path]
 ) -> AsyncIterator[OrchestratorServer]:
     """This module's orchestrator (the console's fixtures use it): tokens required."""
-    server = await OrchestratorServer(token_settings(mesh, tmp_path / "data", keys[1])).start()
+    server = await OrchestratorServer(
+        token_settings(mesh, tmp_path / "data", token_keys[1])
+    ).start()
     try:
         yield server
     finally:
@@ -56,10 +53,10 @@ async def _start(orchestrator: OrchestratorServer, token: str) -> str:
 
 
 async def test_the_console_asks_for_a_token_then_shows_that_tenants_runs_only(
-    page: Page, orchestrator: OrchestratorServer, keys: tuple[Path, Path]
+    page: Page, orchestrator: OrchestratorServer, token_keys: tuple[Path, Path]
 ) -> None:
-    ours = await _start(orchestrator, _token(keys[0], "acme"))
-    theirs = await _start(orchestrator, _token(keys[0], "globex"))
+    ours = await _start(orchestrator, _token(token_keys[0], "acme"))
+    theirs = await _start(orchestrator, _token(token_keys[0], "globex"))
 
     await page.goto("/#/runs")
     await page.wait_for_selector("#sign-in input[name=token]")
@@ -67,7 +64,7 @@ async def test_the_console_asks_for_a_token_then_shows_that_tenants_runs_only(
     await page.click("#sign-in button")
     await page.wait_for_selector("#sign-in >> text=not a JWT")
 
-    await page.fill("#sign-in input[name=token]", _token(keys[0], "acme"))
+    await page.fill("#sign-in input[name=token]", _token(token_keys[0], "acme"))
     await page.click("#sign-in button")
     await page.wait_for_selector(f'#runs tr[data-run="{ours}"]')
     assert await page.query_selector("#sign-in") is None

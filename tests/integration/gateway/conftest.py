@@ -9,16 +9,6 @@ import httpx
 import pytest
 
 from orchestrator.gateway import ConsoleServer
-from orchestrator.server import OrchestratorServer
-
-
-@pytest.fixture
-async def console(orchestrator: OrchestratorServer) -> AsyncIterator[ConsoleServer]:
-    server = await ConsoleServer("127.0.0.1", 0, orchestrator.address).start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

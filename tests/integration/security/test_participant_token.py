@@ -11,7 +11,7 @@ import pytest
 
 from mock_services.common.ledger import ABORTED, PREPARED
 from mock_services.mesh import MockMesh
-from orchestrator.security import Permission, make_signing_key
+from orchestrator.security import Permission
 from orchestrator.server import OrchestratorServer
 from tests.helpers import eventually
 from tests.integration.security.secured_settings import tenant_token, token_settings
@@ -20,16 +20,13 @@ from tests.integration.security.test_mesh_tls import prepare_in_doubt
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(name="keys")
-def keys_fixture(tmp_path: Path) -> tuple[Path, Path]:
-    return make_signing_key(tmp_path / "keys")
-
-
 @pytest.fixture(name="guarded")
 async def guarded_fixture(
-    mesh: MockMesh, tmp_path: Path, keys: tuple[Path, Path]
+    mesh: MockMesh, tmp_path: Path, token_keys: tuple[Path, Path]
 ) -> AsyncIterator[OrchestratorServer]:
-    server = await OrchestratorServer(token_settings(mesh, tmp_path / "data", keys[1])).start()
+    server = await OrchestratorServer(
+        token_settings(mesh, tmp_path / "data", token_keys[1])
+    ).start()
     try:
         yield server
     finally:
@@ -39,10 +36,10 @@ async def guarded_fixture(
 async def test_with_a_read_token_the_participant_hears_the_presumed_abort(
     mesh: MockMesh,
     guarded: OrchestratorServer,
-    keys: tuple[Path, Path],
+    token_keys: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    token = tenant_token(keys[0], "default", Permission.READ)
+    token = tenant_token(token_keys[0], "default", Permission.READ)
     monkeypatch.setenv("AURA_MOCK_ORCHESTRATOR_TOKEN", token)
     key = prepare_in_doubt(mesh, guarded.address)
     ledger = mesh["style"].ledger
