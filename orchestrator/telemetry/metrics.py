@@ -26,7 +26,6 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     ProcessCollector,
     start_http_server,
 )
@@ -34,6 +33,12 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
+from orchestrator.telemetry.event_metrics import (
+    EventCounter,
+    EventGauge,
+    EventHistogram,
+    EventMetricsCollector,
+)
 from orchestrator.telemetry.transaction_metrics import TransactionMetrics
 
 log = logging.getLogger(__name__)
@@ -82,77 +87,66 @@ class RunMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         self._definition_methods: dict[str, dict[str, tuple[str, str]]] = {}
         r = self.registry
-        self.runs_started = Counter(
-            "aura_runs_started_total", "Runs created, by definition.", ["definition"], registry=r
+        self.runs_started = EventCounter(
+            "aura_runs_started_total", "Runs created, by definition.", ["definition"]
         )
-        self.runs_resumed = Counter(
+        self.runs_resumed = EventCounter(
             "aura_runs_resumed_total",
             "Unfinished runs taken up again after a restart, by definition.",
             ["definition"],
-            registry=r,
         )
-        self.runs_finished = Counter(
+        self.runs_finished = EventCounter(
             "aura_runs_finished_total",
             "Runs that reached a final state, by definition and state.",
             ["definition", "state"],
-            registry=r,
         )
-        self.run_duration = Histogram(
+        self.run_duration = EventHistogram(
             "aura_run_duration_seconds",
             "Time from a run's creation to its final state.",
             ["definition", "state"],
             buckets=RUN_BUCKETS_S,
-            registry=r,
         )
-        self.step_attempts = Counter(
+        self.step_attempts = EventCounter(
             "aura_step_attempts_total",
             "Backend calls made for steps, by service, method and gRPC status code.",
             ["service", "method", "code"],
-            registry=r,
         )
-        self.step_retries = Counter(
+        self.step_retries = EventCounter(
             "aura_step_retries_total",
             "Failed attempts that were retried after a backoff.",
             ["service", "method"],
-            registry=r,
         )
-        self.step_attempt_duration = Histogram(
+        self.step_attempt_duration = EventHistogram(
             "aura_step_attempt_duration_seconds",
             "Latency of one backend call (one attempt of a step).",
             ["service", "method"],
             buckets=CALL_BUCKETS_S,
-            registry=r,
         )
-        self.step_duration = Histogram(
+        self.step_duration = EventHistogram(
             "aura_step_duration_seconds",
             "Time from a step's first attempt to its final state, retries and backoff included.",
             ["service", "method", "state"],
             buckets=CALL_BUCKETS_S,
-            registry=r,
         )
-        self.steps_finished = Counter(
+        self.steps_finished = EventCounter(
             "aura_steps_finished_total",
             "Steps that reached a final state (SUCCEEDED, FAILED, SKIPPED, CANCELLED).",
             ["service", "method", "state"],
-            registry=r,
         )
-        self.calls_in_flight = Gauge(
+        self.calls_in_flight = EventGauge(
             "aura_backend_calls_in_flight",
             "Step attempts started and not yet finished, by service.",
             ["service"],
-            registry=r,
         )
-        self.committed_events = Counter(
-            "aura_store_committed_events_total", "Run events durably committed.", registry=r
+        self.committed_events = EventCounter(
+            "aura_store_committed_events_total", "Run events durably committed."
         )
-        self.commit_latency = Histogram(
+        self.commit_latency = EventHistogram(
             "aura_store_commit_latency_seconds",
             "Time from an event being recorded to its commit being visible to watchers.",
             buckets=COMMIT_BUCKETS_S,
-            registry=r,
         )
         self.breaker_state = Gauge(
             "aura_breaker_state",
@@ -188,6 +182,23 @@ class RunMetrics:
             "aura_event_subscriber_lag_events",
             "Events delivered to the slowest watcher and not yet sent by it.",
             registry=r,
+        )
+        EventMetricsCollector(
+            (
+                self.runs_started,
+                self.runs_resumed,
+                self.runs_finished,
+                self.run_duration,
+                self.step_attempts,
+                self.step_retries,
+                self.step_attempt_duration,
+                self.step_duration,
+                self.steps_finished,
+                self.calls_in_flight,
+                self.committed_events,
+                self.commit_latency,
+            ),
+            r,
         )
         self.transactions = TransactionMetrics(r)
         ProcessCollector(registry=r)
@@ -233,23 +244,15 @@ class RunMetrics:
 
     # -- the commit listener ------------------------------------------------------------
 
-    def _child(self, metric: M, *values: str) -> M:
-        """`metric.labels(*values)`, memoized: the listener runs for every committed event,
-        and prometheus_client's `labels` validates and locks on each call."""
-        key = (id(metric), values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*values)
-        return child  # type: ignore[return-value]
-
     def observe(self, events: Sequence[run_pb2.RunEvent]) -> None:
         now = time.time()
+        commit_latency = self.commit_latency
         for event in events:
             at = event.time.ToNanoseconds() / 1e9
             if at:
-                self.commit_latency.observe(max(0.0, now - at))
+                commit_latency.observe(max(0.0, now - at))
             self._observe(event, at)
-        self.committed_events.inc(len(events))
+        self.committed_events.inc((), len(events))
 
     def _methods_of(self, created: run_pb2.RunCreated) -> dict[str, tuple[str, str]]:
         """Step id -> (service, method), one map per definition (they never change)."""
@@ -274,7 +277,7 @@ class RunMetrics:
     def _observe(self, event: run_pb2.RunEvent, at: float) -> None:
         kind = event.WhichOneof("event")
         if kind == "run_created":
-            self._child(self.runs_started, self._track(event).definition).inc()
+            self.runs_started.inc((self._track(event).definition,))
             return
         track = self._runs.get(event.run)
         if track is None:
@@ -283,7 +286,7 @@ class RunMetrics:
             step_id = event.step_started.step_id
             service, _ = track.methods.get(step_id, ("", ""))
             if step_id not in track.attempt_started:
-                self._child(self.calls_in_flight, service).inc()
+                self.calls_in_flight.inc((service,))
             track.attempt_started[step_id] = at
             track.step_started.setdefault(step_id, at)
         elif kind == "step_succeeded":
@@ -294,7 +297,7 @@ class RunMetrics:
         elif kind == "step_attempt_failed":
             failed = event.step_attempt_failed
             self._attempt_done(track, failed.step_id, at, _code_name(failed.error.code))
-            self._child(self.step_retries, *track.methods.get(failed.step_id, ("", ""))).inc()
+            self.step_retries.inc(track.methods.get(failed.step_id, ("", "")))
         elif kind == "step_failed":
             final = event.step_failed
             self._attempt_done(track, final.step_id, at, _code_name(final.error.code))
@@ -306,15 +309,13 @@ class RunMetrics:
         elif kind == "step_skipped":
             self._step_done(track, event.step_skipped.step_id, at, "SKIPPED")
         elif kind == "run_resumed":
-            self._child(self.runs_resumed, track.definition).inc()
+            self.runs_resumed.inc((track.definition,))
         elif kind in TRANSACTION_METRIC_EVENTS:
             self.transactions.observe(event, track.definition, at)
         elif kind == "run_finished":
             state = run_pb2.RunState.Name(event.run_finished.state).removeprefix("RUN_STATE_")
-            self._child(self.runs_finished, track.definition, state).inc()
-            self._child(self.run_duration, track.definition, state).observe(
-                max(0.0, at - track.created_at)
-            )
+            self.runs_finished.inc((track.definition, state))
+            self.run_duration.observe(max(0.0, at - track.created_at), (track.definition, state))
             for step_id in list(track.attempt_started):
                 self._attempt_done(track, step_id, at, None)
             self.transactions.forget_run(event.run.removeprefix(RUN_PREFIX))
@@ -332,19 +333,19 @@ class RunMetrics:
         if started is None:
             return  # no attempt in flight (e.g. failed before its first call)
         service, method = track.methods.get(step_id, ("", ""))
-        self._child(self.calls_in_flight, service).dec()
+        self.calls_in_flight.dec((service,))
         if code is None:
             return
-        self._child(self.step_attempts, service, method, code).inc()
+        self.step_attempts.inc((service, method, code))
         duration = latency_s if latency_s is not None else max(0.0, at - started)
-        self._child(self.step_attempt_duration, service, method).observe(duration)
+        self.step_attempt_duration.observe(duration, (service, method))
 
     def _step_done(self, track: _RunTrack, step_id: str, at: float, state: str) -> None:
         service, method = track.methods.get(step_id, ("", ""))
-        self._child(self.steps_finished, service, method, state).inc()
+        self.steps_finished.inc((service, method, state))
         first = track.step_started.pop(step_id, None)
         if first is not None:
-            self._child(self.step_duration, service, method, state).observe(max(0.0, at - first))
+            self.step_duration.observe(max(0.0, at - first), (service, method, state))
 
 
 def _tolerant(read: Callable[[], int]) -> Callable[[], float]:
