@@ -3,6 +3,9 @@
 Per backend latency the mesh (`benchmarks.mesh_server`) and a fresh orchestrator
 (`python -m orchestrator.cli serve`, durable SQLite in a temporary directory) run as
 their own processes; this process is the load generator. On 2 cores the three share them.
+For the latency and throughput levels the grpc.aio floor (`benchmarks.floor_server`: the
+five calls by hand behind one grpc.aio server) runs next to them and is measured after the
+orchestrator, never at the same time.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.peers.run import run_peers
-from benchmarks.procs import ROOT, Child, start_mesh, start_orchestrator
+from benchmarks.procs import ROOT, Child, Floor, start_floor, start_mesh, start_orchestrator
 from benchmarks.scenarios import FULL, SMOKE, CpuMeter, Plan, limit_load, orchestrated_load, scale
 from benchmarks.store_compare import compare_stores, postgres_url
 from benchmarks.takeover import takeover
@@ -112,6 +115,7 @@ async def _run(
 ) -> None:
     limit: dict[str, Any] = results.setdefault("limit", {})
     orch: dict[str, Any] = results.setdefault("orchestrator", {})
+    floor: dict[str, Any] = results.setdefault("floor", {})
     processes: dict[str, Any] = results.setdefault("processes", {})
 
     def prefix(tag: str) -> list[str] | None:
@@ -121,14 +125,17 @@ async def _run(
         return ["py-spy", "record", "--nonblocking", "-o", str(profile / f"{tag}.svg"), "--"]
 
     if "latency" in only:
-        async with _Stack(0.0, prefix("latency-0ms"), memoize) as stack:
+        async with _Stack(0.0, prefix("latency-0ms"), memoize, floor=True) as stack:
             log.info("c=1, 0 ms backends")
             c1 = {"concurrency": 1, "warmup_s": plan.c1_warmup_s, "duration_s": plan.c1_duration_s}
             limit["c1_0ms"] = await limit_load(stack.addresses, stack.meter, **c1)
             orch["c1_0ms"] = await orchestrated_load(stack.address, stack.meter, **c1)
+            floor["c1_0ms"] = await stack.floor_load(**c1)
             processes["latency_0ms"] = stack.stats()
     if only & {"latency", "throughput"}:
-        async with _Stack(plan.latency_ms, prefix("load-20ms"), memoize) as stack:
+        async with _Stack(
+            plan.latency_ms, prefix("load-20ms"), memoize, floor="throughput" in only
+        ) as stack:
             if "latency" in only:
                 log.info("c=1, %.0f ms backends", plan.latency_ms)
                 c1 = {
@@ -151,6 +158,7 @@ async def _run(
                     key = f"c{level}_20ms"
                     limit[key] = await limit_load(stack.addresses, stack.meter, **load)
                     orch[key] = await orchestrated_load(stack.address, stack.meter, **load)
+                    floor[key] = await stack.floor_load(**load)
             processes["load_20ms"] = stack.stats()
     if "peers" in only:
         log.info("peers: DBOS and Prefect on the same mesh (each in its own process)")
@@ -203,7 +211,7 @@ async def _run(
 
 
 class _Stack:
-    """Mesh + orchestrator processes for one backend latency."""
+    """Mesh + orchestrator processes for one backend latency (+ the grpc.aio floor if asked)."""
 
     def __init__(
         self,
@@ -211,11 +219,15 @@ class _Stack:
         prefix: list[str] | None,
         memoize: bool,
         env: dict[str, str] | None = None,
+        *,
+        floor: bool = False,
     ) -> None:
         self.latency_ms = latency_ms
         self._env = env
         self._prefix = prefix
         self._memoize = memoize
+        self._with_floor = floor
+        self.floor: Floor | None = None
 
     async def __aenter__(self) -> _Stack:
         self.mesh, self.addresses = await start_mesh(self.latency_ms, self._memoize)
@@ -226,13 +238,27 @@ class _Stack:
         except BaseException:
             await self.mesh.stop()
             raise
+        if self._with_floor:
+            try:
+                self.floor = await start_floor(self.addresses)
+            except BaseException:
+                await self._stop()
+                raise
         self.address = self.orchestrator.address
         self.meter = CpuMeter([self.orchestrator.child, self.mesh])
         return self
 
+    async def floor_load(self, **kwargs: Any) -> dict[str, Any]:
+        """`orchestrated_load` against the floor; its CPU meter: the floor and the mesh."""
+        assert self.floor is not None, "_Stack(floor=True) starts the floor"
+        meter = CpuMeter([self.floor.child, self.mesh])
+        return await orchestrated_load(self.floor.address, meter, **kwargs)
+
     def stats(self) -> dict[str, Any]:
         out = {}
         children: list[Child] = [self.orchestrator.child, self.mesh]
+        if self.floor is not None:
+            children.append(self.floor.child)
         for child in children:
             stats = child.stats()
             out[child.name] = {
@@ -243,7 +269,14 @@ class _Stack:
         return out
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._stop()
+
+    async def _stop(self) -> None:
         try:
-            await self.orchestrator.stop()
+            if self.floor is not None:
+                await self.floor.stop()
         finally:
-            await self.mesh.stop()
+            try:
+                await self.orchestrator.stop()
+            finally:
+                await self.mesh.stop()

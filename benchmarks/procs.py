@@ -1,4 +1,5 @@
-"""Child processes of a benchmark (mock mesh, orchestrator) and what the OS says about them."""
+"""Child processes of a benchmark (mock mesh, orchestrator, grpc.aio floor) and what the OS says
+about them."""
 
 from __future__ import annotations
 
@@ -200,6 +201,48 @@ async def start_orchestrator(
         await orchestrator.stop()
         raise
     return orchestrator
+
+
+@dataclass
+class Floor:
+    """`benchmarks.floor_server`: the five calls by hand behind one grpc.aio server."""
+
+    child: Child
+    address: str
+
+    async def stop(self) -> None:
+        await self.child.stop()
+
+
+FLOOR_SERVICE = "aura.orchestrator.v1.OrchestratorService"
+
+
+async def start_floor(addresses: dict[str, str]) -> Floor:
+    """`python -m benchmarks.floor_server` on a free loopback port, SERVING when returned."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.floor_server",
+        "--addresses",
+        json.dumps(addresses),
+        "--port",
+        str(free_port()),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": _pythonpath()},
+    )
+    child = Child("floor", process)
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        if not line.strip():
+            raise RuntimeError("benchmarks.floor_server ended before printing its port")
+        floor = Floor(child, f"127.0.0.1:{int(line)}")
+        await wait_serving(floor.address, FLOOR_SERVICE)
+    except BaseException:
+        await child.stop()
+        raise
+    return floor
 
 
 def _pythonpath() -> str:

@@ -44,6 +44,14 @@ def test_bench_smoke_runs_and_reports(tmp_path: Path) -> None:
             assert entry["errors"] == 0, (side, key, entry)
             assert entry["p50_ms"] is not None and entry["p99_ms"] >= entry["p50_ms"]
             assert entry["runs_per_s"] > 0
+    # The grpc.aio floor: measured at c=1 0 ms and every throughput level, its own CPU per run.
+    for key in ("c1_0ms", "c10_20ms", "c20_20ms"):
+        entry = results["floor"][key]
+        assert entry["completed"] > 0 and entry["errors"] == 0, (key, entry)
+        assert entry["runs_per_s"] > 0
+        assert entry["cpu_ms_per_run"]["floor"] > 0, (key, entry)
+        assert "orchestrator" not in entry["cpu_ms_per_run"]  # not in the floor's meter
+    assert "floor" in results["processes"]["load_20ms"]
     speedup = results["orchestrator"]["c1_20ms"]["speedup"]
     assert speedup["runs"] > 0 and speedup["ideal"] > 1
     scale = results["scale"]
@@ -53,9 +61,27 @@ def test_bench_smoke_runs_and_reports(tmp_path: Path) -> None:
     assert scale["event_lag_p99_ms"] is not None
     checks = {check["check"] for check in results["checks"]}
     assert "scale errors" in checks and "parallel speedup measured / ideal" in checks
+    assert {
+        "c1_0ms p50 / limit p50",
+        "c1_20ms p50 / limit p50",
+        "c10_20ms runs/s / limit runs/s",
+        "c20_20ms runs/s / limit runs/s",
+        "c10_20ms runs/s / DBOS runs/s (reference 30 runs/s)",
+        "c20_20ms runs/s / DBOS runs/s (reference 30 runs/s)",
+        "c10_20ms orchestrator CPU ms/run",  # smoke: the c=100 target at its lowest level
+        "c10_20ms floor CPU ms/run",
+        "c20_20ms floor CPU ms/run",
+        "c10_20ms floor runs/s / limit runs/s",
+        "c20_20ms floor runs/s / limit runs/s",
+        "scale orchestrator peak RSS (MiB)",
+        "scale event lag p99 (ms)",
+    } <= checks
 
     table = completed.stdout
-    assert "| scenario | hand-written limit | Aura orchestrator | Aura / limit |" in table
+    assert (
+        "| scenario | hand-written limit | Aura orchestrator | grpc.aio floor | Aura / limit | "
+        r"CPU ms/run (orchestrator \| floor \| limit client \| mesh) |"
+    ) in table
     for label in ("c=1, 0 ms backends", "c=1, 20 ms backends", "c=10, 20 ms", "scale ("):
         assert label in table
     assert "| target | measured | required | verdict |" in table
