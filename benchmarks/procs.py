@@ -117,22 +117,37 @@ class Child:
             await self.process.wait()
 
 
-async def start_mesh(latency_ms: float, memoize: bool = True) -> tuple[Child, dict[str, str]]:
+async def _spawn(name: str, module: str, *args: str) -> tuple[Child, bytes]:
+    """`python -m <module> <args>` as a child; returns it with the first line it prints
+    (what it tells the parent: addresses, a port). The child is stopped if that fails."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "benchmarks.mesh_server",
-        "--latency-ms",
-        str(latency_ms),
-        "--memoize" if memoize else "--no-memoize",
+        module,
+        *args,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": _pythonpath()},
     )
-    child = Child("mesh", process)
+    child = Child(name, process)
     assert process.stdout is not None
     try:
         line = await asyncio.wait_for(process.stdout.readline(), 30)
+    except BaseException:
+        await child.stop()
+        raise
+    return child, line
+
+
+async def start_mesh(latency_ms: float, memoize: bool = True) -> tuple[Child, dict[str, str]]:
+    child, line = await _spawn(
+        "mesh",
+        "benchmarks.mesh_server",
+        "--latency-ms",
+        str(latency_ms),
+        "--memoize" if memoize else "--no-memoize",
+    )
+    try:
         addresses: dict[str, str] = json.loads(line)
     except BaseException:
         await child.stop()
@@ -219,22 +234,15 @@ FLOOR_SERVICE = "aura.orchestrator.v1.OrchestratorService"
 
 async def start_floor(addresses: dict[str, str]) -> Floor:
     """`python -m benchmarks.floor_server` on a free loopback port, SERVING when returned."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    child, line = await _spawn(
+        "floor",
         "benchmarks.floor_server",
         "--addresses",
         json.dumps(addresses),
         "--port",
         str(free_port()),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": _pythonpath()},
     )
-    child = Child("floor", process)
-    assert process.stdout is not None
     try:
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
         if not line.strip():
             raise RuntimeError("benchmarks.floor_server ended before printing its port")
         floor = Floor(child, f"127.0.0.1:{int(line)}")
