@@ -34,6 +34,7 @@ class Plan:
     latency_ms: float = 20.0
     c1_warmup_s: float = 2.0
     c1_duration_s: float = 10.0
+    c1_rounds: int = 5  # alternating c=1 rounds where two orchestrators are compared
     c1_slow_duration_s: float = 20.0
     levels: tuple[int, ...] = (100, 1000)
     warmup_s: float = 3.0
@@ -49,6 +50,7 @@ SMOKE = Plan(
     "smoke",
     c1_warmup_s=0.2,
     c1_duration_s=0.8,
+    c1_rounds=1,
     c1_slow_duration_s=0.8,
     levels=(10, 20),
     warmup_s=0.3,
