@@ -266,10 +266,10 @@ class GroupConsumer:
             if acked:
                 stream = self._settings.stream(topic, tenant)
                 failures = self._settings.failures(topic, tenant)
-                pipe = self._connection.commands.pipeline(transaction=True)
-                pipe.xack(stream, self.group, *acked)
-                pipe.hdel(failures, *(f"{self.group} {i}" for i in acked))
-                await pipe.execute()
+                async with self._connection.commands.pipeline(transaction=True) as pipe:
+                    pipe.xack(stream, self.group, *acked)
+                    pipe.hdel(failures, *(f"{self.group} {i}" for i in acked))
+                    await pipe.execute()
         finally:
             flight.difference_update(entry_id for entry_id, _, _ in batch)
 

@@ -82,8 +82,10 @@ class EventPublisher:
         atomic on its own, and dedupe makes a repeat of the batch harmless)."""
         if not events:
             return []
-        async with redis_errors():
-            pipe: aioredis.client.Pipeline = self._connection.commands.pipeline(transaction=False)
+        # `async with`: the pipeline gives its connection back even when execute() fails
+        # or is cancelled before its own cleanup starts (loading the script runs first).
+        pipeline: aioredis.client.Pipeline = self._connection.commands.pipeline(transaction=False)
+        async with redis_errors(), pipeline as pipe:
             for event in events:
                 keys, args = self._call(event)
                 await self._script(keys=keys, args=args, client=pipe)

@@ -7,8 +7,11 @@ import asyncio
 import dataclasses
 
 import pytest
+import redis.asyncio as aioredis
+import redis.exceptions
 
 from orchestrator.bus import BusConnection, BusEvent, EventPublisher, TopicReader
+from orchestrator.errors import Unavailable
 from tests.redis_fixtures import delete_prefix, require_redis, settings_for_test
 
 pytestmark = pytest.mark.integration
@@ -80,3 +83,17 @@ async def test_events_older_than_the_age_bound_are_trimmed_at_the_next_publish()
     finally:
         await delete_prefix(connection.commands, settings.prefix)
         await connection.close()
+
+
+async def test_a_batch_that_fails_while_loading_its_script_gives_its_connection_back(
+    bus: BusConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def load_then_lose_the_connection(pipeline: aioredis.client.Pipeline) -> None:
+        await pipeline.immediate_execute_command("PING")  # the pipeline now holds a connection
+        raise redis.exceptions.ConnectionError("lost while loading the script")
+
+    monkeypatch.setattr(aioredis.client.Pipeline, "load_scripts", load_then_lose_the_connection)
+    pool = bus.commands.connection_pool
+    with pytest.raises(Unavailable):
+        await EventPublisher(bus).publish_many([_event(1), _event(2)])
+    assert list(pool._get_in_use_connections()) == []

@@ -40,9 +40,9 @@ def recording_start_run(connection: BusConnection) -> StartRun:
 
     async def start_run(run: TriggeredRun) -> None:
         assert run.event is not None
-        pipe = connection.commands.pipeline(transaction=True)
-        pipe.hsetnx(f"{prefix}runs", run.request_id, run.event.event_id)
-        pipe.incr(f"{prefix}starts")
-        await pipe.execute()
+        async with connection.commands.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(f"{prefix}runs", run.request_id, run.event.event_id)
+            pipe.incr(f"{prefix}starts")
+            await pipe.execute()
 
     return start_run
