@@ -198,6 +198,8 @@ async def start_orchestrator(
         "AURA_DATA_DIR": str(data_dir),
         "AURA_LOG_LEVEL": "WARNING",
         "AURA_SHUTDOWN_GRACE_S": "2",
+        # A free port, like the gRPC one: two orchestrators may serve at once (store).
+        "AURA_METRICS_PORT": str(free_port()),
         **(extra_env or {}),
     }
     for service, (short, _) in DEFAULT_SERVICES.items():

@@ -23,7 +23,7 @@ import statistics
 from collections.abc import AsyncIterator
 from typing import Any
 
-from benchmarks.procs import free_port, start_mesh, start_orchestrator
+from benchmarks.procs import start_mesh, start_orchestrator
 from benchmarks.scenarios import CpuMeter, Plan, limit_load, orchestrated_load
 
 #: Where the scenario finds PostgreSQL (AURA_BENCH_POSTGRES_URL overrides).
@@ -74,11 +74,9 @@ async def _alternating_c1(
         "duration_s": plan.c1_duration_s / 2 if rounds > 1 else plan.c1_duration_s,
     }
     sides: dict[str, list[dict[str, Any]]] = {"limit": [], "sqlite": [], "postgres": []}
-    # Metrics ports of their own: both serve at once.
-    sqlite = await start_orchestrator(addresses, extra_env={"AURA_METRICS_PORT": str(free_port())})
+    sqlite = await start_orchestrator(addresses)
     try:
-        env = {**postgres_env, "AURA_METRICS_PORT": str(free_port())}
-        postgres = await start_orchestrator(addresses, extra_env=env)
+        postgres = await start_orchestrator(addresses, extra_env=postgres_env)
         try:
             for _ in range(rounds):
                 sides["limit"].append(await limit_load(addresses, CpuMeter([mesh]), **shape))
