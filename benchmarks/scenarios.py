@@ -273,7 +273,17 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
                 rss_samples.append(rss)
             await asyncio.sleep(0.25)
 
+    loop_lags_ns: list[int] = []
+
+    async def sample_loop_lag() -> None:
+        # How late this process's own loop wakes: a receive time is late by as much.
+        while True:
+            due = time.perf_counter_ns() + 50_000_000
+            await asyncio.sleep(0.05)
+            loop_lags_ns.append(time.perf_counter_ns() - due)
+
     sampler = asyncio.create_task(sample_rss())
+    loop_sampler = asyncio.create_task(sample_loop_lag())
     before = orchestrator.stats()
     begin = time.perf_counter()
     tasks = [asyncio.create_task(one(i)) for i in range(plan.scale_runs)]
@@ -281,6 +291,7 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
     await asyncio.gather(*tasks)
     total = time.perf_counter() - begin
     sampler.cancel()
+    loop_sampler.cancel()
     after = orchestrator.stats()
     for channel in channels:
         await channel.close()
@@ -307,6 +318,9 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
         "event_lag_p50_ms": _round_ns(percentile(lags_ns, 50)),
         "event_lag_p99_ms": _round_ns(percentile(lags_ns, 99)),
         "events_delivered_live": len(lags_ns),
+        "loadgen_loop_lag_p50_ms": _round_ns(percentile(loop_lags_ns, 50)),
+        "loadgen_loop_lag_p99_ms": _round_ns(percentile(loop_lags_ns, 99)),
+        "loadgen_loop_lag_max_ms": _round_ns(max(loop_lags_ns, default=None)),
         "orchestrator_peak_rss_mib": _round(after.peak_rss_mib),
         "orchestrator_rss_before_mib": _round(before.rss_mib),
         "orchestrator_cpu_s": _round(

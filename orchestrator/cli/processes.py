@@ -26,6 +26,7 @@ from orchestrator.cli.ports import split_address, taken_ports
 from orchestrator.config import Settings
 from orchestrator.envvars import redact_url
 from orchestrator.gateway import ConsoleServer, parse_console_address
+from orchestrator.gc_pacing import GcPacer
 from orchestrator.mesh import MeshTlsFiles
 from orchestrator.names import DEFAULT_SERVICES, RUN_PREFIX
 from orchestrator.security import client_channel
@@ -249,6 +250,8 @@ async def serve(
     stop = _stop_signal()
     configure_tracing(telemetry)  # before any server or channel exists
     server = await OrchestratorServer(settings, telemetry).start()
+    gc_pacer = GcPacer(settings.gc_full_interval_s)
+    gc_pacer.start()  # the process's own policy, not OrchestratorServer's (tests run many)
     metrics = f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""
     health = f", health on :{server.health_port}" if server.health_port else ""
     Console(stderr=True).print(
@@ -270,6 +273,7 @@ async def serve(
         log.error("did not stop within the grace period; exiting (unfinished runs resume later)")
         return 1
     finally:
+        await gc_pacer.stop()
         shutdown_tracing()
     log.info("stopped")
     return 0

@@ -14,7 +14,8 @@ so packages of one layer know nothing of each other):
     6  api                         gRPC servicers: proto <-> domain
     7  drain, server_bus           graceful shutdown of the API; the server's event bus side
        gateway                     HTTP/JSON and the web console over the public gRPC API
-    8  server                      the process: wires everything and owns the lifecycle
+    8  server, gc_pacing           the process: wires everything and owns the lifecycle;
+                                   the pace of its garbage collector
     9  cli                         `aura`, on top (and the console it serves)
 
 `mock_services/` is a separate program: it imports nothing from the product, and the
@@ -37,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cluster",),
     ("api",),
     ("drain", "server_bus", "gateway"),
-    ("server",),
+    ("server", "gc_pacing"),
     ("cli",),
 )
 LAYER_OF = {package: level for level, packages in enumerate(LAYERS) for package in packages}
