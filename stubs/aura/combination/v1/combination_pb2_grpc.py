@@ -5,7 +5,7 @@ import warnings
 
 from aura.combination.v1 import combination_pb2 as aura_dot_combination_dot_v1_dot_combination__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aura/combination/v1/combination_pb2_grpc.py depends on'
+        + f' but the generated code in aura/combination/v1/combination_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class CombinationEngineServiceStub:
+class CombinationEngineServiceStub(object):
     """Combines items into scored outfits.
     """
 
@@ -57,7 +57,7 @@ class CombinationEngineServiceStub:
                 _registered_method=True)
 
 
-class CombinationEngineServiceServicer:
+class CombinationEngineServiceServicer(object):
     """Combines items into scored outfits.
     """
 
@@ -126,7 +126,7 @@ def add_CombinationEngineServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class CombinationEngineService:
+class CombinationEngineService(object):
     """Combines items into scored outfits.
     """
 

@@ -5,7 +5,7 @@ import warnings
 
 from aura.events.v1 import events_pb2 as aura_dot_events_dot_v1_dot_events__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aura/events/v1/events_pb2_grpc.py depends on'
+        + f' but the generated code in aura/events/v1/events_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class EventServiceStub:
+class EventServiceStub(object):
     """Durable events on Redis Streams: one stream per topic, published
     idempotently, read live with a resumable cursor, listed, and, for the
     consumer groups of the orchestrator (triggers), dead-lettered after too many
@@ -80,7 +80,7 @@ class EventServiceStub:
                 _registered_method=True)
 
 
-class EventServiceServicer:
+class EventServiceServicer(object):
     """Durable events on Redis Streams: one stream per topic, published
     idempotently, read live with a resumable cursor, listed, and, for the
     consumer groups of the orchestrator (triggers), dead-lettered after too many
@@ -186,7 +186,7 @@ def add_EventServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class EventService:
+class EventService(object):
     """Durable events on Redis Streams: one stream per topic, published
     idempotently, read live with a resumable cursor, listed, and, for the
     consumer groups of the orchestrator (triggers), dead-lettered after too many

@@ -5,7 +5,7 @@ import warnings
 
 from aura.image.v1 import image_pb2 as aura_dot_image_dot_v1_dot_image__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aura/image/v1/image_pb2_grpc.py depends on'
+        + f' but the generated code in aura/image/v1/image_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class ImageProcessingServiceStub:
+class ImageProcessingServiceStub(object):
     """Analyses outfit photos: colours, garments and the styles they express.
     """
 
@@ -42,7 +42,7 @@ class ImageProcessingServiceStub:
                 _registered_method=True)
 
 
-class ImageProcessingServiceServicer:
+class ImageProcessingServiceServicer(object):
     """Analyses outfit photos: colours, garments and the styles they express.
     """
 
@@ -69,7 +69,7 @@ def add_ImageProcessingServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class ImageProcessingService:
+class ImageProcessingService(object):
     """Analyses outfit photos: colours, garments and the styles they express.
     """
 

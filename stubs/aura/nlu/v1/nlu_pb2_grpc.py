@@ -5,7 +5,7 @@ import warnings
 
 from aura.nlu.v1 import nlu_pb2 as aura_dot_nlu_dot_v1_dot_nlu__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aura/nlu/v1/nlu_pb2_grpc.py depends on'
+        + f' but the generated code in aura/nlu/v1/nlu_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class NluServiceStub:
+class NluServiceStub(object):
     """Understands what a user asks for in free text.
     """
 
@@ -42,7 +42,7 @@ class NluServiceStub:
                 _registered_method=True)
 
 
-class NluServiceServicer:
+class NluServiceServicer(object):
     """Understands what a user asks for in free text.
     """
 
@@ -69,7 +69,7 @@ def add_NluServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class NluService:
+class NluService(object):
     """Understands what a user asks for in free text.
     """
 

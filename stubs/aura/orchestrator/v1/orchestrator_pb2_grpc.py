@@ -5,7 +5,7 @@ import warnings
 
 from aura.orchestrator.v1 import orchestrator_pb2 as aura_dot_orchestrator_dot_v1_dot_orchestrator__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aura/orchestrator/v1/orchestrator_pb2_grpc.py depends on'
+        + f' but the generated code in aura/orchestrator/v1/orchestrator_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class OrchestratorServiceStub:
+class OrchestratorServiceStub(object):
     """Runs workflows (DAGs of gRPC calls) over the AI service mesh.
 
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus
@@ -120,7 +120,7 @@ class OrchestratorServiceStub:
                 _registered_method=True)
 
 
-class OrchestratorServiceServicer:
+class OrchestratorServiceServicer(object):
     """Runs workflows (DAGs of gRPC calls) over the AI service mesh.
 
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus
@@ -360,7 +360,7 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class OrchestratorService:
+class OrchestratorService(object):
     """Runs workflows (DAGs of gRPC calls) over the AI service mesh.
 
     Errors carry google.rpc.ErrorInfo (domain "orchestrator.aura"), plus

@@ -5,7 +5,7 @@ import warnings
 
 from aura.recommendation.v1 import recommendation_pb2 as aura_dot_recommendation_dot_v1_dot_recommendation__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aura/recommendation/v1/recommendation_pb2_grpc.py depends on'
+        + f' but the generated code in aura/recommendation/v1/recommendation_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class RecommendationEngineServiceStub:
+class RecommendationEngineServiceStub(object):
     """Ranks catalogue items for a user and reports current trends.
     """
 
@@ -67,7 +67,7 @@ class RecommendationEngineServiceStub:
                 _registered_method=True)
 
 
-class RecommendationEngineServiceServicer:
+class RecommendationEngineServiceServicer(object):
     """Ranks catalogue items for a user and reports current trends.
     """
 
@@ -162,7 +162,7 @@ def add_RecommendationEngineServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class RecommendationEngineService:
+class RecommendationEngineService(object):
     """Ranks catalogue items for a user and reports current trends.
     """
 

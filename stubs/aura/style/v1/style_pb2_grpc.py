@@ -5,7 +5,7 @@ import warnings
 
 from aura.style.v1 import style_pb2 as aura_dot_style_dot_v1_dot_style__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aura/style/v1/style_pb2_grpc.py depends on'
+        + f' but the generated code in aura/style/v1/style_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class StyleProfileServiceStub:
+class StyleProfileServiceStub(object):
     """Keeps each user's style profile and its history.
     """
 
@@ -67,7 +67,7 @@ class StyleProfileServiceStub:
                 _registered_method=True)
 
 
-class StyleProfileServiceServicer:
+class StyleProfileServiceServicer(object):
     """Keeps each user's style profile and its history.
     """
 
@@ -165,7 +165,7 @@ def add_StyleProfileServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class StyleProfileService:
+class StyleProfileService(object):
     """Keeps each user's style profile and its history.
     """
 

@@ -5,7 +5,7 @@ import warnings
 
 from aura.transaction.v1 import participant_pb2 as aura_dot_transaction_dot_v1_dot_participant__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aura/transaction/v1/participant_pb2_grpc.py depends on'
+        + f' but the generated code in aura/transaction/v1/participant_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class ParticipantServiceStub:
+class ParticipantServiceStub(object):
     """The participant side of two-phase commit (presumed abort). Every backend
     that can take part in a transaction implements it next to its own service.
 
@@ -66,7 +66,7 @@ class ParticipantServiceStub:
                 _registered_method=True)
 
 
-class ParticipantServiceServicer:
+class ParticipantServiceServicer(object):
     """The participant side of two-phase commit (presumed abort). Every backend
     that can take part in a transaction implements it next to its own service.
 
@@ -138,7 +138,7 @@ def add_ParticipantServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class ParticipantService:
+class ParticipantService(object):
     """The participant side of two-phase commit (presumed abort). Every backend
     that can take part in a transaction implements it next to its own service.
 
