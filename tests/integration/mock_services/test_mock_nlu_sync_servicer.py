@@ -37,6 +37,9 @@ def grpc_addr() -> Iterator[str]:
     """pytest-grpc's own `grpc_addr` never closes the socket it reserves the port with
     (a ResourceWarning); this one holds it for the module, then closes it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEPORT, as gRPC's server sets it: its bind then shares the port with this
+        # reservation (and no other process without the option can take it meanwhile).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(("localhost", 0))
         yield f"localhost:{sock.getsockname()[1]}"
 
