@@ -23,7 +23,12 @@ class ApiError extends Error {
   }
 }
 
+// Bumped by each sign-in: a 401 to a call made before it (a poll in flight while the
+// token was being sent) says nothing of the new session and opens no second sign-in.
+let sessionEpoch = 0;
+
 async function api(path, options = {}) {
+  const epoch = sessionEpoch;
   let response;
   try {
     response = await fetch(path, {
@@ -36,7 +41,7 @@ async function api(path, options = {}) {
   }
   const body = await response.json().catch(() => ({}));
   if (response.status === 401) {
-    showSignIn(body.message);
+    if (epoch === sessionEpoch) showSignIn(body.message);
   } else if (response.status === 503) {
     showBanner(`The orchestrator is unavailable (${body.message || "no answer"}); retrying…`, true);
   } else {
@@ -63,6 +68,7 @@ function showSignIn(why) {
       body: JSON.stringify({ token: input.value }),
     });
     if (response.ok) {
+      sessionEpoch += 1;
       form.remove();
       route();
     } else {

@@ -4,12 +4,13 @@ shows the runs of that token's tenant only, live updates included."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, Route
 
 from aura.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from mock_services.mesh import MockMesh
@@ -74,3 +75,37 @@ async def test_the_console_asks_for_a_token_then_shows_that_tenants_runs_only(
 
     await page.goto(f"/#/runs/{ours}")
     await page.wait_for_selector('#run-state .badge[data-state="SUCCEEDED"]')
+
+
+async def test_a_refusal_to_a_call_sent_before_signing_in_opens_no_second_sign_in(
+    page: Page, orchestrator: OrchestratorServer, token_keys: tuple[Path, Path]
+) -> None:
+    # The runs page asks for the definitions and the runs at once; the definitions' call
+    # is held until after the sign-in, so its 401 (it went without the session) lands on
+    # a signed-in page, as a poll in flight while a token is sent does.
+    ours = await _start(orchestrator, _token(token_keys[0], "acme"))
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_first(route: Route) -> None:
+        if held.is_set():
+            await route.continue_()
+            return
+        answer = await route.fetch()  # now, without a session: a 401
+        held.set()
+        await release.wait()
+        await route.fulfill(response=answer)
+
+    await page.route("**/v1/workflowDefinitions*", hold_the_first)
+    await page.goto("/#/runs")
+    await page.wait_for_selector("#sign-in input[name=token]")
+    await asyncio.wait_for(held.wait(), 10)
+    await page.fill("#sign-in input[name=token]", _token(token_keys[0], "acme"))
+    await page.click("#sign-in button")
+    await page.wait_for_selector(f'#runs tr[data-run="{ours}"]')
+
+    async with page.expect_response(
+        lambda response: "workflowDefinitions" in response.url and response.status == 401
+    ):
+        release.set()
+    await page.evaluate("() => new Promise((done) => setTimeout(done, 200))")
+    assert await page.query_selector("#sign-in") is None
