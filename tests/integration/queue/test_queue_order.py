@@ -71,7 +71,11 @@ async def test_a_backlog_held_by_its_limit_does_not_make_other_runs_wait(
         limited = await define(stub, "one_at_a_time", max_concurrent_runs=1)
         free = await define(stub, "unhindered")
         backlog = [await start(stub, limited) for _ in range(4)]
-        await eventually(lambda: server.engine.queue.held_by_limits)
+        # Held, and no claim pass in flight (a pass reserves the free slots while it
+        # claims, and a start meanwhile queues behind it for that pass).
+        await eventually(
+            lambda: server.engine.queue.held_by_limits and server.engine.queue.reserved == 0
+        )
         other = await start(stub, free)
 
     assert {run.state for run in backlog} == {run_pb2.RUN_STATE_QUEUED}
