@@ -106,7 +106,7 @@ async def _undo(step: CompiledStep, ctx: RunContext, record: CompensationRecord)
             )
         )
         try:
-            answer = await ctx.pool.invoke(
+            answered = await ctx.pool.invoke(
                 service=method.service,
                 path=method.path,
                 request=request,
@@ -128,7 +128,7 @@ async def _undo(step: CompiledStep, ctx: RunContext, record: CompensationRecord)
             pause_s = min(2 * pause_s, longest_s)
             continue
         output = any_pb2.Any()
-        output.Pack(answer)
+        output.Pack(answered.message)
         ctx.recorder.emit(
             step_compensated=run_pb2.StepCompensated(
                 step_id=step.id, attempt=attempt, output=output

@@ -29,14 +29,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine.recorder import RunRecorder
 from orchestrator.errors import AuraError
-from orchestrator.mesh import BackendCallError, BackendPool, ServiceState, code_of
+from orchestrator.mesh import Answer, BackendCallError, BackendPool, ServiceState, code_of
 from orchestrator.resilience import (
     DEADLINE_BUDGET_SPENT,
     AttemptBudget,
@@ -65,6 +65,10 @@ IDEMPOTENCY_KEY_HEADER = "aura-idempotency-key"
 CacheKey = tuple[str, bytes]  # a request's key in the response cache (`cache_key`)
 # Left for the response to travel back before the run's deadline passes.
 DEADLINE_MARGIN_S = DEFAULT_MARGIN_S
+
+
+# What `Any.Pack` puts before a message type's full name.
+ANY_TYPE_URL_PREFIX = "type.googleapis.com/"
 
 
 @dataclass
@@ -249,7 +253,7 @@ def _budget_spent(step: CompiledStep, slot: AttemptBudget, attempt: int) -> stat
 
 async def _one_attempt(
     step: CompiledStep, ctx: RunContext, request: Message, attempt: int, slot: AttemptBudget
-) -> tuple[Message | _AttemptFailure, float | None]:
+) -> tuple[Answer | _AttemptFailure, float | None]:
     """One call of the step's method (in its attempt span when tracing): its answer or
     failure, and when it was dispatched (time.perf_counter(); None if refused before)."""
     if ctx.admitted is not None:
@@ -278,11 +282,12 @@ def _record_success(
     service: ServiceState,
     request: Message,
     key: CacheKey | None,
-    response: Message,
+    answer: Answer,
     attempt: int,
     dispatched_at: float | None,
 ) -> StepOutcome:
     """The step's success from its method's answer, kept for the cache and last-good."""
+    response = answer.message
     service.retry_throttle.record_success()
     if key is not None and ctx.cache is not None and step.cache_ttl_s:
         ctx.cache.put(key, response, step.cache_ttl_s)
@@ -291,7 +296,7 @@ def _record_success(
         ctx.last_good.put(good_key, response, MAX_LAST_GOOD_AGE_S)
     cache_result = run_pb2.CACHE_RESULT_MISS if key else run_pb2.CACHE_RESULT_UNSPECIFIED
     latency_s = time.perf_counter() - (dispatched_at or time.perf_counter())
-    return _succeed(step, ctx, response, attempt, latency_s, cache_result)
+    return _succeed(step, ctx, response, attempt, latency_s, cache_result, wire=answer.wire)
 
 
 def _retry_decision(
@@ -416,7 +421,7 @@ async def _fall_back(
     return _succeed(
         step,
         ctx,
-        fallback.as_step_response(result, step.method.response_class),
+        fallback.as_step_response(result.message, step.method.response_class),
         attempt,
         latency_s,
         run_pb2.CACHE_RESULT_UNSPECIFIED,
@@ -441,7 +446,7 @@ async def _call_backend(
     timeout_s: float,
     own_deadline: bool,
     on_dispatch: Callable[[], None],
-) -> Message | _AttemptFailure:
+) -> Answer | _AttemptFailure:
     """The one place a step reaches its backend (its method, or its fallback method): one
     attempt, its response or its failure."""
     try:
@@ -474,19 +479,24 @@ def _succeed(
     answered_by: int = run_pb2.ANSWERED_BY_PRIMARY,
     answered_by_method: str = "",
     answer_age_s: float | None = None,
+    wire: bytes | None = None,
 ) -> StepOutcome:
+    """`wire`: the bytes `response` arrived as, stored as they are (no second serialization)."""
     ctx.outputs[step.id] = response
-    output = any_pb2.Any()
-    output.Pack(response)
     succeeded = run_pb2.StepSucceeded(
         step_id=step.id,
         attempt=attempt,
-        output=output,
         latency=_duration(latency_s),
         cache_result=cache_result,  # type: ignore[arg-type]
         answered_by=answered_by,  # type: ignore[arg-type]
         answered_by_method=answered_by_method,
     )
+    if wire is None:
+        succeeded.output.Pack(response)
+    else:
+        output = succeeded.output
+        output.type_url = ANY_TYPE_URL_PREFIX + response.DESCRIPTOR.full_name
+        output.value = wire
     if answer_age_s is not None:
         succeeded.answer_age.CopyFrom(_duration(answer_age_s))
     ctx.recorder.emit(step_succeeded=succeeded)

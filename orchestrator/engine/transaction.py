@@ -317,7 +317,7 @@ class TransactionCoordinator:
         response_class: type[Message],
         timeout_s: float = PHASE_TWO_TIMEOUT_S,
     ) -> Message:
-        return await self.ctx.pool.invoke(
+        answered = await self.ctx.pool.invoke(
             service=step.method.service,
             path=f"/{PARTICIPANT_SERVICE}/{rpc}",
             request=request,
@@ -325,6 +325,7 @@ class TransactionCoordinator:
             timeout_s=timeout_s,
             metadata=((IDEMPOTENCY_KEY_HEADER, f"{self.ctx.run_id}/{step.id}"),),
         )
+        return answered.message
 
     # -- the branches' outcomes -------------------------------------------------------------
 

@@ -15,6 +15,11 @@ feed the outcome back to that replica's breaker (only UNAVAILABLE-like failures
 count, a refused connection trips at once, calls we cancelled are ignored). See
 `service_state` for why breakers are per replica.
 
+An answer comes back as its message and the bytes it arrived as (`Answer`): the step
+stores those bytes as its output, so an answer is parsed once and never serialized
+again. Bytes that do not parse as the method's response type fail the call INTERNAL
+(reason UNDECODABLE_RESPONSE); the backend answered, so its breaker counts a success.
+
 Channels reconnect quickly (`RECONNECT_BACKOFF_MAX_MS`): gRPC's default
 connection backoff grows to two minutes, so after a long outage a channel would
 stay down for many seconds after the backend is back, and with it the health
@@ -31,10 +36,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2
 
@@ -90,6 +95,16 @@ _HEALTH_SIGNALS = {
 BreakerListener = Callable[[str, str, CircuitState, CircuitState, str], None]
 
 
+UNDECODABLE_RESPONSE = "UNDECODABLE_RESPONSE"
+
+
+class Answer(NamedTuple):
+    """A backend's answer: the parsed message and the bytes it arrived as."""
+
+    message: Message
+    wire: bytes
+
+
 def breaker_outcome(code: grpc.StatusCode, *, deadline_was_own: bool) -> Outcome:
     """What a call's status means for the breaker: only UNAVAILABLE-like codes are failures.
 
@@ -127,7 +142,7 @@ class BackendPool:
         self._tls_files = tls
         self._tls: MeshTls | None = None
         self._services: dict[str, ServiceState] = {}
-        self._callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
+        self._callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable[Any, bytes]] = {}
 
     def add_breaker_listener(self, listener: BreakerListener) -> None:
         self._listeners.append(listener)
@@ -223,7 +238,7 @@ class BackendPool:
         metadata: Sequence[tuple[str, str]] = (),
         deadline_was_own: bool = True,
         on_dispatch: Callable[[], None] | None = None,
-    ) -> Message:
+    ) -> Answer:
         """Calls `path` on one replica of `service`; raises BackendCallError on failure.
 
         `deadline_was_own`: the timeout is the step's own (not cut short by a run's
@@ -307,15 +322,15 @@ class BackendPool:
         metadata: Sequence[tuple[str, str]],
         deadline_was_own: bool,
         on_dispatch: Callable[[], None] | None,
-    ) -> Message:
-        call = self._callable(endpoint, path, response_class)
+    ) -> Answer:
+        call = self._callable(endpoint, path)
         started = time.perf_counter()
         try:
             if on_dispatch is not None:
                 on_dispatch()
             state.stats.call_count += 1
             endpoint.call_count += 1
-            response: Message = await call(request, timeout=timeout_s, metadata=metadata)
+            wire = await call(request, timeout=timeout_s, metadata=metadata)
         except grpc.aio.AioRpcError as error:
             outcome = breaker_outcome(error.code(), deadline_was_own=deadline_was_own)
             if outcome is Outcome.FAILURE and _unreachable(endpoint.channel):
@@ -339,7 +354,23 @@ class BackendPool:
             raise
         self._record(state, endpoint, permit, Outcome.SUCCESS)
         state.stats.latency.add(time.perf_counter() - started)
-        return response
+        try:
+            return Answer(response_class.FromString(wire), wire)
+        except DecodeError as error:
+            state.stats.error_count += 1
+            endpoint.error_count += 1
+            name = response_class.DESCRIPTOR.full_name
+            raise BackendCallError(
+                orchestrator_status(
+                    code_pb2.INTERNAL,
+                    f"the answer of {path} from {endpoint.address} is not a valid {name}: {error}",
+                    reason=UNDECODABLE_RESPONSE,
+                    metadata={"service": state.name, "response_type": name},
+                ),
+                service=state.name,
+                method=path,
+                endpoint=endpoint.address,
+            ) from None
 
     @staticmethod
     def _record(state: ServiceState, endpoint: Endpoint, permit: Permit, outcome: Outcome) -> None:
@@ -348,14 +379,14 @@ class BackendPool:
             state.notify_admission_changed()  # the probe slot is free again, or it moved
 
     def _callable(
-        self, endpoint: Endpoint, path: str, response_class: type[Message]
-    ) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
+        self, endpoint: Endpoint, path: str
+    ) -> grpc.aio.UnaryUnaryMultiCallable[Any, bytes]:
         key = (endpoint.address, path)
         call = self._callables.get(key)
         if call is None:
-            call = endpoint.channel.unary_unary(
-                path, request_serializer=_serialize, response_deserializer=response_class.FromString
-            )
+            # No deserializer: the bytes are the answer (`_call` parses them), and grpc's
+            # own would turn bytes it cannot parse into a None answer and a log line.
+            call = endpoint.channel.unary_unary(path, request_serializer=_serialize)
             self._callables[key] = call
         return call
 

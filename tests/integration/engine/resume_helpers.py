@@ -9,13 +9,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.message import Message
-
 from aura.orchestrator.v1 import run_pb2
 from mock_services.common.faults import FAULT_HEADER
 from mock_services.mesh import MockMesh
 from orchestrator.engine import DefinitionCatalog, Engine, RunSpec
-from orchestrator.mesh import BackendPool
+from orchestrator.mesh import Answer, BackendPool
 from orchestrator.runs import EVERY_TENANT
 from orchestrator.store import SqliteRunStore
 from tests.integration.orchestrator_helpers import STYLE_INPUT, struct
@@ -36,7 +34,7 @@ class StepFaultPool(BackendPool):
         self.faults = dict(faults)
         self.default = default
 
-    async def invoke(self, *, metadata: Sequence[tuple[str, str]] = (), **call: Any) -> Message:
+    async def invoke(self, *, metadata: Sequence[tuple[str, str]] = (), **call: Any) -> Answer:
         step_id = dict(metadata).get(IDEMPOTENCY_KEY_HEADER, "").rpartition("/")[2]
         fault = self.faults.get(step_id, self.default)
         if fault:

@@ -11,7 +11,7 @@ import pytest
 
 from aura.nlu.v1 import nlu_pb2
 from mock_services.mesh import MockMesh
-from orchestrator.mesh import BackendCallError, BackendPool
+from orchestrator.mesh import Answer, BackendCallError, BackendPool
 from orchestrator.mesh.health_watch import SERVING
 from orchestrator.resilience import (
     CIRCUIT_OPEN,
@@ -42,7 +42,7 @@ async def pool(mesh: MockMesh) -> AsyncIterator[BackendPool]:
         await pool.stop()
 
 
-async def invoke(pool: BackendPool, timeout_s: float, dispatched: list[int]) -> object:
+async def invoke(pool: BackendPool, timeout_s: float, dispatched: list[int]) -> Answer:
     return await pool.invoke(
         service=NLU,
         path=PATH,
@@ -96,7 +96,7 @@ async def test_a_waiting_call_dispatches_once_when_the_breaker_admits_it(
     responses = await asyncio.gather(*(invoke(pool, 2.0, dispatched) for _ in range(3)))
     took_s = time.monotonic() - started
 
-    assert all(isinstance(r, nlu_pb2.AnalyzeTextResponse) for r in responses)
+    assert all(isinstance(r.message, nlu_pb2.AnalyzeTextResponse) for r in responses)
     assert len(dispatched) == 3  # one probe first, the two others once it closed the breaker
     assert 0.25 <= took_s < 1.5, took_s
     assert nlu.calls["AnalyzeText"] == 2 + 3
