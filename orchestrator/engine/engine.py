@@ -126,8 +126,10 @@ class Engine:
             return await self._enqueue(spec, workflow, timeout_s)
         event = created_event(spec, workflow, timeout_s, queued=False, priority=spec.priority)
         name = event.run
+        # The fingerprint only tells a replayed request id from a reused one: none without.
+        fingerprint = spec.fingerprint() if spec.request_id else ""
         creation = self.store.create_run(
-            event, request_id=spec.request_key, fingerprint=spec.fingerprint()
+            event, request_id=spec.request_key, fingerprint=fingerprint
         )
         if spec.request_id:  # it may name an earlier run: launch only once that is known
             stored_name, is_new = await creation

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from aura.orchestrator.v1 import run_pb2
+from orchestrator.proto_time import stamp_now
 from orchestrator.store import RunStore
 
 
@@ -26,7 +26,7 @@ class RunRecorder:
 
     def emit(self, **event: Any) -> asyncio.Future[None]:
         record = run_pb2.RunEvent(run=self.run, seq=self.next_seq, **event)
-        record.time.FromNanoseconds(time.time_ns())
+        stamp_now(record.time)
         self.next_seq += 1
         self.last_commit = self._store.append([record])
         return self.last_commit
@@ -36,7 +36,7 @@ class RunRecorder:
         run before it) is on disk, forced whatever the store's durability setting: for a
         transaction's decision, which must outlive any crash before a Commit is sent."""
         record = run_pb2.RunEvent(run=self.run, seq=self.next_seq, **event)
-        record.time.FromNanoseconds(time.time_ns())
+        stamp_now(record.time)
         self.next_seq += 1
         self.last_commit = self._store.append_durable([record])
         return self.last_commit

@@ -15,6 +15,7 @@ from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine.run_queue import MAX_PRIORITY, MIN_PRIORITY
 from orchestrator.errors import InvalidArgument, ViolationCollector
 from orchestrator.names import DEFAULT_TENANT, RUN_PREFIX
+from orchestrator.proto_time import stamp_now
 from orchestrator.runs import TenantScope, request_key
 from orchestrator.workflows import CompiledWorkflow, run_input_as_json
 
@@ -141,5 +142,5 @@ def created_event(
     )
     created.expire_time.FromNanoseconds(time.time_ns() + int(timeout_s * 1e9))
     event = run_pb2.RunEvent(run=name, seq=1, run_created=created)
-    event.time.FromNanoseconds(time.time_ns())
+    stamp_now(event.time)
     return event

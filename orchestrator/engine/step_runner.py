@@ -37,6 +37,7 @@ from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine.recorder import RunRecorder
 from orchestrator.errors import AuraError
 from orchestrator.mesh import Answer, BackendCallError, BackendPool, ServiceState, code_of
+from orchestrator.proto_time import duration_of
 from orchestrator.resilience import (
     DEADLINE_BUDGET_SPENT,
     AttemptBudget,
@@ -127,9 +128,7 @@ class _AttemptFailure:
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(seconds * 1e9))
-    return value
+    return duration_of(seconds)
 
 
 def build_request(step: CompiledStep, ctx: RunContext) -> Message | AuraError:

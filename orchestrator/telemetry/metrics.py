@@ -33,6 +33,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.names import DEFINITION_PREFIX, RUN_PREFIX
+from orchestrator.proto_time import seconds_of
 from orchestrator.telemetry.event_metrics import (
     EventCounter,
     EventGauge,
@@ -248,7 +249,7 @@ class RunMetrics:
         now = time.time()
         commit_latency = self.commit_latency
         for event in events:
-            at = event.time.ToNanoseconds() / 1e9
+            at = seconds_of(event.time)
             if at:
                 commit_latency.observe(max(0.0, now - at))
             self._observe(event, at)
@@ -268,7 +269,7 @@ class RunMetrics:
             definition=created.workflow_definition.removeprefix(
                 DEFINITION_PREFIX
             ),  # labels carry the bare id
-            created_at=event.time.ToNanoseconds() / 1e9,
+            created_at=seconds_of(event.time),
             methods=self._methods_of(created),
         )
         self._runs[event.run] = track
@@ -291,7 +292,7 @@ class RunMetrics:
             track.step_started.setdefault(step_id, at)
         elif kind == "step_succeeded":
             done = event.step_succeeded
-            latency = done.latency.ToNanoseconds() / 1e9 if done.HasField("latency") else None
+            latency = seconds_of(done.latency) if done.HasField("latency") else None
             self._attempt_done(track, done.step_id, at, "OK", latency)
             self._step_done(track, done.step_id, at, "SUCCEEDED")
         elif kind == "step_attempt_failed":

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterator
 from typing import Any, Final
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from orchestrator.errors import FieldViolation
 
@@ -59,10 +59,28 @@ def struct_as_json(
     ]
     if problems:
         return None, problems
-    try:
-        return json_format.MessageToDict(data), []
-    except (ValueError, TypeError, RecursionError) as error:
-        return None, [FieldViolation(path, f"not convertible to JSON: {error}")]
+    return struct_json(data), []
+
+
+def struct_json(data: struct_pb2.Struct) -> dict[str, Any]:
+    """What `json_format.MessageToDict` makes of a Struct `value_problems` passes, built
+    directly: the generic converter was the slowest part of starting a run."""
+    return {key: _value_json(value) for key, value in data.fields.items()}
+
+
+def _value_json(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_json(value.struct_value)
+    if kind == "list_value":
+        return [_value_json(item) for item in value.list_value.values]
+    return None  # null_value
 
 
 def struct_problems(

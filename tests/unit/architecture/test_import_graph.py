@@ -30,7 +30,7 @@ import networkx as nx
 from tests.source_imports import all_imports, modules
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "envvars", "names"),
+    ("errors", "envvars", "names", "proto_time"),
     ("resilience", "runs", "security"),
     ("workflows", "store", "telemetry"),
     ("events", "mesh", "analytics", "config", "bus"),

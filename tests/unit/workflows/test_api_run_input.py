@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from orchestrator.workflows import (
     MAX_RUN_INPUT_BYTES,
     MAX_RUN_INPUT_DEPTH,
+    run_input_as_json,
     run_input_problems,
     value_problems,
 )
@@ -77,3 +78,23 @@ def test_size_is_checked_before_anything_else() -> None:
     problems = run_input_problems(data)
     assert [p.field for p in problems] == ["input"]
     assert str(MAX_RUN_INPUT_BYTES) in problems[0].description
+
+
+def test_the_converted_input_is_what_the_json_mapping_makes_of_it() -> None:
+    data = run_input(
+        text="navy",
+        budget=300,
+        ratio=0.25,
+        flag=False,
+        nothing=None,
+        tags=["a", 1, True, None, {"b": [{"c": "deep"}], "e": {}}],
+        empty_list=[],
+        empty_object={},
+    )
+    data.fields["nested"].CopyFrom(nested(MAX_RUN_INPUT_DEPTH - 1))
+
+    converted, problems = run_input_as_json(data)
+
+    assert problems == []
+    assert converted == json_format.MessageToDict(data)
+    assert isinstance(converted["budget"], float)  # a Value number is a double
