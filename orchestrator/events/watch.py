@@ -34,16 +34,21 @@ async def watch_run(
     last_seq = after_seq
     while True:
         with hub.subscribe(run) as subscription:
-            record = await store.get_run_record(run, scope=scope)
-            if record is None:
-                raise run_not_found(run)
-            for event in await store.read_events(run, after_seq=last_seq, scope=scope):
+            events = await store.read_events(run, after_seq=last_seq, scope=scope)
+            if not events:
+                # Nothing after last_seq: no such run (for this scope), a finished run
+                # watched from its end, or a live one between events. With events, the
+                # read alone says it: they end with run_finished or the run is live.
+                record = await store.get_run_record(run, scope=scope)
+                if record is None:
+                    raise run_not_found(run)
+                if is_final_state(record.state) and last_seq >= record.last_seq:
+                    return
+            for event in events:
                 last_seq = event.seq
                 yield event
                 if event.HasField("run_finished"):
                     return
-            if is_final_state(record.state) and last_seq >= record.last_seq:
-                return
             try:
                 async for event in subscription:
                     if event.seq <= last_seq:

@@ -119,35 +119,34 @@ async def test_reconnecting_after_each_event_of_a_live_run(
 class RacingStore:
     """The real store, committing more events at the worst moments of a watch.
 
-    `on_record` commits right after the watch subscribed and looked the run up (those
-    events reach both the store read and the subscription); `on_read` commits after the
-    store read returned and before the live phase (only the subscription has them).
+    `before_read` commits after the watch subscribed, as its store read begins (those
+    events reach both the store read and the subscription); `after_read` commits after
+    the store read returned and before the live phase (only the subscription has them).
     """
 
     def __init__(
         self,
         store: SqliteRunStore,
-        on_record: Sequence[run_pb2.RunEvent] = (),
-        on_read: Sequence[run_pb2.RunEvent] = (),
+        before_read: Sequence[run_pb2.RunEvent] = (),
+        after_read: Sequence[run_pb2.RunEvent] = (),
     ) -> None:
         self._store = store
-        self._on_record = list(on_record)
-        self._on_read = list(on_read)
+        self._before_read = list(before_read)
+        self._after_read = list(after_read)
 
     async def get_run_record(self, run: str, *, scope: TenantScope) -> RunRecord | None:
-        record = await self._store.get_run_record(run, scope=scope)
-        if self._on_record:
-            await self._store.append(self._on_record)
-            self._on_record = []
-        return record
+        return await self._store.get_run_record(run, scope=scope)
 
     async def read_events(
         self, run: str, after_seq: int = 0, *, scope: TenantScope
     ) -> list[run_pb2.RunEvent]:
+        if self._before_read:
+            await self._store.append(self._before_read)
+            self._before_read = []
         events = await self._store.read_events(run, after_seq, scope=scope)
-        if self._on_read:
-            await self._store.append(self._on_read)
-            self._on_read = []
+        if self._after_read:
+            await self._store.append(self._after_read)
+            self._after_read = []
         return events
 
 
@@ -158,10 +157,23 @@ async def test_events_committed_during_the_switch_to_live_are_neither_lost_nor_d
     events = script("r1")
     before, middle = split
     await commit(store, events[:before])
-    racing = RacingStore(store, on_record=events[before:middle], on_read=events[middle:])
+    racing = RacingStore(store, before_read=events[before:middle], after_read=events[middle:])
     watcher = asyncio.create_task(collect(racing, hub, "workflowRuns/r1"))  # type: ignore[arg-type]
 
     assert await asyncio.wait_for(watcher, 5) == events
+
+
+async def test_a_run_that_finishes_between_an_empty_read_and_its_lookup_is_watched_to_its_end(
+    store: SqliteRunStore, hub: EventHub
+) -> None:
+    # Watched from its last event: the read finds nothing after it, then the rest commits
+    # (run_finished among it) before the run is looked up; the subscription has it all.
+    events = script("r1")
+    await commit(store, events[:3])
+    racing = RacingStore(store, after_read=events[3:])
+    watcher = collect(racing, hub, "workflowRuns/r1", after_seq=3)  # type: ignore[arg-type]
+
+    assert await asyncio.wait_for(watcher, 5) == events[3:]
 
 
 async def test_a_watch_whose_run_already_finished_before_after_seq_ends_at_once(
