@@ -29,7 +29,7 @@ from orchestrator.errors import AlreadyExists
 from orchestrator.store import sqlite_outbox
 from orchestrator.store.sqlite_faults import StorageFault, is_storage_fault
 from orchestrator.store.sqlite_isolated import append_isolated, create_isolated, reused_request_id
-from orchestrator.store.sqlite_multirow import MultiRowStatement, Row
+from orchestrator.store.sqlite_multirow import MultiRowStatement, SqlValue
 from orchestrator.store.sqlite_requests import (
     DEFINITION_RESOURCE,
     AppendRequest,
@@ -70,6 +70,27 @@ def _advances_of(
     return advances, appended
 
 
+def _merge_advances(
+    new_runs: list[list[SqlValue]],
+    created: list[run_pb2.RunEvent],
+    advances: dict[str, RunAdvance],
+) -> None:
+    """A run created in this batch with events appended after it in the same batch (its
+    run_started, at least) is inserted as they leave it, instead of inserted and then
+    updated: one statement less for every new run's first commit. Only when the appends
+    follow seq 1 and the run is not queued (the UPDATE refuses a queued run's events):
+    anything else is left to the UPDATE, which fails the fast path as before."""
+    for row, event in zip(new_runs, created, strict=True):
+        advance = advances.get(event.run)
+        if advance is None or advance.expected_last_seq != 1 or event.run_created.queued:
+            continue
+        del advances[event.run]
+        if advance.state is not None:
+            row[3] = advance.state
+        row[10] = advance.end_time_us
+        row[11] = advance.last_seq
+
+
 class BatchWriter:
     """Owns the writer connection; every method runs on the writer thread."""
 
@@ -91,10 +112,11 @@ class BatchWriter:
         self._ids: dict[str, int] = {}
         self._insert_runs = MultiRowStatement(
             "INSERT INTO runs (id, name, workflow_definition, state, create_time_us, labels, "
-            "request_id, fingerprint, priority, run_tenant, last_seq) "
+            "request_id, fingerprint, priority, run_tenant, end_time_us, last_seq) "
             "SELECT column1, column2, column3, column4, column5, column6, column7, column8, "
-            "column9, column10, 1 FROM (VALUES {values}) WHERE column1 IS NOT NULL",
-            10,
+            "column9, column10, column11, column12 FROM (VALUES {values}) "
+            "WHERE column1 IS NOT NULL",
+            12,
             variable_limit=limit,
         )
         self._advance_runs = MultiRowStatement(
@@ -203,6 +225,7 @@ class BatchWriter:
         outcomes: list[Outcome] = [None] * len(requests)
         new_runs, created = self._claim_creations(requests, outcomes, learned)
         advances, appended = _advances_of(requests)
+        _merge_advances(new_runs, created, advances)
         if new_runs:
             self._insert_runs.execute(self._db, new_runs)
         if advances:
@@ -213,13 +236,13 @@ class BatchWriter:
 
     def _claim_creations(
         self, requests: Sequence[WriteRequest], outcomes: list[Outcome], learned: dict[str, int]
-    ) -> tuple[list[Row], list[run_pb2.RunEvent]]:
+    ) -> tuple[list[list[SqlValue]], list[run_pb2.RunEvent]]:
         """The rows of the runs to create and their run_created events.
 
         A request id already taken (in the database or earlier in the batch) settles its
         request here: the earlier run if the fingerprint matches, an error otherwise.
         """
-        new_runs: list[Row] = []
+        new_runs: list[list[SqlValue]] = []
         created: list[run_pb2.RunEvent] = []
         claimed = self._runs_by_request_id(requests)
         for index, request in enumerate(requests):
@@ -235,7 +258,7 @@ class BatchWriter:
                     continue
                 claimed[request.request_id] = (event.run, request.fingerprint)
             run_id = learned[event.run] = self._new_id()
-            new_runs.append((run_id, *new_run_row(request)))
+            new_runs.append([run_id, *new_run_row(request), None, 1])  # end_time_us, last_seq
             created.append(event)
             outcomes[index] = (event.run, True)
         return new_runs, created

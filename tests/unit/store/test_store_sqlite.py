@@ -325,6 +325,42 @@ async def test_projection_follows_the_run_lifecycle(
     assert await record_of() == (final_state, T0 + 2.5, 5)
 
 
+async def test_a_run_created_and_advanced_in_one_batch_has_the_projection_of_both(
+    store: SqliteRunStore,
+) -> None:
+    # Queued together, so one commit holds them: the run's row is written as they leave it.
+    creation = store.create_run(created("r1"))
+    appended = store.append([started("r1"), scheduled("r1", 3)])
+    finished_too = store.create_run(created("r2"))
+    to_the_end = store.append([started("r2"), finished("r2", 3, run_pb2.RUN_STATE_FAILED)])
+    await asyncio.gather(creation, appended, finished_too, to_the_end)
+
+    one = await store.get_run_record("workflowRuns/r1", scope=EVERY_TENANT)
+    two = await store.get_run_record("workflowRuns/r2", scope=EVERY_TENANT)
+    assert one is not None and (one.state, one.end_time, one.last_seq) == (
+        run_pb2.RUN_STATE_RUNNING,
+        None,
+        3,
+    )
+    assert two is not None and (two.state, two.last_seq) == (run_pb2.RUN_STATE_FAILED, 3)
+    assert two.end_time is not None
+    assert await store.unfinished_runs() == ["workflowRuns/r1"]
+
+
+async def test_a_gap_after_a_creation_in_the_same_batch_fails_alone(store: SqliteRunStore) -> None:
+    creation = store.create_run(created("r1"))
+    gap = store.append([scheduled("r1", 3)])
+    other = store.create_run(created("r2"))
+    follows = store.append([started("r2")])
+    results = await asyncio.gather(creation, gap, other, follows, return_exceptions=True)
+
+    assert isinstance(results[1], EventSequenceConflict)
+    assert results[3] is None
+    assert [e.seq for e in await store.read_events("workflowRuns/r1", scope=EVERY_TENANT)] == [1]
+    record = await store.get_run_record("workflowRuns/r2", scope=EVERY_TENANT)
+    assert record is not None and (record.state, record.last_seq) == (run_pb2.RUN_STATE_RUNNING, 2)
+
+
 async def test_unfinished_runs_lists_pending_and_running_oldest_first(
     store: SqliteRunStore,
 ) -> None:
