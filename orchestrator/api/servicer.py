@@ -188,10 +188,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def ExecuteWorkflowRun(
         self, request: orchestrator_pb2.ExecuteWorkflowRunRequest, context: Ctx
     ) -> orchestrator_pb2.ExecuteWorkflowRunResponse:
-        run, _ = await self._engine.start_run(_spec(request, context))
-        if run.state == run_pb2.RUN_STATE_QUEUED:
-            await self._engine.wait_dequeued(run.name)
-        finished = await self._engine.wait_finished(run.name)
+        finished = await self._engine.execute_run(_spec(request, context))
         return orchestrator_pb2.ExecuteWorkflowRunResponse(workflow_run=finished)
 
     async def StreamWorkflowRun(

@@ -64,6 +64,42 @@ class ActiveRun:
     lost: bool = False
 
 
+class StartedRun:
+    """What starting a run gave: its name, whether this call created it, whether it waits
+    in the queue, and the run itself, folded only when asked for (ExecuteWorkflowRun
+    answers with the finished run, never the new one)."""
+
+    __slots__ = ("_first_event", "_run", "created", "name", "queued")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        created: bool,
+        queued: bool,
+        first_event: run_pb2.RunEvent | None = None,
+        run: run_pb2.WorkflowRun | None = None,
+    ) -> None:
+        self.name = name
+        self.created = created
+        self.queued = queued
+        self._first_event = first_event
+        self._run = run
+
+    @classmethod
+    def of(cls, run: run_pb2.WorkflowRun) -> StartedRun:
+        """An earlier run its request id named."""
+        return cls(run.name, created=False, queued=run.state == run_pb2.RUN_STATE_QUEUED, run=run)
+
+    def run(self) -> run_pb2.WorkflowRun:
+        if self._run is None:
+            assert self._first_event is not None
+            folder = RunFolder()
+            folder.apply(self._first_event)
+            self._run = folder.run
+        return self._run
+
+
 class Engine:
     """`max_active_runs` is the admission cap: beyond it new runs wait in the durable run
     queue (see run_queue), and only a queue holding `max_queued_runs` makes start_run
@@ -119,6 +155,17 @@ class Engine:
 
     async def start_run(self, spec: RunSpec) -> tuple[run_pb2.WorkflowRun, bool]:
         """Creates and launches a run; idempotent on spec.request_id. Returns (run, created)."""
+        started = await self._start(spec)
+        return started.run(), started.created
+
+    async def execute_run(self, spec: RunSpec) -> run_pb2.WorkflowRun:
+        """`start_run`, then the run once it has finished (after its wait in the queue)."""
+        started = await self._start(spec)
+        if started.queued:
+            await self.wait_dequeued(started.name)
+        return await self.wait_finished(started.name)
+
+    async def _start(self, spec: RunSpec) -> StartedRun:
         await self.catalog.ensure([spec.workflow_definition])  # made on another replica?
         workflow = self.catalog.get(spec.workflow_definition, scope=spec.scope)
         timeout_s, run_input = validate_spec(spec, workflow.required_inputs, workflow.timeout_s)
@@ -134,7 +181,7 @@ class Engine:
         if spec.request_id:  # it may name an earlier run: launch only once that is known
             stored_name, is_new = await creation
             if not is_new:
-                return await self.get_run(stored_name, scope=spec.scope), False
+                return StartedRun.of(await self.get_run(stored_name, scope=spec.scope))
             self._launch_new(name, workflow, spec, run_input, timeout_s, admitted=None)
         else:
             # A new random id is a new run: prepare it while its creation commits; its
@@ -143,9 +190,7 @@ class Engine:
             self._launch_new(name, workflow, spec, run_input, timeout_s, admitted=admitted)
             creation.add_done_callback(lambda done: self._admit_or_abort(name, done, admitted))
             await creation
-        folder = RunFolder()
-        folder.apply(event)
-        return folder.run, True
+        return StartedRun(name, created=True, queued=False, first_event=event)
 
     def _admit_or_abort(
         self,
@@ -297,7 +342,7 @@ class Engine:
 
     async def _enqueue(
         self, spec: RunSpec, workflow: CompiledWorkflow, timeout_s: float
-    ) -> tuple[run_pb2.WorkflowRun, bool]:
+    ) -> StartedRun:
         """Creates the run QUEUED and answers at once; QUEUE_FULL when the queue is full."""
         if self.queue.waiting + self._queuing >= self.max_queued_runs:
             waiting = await self.queue.depth()
@@ -316,11 +361,9 @@ class Engine:
         finally:
             self._queuing -= 1
         if not is_new:
-            return await self.get_run(stored_name, scope=spec.scope), False
+            return StartedRun.of(await self.get_run(stored_name, scope=spec.scope))
         self.queue.queued()
-        folder = RunFolder()
-        folder.apply(event)
-        return folder.run, True
+        return StartedRun(event.run, created=True, queued=True, first_event=event)
 
     async def start_queued(self, claims: Sequence[Claim]) -> list[str]:
         """Starts runs this replica claimed from the queue (any store, any replica) from
