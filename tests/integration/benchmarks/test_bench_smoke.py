@@ -59,6 +59,8 @@ def test_bench_smoke_runs_and_reports(tmp_path: Path) -> None:
     assert scale["final_states"] == {"RUN_STATE_SUCCEEDED": scale["runs"]}
     assert scale["orchestrator_peak_rss_mib"] > 0
     assert scale["event_lag_p99_ms"] is not None
+    # Every watch stream answered, so each has an open-to-first-answer time.
+    assert 0 < scale["watch_first_answer_p50_ms"] <= scale["watch_first_answer_p99_ms"]
     checks = {check["check"] for check in results["checks"]}
     assert "scale errors" in checks and "parallel speedup measured / ideal" in checks
     assert {
