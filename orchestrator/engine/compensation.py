@@ -17,12 +17,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import any_pb2
 
 from aura.orchestrator.v1 import run_pb2
 from orchestrator.engine.step_runner import IDEMPOTENCY_KEY_HEADER, RunContext
 from orchestrator.errors import AuraError
 from orchestrator.mesh import BackendCallError
+from orchestrator.proto_time import duration_of
 from orchestrator.workflows import CompiledStep, CompiledWorkflow
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,6 @@ def compensation_record(events: Sequence[run_pb2.RunEvent]) -> CompensationRecor
         elif kind == "step_compensated":
             record.compensated.add(event.step_compensated.step_id)
     return record
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(seconds * 1e9))
-    return value
 
 
 async def compensate(
@@ -121,7 +116,7 @@ async def _undo(step: CompiledStep, ctx: RunContext, record: CompensationRecord)
                     step_id=step.id,
                     attempt=attempt,
                     error=error.to_status(),
-                    backoff=_duration(delay_s),
+                    backoff=duration_of(delay_s),
                 )
             )
             await ctx.sleep(delay_s)

@@ -173,10 +173,8 @@ class Engine:
             return await self._enqueue(spec, workflow, timeout_s)
         event = created_event(spec, workflow, timeout_s, queued=False, priority=spec.priority)
         name = event.run
-        # The fingerprint only tells a replayed request id from a reused one: none without.
-        fingerprint = spec.fingerprint() if spec.request_id else ""
         creation = self.store.create_run(
-            event, request_id=spec.request_key, fingerprint=fingerprint
+            event, request_id=spec.request_key, fingerprint=spec.request_fingerprint()
         )
         if spec.request_id:  # it may name an earlier run: launch only once that is known
             stored_name, is_new = await creation
@@ -354,7 +352,7 @@ class Engine:
             stored_name, is_new = await self.store.create_run(
                 event,
                 request_id=spec.request_key,
-                fingerprint=spec.fingerprint(),
+                fingerprint=spec.request_fingerprint(),
                 queued=True,
                 priority=spec.priority,
             )

@@ -51,6 +51,11 @@ class RunSpec:
         """The request id as the store keeps it: per tenant."""
         return request_key(self.tenant, self.request_id)
 
+    def request_fingerprint(self) -> str:
+        """What the store keeps to tell a replayed request id from a reused one: the
+        fingerprint, or nothing for a run without a request id (never compared)."""
+        return self.fingerprint() if self.request_id else ""
+
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         parts = [

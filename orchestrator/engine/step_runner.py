@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
@@ -125,10 +124,6 @@ class _AttemptFailure:
     status: status_pb2.Status
     pushback_s: float | None
     reached_backend: bool
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    return duration_of(seconds)
 
 
 def build_request(step: CompiledStep, ctx: RunContext) -> Message | AuraError:
@@ -233,7 +228,7 @@ async def _attempt_until_done(
                 step_id=step.id,
                 attempt=attempt,
                 error=result.status,
-                backoff=_duration(decision.delay_s),
+                backoff=duration_of(decision.delay_s),
             )
         )
         await ctx.sleep(decision.delay_s)
@@ -347,7 +342,7 @@ class _AttemptStart:
         timeout_s = max(0.0, self._timeout_s - (self._ctx.clock() - self._began))
         self._ctx.recorder.emit(
             step_started=run_pb2.StepStarted(
-                step_id=self._step_id, attempt=self._attempt, timeout=_duration(timeout_s)
+                step_id=self._step_id, attempt=self._attempt, timeout=duration_of(timeout_s)
             )
         )
 
@@ -365,7 +360,7 @@ async def _fall_back(
     step's failure with that attempt's error (the message says why nothing fell in)."""
     ctx.recorder.emit(
         step_attempt_failed=run_pb2.StepAttemptFailed(
-            step_id=step.id, attempt=attempt, error=failure.status, backoff=_duration(0.0)
+            step_id=step.id, attempt=attempt, error=failure.status, backoff=duration_of(0.0)
         )
     )
     fallback = step.fallback
@@ -485,7 +480,7 @@ def _succeed(
     succeeded = run_pb2.StepSucceeded(
         step_id=step.id,
         attempt=attempt,
-        latency=_duration(latency_s),
+        latency=duration_of(latency_s),
         cache_result=cache_result,  # type: ignore[arg-type]
         answered_by=answered_by,  # type: ignore[arg-type]
         answered_by_method=answered_by_method,
@@ -497,7 +492,7 @@ def _succeed(
         output.type_url = ANY_TYPE_URL_PREFIX + response.DESCRIPTOR.full_name
         output.value = wire
     if answer_age_s is not None:
-        succeeded.answer_age.CopyFrom(_duration(answer_age_s))
+        succeeded.answer_age.CopyFrom(duration_of(answer_age_s))
     ctx.recorder.emit(step_succeeded=succeeded)
     return StepOutcome(run_pb2.STEP_STATE_SUCCEEDED)
 

@@ -35,7 +35,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
@@ -53,6 +53,7 @@ from orchestrator.engine.transaction_history import (
 )
 from orchestrator.errors import AuraError
 from orchestrator.mesh import BackendCallError
+from orchestrator.proto_time import duration_of
 from orchestrator.resilience import DeadlineBudget, orchestrator_status
 from orchestrator.workflows import CompiledStep, CompiledTransaction, CompiledWorkflow
 
@@ -69,12 +70,6 @@ PHASE_TWO_BACKOFF_S = (0.05, 2.0)
 class Branch:
     step: CompiledStep
     request: Message | AuraError
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(seconds * 1e9))
-    return value
 
 
 class TransactionCoordinator:
@@ -178,7 +173,7 @@ class TransactionCoordinator:
         for step_id in self.group.steps:
             ctx.recorder.emit(
                 step_started=run_pb2.StepStarted(
-                    step_id=step_id, attempt=1, timeout=_duration(slot.timeout_s)
+                    step_id=step_id, attempt=1, timeout=duration_of(slot.timeout_s)
                 )
             )
         # On record before the first Prepare: a crash from here on is a restart that finds
