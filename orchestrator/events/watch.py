@@ -49,6 +49,9 @@ async def watch_run(
                 yield event
                 if event.HasField("run_finished"):
                     return
+            # A live stream can stay open for the run's whole life: what it replayed
+            # is not kept meanwhile (about 0.8 KiB per parsed event).
+            del events
             try:
                 async for event in subscription:
                     if event.seq <= last_seq:
