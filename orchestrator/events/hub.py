@@ -5,7 +5,9 @@ commit. Every subscriber of a run gets a reference to the same event objects, ne
 copy, so they must treat them as read-only.
 
 Back-pressure: `publish` never waits. Each subscription buffers references in a deque
-and wakes its reader through an `asyncio.Event`. A reader that falls `max_buffered`
+and wakes its reader by resolving the one future the reader waits on (an
+`asyncio.Event` would cost a second deque and a coroutine per watcher, which 10,000 open
+streams pay in memory). A reader that falls `max_buffered`
 events behind is marked lagging: its buffer is dropped and its next read raises
 `SubscriptionLagged`. Nothing is lost by that, because every published event is already
 durable: `watch_run` catches it, reads what it missed from the store and subscribes
@@ -38,14 +40,14 @@ class HubShutDown(Exception):
 
 
 class Subscription:
-    """Live events of one run, as an async iterator. Close it (or use `with`)."""
+    """Live events of one run, as an async iterator for one reader. Close it (or use `with`)."""
 
     def __init__(self, hub: EventHub, run: str, max_buffered: int) -> None:
         self.run = run
         self._hub = hub
         self._max_buffered = max_buffered
         self._buffer: deque[run_pb2.RunEvent] = deque()
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._lagged = False
         self._closed = False
         self._shut_down = False
@@ -68,7 +70,12 @@ class Subscription:
             self._buffer.clear()
         else:
             self._buffer.append(event)
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close(self) -> None:
         """Unsubscribes; a pending or later read ends the iteration. Idempotent."""
@@ -76,12 +83,12 @@ class Subscription:
             self._closed = True
             self._buffer.clear()
             self._hub.unsubscribe(self)
-            self._ready.set()
+            self._wake()
 
     def shut_down(self) -> None:
         """Called by the hub: what is buffered is still read, then `HubShutDown`."""
         self._shut_down = True
-        self._ready.set()
+        self._wake()
 
     def __aiter__(self) -> Self:
         return self
@@ -96,8 +103,11 @@ class Subscription:
                 raise HubShutDown(f"no more live events of {self.run}: shutting down")
             if self._lagged:
                 raise SubscriptionLagged(f"watcher of {self.run} fell behind")
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def __enter__(self) -> Self:
         return self
