@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
+from benchmarks.call_memory import grpc_call_floor
 from benchmarks.peers.run import run_peers
 from benchmarks.procs import ROOT, Child, Floor, start_floor, start_mesh, start_orchestrator
 from benchmarks.scenarios import FULL, SMOKE, CpuMeter, Plan, limit_load, orchestrated_load, scale
@@ -206,8 +207,23 @@ async def _run(
         scale_env = {"AURA_MAX_ACTIVE_RUNS": room, "AURA_MAX_IN_FLIGHT_PER_SERVICE": room}
         async with _Stack(plan.scale_latency_ms, prefix("scale"), memoize, scale_env) as stack:
             log.info("scale: %d runs, %.0f ms backends", plan.scale_runs, plan.scale_latency_ms)
-            results["scale"] = await scale(stack.address, stack.orchestrator.child, plan)
+            results["scale"] = await scale(
+                stack.address, stack.orchestrator.child, plan, stack.orchestrator.metrics_port
+            )
             processes["scale"] = stack.stats()
+        results["scale"].update(await _over_grpc_floor(results["scale"]))
+
+
+async def _over_grpc_floor(scale_result: dict[str, Any]) -> dict[str, Any]:
+    """grpc.aio's own RSS for the scale peak's watch streams and backend calls, and what
+    the orchestrator's peak RSS growth holds beyond it."""
+    floor = await grpc_call_floor(
+        scale_result["peak_watch_streams"], scale_result["peak_backend_calls_in_flight"]
+    )
+    peak = scale_result["orchestrator_peak_rss_mib"]
+    before = scale_result["orchestrator_rss_before_mib"]
+    over = None if peak is None or before is None else round(peak - before - floor["floor_mib"], 1)
+    return {"grpc_call_floor": floor, "orchestrator_rss_over_grpc_floor_mib": over}
 
 
 class _Stack:

@@ -163,6 +163,7 @@ class Orchestrator:
     address: str
     data_dir: Path
     _tmp: tempfile.TemporaryDirectory[str] | None = None
+    metrics_port: int | None = None
 
     async def stop(self) -> None:
         await self.child.stop()
@@ -209,7 +210,9 @@ async def start_orchestrator(
         *command, cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
     )
     address = f"127.0.0.1:{port}"
-    orchestrator = Orchestrator(Child("orchestrator", process), address, data_dir, tmp)
+    metrics_setting = env["AURA_METRICS_PORT"]  # extra_env may have turned it "off"
+    metrics = int(metrics_setting) if metrics_setting.isdigit() and metrics_setting != "0" else None
+    orchestrator = Orchestrator(Child("orchestrator", process), address, data_dir, tmp, metrics)
     try:
         await wait_serving(
             address, "aura.orchestrator.v1.OrchestratorService", credentials=credentials

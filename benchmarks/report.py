@@ -350,7 +350,7 @@ def table(results: dict[str, Any]) -> str:
             f"{scale['runs']} runs, peak {scale['peak_runs_in_flight']} in flight, "
             f"{scale['peak_watch_streams']} watch streams "
             f"({scale['watch_streams_on_live_runs']} on live runs); errors {scale['errors']}; "
-            f"peak RSS {_fmt(scale['orchestrator_peak_rss_mib'], 0)} MiB; "
+            f"peak RSS {_fmt(scale['orchestrator_peak_rss_mib'], 0)} MiB{_floor_note(scale)}; "
             f"start {_fmt(scale['start_all_s'])} s + drain {_fmt(scale['drain_s'])} s; "
             f"event lag p50 {_fmt(scale['event_lag_p50_ms'])} / "
             f"p99 {_fmt(scale['event_lag_p99_ms'])} ms"
@@ -405,3 +405,15 @@ def table(results: dict[str, Any]) -> str:
             f"{_verdict(check['met'])} |"
         )
     return "\n".join(lines)
+
+
+def _floor_note(scale: dict[str, Any]) -> str:
+    """What grpc.aio alone holds for the peak's streams and calls (benchmarks.call_memory)."""
+    floor = scale.get("grpc_call_floor")
+    if not floor:
+        return ""
+    return (
+        f" (grpc.aio alone, same {floor['watch_streams']} streams + {floor['backend_calls']} "
+        f"backend calls: {_fmt(floor['floor_mib'], 0)} MiB; the orchestrator's own: "
+        f"{_fmt(scale.get('orchestrator_rss_over_grpc_floor_mib'), 0)} MiB)"
+    )

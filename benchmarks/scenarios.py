@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -195,7 +196,9 @@ def parallel_speedup(result: LoadResult) -> dict[str, Any]:
     }
 
 
-async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]:
+async def scale(
+    address: str, orchestrator: Child, plan: Plan, metrics_port: int | None = None
+) -> dict[str, Any]:
     """`runs` runs started as fast as the orchestrator takes them, each watched to the end.
 
     A watch stream opens as soon as its run is started, so every stream is on a live run
@@ -222,6 +225,7 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
     streams = {"open": 0, "peak": 0, "on_live_runs": 0}
     rss_samples: list[float] = []
     marks = {"last_started": 0.0, "last_finished": 0.0}
+    backend_calls = {"peak": 0}
 
     async def one(index: int) -> None:
         stub = stubs[index % len(stubs)]
@@ -279,6 +283,15 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
                 rss_samples.append(rss)
             await asyncio.sleep(0.25)
 
+    async def sample_backend_calls() -> None:
+        # The orchestrator's own gauge, four times a second: the calls it holds at the peak.
+        if metrics_port is None:
+            return
+        while True:
+            in_flight = await asyncio.to_thread(_backend_calls_in_flight, metrics_port)
+            backend_calls["peak"] = max(backend_calls["peak"], in_flight)
+            await asyncio.sleep(0.25)
+
     loop_lags_ns: list[int] = []
 
     async def sample_loop_lag() -> None:
@@ -290,6 +303,7 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
 
     sampler = asyncio.create_task(sample_rss())
     loop_sampler = asyncio.create_task(sample_loop_lag())
+    calls_sampler = asyncio.create_task(sample_backend_calls())
     before = orchestrator.stats()
     begin = time.perf_counter()
     tasks = [asyncio.create_task(one(i)) for i in range(plan.scale_runs)]
@@ -298,6 +312,7 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
     total = time.perf_counter() - begin
     sampler.cancel()
     loop_sampler.cancel()
+    calls_sampler.cancel()
     after = orchestrator.stats()
     for channel in channels:
         await channel.close()
@@ -315,6 +330,7 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
         "run_failures": dict(failures.most_common(5)),
         "peak_runs_in_flight": _peak_overlap(intervals),
         "peak_watch_streams": streams["peak"],
+        "peak_backend_calls_in_flight": backend_calls["peak"],
         "watch_streams_on_live_runs": streams["on_live_runs"],
         "total_s": round(total, 2),
         "start_all_s": _round(marks["last_started"] - begin if marks["last_started"] else None),
@@ -341,6 +357,21 @@ async def scale(address: str, orchestrator: Child, plan: Plan) -> dict[str, Any]
 
 
 SCALE_DEFINITION = "bench_scale_style_analysis"
+
+
+def _backend_calls_in_flight(metrics_port: int) -> int:
+    """The sum of `aura_backend_calls_in_flight` over services; 0 when it cannot be read."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return 0
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("aura_backend_calls_in_flight{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
 
 
 async def _patient_definition(

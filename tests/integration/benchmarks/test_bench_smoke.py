@@ -58,6 +58,14 @@ def test_bench_smoke_runs_and_reports(tmp_path: Path) -> None:
     assert scale["errors"] == 0, scale
     assert scale["final_states"] == {"RUN_STATE_SUCCEEDED": scale["runs"]}
     assert scale["orchestrator_peak_rss_mib"] > 0
+    # The first steps' backend calls are held while the 200 ms backends answer, and grpc.aio
+    # alone is measured holding as many streams and calls as the peak did.
+    assert scale["peak_backend_calls_in_flight"] > 0
+    floor = scale["grpc_call_floor"]
+    assert floor["watch_streams"] == scale["peak_watch_streams"]
+    assert floor["backend_calls"] == scale["peak_backend_calls_in_flight"]
+    assert floor["floor_mib"] > 0 and floor["kib_per_call"] > 0
+    assert scale["orchestrator_rss_over_grpc_floor_mib"] is not None
     assert scale["event_lag_p99_ms"] is not None
     # Every watch stream answered, so each has an open-to-first-answer time.
     assert 0 < scale["watch_first_answer_p50_ms"] <= scale["watch_first_answer_p99_ms"]
