@@ -269,21 +269,26 @@ class BackendPool:
             # What is left after waiting is not the step's full timeout: a deadline
             # hit now does not say the backend is stuck.
             deadline_was_own = False
+        endpoint, permit = picked
         try:
-            endpoint, permit = picked
-            remaining_s = deadline - self._clock()
-            return await self._call(
-                state,
-                endpoint,
-                permit,
-                path,
-                request,
-                response_class,
-                remaining_s,
-                metadata,
-                deadline_was_own,
-                on_dispatch,
-            )
+            # The call is awaited here rather than in a helper coroutine: 20,000 calls in
+            # flight (the scale scenario) each hold one coroutine less.
+            call = self._callable(endpoint, path)
+            started = time.perf_counter()
+            try:
+                if on_dispatch is not None:
+                    on_dispatch()
+                state.stats.call_count += 1
+                endpoint.call_count += 1
+                wire = await call(request, timeout=deadline - self._clock(), metadata=metadata)
+            except grpc.aio.AioRpcError as error:
+                raise self._failed(state, endpoint, permit, path, error, deadline_was_own) from None
+            except (asyncio.CancelledError, Exception):
+                self._record(state, endpoint, permit, Outcome.IGNORED)
+                raise
+            self._record(state, endpoint, permit, Outcome.SUCCESS)
+            state.stats.latency.add(time.perf_counter() - started)
+            return self._answer(state, endpoint, path, response_class, wire)
         finally:
             state.bulkhead.release()
 
@@ -310,50 +315,43 @@ class BackendPool:
             circuit_open_status(state.name, state.retry_after_s()), service=state.name, method=path
         )
 
-    async def _call(
+    def _failed(
         self,
         state: ServiceState,
         endpoint: Endpoint,
         permit: Permit,
         path: str,
-        request: Message,
-        response_class: type[Message],
-        timeout_s: float,
-        metadata: Sequence[tuple[str, str]],
+        error: grpc.aio.AioRpcError,
         deadline_was_own: bool,
-        on_dispatch: Callable[[], None] | None,
+    ) -> BackendCallError:
+        """The backend's failure, recorded for its breaker, as the error the call raises."""
+        outcome = breaker_outcome(error.code(), deadline_was_own=deadline_was_own)
+        if outcome is Outcome.FAILURE and _unreachable(endpoint.channel):
+            outcome = Outcome.UNREACHABLE
+        self._record(state, endpoint, permit, outcome)
+        state.stats.error_count += 1
+        endpoint.error_count += 1
+        status = status_from_aio_error(error)
+        if outcome is Outcome.UNREACHABLE and self._tls is not None:
+            # A refused handshake looks like a refused connection: say what was expected.
+            status.message += f" (mTLS link, expected identity {service_identity(state.name)})"
+        return BackendCallError(
+            status,
+            service=state.name,
+            method=path,
+            pushback_s=parse_pushback(error.trailing_metadata(), status),
+            endpoint=endpoint.address,
+        )
+
+    @staticmethod
+    def _answer(
+        state: ServiceState,
+        endpoint: Endpoint,
+        path: str,
+        response_class: type[Message],
+        wire: bytes,
     ) -> Answer:
-        call = self._callable(endpoint, path)
-        started = time.perf_counter()
-        try:
-            if on_dispatch is not None:
-                on_dispatch()
-            state.stats.call_count += 1
-            endpoint.call_count += 1
-            wire = await call(request, timeout=timeout_s, metadata=metadata)
-        except grpc.aio.AioRpcError as error:
-            outcome = breaker_outcome(error.code(), deadline_was_own=deadline_was_own)
-            if outcome is Outcome.FAILURE and _unreachable(endpoint.channel):
-                outcome = Outcome.UNREACHABLE
-            self._record(state, endpoint, permit, outcome)
-            state.stats.error_count += 1
-            endpoint.error_count += 1
-            status = status_from_aio_error(error)
-            if outcome is Outcome.UNREACHABLE and self._tls is not None:
-                # A refused handshake looks like a refused connection: say what was expected.
-                status.message += f" (mTLS link, expected identity {service_identity(state.name)})"
-            raise BackendCallError(
-                status,
-                service=state.name,
-                method=path,
-                pushback_s=parse_pushback(error.trailing_metadata(), status),
-                endpoint=endpoint.address,
-            ) from None
-        except (asyncio.CancelledError, Exception):
-            self._record(state, endpoint, permit, Outcome.IGNORED)
-            raise
-        self._record(state, endpoint, permit, Outcome.SUCCESS)
-        state.stats.latency.add(time.perf_counter() - started)
+        """The answer parsed once; bytes that are not the method's response type fail it."""
         try:
             return Answer(response_class.FromString(wire), wire)
         except DecodeError as error:
