@@ -44,7 +44,7 @@ from orchestrator.runs import (
     fold_run,
 )
 from orchestrator.store import Claim, RunRecord, RunStore, StoreUnavailable
-from orchestrator.telemetry import traced_run
+from orchestrator.telemetry import run_scope
 from orchestrator.workflows import CompiledWorkflow
 
 log = logging.getLogger(__name__)
@@ -242,27 +242,23 @@ class Engine:
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         async def drive() -> None:
-            try:
-                state = await executor.run()
-                await executor.ctx.recorder.flush()
-                done.set_result(state)
-            except (ShutdownInterrupt, asyncio.CancelledError):
-                if not done.done():
-                    done.cancel()
-            except Exception as error:
-                log.exception("run %s crashed", name)
-                if not done.done():
-                    done.set_exception(error)
-                raise
-            finally:
-                self._active.pop(name, None)
+            with run_scope(name, executor.workflow.name):
+                try:
+                    state = await executor.run()
+                    await executor.ctx.recorder.flush()
+                    done.set_result(state)
+                except (ShutdownInterrupt, asyncio.CancelledError):
+                    if not done.done():
+                        done.cancel()
+                except Exception as error:
+                    log.exception("run %s crashed", name)
+                    if not done.done():
+                        done.set_exception(error)
+                    raise
+                finally:
+                    self._active.pop(name, None)
 
-        async def traced() -> None:
-            # drive() is made only once the task runs: a task cancelled before its first
-            # step (a stop right after a launch) leaves no coroutine that was never awaited.
-            await traced_run(name, executor.workflow.name, drive())
-
-        task = asyncio.create_task(traced(), name=f"run:{name}")
+        task = asyncio.create_task(drive(), name=f"run:{name}")
         self._active[name] = ActiveRun(executor, task, done)
         limited = executor.workflow.definition.max_concurrent_runs > 0
         task.add_done_callback(lambda _: self.queue.slot_freed(limited=limited))

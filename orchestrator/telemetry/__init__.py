@@ -20,10 +20,10 @@ from orchestrator.telemetry.tracing import (
     grpc_server_interceptors,
     instrument_grpc,
     record_attempt_failure,
+    run_scope,
     run_span,
     shutdown_tracing,
     step_attempt_span,
-    traced_run,
     tracing_on,
     uninstrument_grpc,
 )
@@ -45,10 +45,10 @@ __all__ = [
     "instrument_grpc",
     "log_handler",
     "record_attempt_failure",
+    "run_scope",
     "run_span",
     "shutdown_tracing",
     "step_attempt_span",
-    "traced_run",
     "tracing_on",
     "uninstrument_grpc",
 ]
