@@ -7,7 +7,8 @@ it serves server streams that send one message and stay open, and keeps unary ca
 waiting on a sink process that never answers. Its RSS growth is grpc.aio's own cost of
 holding them, measured in the same `make bench` as the orchestrator's peak RSS.
 
-`python -m benchmarks.call_memory sink PORT` / `holder PORT SINK_PORT`: the two processes.
+`python -m benchmarks.call_memory sink` / `holder SINK_PORT`: the two processes; each prints
+the loopback port it serves on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from benchmarks.procs import free_port, proc_stats
+from benchmarks.procs import Child, spawn_child
 
 SERVICE = "aura.bench.CallFloor"
 HOLD = f"/{SERVICE}/Hold"  # server stream: one message, then open until cancelled
@@ -35,15 +36,16 @@ def _bytes(value: bytes) -> bytes:
     return value
 
 
-async def _serve(port: int, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+async def _serve(handlers: dict[str, grpc.RpcMethodHandler]) -> None:
     server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    print(port, flush=True)  # the parent's spawn_child reads it
     await server.wait_for_termination()
 
 
-async def _sink(port: int) -> None:
+async def _sink() -> None:
     arrived = [0]
     never = asyncio.Event()
 
@@ -56,7 +58,6 @@ async def _sink(port: int) -> None:
         return str(arrived[0]).encode()
 
     await _serve(
-        port,
         {
             "Hang": grpc.unary_unary_rpc_method_handler(hang, _bytes, _bytes),
             "Count": grpc.unary_unary_rpc_method_handler(count, _bytes, _bytes),
@@ -64,7 +65,7 @@ async def _sink(port: int) -> None:
     )
 
 
-async def _holder(port: int, sink_port: int) -> None:
+async def _holder(sink_port: int) -> None:
     never = asyncio.Event()
     channels = [
         grpc.aio.insecure_channel(f"127.0.0.1:{sink_port}", options=(("grpc.enable_retries", 0),))
@@ -90,7 +91,6 @@ async def _holder(port: int, sink_port: int) -> None:
         await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the sink did not get them all")
 
     await _serve(
-        port,
         {
             "Hold": grpc.unary_stream_rpc_method_handler(hold, _bytes, _bytes),
             "Open": grpc.unary_unary_rpc_method_handler(open_calls, _bytes, _bytes),
@@ -98,18 +98,23 @@ async def _holder(port: int, sink_port: int) -> None:
     )
 
 
-async def _spawn(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.call_memory", *args, stderr=asyncio.subprocess.DEVNULL
-    )
+async def _start(role: str, *args: str) -> tuple[Child, int]:
+    child, line = await spawn_child(f"call_memory {role}", "benchmarks.call_memory", role, *args)
+    if not line.strip():
+        await child.stop()
+        raise RuntimeError(f"benchmarks.call_memory {role} ended before printing its port")
+    return child, int(line)
 
 
 async def grpc_call_floor(streams: int, calls: int) -> dict[str, Any]:
     """RSS growth of a grpc.aio process holding `streams` served streams and `calls` unary
     calls in flight (after a warm-up of a few of each, which is not counted)."""
-    sink_port, holder_port = free_port(), free_port()
-    sink = await _spawn("sink", str(sink_port))
-    holder = await _spawn("holder", str(holder_port), str(sink_port))
+    sink, sink_port = await _start("sink")
+    try:
+        holder, holder_port = await _start("holder", str(sink_port))
+    except BaseException:
+        await sink.stop()
+        raise
     address = f"127.0.0.1:{holder_port}"
     clients = [grpc.aio.insecure_channel(address) for _ in range(STREAM_CHANNELS)]
     opened: list[Any] = []
@@ -131,22 +136,20 @@ async def grpc_call_floor(streams: int, calls: int) -> dict[str, Any]:
         await hold(WARMUP)
         await open_calls(str(WARMUP).encode(), timeout=120)
         await asyncio.sleep(0.5)
-        before = proc_stats(holder.pid).rss_mib or 0.0
+        before = holder.stats().rss_mib or 0.0
         await hold(streams)
         await asyncio.sleep(0.5)
-        with_streams = proc_stats(holder.pid).rss_mib or 0.0
+        with_streams = holder.stats().rss_mib or 0.0
         await open_calls(str(calls).encode(), timeout=300)
         await asyncio.sleep(0.5)
-        after = proc_stats(holder.pid).rss_mib or 0.0
+        after = holder.stats().rss_mib or 0.0
     finally:
         for call in opened:
             call.cancel()
         for channel in clients:
             await channel.close()
-        for process in (holder, sink):
-            if process.returncode is None:
-                process.kill()
-            await process.wait()
+        for child in (holder, sink):
+            await child.stop()
     streams_mib, calls_mib = with_streams - before, after - with_streams
     return {
         "watch_streams": streams,
@@ -161,11 +164,11 @@ async def grpc_call_floor(streams: int, calls: int) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> None:
-    role, port, *rest = argv
+    role, *rest = argv
     if role == "sink":
-        asyncio.run(_sink(int(port)))
+        asyncio.run(_sink())
     elif role == "holder":
-        asyncio.run(_holder(int(port), int(rest[0])))
+        asyncio.run(_holder(int(rest[0])))
     else:
         raise SystemExit(f"unknown role {role!r}: sink or holder")
 

@@ -117,7 +117,7 @@ class Child:
             await self.process.wait()
 
 
-async def _spawn(name: str, module: str, *args: str) -> tuple[Child, bytes]:
+async def spawn_child(name: str, module: str, *args: str) -> tuple[Child, bytes]:
     """`python -m <module> <args>` as a child; returns it with the first line it prints
     (what it tells the parent: addresses, a port). The child is stopped if that fails."""
     process = await asyncio.create_subprocess_exec(
@@ -140,7 +140,7 @@ async def _spawn(name: str, module: str, *args: str) -> tuple[Child, bytes]:
 
 
 async def start_mesh(latency_ms: float, memoize: bool = True) -> tuple[Child, dict[str, str]]:
-    child, line = await _spawn(
+    child, line = await spawn_child(
         "mesh",
         "benchmarks.mesh_server",
         "--latency-ms",
@@ -239,7 +239,7 @@ FLOOR_SERVICE = "aura.orchestrator.v1.OrchestratorService"
 
 async def start_floor(addresses: dict[str, str]) -> Floor:
     """`python -m benchmarks.floor_server` on a free loopback port, SERVING when returned."""
-    child, line = await _spawn(
+    child, line = await spawn_child(
         "floor",
         "benchmarks.floor_server",
         "--addresses",
